@@ -1,0 +1,30 @@
+# `make run`: install into .venv and start the console on the embedded SQLite store with demo data.
+# `make test`: install the test dependencies into .venv and run the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_CUSTOMERS ?= 5000
+
+.PHONY: run test install install-test demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+demo: install
+	$(BIN)/agentdesk demo --if-empty --customers $(DEMO_CUSTOMERS)
+
+run: demo
+	$(BIN)/agentdesk
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,103 @@
+"""The Textual application: holds the store and the signed-in agent, and routes between screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from agentdesk.config import Settings
+from agentdesk.services.permissions import Actor
+from agentdesk.store import Store
+
+CSS = """
+#table-top { height: 1; }
+#who { width: 1fr; }
+#segments { width: auto; }
+#search { border: none; height: 1; padding: 0 1; background: $boost; }
+#search:focus { background: $accent 30%; }
+#customers { height: 1fr; }
+#status { height: 1; color: $text-muted; }
+#profile-header { height: 2; padding: 0 1; background: $boost; }
+#profile-tabs { height: 1fr; }
+#overview-body { padding: 0 1; }
+HelpScreen { align: center middle; }
+#help-box { width: 72; max-height: 20; border: round $accent; padding: 0 1; background: $surface; }
+#first-run { padding: 1 2; }
+#first-run-buttons { height: auto; margin: 1 0; }
+#first-run-buttons Button { margin-right: 2; }
+"""
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """The store had no agents when the console started; `login` is who is at the keyboard."""
+
+    login: str
+
+
+class AgentDeskApp(App):
+    TITLE = "AgentDesk"
+    CSS = CSS
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False),
+    ]
+
+    def __init__(self, store: Store, settings: Settings, actor: Actor | None, first_run: FirstRun | None = None):
+        super().__init__()
+        self.store = store
+        self.settings = settings
+        self.actor = actor
+        self.first_run = first_run
+
+    def on_mount(self) -> None:
+        if self.actor is None:
+            from agentdesk.screens.first_run import FirstRunScreen
+
+            login = self.first_run.login if self.first_run else "admin"
+            self.push_screen(FirstRunScreen(login))
+        else:
+            self._open_table()
+
+    def _open_table(self) -> None:
+        from agentdesk.screens.customer_table import CustomerTableScreen
+
+        self.push_screen(CustomerTableScreen())
+
+    def signed_in(self, actor: Actor) -> None:
+        """The first-run screen built a store and resolved who the agent is."""
+        self.actor = actor
+        self.switch_screen_to_table()
+
+    def switch_screen_to_table(self) -> None:
+        from agentdesk.screens.customer_table import CustomerTableScreen
+
+        self.switch_screen(CustomerTableScreen())
+
+    def action_help(self) -> None:
+        from agentdesk.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every key binding of the current screen is also a command in the palette."""
+        seen = set()
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                yield SystemCommand(
+                    binding.description,
+                    f"{binding.description} (key: {self.get_key_display(binding)})",
+                    partial(screen.run_action, binding.action),
+                )
+        yield SystemCommand("Help", "Show the keys of this screen (key: ?)", self.action_help)
+        yield from super().get_system_commands(screen)

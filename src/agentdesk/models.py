@@ -1,0 +1,314 @@
+"""Tables of the store (SQLModel) and the enums whose values they hold.
+
+Money columns are integers in minor units next to an ISO 4217 currency code.
+Datetimes are timezone-aware UTC. Enum values are stored as short strings so that both
+SQLite and PostgreSQL hold the same schema without database enum types.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    SALES = "sales"
+    FINANCE = "finance"
+
+
+class InstrumentMethod(StrEnum):
+    CARD = "card"
+    BANK_ACCOUNT = "bank_account"
+    PAYPAL = "paypal"
+    OTHER = "other"
+
+
+class InstrumentStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    EXPIRED = "expired"
+
+
+class PlanInterval(StrEnum):
+    ONE_TIME = "one_time"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class OrderKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TransactionType(StrEnum):
+    SALE = "sale"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    CREDIT = "credit"
+
+
+class TransactionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _enum(length: int = 24):
+    return String(length)
+
+
+class Setting(SQLModel, table=True):
+    """Facts about the store itself, such as whether it holds demo data."""
+
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=400)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agent"
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(sa_type=_enum())
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Website(SQLModel, table=True):
+    __tablename__ = "website"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=400)
+    default_currency: str = Field(max_length=3)
+    gateway: str = Field(default="sandbox", max_length=32)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_segment", "payment_count", "id"),
+        Index("ix_customer_ltv", "lifetime_value", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=100, unique=True)
+    """The merchant's own customer id, shown to agents as "Customer ID"."""
+    website_id: int = Field(foreign_key="website.id", index=True)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    organization: str | None = Field(default=None, max_length=200)
+    job_title: str | None = Field(default=None, max_length=200)
+    date_of_birth: date | None = None
+    currency: str = Field(max_length=3)
+    payment_count: int = Field(default=0)
+    lifetime_value: int = Field(default=0)
+    """Settled sales minus refunds in `currency`, minor units."""
+    last_payment_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerEmail(SQLModel, table=True):
+    __tablename__ = "customer_email"
+    __table_args__ = (
+        Index(
+            "uq_customer_email_primary",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    address: str = Field(max_length=320, index=True)
+    is_primary: bool = Field(default=False)
+
+
+class CustomerPhone(SQLModel, table=True):
+    __tablename__ = "customer_phone"
+    __table_args__ = (
+        Index(
+            "uq_customer_phone_primary",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    number: str = Field(max_length=40)
+    """As the agent or merchant wrote it, cleaned of surrounding space."""
+    digits: str = Field(max_length=20, index=True)
+    """Only the digits of `number`, for matching however a caller types it."""
+    label: str = Field(default="mobile", max_length=20)
+    is_primary: bool = Field(default=False)
+
+
+class Address(SQLModel, table=True):
+    __tablename__ = "address"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str = Field(max_length=2)
+    is_primary: bool = Field(default=False)
+
+
+class PaymentInstrument(SQLModel, table=True):
+    """A stored way to pay. Never holds a full card number: brand, last four,
+    expiry and the gateway's fingerprint are all we keep."""
+
+    __tablename__ = "payment_instrument"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    method: str = Field(sa_type=_enum())
+    brand: str | None = Field(default=None, max_length=40)
+    last4: str | None = Field(default=None, max_length=4, index=True)
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default=InstrumentStatus.ACTIVE, sa_type=_enum())
+    is_primary: bool = Field(default=False)
+    allow_backup: bool = Field(default=False)
+    gateway_token: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "product"
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plan"
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    price: int
+    currency: str = Field(max_length=3)
+    interval: str = Field(sa_type=_enum())
+    interval_count: int = Field(default=1)
+    trial_days: int = Field(default=0)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=40, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    website_id: int = Field(foreign_key="website.id")
+    kind: str = Field(sa_type=_enum())
+    status: str = Field(sa_type=_enum())
+    currency: str = Field(max_length=3)
+    total: int
+    instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
+    next_bill_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_item"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    quantity: int = Field(default=1)
+    unit_price: int
+    currency: str = Field(max_length=3)
+
+
+class Transaction(SQLModel, table=True):
+    __tablename__ = "transaction"
+    __table_args__ = (Index("ix_transaction_customer_created", "customer_id", "created_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
+    parent_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
+    type: str = Field(sa_type=_enum())
+    status: str = Field(sa_type=_enum())
+    amount: int
+    currency: str = Field(max_length=3)
+    settled: bool = Field(default=False)
+    settled_at: datetime | None = None
+    gateway: str = Field(default="sandbox", max_length=32)
+    gateway_ref: str | None = Field(default=None, max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=100, unique=True)
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """One entry of a customer's activity timeline. Rows are only ever added."""
+
+    __tablename__ = "timeline_event"
+    __table_args__ = (Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    type: str = Field(max_length=48, index=True)
+    title: str = Field(max_length=200)
+    actor_agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    actor_label: str = Field(max_length=64)
+    """The agent's login, or "System" for the scheduler, worker and API."""
+    occurred_at: datetime = Field(default_factory=utcnow)
+    attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_job_idempotency_key"),
+        Index("ix_job_due", "status", "run_after"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=48)
+    idempotency_key: str = Field(max_length=100)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    status: str = Field(default=JobStatus.QUEUED, sa_type=_enum())
+    attempts: int = Field(default=0)
+    max_attempts: int = Field(default=3)
+    run_after: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=2000)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,333 @@
+"""Adding, editing and reading customers (with their contacts, money and timeline)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from sqlmodel import Session, select
+
+from agentdesk.models import (
+    Address,
+    Customer,
+    CustomerEmail,
+    CustomerPhone,
+    Order,
+    PaymentInstrument,
+    Transaction,
+    Website,
+    utcnow,
+)
+from agentdesk.services.customer_input import (
+    CustomerInput,
+    check_date_of_birth,
+    check_name,
+    phone_digits,
+    validated,
+)
+from agentdesk.services.errors import Conflict, InvalidInput, NotFound
+from agentdesk.services.permissions import Action, Actor, require
+from agentdesk.services.timeline import TimelineEntry, events_for, record_event
+from agentdesk.services.timeline_catalog import EventType
+
+EDITABLE_FIELDS = ("first_name", "last_name", "organization", "job_title", "date_of_birth", "website")
+
+
+@dataclass(frozen=True)
+class ContactView:
+    id: int
+    value: str
+    primary: bool
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class AddressView:
+    id: int
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+    primary: bool
+
+
+@dataclass(frozen=True)
+class InstrumentView:
+    id: int
+    method: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+    fingerprint: str | None
+    status: str
+    primary: bool
+    allow_backup: bool
+
+    @property
+    def label(self) -> str:
+        if self.method == "card":
+            expiry = f" exp {self.exp_month:02d}/{self.exp_year % 100:02d}" if self.exp_month and self.exp_year else ""
+            return f"{self.brand or 'Card'} •••• {self.last4 or '????'}{expiry}"
+        return f"{self.method.replace('_', ' ')}{' •••• ' + self.last4 if self.last4 else ''}"
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    number: str
+    kind: str
+    status: str
+    total: int
+    currency: str
+    next_bill_date: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    id: int
+    type: str
+    status: str
+    amount: int
+    currency: str
+    settled: bool
+    created_at: datetime
+    parent_id: int | None
+    order_number: str | None
+    gateway: str
+    gateway_ref: str | None
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    id: int
+    external_id: str
+    website: str
+    first_name: str
+    last_name: str
+    organization: str | None
+    job_title: str | None
+    date_of_birth: date | None
+    currency: str
+    payment_count: int
+    lifetime_value: int
+    created_at: datetime
+    updated_at: datetime
+    emails: list[ContactView] = field(default_factory=list)
+    phones: list[ContactView] = field(default_factory=list)
+    addresses: list[AddressView] = field(default_factory=list)
+    instruments: list[InstrumentView] = field(default_factory=list)
+    orders: list[OrderView] = field(default_factory=list)
+    transactions: list[TransactionView] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["timeline"] = [e.to_dict() for e in self.timeline]
+        return _jsonable(data)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _find(session: Session, ref: str | int) -> Customer:
+    customer = None
+    if isinstance(ref, int):
+        customer = session.get(Customer, ref)
+    else:
+        customer = session.exec(select(Customer).where(Customer.external_id == ref)).first()
+    if customer is None:
+        raise NotFound(f"no customer with the id {ref!r}")
+    return customer
+
+
+def _detail(session: Session, customer: Customer, timeline_limit: int) -> CustomerDetail:
+    cid = customer.id
+    website = session.get(Website, customer.website_id)
+    emails = session.exec(select(CustomerEmail).where(CustomerEmail.customer_id == cid).order_by(CustomerEmail.id)).all()
+    phones = session.exec(select(CustomerPhone).where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)).all()
+    addresses = session.exec(select(Address).where(Address.customer_id == cid).order_by(Address.id)).all()
+    instruments = session.exec(
+        select(PaymentInstrument).where(PaymentInstrument.customer_id == cid).order_by(PaymentInstrument.id)
+    ).all()
+    orders = session.exec(select(Order).where(Order.customer_id == cid).order_by(Order.created_at.desc(), Order.id.desc())).all()
+    numbers = {o.id: o.number for o in orders}
+    transactions = session.exec(
+        select(Transaction)
+        .where(Transaction.customer_id == cid)
+        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+    ).all()
+    return CustomerDetail(
+        id=cid,
+        external_id=customer.external_id,
+        website=website.code if website else "",
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        organization=customer.organization,
+        job_title=customer.job_title,
+        date_of_birth=customer.date_of_birth,
+        currency=customer.currency,
+        payment_count=customer.payment_count,
+        lifetime_value=customer.lifetime_value,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+        emails=[ContactView(e.id, e.address, e.is_primary) for e in emails],
+        phones=[ContactView(p.id, p.number, p.is_primary, p.label) for p in phones],
+        addresses=[
+            AddressView(a.id, a.line1, a.line2, a.city, a.region, a.postal_code, a.country, a.is_primary)
+            for a in addresses
+        ],
+        instruments=[
+            InstrumentView(
+                i.id, i.method, i.brand, i.last4, i.exp_month, i.exp_year, i.fingerprint, i.status,
+                i.is_primary, i.allow_backup,
+            )
+            for i in instruments
+        ],
+        orders=[
+            OrderView(o.id, o.number, o.kind, o.status, o.total, o.currency, o.next_bill_date, o.created_at)
+            for o in orders
+        ],
+        transactions=[
+            TransactionView(
+                t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
+                numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref,
+            )
+            for t in transactions
+        ],
+        timeline=events_for(session, cid, timeline_limit),
+    )
+
+
+def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100) -> CustomerDetail:
+    """A customer by merchant id (text) or internal id (int), with everything the profile shows."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        return _detail(session, _find(session, ref), timeline_limit)
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _website(session: Session, code: str | None) -> Website:
+    if code:
+        website = session.exec(select(Website).where(Website.code == code)).first()
+        if website is None:
+            known = ", ".join(w.code for w in session.exec(select(Website).order_by(Website.code)).all()) or "none yet"
+            raise InvalidInput(fields={"website": f"no website {code!r}; known websites: {known}"})
+        return website
+    website = session.exec(select(Website).order_by(Website.id)).first()
+    if website is None:
+        raise InvalidInput(fields={"website": "the store has no website yet; add one before adding customers"})
+    return website
+
+
+def create_customer(store, actor: Actor, draft: CustomerInput) -> CustomerDetail:
+    require(actor, Action.EDIT_CUSTOMERS)
+    clean = validated(draft)
+    with store.write() as session:
+        website = _website(session, clean.website)
+        if session.exec(select(Customer.id).where(Customer.external_id == clean.external_id)).first() is not None:
+            raise Conflict(f"a customer with the id {clean.external_id!r} already exists")
+        now = utcnow()
+        customer = Customer(
+            external_id=clean.external_id,
+            website_id=website.id,
+            first_name=clean.first_name,
+            last_name=clean.last_name,
+            organization=clean.organization,
+            job_title=clean.job_title,
+            date_of_birth=clean.date_of_birth,
+            currency=website.default_currency,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(customer)
+        session.flush()
+        for email in clean.emails:
+            session.add(CustomerEmail(customer_id=customer.id, address=email.value, is_primary=email.primary))
+        for phone in clean.phones:
+            session.add(
+                CustomerPhone(
+                    customer_id=customer.id,
+                    number=phone.value,
+                    digits=phone_digits(phone.value),
+                    label=phone.label,
+                    is_primary=phone.primary,
+                )
+            )
+        for index, address in enumerate(clean.addresses):
+            session.add(
+                Address(
+                    customer_id=customer.id,
+                    line1=address.line1,
+                    line2=address.line2,
+                    city=address.city,
+                    region=address.region,
+                    postal_code=address.postal_code,
+                    country=address.country,
+                    is_primary=index == 0,
+                )
+            )
+        record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
+        session.flush()
+        return _detail(session, customer, 100)
+
+
+def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> CustomerDetail:
+    """Change the customer's own fields; the timeline records each field's old and new value."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise InvalidInput(fields={name: "cannot be edited here" for name in unknown})
+    problems: dict[str, str] = {}
+    wanted: dict[str, object] = {}
+    for name, value in changes.items():
+        if name in ("first_name", "last_name"):
+            wanted[name] = check_name(value, name.replace("_", " "), problems, name, True)
+        elif name in ("organization", "job_title"):
+            wanted[name] = check_name(value, name.replace("_", " "), problems, name, False)
+        elif name == "date_of_birth":
+            wanted[name] = check_date_of_birth(value, problems)
+        else:
+            wanted[name] = (value or "").strip()
+    if problems:
+        raise InvalidInput(fields=problems)
+    with store.write() as session:
+        customer = _find(session, ref)
+        diff: dict[str, dict] = {}
+        for name, value in wanted.items():
+            if name == "website":
+                website = _website(session, str(value))
+                current = session.get(Website, customer.website_id)
+                if website.id != customer.website_id:
+                    diff[name] = {"from": current.code if current else None, "to": website.code}
+                    customer.website_id = website.id
+                continue
+            old = getattr(customer, name)
+            if old != value:
+                diff[name] = {"from": _jsonable(old), "to": _jsonable(value)}
+                setattr(customer, name, value)
+        if diff:
+            customer.updated_at = utcnow()
+            session.add(customer)
+            record_event(session, actor, customer.id, EventType.CUSTOMER_EDITED, changes=diff)
+            session.flush()
+        return _detail(session, customer, 100)
