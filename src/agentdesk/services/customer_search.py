@@ -20,7 +20,7 @@ from agentdesk.services.errors import InvalidInput
 from agentdesk.services.permissions import Action, Actor, require
 
 MAX_PAGE = 500
-_FROM_THE_TOP = 2**62
+_FROM_THE_TOP = 2**31 - 1
 """A `before_id` above every id: the next page starts at the newest non-exact match."""
 
 

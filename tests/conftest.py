@@ -1,0 +1,132 @@
+"""Shared fixtures: a fresh SQLite store per test, and a fresh PostgreSQL database for `pg` tests.
+
+PostgreSQL tests run when AGENTDESK_TEST_DATABASE_URL names a server database
+(any database the user may CREATE DATABASE from); each test gets its own
+database, dropped afterwards. With AGENTDESK_REQUIRE_PG=1 (CI) a missing
+server fails those tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from agentdesk.models import Role, Website
+from agentdesk.services import identity
+from agentdesk.services.customer_input import ContactInput, CustomerInput
+from agentdesk.services.permissions import Actor
+from agentdesk.store import Store
+
+PG_URL = os.environ.get("AGENTDESK_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path, monkeypatch):
+    """No test reads the developer's own config or data dir."""
+    for name in list(os.environ):
+        if name.startswith("AGENTDESK_") and name not in ("AGENTDESK_TEST_DATABASE_URL", "AGENTDESK_REQUIRE_PG"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'agentdesk.db'}"
+
+
+def _pg_admin_engine():
+    if not PG_URL:
+        if os.environ.get("AGENTDESK_REQUIRE_PG"):
+            pytest.fail("AGENTDESK_REQUIRE_PG is set but AGENTDESK_TEST_DATABASE_URL is not")
+        pytest.skip("AGENTDESK_TEST_DATABASE_URL is not set")
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def pg_url():
+    engine = _pg_admin_engine()
+    name = f"agentdesk_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means no server to test against
+        engine.dispose()
+        if os.environ.get("AGENTDESK_REQUIRE_PG"):
+            pytest.fail(f"cannot create a PostgreSQL test database: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def make_store(url: str) -> Store:
+    store = Store(url)
+    store.upgrade()
+    return store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def store(request, tmp_path):
+    """An empty, migrated store; every test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'agentdesk.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = make_store(url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url):
+    s = make_store(sqlite_url)
+    yield s
+    s.dispose()
+
+
+def add_website(store: Store, code: str = "shop-us", currency: str = "USD") -> None:
+    with store.write() as session:
+        session.add(Website(code=code, name=code, url=f"https://{code}.example", default_currency=currency))
+
+
+def add_roles(store: Store) -> dict[Role, Actor]:
+    """One agent per role; the first (admin) bootstraps the empty store."""
+    identity.add_agent(store, None, "ada", "admin", "Ada Admin")
+    admin = identity.resolve_actor(store, "ada")
+    for login, role in [("cara", "agent"), ("sam", "sales"), ("finn", "finance")]:
+        identity.add_agent(store, admin, login, role)
+    return {Role(r): identity.resolve_actor(store, login) for login, r in
+            [("ada", "admin"), ("cara", "agent"), ("sam", "sales"), ("finn", "finance")]}
+
+
+@pytest.fixture
+def actors(store) -> dict[Role, Actor]:
+    add_website(store)
+    return add_roles(store)
+
+
+@pytest.fixture
+def admin(actors) -> Actor:
+    return actors[Role.ADMIN]
+
+
+def customer_input(**overrides) -> CustomerInput:
+    values = dict(
+        first_name="Grace",
+        last_name="Hopper",
+        external_id="C-1",
+        emails=[ContactInput("grace@example.com"), ContactInput("g.hopper@navy.example")],
+        phones=[ContactInput("+1 (415) 555-0100"), ContactInput("+44 20 7946 0958", primary=True)],
+    )
+    values.update(overrides)
+    return CustomerInput(**values)

@@ -1,0 +1,155 @@
+"""The console driven through the pilot, checking what the store holds, not only the widgets."""
+
+import pytest
+from sqlalchemy import text
+from textual.widgets import DataTable, Static
+
+from agentdesk.app import AgentDeskApp, FirstRun
+from agentdesk.config import load_settings
+from agentdesk.screens.customer_profile import CustomerProfileScreen
+from agentdesk.screens.customer_table import CustomerTableScreen
+from agentdesk.screens.first_run import FirstRunScreen
+from agentdesk.screens.help import HelpScreen
+from agentdesk.services import customers, demo, identity
+from agentdesk.services.customer_search import segment_counts
+
+SIZE = (80, 24)
+
+
+async def settle(pilot, app):
+    for _ in range(5):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def table_rows(screen, selector="#customers") -> list[list[str]]:
+    table = screen.query_one(selector, DataTable)
+    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+@pytest.fixture
+def demo_store(sqlite_store):
+    demo.build_demo(sqlite_store, 300, seed=2, login="operator")
+    return sqlite_store
+
+
+def console(store, login="operator"):
+    return AgentDeskApp(store, load_settings(store.url), identity.resolve_actor(store, login))
+
+
+async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        assert len(table_rows(app.screen)) == 100
+        counts = segment_counts(demo_store, app.actor)
+        assert f"Customers ({counts['customers']:,})" in app.screen.query_one("#segments", Static).render().plain
+
+        target = customers.get_customer(demo_store, app.actor, "CUS-0000017")
+        await pilot.press("slash", *"CUS-0000017", "enter")
+        await settle(pilot, app)
+        rows = table_rows(app.screen)
+        assert rows[0][0] == "CUS-0000017"
+
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        header = app.screen.query_one("#profile-header", Static).render().plain
+        assert target.name in header and "CUS-0000017" in header
+
+        await pilot.press("2")
+        await settle(pilot, app)
+        txns = table_rows(app.screen, "#transactions-table")
+        assert [int(r[0]) for r in txns] == [t.id for t in target.transactions]
+        with demo_store.read() as s:
+            stored = s.execute(
+                text('SELECT COUNT(*) FROM "transaction" WHERE customer_id = :c'), {"c": target.id}
+            ).scalar_one()
+        assert len(txns) == stored
+
+        await pilot.press("3")
+        await settle(pilot, app)
+        assert len(table_rows(app.screen, "#timeline-table")) == len(target.timeline) > 0
+
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_segments_and_paging(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        first_page = [r[0] for r in table_rows(app.screen)]
+        await pilot.press("n")
+        await settle(pilot, app)
+        second_page = [r[0] for r in table_rows(app.screen)]
+        assert second_page and not set(first_page) & set(second_page)
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert [r[0] for r in table_rows(app.screen)] == first_page
+        await pilot.press("2")
+        await settle(pilot, app)
+        leads = [r[0] for r in table_rows(app.screen)]
+        for external_id in leads[:5]:
+            assert customers.get_customer(demo_store, app.actor, external_id).payment_count == 0
+
+
+async def test_names_show_literally_never_as_markup_or_escapes(demo_store):
+    with demo_store.write() as s:
+        s.execute(text("UPDATE customer SET first_name = '[red]x[/red]', last_name = :evil WHERE external_id = 'CUS-0000300'"),
+                  {"evil": "\x1b[31mEvil\x07"})
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        top = table_rows(app.screen)[0]
+        assert top[0] == "CUS-0000300"
+        assert top[1] == "[red]x[/red] \\x1b[31mEvil\\x07"
+        assert "[red]x[/red]" in app.export_screenshot()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        header = app.screen.query_one("#profile-header", Static).render()
+        assert header.plain.startswith("[red]x[/red] \\x1b[31mEvil\\x07")
+        assert not any("red" in str(span.style) for span in header.spans)
+
+
+async def test_help_lists_the_keys_and_the_palette_lists_the_actions(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = app.screen.query_one(Static).render().plain
+        for words in ("Search", "Customers", "Leads", "Next", "Quit", "command palette"):
+            assert words in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CustomerTableScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Search", "Customers", "Leads", "Next", "Prev", "Help", "Quit"} <= set(titles)
+        palette_next = next(c for c in app.get_system_commands(app.screen) if c.title == "Next")
+        first = table_rows(app.screen)[0][0]
+        await palette_next.callback()
+        await settle(pilot, app)
+        assert table_rows(app.screen)[0][0] != first
+
+
+async def test_first_run_offers_demo_data(sqlite_store):
+    app = AgentDeskApp(sqlite_store, load_settings(sqlite_store.url), actor=None, first_run=FirstRun("newcomer"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, FirstRunScreen)
+        assert "agentdesk agents add newcomer --role admin" in app.screen.query_one(Static).render().plain
+        await pilot.press("d")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        assert app.actor.login == "newcomer" and app.actor.role.value == "admin"
+    assert not demo.store_is_empty(sqlite_store)
+    assert identity.is_demo(sqlite_store)
+    assert sum(segment_counts(sqlite_store, app.actor)[k] for k in ("customers", "leads")) == 1000

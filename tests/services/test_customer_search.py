@@ -1,0 +1,111 @@
+import pytest
+from sqlalchemy import select
+
+from agentdesk.models import Customer, PaymentInstrument
+from agentdesk.services import customers
+from agentdesk.services.customer_input import ContactInput
+from agentdesk.services.customer_search import search_customers
+from agentdesk.services.errors import InvalidInput
+
+from ..conftest import customer_input
+
+
+@pytest.fixture
+def people(store, admin):
+    customers.create_customer(store, admin, customer_input())
+    customers.create_customer(
+        store, admin,
+        customer_input(external_id="C-2", first_name="Ada", last_name="Lovelace", organization="Analytical Engines",
+                       emails=[ContactInput("ada@engines.example"), ContactInput("countess@lovelace.example")],
+                       phones=[ContactInput("020 7946 0123")]),
+    )
+    customers.create_customer(
+        store, admin,
+        customer_input(external_id="C-3", first_name="Alan", last_name="Turing", emails=[ContactInput("alan@bletchley.example")],
+                       phones=[]),
+    )
+    with store.write() as s:
+        alan = s.execute(select(Customer).where(Customer.external_id == "C-3")).scalar_one()
+        s.add(PaymentInstrument(customer_id=alan.id, method="card", brand="Visa", last4="4242", is_primary=True))
+    return store
+
+
+def ids(page) -> list[str]:
+    return [row.external_id for row in page.rows]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("lovelace", ["C-2"]),
+        ("ADA LOVE", ["C-2"]),
+        ("countess@", ["C-2"]),
+        ("engines", ["C-2"]),
+        ("C-3", ["C-3"]),
+        ("(415) 555-0100", ["C-1"]),
+        ("4155550100", ["C-1"]),
+        ("555 0100", ["C-1"]),
+        ("4242", ["C-3"]),
+        ("nobody-here", []),
+        ("a%e", []),
+        ("_da", []),
+    ],
+)
+def test_search_finds_each_field_kind(people, admin, text, expected):
+    assert ids(search_customers(people, admin, text)) == expected
+
+
+def test_exact_id_ranks_first(people, admin):
+    customers.create_customer(people, admin, customer_input(external_id="C-22", first_name="Zed", emails=[], phones=[]))
+    assert ids(search_customers(people, admin, "C-2"))[0] == "C-2"
+    assert set(ids(search_customers(people, admin, "C-2"))) == {"C-2", "C-22"}
+
+
+def test_exact_email_ranks_first(people, admin):
+    customers.create_customer(
+        people, admin, customer_input(external_id="C-9", emails=[ContactInput("xada@engines.example")], phones=[])
+    )
+    assert ids(search_customers(people, admin, "ada@engines.example")) == ["C-2", "C-9"]
+
+
+def test_segments_filter(people, admin):
+    assert ids(search_customers(people, admin, "", "customers")) == []
+    assert len(search_customers(people, admin, "", "leads").rows) == 3
+
+
+def test_keyset_pages_return_every_row_once(store, admin):
+    for n in range(23):
+        customers.create_customer(store, admin, customer_input(external_id=f"K-{n:02d}", emails=[], phones=[]))
+    seen, before = [], None
+    while True:
+        page = search_customers(store, admin, "K-", limit=5, before_id=before)
+        seen += ids(page)
+        if page.next_before_id is None:
+            break
+        before = page.next_before_id
+    assert sorted(seen) == [f"K-{n:02d}" for n in range(23)]
+    assert len(seen) == len(set(seen))
+
+
+def test_exact_match_is_not_repeated_on_later_pages(store, admin):
+    for n in range(6):
+        customers.create_customer(store, admin, customer_input(external_id=f"D-{n}", emails=[], phones=[]))
+    seen, before = [], None
+    while True:
+        page = search_customers(store, admin, "D-", limit=2, before_id=before)
+        seen += ids(page)
+        if page.next_before_id is None:
+            break
+        before = page.next_before_id
+    assert sorted(seen) == [f"D-{n}" for n in range(6)]
+    first = search_customers(store, admin, "D-3", limit=1)
+    assert ids(first) == ["D-3"]
+    rest = search_customers(store, admin, "D-3", limit=1, before_id=first.next_before_id)
+    assert ids(rest) == []
+
+
+def test_bad_search_arguments(store, admin):
+    with pytest.raises(InvalidInput, match="segment"):
+        search_customers(store, admin, "", "vip")
+    with pytest.raises(InvalidInput, match="limit"):
+        search_customers(store, admin, "", limit=0)

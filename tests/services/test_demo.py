@@ -1,0 +1,89 @@
+import hashlib
+
+import pytest
+from sqlalchemy import text
+
+from agentdesk.services import customers, demo, identity
+from agentdesk.services.errors import Conflict, InvalidInput
+
+from ..conftest import customer_input, make_store
+
+
+def fingerprint(store) -> str:
+    digest = hashlib.sha256()
+    with store.read() as s:
+        for table in ("customer", "customer_email", "customer_phone", "address", "payment_instrument",
+                      "orders", "order_item", "transaction", "timeline_event"):
+            for row in s.execute(text(f'SELECT * FROM "{table}" ORDER BY id')).all():
+                digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()
+
+
+def test_same_seed_same_data(tmp_path):
+    a = make_store(f"sqlite:///{tmp_path / 'a.db'}")
+    b = make_store(f"sqlite:///{tmp_path / 'b.db'}")
+    c = make_store(f"sqlite:///{tmp_path / 'c.db'}")
+    demo.build_demo(a, 300, seed=7, login="x")
+    demo.build_demo(b, 300, seed=7, login="x")
+    demo.build_demo(c, 300, seed=8, login="x")
+    assert fingerprint(a) == fingerprint(b) != fingerprint(c)
+
+
+def check_invariants(store):
+    with store.read() as s:
+        q = lambda sql: s.execute(text(sql)).all()  # noqa: E731
+        assert q("""
+            SELECT c.id FROM customer c WHERE c.payment_count != (
+              SELECT COUNT(*) FROM "transaction" t WHERE t.customer_id = c.id AND t.type = 'sale'
+              AND t.status IN ('approved', 'partially_refunded', 'refunded'))""") == []
+        assert q("""
+            SELECT c.id FROM customer c WHERE c.lifetime_value != (
+              COALESCE((SELECT SUM(amount) FROM "transaction" t WHERE t.customer_id = c.id AND t.type = 'sale'
+                        AND t.settled AND t.status IN ('approved', 'partially_refunded', 'refunded')), 0)
+              - COALESCE((SELECT SUM(r.amount) FROM "transaction" r JOIN "transaction" p ON r.parent_id = p.id
+                          WHERE r.customer_id = c.id AND r.type = 'refund' AND p.settled), 0))""") == []
+        assert q("""SELECT p.id FROM "transaction" p WHERE p.amount < (
+              SELECT COALESCE(SUM(r.amount), 0) FROM "transaction" r WHERE r.parent_id = p.id AND r.type = 'refund')""") == []
+        assert q("""SELECT v.id FROM "transaction" v JOIN "transaction" p ON v.parent_id = p.id
+              WHERE v.type = 'void' AND (p.settled OR v.amount != p.amount OR p.status != 'voided')""") == []
+        assert q("SELECT customer_id FROM customer_email WHERE is_primary GROUP BY customer_id HAVING COUNT(*) > 1") == []
+        assert q("""SELECT c.id FROM customer c JOIN timeline_event e ON e.customer_id = c.id
+              WHERE e.type = 'customer_created' AND e.occurred_at != c.created_at""") == []
+        kinds = {r[0] for r in q('SELECT DISTINCT type FROM "transaction"')}
+        statuses = {r[0] for r in q('SELECT DISTINCT status FROM "transaction"')}
+        events = {r[0] for r in q("SELECT DISTINCT type FROM timeline_event")}
+        settled = {r[0] for r in q("SELECT DISTINCT settled FROM \"transaction\" WHERE type = 'sale'")}
+    assert {"sale", "refund", "void"} <= kinds
+    assert {"approved", "declined", "refunded", "partially_refunded", "voided"} <= statuses
+    assert {"customer_created", "new_purchase", "manual_refund", "transaction_voided", "subscription_billed"} <= events
+    assert settled == {True, False} or settled == {1, 0}
+
+
+def test_demo_is_realistic_and_consistent(store):
+    summary = demo.build_demo(store, 3000, seed=1, login="op")
+    assert summary.customers + summary.leads == 3000
+    assert summary.customers > summary.leads > 0
+    assert summary.rows["customer_email"] > 3000
+    check_invariants(store)
+    admin = identity.resolve_actor(store, "op")
+    added = customers.create_customer(store, admin, customer_input(external_id="after-demo"))
+    assert added.id > 3000
+
+
+def test_demo_goes_only_into_an_empty_store(sqlite_store):
+    demo.build_demo(sqlite_store, 10, login="op")
+    with pytest.raises(Conflict, match="empty store"):
+        demo.build_demo(sqlite_store, 10, login="op")
+    assert not demo.store_is_empty(sqlite_store)
+
+
+def test_demo_size_is_checked(sqlite_store):
+    with pytest.raises(InvalidInput, match="customers"):
+        demo.build_demo(sqlite_store, 0)
+    assert demo.store_is_empty(sqlite_store)
+
+
+def test_progress_is_reported_per_batch(sqlite_store):
+    seen = []
+    demo.build_demo(sqlite_store, demo.BATCH + 5, login="op", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(demo.BATCH, demo.BATCH + 5), (demo.BATCH + 5, demo.BATCH + 5)]

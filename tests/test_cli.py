@@ -1,0 +1,126 @@
+"""The headless CLI, driven through `main()` as a shell would call it, plus one real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agentdesk import cli
+from agentdesk.services import identity
+
+
+@pytest.fixture
+def login(monkeypatch):
+    """The operating-system login the CLI sees (tests cannot switch Unix accounts)."""
+    current = {"name": "operator"}
+    monkeypatch.setattr(identity, "os_login", lambda: current["name"])
+    return current
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def demo_db(sqlite_url, capsys, login):
+    code, out, err = run(capsys, "--db", sqlite_url, "demo", "--customers", "200", "--seed", "5")
+    assert code == 0, err
+    assert "demo store ready" in out
+    return sqlite_url
+
+
+def test_search_and_show_json(demo_db, capsys):
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "CUS-0000017", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["id"] == "CUS-0000017"
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "show", "CUS-0000017", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["external_id"] == "CUS-0000017"
+    assert shown["emails"] and any(e["primary"] for e in shown["emails"])
+    for key in ("phones", "addresses", "instruments", "transactions", "timeline"):
+        assert isinstance(shown[key], list)
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--limit", "5", "--json")
+    rows = json.loads(out)
+    assert len(rows) == 5 and all(r["payment_count"] >= 1 for r in rows)
+    one = json.loads(run(capsys, "--db", demo_db, "customers", "show", rows[0]["id"], "--json")[1])
+    txn = one["transactions"][0]
+    assert {"id", "type", "status", "settled", "amount", "currency"} <= set(txn)
+    assert isinstance(txn["amount"], int)
+
+
+def test_plain_output_and_errors(demo_db, capsys):
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "show", "CUS-0000001")
+    assert code == 0 and "CUS-0000001" in out
+    code, out, err = run(capsys, "--db", demo_db, "customers", "show", "nope")
+    assert code == 1 and out == "" and err.strip() == "agentdesk: no customer with the id 'nope'"
+    code, _, err = run(capsys, "--db", demo_db, "customers", "search", "x", "--limit", "0")
+    assert code == 1 and "limit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_as_works_on_a_demo_store(demo_db, capsys):
+    code, _, err = run(capsys, "--db", demo_db, "--as", "sara", "agents", "add", "newbie", "--role", "agent")
+    assert code == 1 and "sara (sales) may not manage agents" in err
+    code, out, _ = run(capsys, "--db", demo_db, "--as", "alice", "agents", "add", "newbie", "--role", "agent")
+    assert code == 0 and "added newbie as agent" in out
+
+
+def test_unknown_login_and_as_on_a_real_store(sqlite_url, capsys, login):
+    login["name"] = "boss"
+    assert run(capsys, "--db", sqlite_url, "agents", "add", "boss", "--role", "admin")[0] == 0
+    assert run(capsys, "--db", sqlite_url, "agents", "add", "carol", "--role", "agent")[0] == 0
+    login["name"] = "mallory"
+    code, out, err = run(capsys, "--db", sqlite_url, "customers", "search", "x")
+    assert code == 1 and out == ""
+    assert "'mallory' is not an AgentDesk agent" in err and "agentdesk agents add mallory" in err
+    login["name"] = "carol"
+    code, _, err = run(capsys, "--db", sqlite_url, "--as", "boss", "customers", "search", "x")
+    assert code == 1 and "--as is only allowed on a demo database" in err
+    code, _, err = run(capsys, "--db", sqlite_url, "agents", "add", "dave", "--role", "agent")
+    assert code == 1 and "may not manage agents" in err
+    code, out, _ = run(capsys, "--db", sqlite_url, "agents", "list", "--json")
+    assert [a["login"] for a in json.loads(out)] == ["boss", "carol"]
+
+
+def test_demo_if_empty_leaves_data_alone(demo_db, capsys):
+    code, out, err = run(capsys, "--db", demo_db, "demo", "--if-empty")
+    assert code == 0 and "already has data" in err
+    code, _, err = run(capsys, "--db", demo_db, "demo")
+    assert code == 1 and "empty store" in err
+
+
+def test_bad_database_url(capsys):
+    code, _, err = run(capsys, "--db", "mysql://nope", "customers", "search")
+    assert code == 1 and "unsupported database URL" in err
+
+
+def test_db_upgrade(sqlite_url, capsys):
+    code, out, _ = run(capsys, "--db", sqlite_url, "db", "upgrade")
+    assert code == 0 and "was empty" in out
+    code, out, _ = run(capsys, "--db", sqlite_url, "db", "upgrade")
+    assert code == 0 and "already current" in out
+
+
+@pytest.mark.pg
+def test_db_upgrade_and_demo_on_postgresql(pg_url, capsys, login):
+    assert run(capsys, "--db", pg_url, "customers", "search")[0] == 1
+    assert run(capsys, "--db", pg_url, "db", "upgrade")[0] == 0
+    assert run(capsys, "--db", pg_url, "demo", "--customers", "50")[0] == 0
+    code, out, _ = run(capsys, "--db", pg_url, "customers", "search", "CUS-0000050", "--json")
+    assert code == 0 and json.loads(out)[0]["id"] == "CUS-0000050"
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    env = dict(os.environ, AGENTDESK_DATA_DIR=str(tmp_path))
+    build = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "demo", "--customers", "30"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert build.returncode == 0, build.stderr
+    found = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "CUS-0000003", "--json"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert found.returncode == 0 and json.loads(found.stdout)[0]["id"] == "CUS-0000003"
