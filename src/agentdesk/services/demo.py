@@ -110,7 +110,7 @@ class _Generator:
         self.ids = _Ids()
         self.total = total
         self.span = (HISTORY_DAYS - 4) * 86_400
-        self.start = ANCHOR - timedelta(seconds=self.span)
+        self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
 
     def _event(self, rows, customer_id, event_type, when, actor, **attrs):
         agent_id = self.c.agents.get(actor)

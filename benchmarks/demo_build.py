@@ -1,0 +1,56 @@
+"""Time `agentdesk demo` at a given size: prints seconds, rows and database size.
+
+    .venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from agentdesk.services.demo import build_demo
+from agentdesk.store import Store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--keep", help="SQLite file to build into and keep (must not exist)")
+    args = parser.parse_args()
+    tmp = None
+    if args.db:
+        url = args.db
+    else:
+        path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "bench.db"
+        tmp = path
+        url = f"sqlite:///{path}"
+    store = Store(url)
+    store.upgrade()
+    started = time.perf_counter()
+    last = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 15:
+            print(f"  {done:>9,} / {total:,}  {now - started:7.1f} s", flush=True)
+            last[0] = now
+
+    summary = build_demo(store, args.customers, seed=1, login=os.environ.get("USER", "bench"), progress=progress)
+    elapsed = time.perf_counter() - started
+    rows = sum(summary.rows.values())
+    print(f"database      {store.engine.dialect.name}")
+    print(f"customers     {args.customers:,} ({summary.customers:,} customers, {summary.leads:,} leads)")
+    print(f"rows          {rows:,}  " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items()))
+    print(f"build time    {elapsed:.1f} s  ({args.customers / elapsed:,.0f} customers/s, {rows / elapsed:,.0f} rows/s)")
+    if tmp is not None:
+        size = sum(p.stat().st_size for p in tmp.parent.glob(tmp.name + "*"))
+        print(f"file size     {size / 2**20:,.0f} MiB  ({tmp})")
+    store.dispose()
+
+
+if __name__ == "__main__":
+    main()
