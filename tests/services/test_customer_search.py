@@ -73,16 +73,20 @@ def test_segments_filter(people, admin):
     assert len(search_customers(people, admin, "", "leads").rows) == 3
 
 
+def every_page(store, admin, text, limit) -> list[str]:
+    seen, before = [], None
+    while True:
+        page = search_customers(store, admin, text, limit=limit, before_id=before)
+        seen += ids(page)
+        if page.next_before_id is None:
+            return seen
+        before = page.next_before_id
+
+
 def test_keyset_pages_return_every_row_once(store, admin):
     for n in range(23):
         customers.create_customer(store, admin, customer_input(external_id=f"K-{n:02d}", emails=[], phones=[]))
-    seen, before = [], None
-    while True:
-        page = search_customers(store, admin, "K-", limit=5, before_id=before)
-        seen += ids(page)
-        if page.next_before_id is None:
-            break
-        before = page.next_before_id
+    seen = every_page(store, admin, "K-", 5)
     assert sorted(seen) == [f"K-{n:02d}" for n in range(23)]
     assert len(seen) == len(set(seen))
 
@@ -90,13 +94,7 @@ def test_keyset_pages_return_every_row_once(store, admin):
 def test_exact_match_is_not_repeated_on_later_pages(store, admin):
     for n in range(6):
         customers.create_customer(store, admin, customer_input(external_id=f"D-{n}", emails=[], phones=[]))
-    seen, before = [], None
-    while True:
-        page = search_customers(store, admin, "D-", limit=2, before_id=before)
-        seen += ids(page)
-        if page.next_before_id is None:
-            break
-        before = page.next_before_id
+    seen = every_page(store, admin, "D-", 2)
     assert sorted(seen) == [f"D-{n}" for n in range(6)]
     first = search_customers(store, admin, "D-3", limit=1)
     assert ids(first) == ["D-3"]
