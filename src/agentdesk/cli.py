@@ -17,7 +17,8 @@ from sqlalchemy.exc import OperationalError
 from agentdesk import __version__
 from agentdesk.config import ConfigError, Settings, load_settings
 from agentdesk.plain import visible
-from agentdesk.services import customer_search, customers, demo, identity
+from agentdesk.services import customer_columns, customer_search, customers, demo, export, identity, segments
+from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
 from agentdesk.services.errors import ServiceError
 from agentdesk.services.money import format_amount
 from agentdesk.store import Store, StoreError
@@ -63,13 +64,82 @@ def build_parser() -> argparse.ArgumentParser:
     customers_sub = p_customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
     p_search = customers_sub.add_parser("search", help="search customers")
     p_search.add_argument("text", nargs="?", default="", help="id, name, email, phone, organization or card last four")
-    p_search.add_argument("--segment", default="all", choices=[s.value for s in customer_search.Segment])
+    add_query_options(p_search, default_segment="all")
     p_search.add_argument("--limit", type=int, default=20)
     p_search.add_argument("--json", action="store_true")
     p_show = customers_sub.add_parser("show", help="show one customer")
     p_show.add_argument("id", help="the customer's id")
     p_show.add_argument("--json", action="store_true")
+    p_export = sub.add_parser("export", help="export data as CSV (admin and finance)")
+    export_sub = p_export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    p_ex_customers = export_sub.add_parser("customers", help="the customers of a segment, with its filters and search")
+    p_ex_customers.add_argument("--search", default="", metavar="TEXT")
+    add_query_options(p_ex_customers, default_segment="customers")
+    p_ex_customers.add_argument(
+        "--columns", default=export.CONTACTS_PRESET, metavar="KEYS",
+        help=f"comma-separated column keys ({', '.join(customer_columns.COLUMNS)}), "
+        f"or '{export.CONTACTS_PRESET}' for the contact preset (default)",
+    )
+    p_ex_customers.add_argument("--out", required=True, metavar="FILE")
+
+    p_segments = sub.add_parser("segments", help="saved segments")
+    segments_sub = p_segments.add_subparsers(dest="segments_command", metavar="ACTION", required=True)
+    p_seg_list = segments_sub.add_parser("list", help="your segments and the shared ones")
+    p_seg_list.add_argument("--json", action="store_true")
+    p_seg_save = segments_sub.add_parser("save", help="save a segment from filter options")
+    p_seg_save.add_argument("name")
+    p_seg_save.add_argument("--search", default="", metavar="TEXT")
+    add_query_options(p_seg_save, default_segment="customers")
+    p_seg_save.add_argument("--shared", action="store_true", help="visible to every agent")
+    p_seg_delete = segments_sub.add_parser("delete", help="delete a saved segment")
+    p_seg_delete.add_argument("name")
     return parser
+
+
+def add_query_options(parser: argparse.ArgumentParser, default_segment: str) -> None:
+    parser.add_argument("--segment", default=default_segment, metavar="NAME",
+                        help="customers, leads, all, or the name of a saved segment")
+    parser.add_argument("--sort", default=None, choices=[k.value for k in SortKey])
+    parser.add_argument("--asc", action="store_true", help="ascending order (default: descending)")
+    group = parser.add_argument_group("filters")
+    group.add_argument("--website", metavar="CODE")
+    group.add_argument("--country", metavar="CC", help="ISO 3166 code of any of the customer's addresses")
+    group.add_argument("--currency", metavar="CUR")
+    group.add_argument("--tag")
+    group.add_argument("--created-from", metavar="DATE")
+    group.add_argument("--created-to", metavar="DATE")
+    group.add_argument("--payments-min", metavar="N")
+    group.add_argument("--payments-max", metavar="N")
+    group.add_argument("--ltv-min", metavar="AMOUNT")
+    group.add_argument("--ltv-max", metavar="AMOUNT")
+    group.add_argument("--blocked", metavar="yes|no")
+    group.add_argument("--active-subscription", metavar="yes|no")
+
+
+FILTER_OPTIONS = ("website", "country", "currency", "tag", "created_from", "created_to", "payments_min",
+                  "payments_max", "ltv_min", "ltv_max", "blocked", "active_subscription")
+
+
+def query_from_args(store, actor, args, text: str) -> CustomerQuery:
+    """Built-in segment or saved one by name, with the command line's filters laid over it."""
+    base = CustomerQuery()
+    name = args.segment.strip()
+    if name.lower() in {s.value for s in Segment}:
+        base = CustomerQuery(segment=Segment(name.lower()))
+    else:
+        matches = [seg for seg in segments.list_segments(store, actor) if seg.name.lower() == name.lower()]
+        if not matches:
+            raise CliError(f"no segment named {name!r}; built-in ones are customers, leads and all")
+        base = matches[0].query
+    overrides = {k: getattr(args, k) for k in FILTER_OPTIONS if getattr(args, k) is not None}
+    filters = parse_filters({**base.filters.to_dict(), **overrides})
+    return CustomerQuery(
+        segment=base.segment,
+        search=text or base.search,
+        filters=filters,
+        sort=SortKey(args.sort) if args.sort else base.sort,
+        descending=not args.asc if (args.sort or args.asc) else base.descending,
+    )
 
 
 def open_store(settings: Settings) -> Store:
@@ -138,7 +208,10 @@ def cmd_customers(args, settings: Settings) -> int:
     store = open_store(settings)
     actor = identity.resolve_actor(store, as_login=args.as_login)
     if args.customers_command == "search":
-        page = customer_search.search_customers(store, actor, args.text, args.segment, args.limit)
+        query = query_from_args(store, actor, args, args.text)
+        if not 1 <= args.limit <= customer_search.MAX_PAGE:
+            raise CliError(f"--limit must be between 1 and {customer_search.MAX_PAGE}")
+        page = customer_search.fetch_page(store, actor, query, args.limit)
         if args.json:
             _emit_json([row.to_dict() for row in page.rows])
             return 0
@@ -176,7 +249,52 @@ def _print_detail(d: customers.CustomerDetail) -> None:
         )
 
 
-COMMANDS = {"demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers}
+def cmd_export(args, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    query = query_from_args(store, actor, args, args.search)
+    columns = args.columns if args.columns == export.CONTACTS_PRESET else args.columns.split(",")
+    with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("export", total=None)
+        result = export.export_customers(
+            store, actor, query, args.out, columns,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    print(f"exported {result.rows:,} customers to {result.path}")
+    return 0
+
+
+def cmd_segments(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    if args.segments_command == "list":
+        found = segments.list_segments(store, actor)
+        if args.json:
+            _emit_json([seg.to_dict() for seg in found])
+        else:
+            for seg in found:
+                print(f"{visible(seg.name):<30} {'shared' if seg.shared else 'private':<8} {visible(seg.owner)}")
+        return 0
+    if args.segments_command == "save":
+        query = query_from_args(store, actor, args, args.search)
+        saved = segments.create_segment(store, actor, args.name, query, shared=args.shared)
+        print(f"saved segment {visible(saved.name)!r}")
+        return 0
+    matches = [seg for seg in segments.list_segments(store, actor) if seg.name.lower() == args.name.strip().lower()]
+    if not matches:
+        raise CliError(f"no segment named {args.name!r}")
+    segments.delete_segment(store, actor, matches[0].id)
+    print(f"deleted segment {visible(matches[0].name)!r}")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers, "export": cmd_export,
+    "segments": cmd_segments,
+}
 
 
 def run_console(args, settings: Settings) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 
@@ -120,6 +120,9 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         Index("ix_customer_segment", "payment_count", "id"),
         Index("ix_customer_ltv", "lifetime_value", "id"),
+        Index("ix_customer_name", "last_name", "first_name", "id"),
+        Index("ix_customer_created", "created_at", "id"),
+        Index("ix_customer_last_payment", "last_payment_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=100, unique=True)
@@ -128,6 +131,9 @@ class Customer(SQLModel, table=True):
     first_name: str = Field(max_length=100)
     last_name: str = Field(max_length=100)
     organization: str | None = Field(default=None, max_length=200)
+    company_id: str | None = Field(default=None, max_length=100)
+    """The organization's registration number, when the customer buys as a company."""
+    company_email: str | None = Field(default=None, max_length=320)
     job_title: str | None = Field(default=None, max_length=200)
     date_of_birth: date | None = None
     currency: str = Field(max_length=3)
@@ -135,13 +141,54 @@ class Customer(SQLModel, table=True):
     lifetime_value: int = Field(default=0)
     """Settled sales minus refunds in `currency`, minor units."""
     last_payment_at: datetime | None = None
+    blocked: bool = Field(default=False)
+    """Kept current by the blocklist: true while an entry blocks this customer."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerTag(SQLModel, table=True):
+    __tablename__ = "customer_tag"
+    __table_args__ = (Index("ix_customer_tag_tag", "tag", "customer_id"),)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    tag: str = Field(max_length=64, primary_key=True)
+
+
+class TaxId(SQLModel, table=True):
+    __tablename__ = "tax_id"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    type: str = Field(max_length=32)
+    """e.g. "vat", "ein", "abn"."""
+    value: str = Field(max_length=64)
+    is_default: bool = Field(default=False)
+
+
+class SavedSegment(SQLModel, table=True):
+    """A named set of filters and a sort; private to its owner unless shared."""
+
+    __tablename__ = "saved_segment"
+    __table_args__ = (UniqueConstraint("owner_agent_id", "name", name="uq_saved_segment_owner_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    owner_agent_id: int = Field(foreign_key="agent.id", index=True)
+    shared: bool = Field(default=False)
+    definition: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentPreference(SQLModel, table=True):
+    __tablename__ = "agent_preference"
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
+    key: str = Field(max_length=64, primary_key=True)
+    value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class CustomerEmail(SQLModel, table=True):
     __tablename__ = "customer_email"
     __table_args__ = (
+        Index("ix_customer_email_lower", func.lower(text("address"))),
         Index(
             "uq_customer_email_primary",
             "customer_id",
@@ -179,6 +226,7 @@ class CustomerPhone(SQLModel, table=True):
 
 class Address(SQLModel, table=True):
     __tablename__ = "address"
+    __table_args__ = (Index("ix_address_country", "country", "customer_id"),)
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     line1: str = Field(max_length=200)

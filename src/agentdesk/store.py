@@ -105,13 +105,13 @@ class Store:
             names = set(inspect(connection).get_table_names())
         return bool(names - {"alembic_version"}) and "alembic_version" not in names
 
-    def upgrade(self) -> None:
+    def upgrade(self, revision: str = "head") -> None:
         if self.has_foreign_tables():
             raise StoreError("the database holds tables that AgentDesk did not create; refusing to migrate it")
         config = self._alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def ensure_schema(self) -> None:
         """Bring an embedded store up to date; a server store must be upgraded on purpose."""

@@ -12,6 +12,7 @@ from agentdesk.screens.first_run import FirstRunScreen
 from agentdesk.screens.help import HelpScreen
 from agentdesk.services import customers, demo, identity
 from agentdesk.services.customer_search import segment_counts
+from agentdesk.widgets.window_table import WindowTable
 
 SIZE = (80, 24)
 
@@ -24,7 +25,10 @@ async def settle(pilot, app):
 
 
 def table_rows(screen, selector="#customers") -> list[list[str]]:
-    table = screen.query_one(selector, DataTable)
+    """The cells as the agent sees them (plain text), for either table kind."""
+    table = screen.query_one(selector)
+    if isinstance(table, WindowTable):
+        return [[cell.plain for cell in table.render_cells(row)] for row in table.rows]
     return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -44,6 +48,7 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerTableScreen)
         assert len(table_rows(app.screen)) == 100
+        assert len(app.screen.query_one(WindowTable).rows) <= 400
         counts = segment_counts(demo_store, app.actor)
         assert f"Customers ({counts['customers']:,})" in app.screen.query_one("#segments", Static).render().plain
 
@@ -85,14 +90,18 @@ async def test_segments_and_paging(demo_store):
     app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        first_page = [r[0] for r in table_rows(app.screen)]
-        await pilot.press("n")
+        table = app.screen.query_one(WindowTable)
+        first = table.current.external_id
+        await pilot.press("pagedown")
         await settle(pilot, app)
-        second_page = [r[0] for r in table_rows(app.screen)]
-        assert second_page and not set(first_page) & set(second_page)
-        await pilot.press("p")
+        assert table.position == table.size.height - 1
+        await pilot.press("end")
         await settle(pilot, app)
-        assert [r[0] for r in table_rows(app.screen)] == first_page
+        counts = segment_counts(demo_store, app.actor)
+        assert table.at_end and table.position == counts["customers"] - 1
+        await pilot.press("home")
+        await settle(pilot, app)
+        assert table.current.external_id == first and table.position == 0
         await pilot.press("2")
         await settle(pilot, app)
         leads = [r[0] for r in table_rows(app.screen)]
@@ -126,18 +135,17 @@ async def test_help_lists_the_keys_and_the_palette_lists_the_actions(demo_store)
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         shown = app.screen.query_one(Static).render().plain
-        for words in ("Search", "Customers", "Leads", "Next", "Quit", "command palette"):
+        for words in ("Search", "Customers", "Leads", "Filter", "Quit", "command palette"):
             assert words in shown
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, CustomerTableScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert {"Search", "Customers", "Leads", "Next", "Prev", "Help", "Quit"} <= set(titles)
-        palette_next = next(c for c in app.get_system_commands(app.screen) if c.title == "Next")
-        first = table_rows(app.screen)[0][0]
-        await palette_next.callback()
+        assert {"Search", "Customers", "Leads", "Filter", "Sort", "Segments", "Help", "Quit"} <= set(titles)
+        palette_leads = next(c for c in app.get_system_commands(app.screen) if c.title == "Leads")
+        await palette_leads.callback()
         await settle(pilot, app)
-        assert table_rows(app.screen)[0][0] != first
+        assert all(row.payment_count == 0 for row in app.screen.query_one(WindowTable).rows)
 
 
 async def test_first_run_offers_demo_data(sqlite_store):

@@ -1,8 +1,14 @@
-"""The customer table: segments, search as you type, keyset pages, Enter opens a profile."""
+"""The customer table: segments, search as you type, filters, sort, columns, export.
+
+Only a window of rows is ever held (see `WindowTable`). Every query runs in a
+worker; a newer query cancels the older one, and a generation number drops
+any answer that still arrives for a query the agent has moved on from.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from rich.text import Text
 from textual import on, work
@@ -11,27 +17,27 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
-from agentdesk.services.customer_search import SEGMENT_TITLES, CustomerPage, Segment, search_customers, segment_counts
+from agentdesk.plain import visible
+from agentdesk.services import preferences
+from agentdesk.services.customer_columns import COLUMNS
+from agentdesk.services.customer_filters import SEGMENT_TITLES, SORT_TITLES, CustomerQuery, Segment, SortKey
+from agentdesk.services.customer_search import (
+    CustomerRow,
+    count_matching,
+    cursor_for,
+    fetch_page,
+    segment_counts,
+)
 from agentdesk.services.errors import ServiceError
-from agentdesk.services.money import format_amount
+from agentdesk.services.permissions import Action, allowed
 from agentdesk.widgets.plain_text import plain
+from agentdesk.widgets.window_table import Column, WindowTable
 
 PAGE_SIZE = 100
-SEARCH_DEBOUNCE = 0.15
-
-COLUMNS = [
-    ("id", "ID", 12),
-    ("name", "Name", 22),
-    ("email", "Primary email", 28),
-    ("phone", "Phone", 17),
-    ("payments", "Pay", 4),
-    ("ltv", "Lifetime value", 15),
-    ("country", "Ctry", 4),
-    ("organization", "Organization", 20),
-    ("created", "Created", 10),
-]
+SEARCH_DEBOUNCE = 0.12
+SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VALUE, SortKey.LAST_PAYMENT]
 
 
 class CustomerTableScreen(Screen):
@@ -40,19 +46,24 @@ class CustomerTableScreen(Screen):
         Binding("1", "segment('customers')", "Customers"),
         Binding("2", "segment('leads')", "Leads"),
         Binding("3", "segment('all')", "All", show=False),
-        Binding("n", "next_page", "Next"),
-        Binding("p", "previous_page", "Prev"),
+        Binding("g", "saved_segments", "Segments"),
+        Binding("f", "filters", "Filter"),
+        Binding("x", "clear_filters", "Clear filters", show=False),
+        Binding("s", "next_sort", "Sort"),
+        Binding("o", "flip_order", "Order", show=False),
+        Binding("c", "edit_columns", "Columns", show=False),
+        Binding("e", "export", "Export", show=False),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.segment = Segment.CUSTOMERS
-        self.search_text = ""
-        self.page_starts: list[int | None] = [None]
-        self.next_before: int | None = None
+        self.query_state = CustomerQuery()
         self.counts: dict[Segment, int] = {}
+        self.total: tuple[int, bool] | None = None
+        self.columns: list[str] = []
+        self.generation = 0
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -60,86 +71,193 @@ class CustomerTableScreen(Screen):
             yield Static(id="who")
             yield Static(id="segments")
         yield Input(placeholder="/ search: id, name, email, phone, organization, card last 4", id="search")
-        yield DataTable(id="customers", cursor_type="row", zebra_stripes=True)
+        yield Static(id="chips")
+        yield WindowTable(self._cells, page_size=PAGE_SIZE, id="customers")
         yield Static(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         actor = self.app.actor
-        self.query_one("#who", Static).update(plain(f"AgentDesk · {actor.name} ({actor.role.value})", "bold"))
-        table = self.query_one("#customers", DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        self.query_one("#who", Static).update(plain(f"{actor.name} ({actor.role.value})", "bold"))
+        table = self.query_one(WindowTable)
+        table.mark_key = lambda row: row.id
         table.focus()
+        self.load_columns()
         self.load_counts()
-        self.reload_from_top()
+        self.run_query()
 
-    # --- loading ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "export":
+            return allowed(self.app.actor, Action.EXPORT)
+        return True
 
-    def reload_from_top(self) -> None:
-        self.page_starts = [None]
-        self.load_page(None)
+    # --- rendering ------------------------------------------------------------------------------
+
+    def _cells(self, row: CustomerRow) -> list[Text]:
+        cells = []
+        for key in self.columns:
+            spec = COLUMNS[key]
+            text = plain(spec.value(row))
+            if key == "name" and row.blocked:
+                text.append(" ⛔", style="red")
+            cells.append(text)
+        return cells
+
+    def _show_segments(self) -> None:
+        parts = Text()
+        for index, segment in enumerate(Segment, start=1):
+            count = self.counts.get(segment)
+            label = f" {index} {SEGMENT_TITLES[segment]}" + (f" ({count:,})" if count is not None else "") + " "
+            parts.append(label, style="reverse bold" if segment is self.query_state.segment else "")
+        self.query_one("#segments", Static).update(parts)
+
+    def _show_chips(self) -> None:
+        q = self.query_state
+        line = Text()
+        arrow = "↓" if q.descending else "↑"
+        line.append(f"sort: {SORT_TITLES[q.sort]} {arrow}", style="dim")
+        for _, label in q.filters.chips():
+            line.append("  ")
+            line.append(f" {visible(label)} ✕ ", style="reverse")
+        if not q.filters.is_empty():
+            line.append("  f edit · x clear", style="dim")
+        self.query_one("#chips", Static).update(line)
+
+    def _show_status(self) -> None:
+        table = self.query_one(WindowTable)
+        q = self.query_state
+        what = SEGMENT_TITLES[q.segment].lower()
+        if not table.rows:
+            message = f"No {what}" + (f" match “{q.search}”" if q.search else "") + ("" if q.filters.is_empty() else " with these filters")
+            message += "." + (" Esc clears the search." if q.search else "")
+            self.query_one("#status", Static).update(plain(message, "dim"))
+            return
+        position = table.position
+        where = f"row {position + 1:,}" if position is not None else "row ?"
+        if self.total is not None:
+            count, exact = self.total
+            where += f" of {count:,}{'' if exact else '+'}"
+        more = "" if table.at_end else " · PgDn/End for more"
+        self.query_one("#status", Static).update(plain(f"{where} {what}{more}", "dim"))
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def run_query(self) -> None:
+        self.generation += 1
+        self.total = None
+        self._show_segments()
+        self._show_chips()
+        self.load_first(self.generation, to_end=False)
+        self.load_total(self.generation)
+
+    @work(exclusive=True, group="columns")
+    async def load_columns(self) -> None:
+        try:
+            self.columns = await asyncio.to_thread(preferences.table_columns, self.app.store, self.app.actor)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._apply_columns()
+
+    def _apply_columns(self) -> None:
+        self.query_one(WindowTable).set_columns(
+            [Column(k, COLUMNS[k].title, COLUMNS[k].width, COLUMNS[k].justify) for k in self.columns]
+        )
 
     @work(exclusive=True, group="counts")
     async def load_counts(self) -> None:
         try:
             self.counts = await asyncio.to_thread(segment_counts, self.app.store, self.app.actor)
         except ServiceError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self._show_segments()
 
+    @work(exclusive=True, group="total")
+    async def load_total(self, generation: int) -> None:
+        query = self.query_state
+        try:
+            total = await asyncio.to_thread(count_matching, self.app.store, self.app.actor, query)
+        except ServiceError:
+            return
+        if generation == self.generation:
+            self.total = total
+            self._show_status()
+
     @work(exclusive=True, group="page")
-    async def load_page(self, before_id: int | None) -> None:
-        """Newest query wins: starting another load cancels this one before it draws."""
-        status = self.query_one("#status", Static)
-        status.update(Text("loading…", style="dim"))
+    async def load_first(self, generation: int, to_end: bool) -> None:
+        """The first page (Home, a new query) or the last one (End)."""
+        query = self.query_state
         try:
             page = await asyncio.to_thread(
-                search_customers, self.app.store, self.app.actor, self.search_text, self.segment, PAGE_SIZE, before_id
+                fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE, None, to_end
             )
         except ServiceError as exc:
-            status.update(plain(str(exc), "red"))
+            self.query_one("#status", Static).update(plain(str(exc), "red"))
             return
-        self._show_page(page)
-
-    def _show_segments(self) -> None:
-        parts = Text()
-        for index, segment in enumerate(Segment, start=1):
-            label = f" {index} {SEGMENT_TITLES[segment]} ({self.counts.get(segment, 0):,}) "
-            parts.append(label, style="reverse bold" if segment is self.segment else "")
-        self.query_one("#segments", Static).update(parts)
-
-    def _show_page(self, page: CustomerPage) -> None:
-        table = self.query_one("#customers", DataTable)
-        table.clear()
-        for row in page.rows:
-            table.add_row(
-                plain(row.external_id),
-                plain(row.name),
-                plain(row.email or ""),
-                plain(row.phone or ""),
-                Text(str(row.payment_count), justify="right"),
-                Text(format_amount(row.lifetime_value, row.currency), justify="right"),
-                plain(row.country or ""),
-                plain(row.organization or ""),
-                Text(f"{row.created_at:%Y-%m-%d}"),
-                key=str(row.id),
-            )
-        self.next_before = page.next_before_id
-        number = len(self.page_starts)
-        searching = f" matching “{self.search_text}”" if self.search_text else ""
-        if not page.rows:
-            message = f"No {SEGMENT_TITLES[self.segment].lower()}{searching}."
-            if self.search_text:
-                message += " Esc clears the search."
+        if generation != self.generation:
+            return
+        table = self.query_one(WindowTable)
+        if to_end:
+            offset = None
+            if self.total is not None and self.total[1]:
+                offset = max(0, self.total[0] - len(page.rows))
+            table.load(page.rows, at_start=not page.more, at_end=True, offset=offset if page.more else 0,
+                       cursor_at_end=True)
         else:
-            more = "n: next page" if page.next_before_id else "last page"
-            back = ", p: previous" if number > 1 else ""
-            message = f"Page {number} · {len(page.rows)} {SEGMENT_TITLES[self.segment].lower()}{searching} · {more}{back}"
-        self.query_one("#status", Static).update(plain(message, "dim"))
+            table.load(page.rows, at_start=True, at_end=not page.more, offset=0)
+        table.empty_message = "nothing here"
+        self._show_status()
 
-    # --- input ------------------------------------------------------------------------
+    @work(group="more")
+    async def load_more(self, generation: int, forward: bool, edge: CustomerRow) -> None:
+        query = self.query_state
+        table = self.query_one(WindowTable)
+        try:
+            if forward and edge.exact:
+                ordered = [r for r in table.rows if not r.exact]
+                if ordered:
+                    edge = ordered[-1]
+                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                                   cursor_for(edge, query.sort))
+                else:
+                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                                   None, False, False)
+            else:
+                page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                               cursor_for(edge, query.sort), not forward)
+        except ServiceError as exc:
+            self.query_one("#status", Static).update(plain(str(exc), "red"))
+            return
+        if generation != self.generation:
+            return
+        if not forward and not page.more and query.search:
+            # Back at the top of a search: reload it so the exact matches lead again.
+            self.load_first(self.generation, to_end=False)
+            return
+        table.add_rows(page.rows, forward=forward, more=page.more)
+        self._show_status()
+
+    @on(WindowTable.NeedRows, "#customers")
+    def _need_rows(self, event: WindowTable.NeedRows) -> None:
+        self.load_more(self.generation, event.forward, event.edge)
+
+    @on(WindowTable.Jump, "#customers")
+    def _jump(self, event: WindowTable.Jump) -> None:
+        self.generation += 1
+        self.load_first(self.generation, to_end=event.to_end)
+
+    @on(WindowTable.CursorMoved, "#customers")
+    def _moved(self) -> None:
+        self._show_status()
+
+    @on(WindowTable.Selected, "#customers")
+    def _open_row(self, event: WindowTable.Selected) -> None:
+        from agentdesk.screens.customer_profile import CustomerProfileScreen
+
+        self.app.push_screen(CustomerProfileScreen(event.row.id))
+
+    # --- search ---------------------------------------------------------------------------------
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -149,24 +267,18 @@ class CustomerTableScreen(Screen):
 
     def _apply_search(self, text: str) -> None:
         text = " ".join(text.split())
-        if text != self.search_text:
-            self.search_text = text
-            self.reload_from_top()
+        if text != self.query_state.search:
+            self.query_state = replace(self.query_state, search=text)
+            self.run_query()
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         if self._debounce is not None:
             self._debounce.stop()
         self._apply_search(event.value)
-        self.query_one("#customers", DataTable).focus()
+        self.query_one(WindowTable).focus()
 
-    @on(DataTable.RowSelected, "#customers")
-    def _open_row(self, event: DataTable.RowSelected) -> None:
-        from agentdesk.screens.customer_profile import CustomerProfileScreen
-
-        self.app.push_screen(CustomerProfileScreen(int(event.row_key.value)))
-
-    # --- actions ----------------------------------------------------------------------
+    # --- actions --------------------------------------------------------------------------------
 
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -176,27 +288,75 @@ class CustomerTableScreen(Screen):
         if search.value:
             search.value = ""
             self._apply_search("")
-        self.query_one("#customers", DataTable).focus()
+        self.query_one(WindowTable).focus()
 
     def action_segment(self, name: str) -> None:
-        self.segment = Segment(name)
-        self._show_segments()
-        self.reload_from_top()
+        self.query_state = replace(self.query_state, segment=Segment(name))
+        self.run_query()
 
-    def action_next_page(self) -> None:
-        if self.next_before is None:
-            self.notify("This is the last page.", timeout=2)
-            return
-        self.page_starts.append(self.next_before)
-        self.load_page(self.next_before)
+    def action_next_sort(self) -> None:
+        current = SORT_CYCLE.index(self.query_state.sort)
+        self.query_state = replace(self.query_state, sort=SORT_CYCLE[(current + 1) % len(SORT_CYCLE)], descending=True)
+        self.run_query()
 
-    def action_previous_page(self) -> None:
-        if len(self.page_starts) <= 1:
-            self.notify("This is the first page.", timeout=2)
+    def action_flip_order(self) -> None:
+        self.query_state = replace(self.query_state, descending=not self.query_state.descending)
+        self.run_query()
+
+    def action_filters(self) -> None:
+        from agentdesk.screens.table_dialogs import FilterDialog
+
+        def apply(filters) -> None:
+            if filters is not None and filters != self.query_state.filters:
+                self.query_state = replace(self.query_state, filters=filters)
+                self.run_query()
+
+        self.app.push_screen(FilterDialog(self.query_state.filters), apply)
+
+    def action_clear_filters(self) -> None:
+        if not self.query_state.filters.is_empty():
+            self.query_state = replace(self.query_state, filters=type(self.query_state.filters)())
+            self.run_query()
+
+    def action_saved_segments(self) -> None:
+        from agentdesk.screens.table_dialogs import SegmentsDialog
+
+        def apply(query) -> None:
+            if query is not None:
+                self.query_state = query
+                search = self.query_one("#search", Input)
+                with search.prevent(Input.Changed):
+                    search.value = query.search
+                self.run_query()
+
+        self.app.push_screen(SegmentsDialog(self.query_state), apply)
+
+    def action_edit_columns(self) -> None:
+        from agentdesk.screens.table_dialogs import ColumnsDialog
+
+        def apply(columns) -> None:
+            if columns:
+                self.columns = columns
+                self._apply_columns()
+                self.save_columns(columns)
+
+        self.app.push_screen(ColumnsDialog(self.columns), apply)
+
+    @work(group="save-columns")
+    async def save_columns(self, columns: list[str]) -> None:
+        try:
+            await asyncio.to_thread(preferences.set_table_columns, self.app.store, self.app.actor, columns)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+
+    def action_export(self) -> None:
+        from agentdesk.screens.table_dialogs import ExportDialog
+
+        if not allowed(self.app.actor, Action.EXPORT):
+            self.notify("Export needs the admin or finance role.", severity="warning")
             return
-        self.page_starts.pop()
-        self.load_page(self.page_starts[-1])
+        self.app.push_screen(ExportDialog(self.query_state, self.columns))
 
     def action_reload(self) -> None:
         self.load_counts()
-        self.load_page(self.page_starts[-1])
+        self.run_query()

@@ -1,45 +1,38 @@
-"""Finding customers: segments, plain-SQL search and keyset pages.
+"""Finding customers: segments, filters, search through the trigram index, keyset pages.
 
-Pages are keyed on the customer id (newest first), never OFFSET, so the table
-never loads a whole segment and a deep page costs what the first one does.
-Exact matches on id, email or phone come first, ahead of substring matches.
+Pages are keyed on the sort value plus the customer id, never OFFSET, so a
+page 900,000 rows deep costs what the first one does, and rows inserted while
+an agent scrolls never make another row appear twice or go missing. With a
+search, exact matches on id, email or phone open the first page; every other
+match follows in the chosen order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_
+from sqlalchemy.sql import ColumnElement, Select
 
-from agentdesk.models import Address, Customer, CustomerEmail, CustomerPhone, PaymentInstrument
+from agentdesk.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
+from agentdesk.services import search_index
+from agentdesk.services.customer_filters import (
+    SEGMENT_TITLES,  # noqa: F401  (re-exported for the screens)
+    CustomerFilters,
+    CustomerQuery,
+    Segment,
+    SortKey,
+    segment_of,
+    sort_of,
+)
 from agentdesk.services.customer_input import phone_digits
 from agentdesk.services.errors import InvalidInput
 from agentdesk.services.permissions import Action, Actor, require
 
 MAX_PAGE = 500
-_FROM_THE_TOP = 2**31 - 1
-"""A `before_id` above every id: the next page starts at the newest non-exact match."""
-
-
-class Segment(StrEnum):
-    CUSTOMERS = "customers"
-    LEADS = "leads"
-    ALL = "all"
-
-
-SEGMENT_TITLES = {Segment.CUSTOMERS: "Customers", Segment.LEADS: "Leads", Segment.ALL: "All"}
-
-
-def segment_of(value: str | Segment) -> Segment:
-    try:
-        return Segment(str(value).lower())
-    except ValueError:
-        raise InvalidInput(
-            fields={"segment": f"{value!r} is not a segment; choose one of: {', '.join(s.value for s in Segment)}"}
-        ) from None
+EXACT_COUNT_LIMIT = 10_000
+"""Past this many matches a search's row count is shown as "10,000+"."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +49,10 @@ class CustomerRow:
     lifetime_value: int
     currency: str
     created_at: datetime
+    last_payment_at: datetime | None
+    blocked: bool
+    exact: bool = False
+    """An exact id/email/phone match, listed ahead of the ordered matches."""
 
     @property
     def name(self) -> str:
@@ -75,18 +72,78 @@ class CustomerRow:
             "lifetime_value": self.lifetime_value,
             "currency": self.currency,
             "created_at": self.created_at.isoformat(),
+            "last_payment_at": self.last_payment_at.isoformat() if self.last_payment_at else None,
+            "blocked": self.blocked,
         }
 
 
-def _segment_condition(segment: Segment) -> ColumnElement | None:
-    if segment is Segment.CUSTOMERS:
-        return Customer.payment_count >= 1
-    if segment is Segment.LEADS:
-        return Customer.payment_count == 0
-    return None
+Cursor = tuple
+"""The sort values of one row, ending with its id: where the next page starts."""
 
 
-def _row_query():
+@dataclass(frozen=True)
+class CustomerPage:
+    rows: list[CustomerRow]
+    more: bool
+    """Whether rows remain beyond this page in the direction it was read."""
+
+
+
+# --- the query ----------------------------------------------------------------------------
+
+
+def _sort_columns(sort: SortKey) -> list:
+    return {
+        SortKey.NEWEST: [Customer.id],
+        SortKey.NAME: [Customer.last_name, Customer.first_name, Customer.id],
+        SortKey.CREATED: [Customer.created_at, Customer.id],
+        SortKey.LIFETIME_VALUE: [Customer.lifetime_value, Customer.id],
+        SortKey.LAST_PAYMENT: [Customer.last_payment_at, Customer.id],
+    }[sort]
+
+
+_CURSOR_FIELDS = {
+    SortKey.NEWEST: ("id",),
+    SortKey.NAME: ("last_name", "first_name", "id"),
+    SortKey.CREATED: ("created_at", "id"),
+    SortKey.LIFETIME_VALUE: ("lifetime_value", "id"),
+    SortKey.LAST_PAYMENT: ("last_payment_at", "id"),
+}
+
+
+def cursor_for(row: CustomerRow, sort: SortKey) -> Cursor:
+    return tuple(getattr(row, name) for name in _CURSOR_FIELDS[sort])
+
+
+def _order_by(sort: SortKey, descending: bool) -> list:
+    columns = _sort_columns(sort)
+    ordered = [c.desc() if descending else c.asc() for c in columns]
+    if sort is SortKey.LAST_PAYMENT:
+        # Customers who never paid come last either way (SQLite's natural order for DESC).
+        ordered[0] = Customer.last_payment_at.desc().nulls_last() if descending else Customer.last_payment_at.asc().nulls_first()
+    return ordered
+
+
+def _after(sort: SortKey, descending: bool, cursor: Cursor) -> ColumnElement:
+    """Rows strictly after `cursor` in the page order."""
+    columns = _sort_columns(sort)
+    if sort is SortKey.LAST_PAYMENT:
+        value, last_id = cursor
+        col = Customer.last_payment_at
+        if descending:
+            if value is None:
+                return and_(col.is_(None), Customer.id < last_id)
+            return or_(col < value, and_(col == value, Customer.id < last_id), col.is_(None))
+        if value is None:
+            return or_(and_(col.is_(None), Customer.id > last_id), col.is_not(None))
+        return or_(col > value, and_(col == value, Customer.id > last_id))
+    if len(columns) == 1:
+        return columns[0] < cursor[0] if descending else columns[0] > cursor[0]
+    row = tuple_(*columns)
+    return row < tuple_(*cursor) if descending else row > tuple_(*cursor)
+
+
+def _row_select() -> Select:
     primary_email = (
         select(CustomerEmail.address)
         .where(CustomerEmail.customer_id == Customer.id, CustomerEmail.is_primary)
@@ -107,117 +164,177 @@ def _row_query():
         .scalar_subquery()
     )
     return select(
-        Customer.id,
-        Customer.external_id,
-        Customer.first_name,
-        Customer.last_name,
-        primary_email,
-        primary_phone,
-        Customer.organization,
-        country,
-        Customer.payment_count,
-        Customer.lifetime_value,
-        Customer.currency,
-        Customer.created_at,
+        Customer.id, Customer.external_id, Customer.first_name, Customer.last_name, primary_email, primary_phone,
+        Customer.organization, country, Customer.payment_count, Customer.lifetime_value, Customer.currency,
+        Customer.created_at, Customer.last_payment_at, Customer.blocked,
     )
 
 
-def _exact_condition(text: str) -> ColumnElement:
+def _segment_condition(segment: Segment) -> ColumnElement:
+    if segment is Segment.CUSTOMERS:
+        return Customer.payment_count >= 1
+    if segment is Segment.LEADS:
+        return Customer.payment_count == 0
+    return true()
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def filter_conditions(f: CustomerFilters) -> list[ColumnElement]:
+    conditions: list[ColumnElement] = []
+    if f.website:
+        conditions.append(Customer.website_id == select(Website.id).where(Website.code == f.website).scalar_subquery())
+    if f.country:
+        conditions.append(exists().where(Address.customer_id == Customer.id, Address.country == f.country))
+    if f.currency:
+        conditions.append(Customer.currency == f.currency)
+    if f.tag:
+        conditions.append(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == f.tag))
+    if f.created_from:
+        conditions.append(Customer.created_at >= _day_start(f.created_from))
+    if f.created_to:
+        conditions.append(Customer.created_at < _day_start(f.created_to + timedelta(days=1)))
+    if f.payments_min is not None:
+        conditions.append(Customer.payment_count >= f.payments_min)
+    if f.payments_max is not None:
+        conditions.append(Customer.payment_count <= f.payments_max)
+    if f.ltv_min is not None:
+        conditions.append(Customer.lifetime_value >= f.ltv_min)
+    if f.ltv_max is not None:
+        conditions.append(Customer.lifetime_value <= f.ltv_max)
+    if f.blocked is not None:
+        conditions.append(Customer.blocked == (true() if f.blocked else false()))
+    if f.active_subscription is not None:
+        active = exists().where(Order.customer_id == Customer.id, Order.kind == "subscription", Order.status == "active")
+        conditions.append(active if f.active_subscription else not_(active))
+    return conditions
+
+
+def _looks_like_phone(text: str) -> bool:
     digits = phone_digits(text)
+    compact = text.replace(" ", "")
+    return len(digits) >= 3 and len(digits) * 2 >= len(compact) and not any(ch.isalpha() for ch in compact)
+
+
+def _needle(text: str) -> str:
+    """What to look for in the index: bare digits for a phone-like query, else the folded text."""
+    return phone_digits(text) if _looks_like_phone(text) else search_index.fold(text)
+
+
+def _exact_condition(text: str) -> ColumnElement:
     conditions = [
         Customer.external_id == text,
         exists().where(CustomerEmail.customer_id == Customer.id, func.lower(CustomerEmail.address) == text.lower()),
     ]
-    if len(digits) >= 7 and len(digits) * 2 >= len(text.replace(" ", "")):
+    digits = phone_digits(text)
+    if len(digits) >= 7 and _looks_like_phone(text):
         conditions.append(exists().where(CustomerPhone.customer_id == Customer.id, CustomerPhone.digits == digits))
     return or_(*conditions)
 
 
-def _substring_condition(text: str) -> ColumnElement:
-    full_name = Customer.first_name + " " + Customer.last_name
-    conditions = [
-        Customer.external_id.icontains(text, autoescape=True),
-        full_name.icontains(text, autoescape=True),
-        Customer.organization.icontains(text, autoescape=True),
-        exists().where(
-            CustomerEmail.customer_id == Customer.id, CustomerEmail.address.icontains(text, autoescape=True)
-        ),
-    ]
-    digits = phone_digits(text)
-    mostly_digits = digits and len(digits) * 2 >= len(text.replace(" ", ""))
-    if mostly_digits and len(digits) >= 3:
-        conditions.append(
-            exists().where(CustomerPhone.customer_id == Customer.id, CustomerPhone.digits.contains(digits, autoescape=True))
-        )
-    if text.isdigit() and len(text) == 4:
-        conditions.append(
-            exists().where(PaymentInstrument.customer_id == Customer.id, PaymentInstrument.last4 == text)
-        )
-    return or_(*conditions)
+def _normalized(query: CustomerQuery) -> CustomerQuery:
+    search = " ".join((query.search or "").split())
+    if len(search) > 200:
+        raise InvalidInput(fields={"search": "search text is longer than 200 characters"})
+    return CustomerQuery(segment_of(query.segment), search, query.filters, sort_of(query.sort), query.descending)
 
 
-def _rows(session, query) -> list[CustomerRow]:
-    return [CustomerRow(*row) for row in session.execute(query).all()]
+def _base(query: CustomerQuery, dialect: str) -> Select:
+    base = _row_select()
+    if query.search:
+        table, key = search_index.index_table(dialect), search_index.key_column(dialect)
+        base = base.join(table, key == Customer.id).where(search_index.match_condition(dialect, _needle(query.search)))
+    conditions = [_segment_condition(query.segment), *filter_conditions(query.filters)]
+    return base.where(*conditions)
 
 
-@dataclass(frozen=True)
-class CustomerPage:
-    rows: list[CustomerRow]
-    next_before_id: int | None
-    """Pass as `before_id` for the next page; None when this was the last one."""
+def _order_for_search(query: CustomerQuery, dialect: str, descending: bool) -> list:
+    """Newest-first with a search reads the index in its own key order, so the first rows come at once."""
+    if query.sort is SortKey.NEWEST and query.search:
+        key = search_index.key_column(dialect)
+        return [key.desc() if descending else key.asc()]
+    return _order_by(query.sort, descending)
 
 
-def search_customers(
+def _rows(session, statement, exact: bool = False) -> list[CustomerRow]:
+    return [CustomerRow(*row, exact=exact) for row in session.execute(statement).all()]
+
+
+def fetch_page(
     store,
     actor: Actor,
-    text: str = "",
-    segment: str | Segment = Segment.ALL,
+    query: CustomerQuery,
     limit: int = 50,
-    before_id: int | None = None,
+    after: Cursor | None = None,
+    backward: bool = False,
+    include_exact: bool = True,
 ) -> CustomerPage:
-    """One page of customers matching `text` within `segment`.
+    """One page of the query's rows.
 
-    The first page starts with the exact id/email/phone matches; then come the
-    other substring matches, newest first, keyed on the id so that `before_id`
-    (the page's `next_before_id`) continues exactly where the last page ended.
+    Forward from `after` (None: the top, with a search's exact matches first
+    unless `include_exact` is off), or with `backward` the rows just before
+    `after` (None: the last page), returned in display order either way.
     """
     require(actor, Action.VIEW_CUSTOMERS)
-    segment = segment_of(segment)
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(fields={"limit": f"must be between 1 and {MAX_PAGE}"})
-    text = " ".join((text or "").split())
-    if len(text) > 200:
-        raise InvalidInput(fields={"search": "search text is longer than 200 characters"})
-    base = _row_query()
-    condition = _segment_condition(segment)
-    if condition is not None:
-        base = base.where(condition)
+    query = _normalized(query)
+    dialect = store.engine.dialect.name
+    descending = query.descending != backward
+    statement = _base(query, dialect)
+    exact_rows: list[CustomerRow] = []
     with store.read() as session:
-        exact: list[CustomerRow] = []
-        query = base
-        if text:
-            exact_condition = _exact_condition(text)
-            if before_id is None:
-                exact = _rows(session, base.where(exact_condition).order_by(Customer.id.desc()).limit(limit))
-            query = query.where(_substring_condition(text), ~exact_condition)
-        if before_id is not None:
-            query = query.where(Customer.id < before_id)
-        wanted = limit - len(exact)
-        rest = _rows(session, query.order_by(Customer.id.desc()).limit(wanted + 1)) if wanted else []
-    more = len(rest) > wanted
+        if query.search:
+            exact = _exact_condition(query.search)
+            statement = statement.where(not_(exact))
+            if after is None and not backward and include_exact:
+                exact_rows = _rows(
+                    session, _base(query, dialect).where(exact).order_by(Customer.id.desc()).limit(limit), exact=True
+                )
+        if after is not None:
+            statement = statement.where(_after(query.sort, descending, after))
+        wanted = limit - len(exact_rows)
+        rest: list[CustomerRow] = []
+        if wanted:
+            rest = _rows(session, statement.order_by(*_order_for_search(query, dialect, descending)).limit(wanted + 1))
+    more = len(rest) > wanted or (not wanted and bool(exact_rows))
     rest = rest[:wanted]
-    if more:
-        next_before = rest[-1].id
-    elif not wanted and text:
-        next_before = _FROM_THE_TOP
-    else:
-        next_before = None
-    return CustomerPage(exact + rest, next_before)
+    if backward:
+        rest.reverse()
+    return CustomerPage(exact_rows + rest, more)
+
+
+def count_matching(store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
+    """How many rows the query has: (count, exact). Past `cap` a search or filter count stops there."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    query = _normalized(query)
+    dialect = store.engine.dialect.name
+    with store.read() as session:
+        if not query.search and query.filters.is_empty():
+            return segment_counts_in(session)[query.segment], True
+        inner = _base(query, dialect).with_only_columns(Customer.id).limit(cap + 1).subquery()
+        count = session.execute(select(func.count()).select_from(inner)).scalar_one()
+    return (cap, False) if count > cap else (count, True)
+
+
+def segment_counts_in(session) -> dict[Segment, int]:
+    customers = session.execute(select(func.count()).select_from(Customer).where(Customer.payment_count >= 1)).scalar_one()
+    everyone = session.execute(select(func.count()).select_from(Customer)).scalar_one()
+    return {Segment.CUSTOMERS: customers, Segment.LEADS: everyone - customers, Segment.ALL: everyone}
 
 
 def segment_counts(store, actor: Actor) -> dict[Segment, int]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
-        customers = session.execute(select(func.count()).select_from(Customer).where(Customer.payment_count >= 1)).scalar_one()
-        leads = session.execute(select(func.count()).select_from(Customer).where(Customer.payment_count == 0)).scalar_one()
-    return {Segment.CUSTOMERS: customers, Segment.LEADS: leads, Segment.ALL: customers + leads}
+        return segment_counts_in(session)
+
+
+def search_customers(
+    store, actor: Actor, text: str = "", segment: str | Segment = Segment.ALL, limit: int = 50,
+    filters: CustomerFilters | None = None, sort: str | SortKey = SortKey.NEWEST, descending: bool = True,
+) -> CustomerPage:
+    """The first page of a search: what the CLI and quick look-ups need."""
+    query = CustomerQuery(segment_of(segment), text or "", filters or CustomerFilters(), sort_of(sort), descending)
+    return fetch_page(store, actor, query, limit)

@@ -25,12 +25,14 @@ from agentdesk.services.customer_input import (
     phone_digits,
     validated,
 )
+from agentdesk.services import search_index
 from agentdesk.services.errors import Conflict, InvalidInput, NotFound
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.timeline import TimelineEntry, events_for, record_event
 from agentdesk.services.timeline_catalog import EventType
 
 EDITABLE_FIELDS = ("first_name", "last_name", "organization", "job_title", "date_of_birth", "website")
+SEARCHED_FIELDS = {"first_name", "last_name", "organization"}
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ def create_customer(store, actor: Actor, draft: CustomerInput) -> CustomerDetail
                 )
             )
         record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
-        session.flush()
+        search_index.refresh(session, [customer.id])
         return _detail(session, customer, 100)
 
 
@@ -329,5 +331,7 @@ def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> Custome
             customer.updated_at = utcnow()
             session.add(customer)
             record_event(session, actor, customer.id, EventType.CUSTOMER_EDITED, changes=diff)
+            if diff.keys() & SEARCHED_FIELDS:
+                search_index.refresh(session, [customer.id])
             session.flush()
         return _detail(session, customer, 100)

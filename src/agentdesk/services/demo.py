@@ -42,6 +42,7 @@ from agentdesk.models import (
     TransactionType,
     Website,
 )
+from agentdesk.services import search_index
 from agentdesk.services.errors import Conflict, InvalidInput
 from agentdesk.services.identity import DEMO_SETTING
 from agentdesk.services.timeline_catalog import CATALOG, EventType, validate_attributes
@@ -477,6 +478,7 @@ def build_demo(
                 if rows[name]:
                     connection.execute(insert(model.__table__), rows[name])
                     summary.rows[name] = summary.rows.get(name, 0) + len(rows[name])
+            search_index.write_documents(connection, _search_documents(rows), replace=False)
         done += size
         if progress:
             progress(done, customers)
@@ -485,6 +487,25 @@ def build_demo(
     if not store.is_sqlite:
         _advance_sequences(store)
     return summary
+
+
+def _search_documents(rows: dict[str, list[dict]]) -> dict[int, str]:
+    emails: dict[int, list[str]] = {}
+    phones: dict[int, list[str]] = {}
+    cards: dict[int, list[str]] = {}
+    for row in rows["customer_email"]:
+        emails.setdefault(row["customer_id"], []).append(row["address"])
+    for row in rows["customer_phone"]:
+        phones.setdefault(row["customer_id"], []).append(row["digits"])
+    for row in rows["payment_instrument"]:
+        cards.setdefault(row["customer_id"], []).append(row["last4"])
+    return {
+        c["id"]: search_index.document(
+            c["external_id"], c["first_name"], c["last_name"], c["organization"],
+            emails.get(c["id"], ()), phones.get(c["id"], ()), cards.get(c["id"], ()),
+        )
+        for c in rows["customer"]
+    }
 
 
 def _advance_sequences(store) -> None:

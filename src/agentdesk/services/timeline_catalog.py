@@ -49,6 +49,8 @@ class EventType(StrEnum):
     ORDER_CREATED = "order_created"
     TRANSACTION_VOIDED = "transaction_voided"
     NOTE = "note"
+    TAG_ADDED = "tag_added"
+    TAG_REMOVED = "tag_removed"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.ORDER_CREATED: EventSpec("Order created", {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)}),
     EventType.TRANSACTION_VOIDED: EventSpec("Transaction voided", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}),
     EventType.NOTE: EventSpec("Note", {"text": ("str", True)}),
+    EventType.TAG_ADDED: EventSpec("Tag added", {"tag": ("str", True)}),
+    EventType.TAG_REMOVED: EventSpec("Tag removed", {"tag": ("str", True)}),
 }
 
 
