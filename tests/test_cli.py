@@ -124,3 +124,46 @@ def test_console_script_runs_as_a_process(tmp_path):
     found = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "CUS-0000003", "--json"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert found.returncode == 0 and json.loads(found.stdout)[0]["id"] == "CUS-0000003"
+
+
+def test_search_with_segment_sort_and_filters(demo_db, capsys):
+    code, out, err = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--sort", "ltv",
+                         "--country", "us", "--payments-min", "1", "--limit", "50", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and all(r["payment_count"] >= 1 for r in rows)
+    values = [r["lifetime_value"] for r in rows]
+    assert values == sorted(values, reverse=True)
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--sort", "name", "--asc", "--limit", "30", "--json")
+    names = [(r["last_name"], r["first_name"]) for r in json.loads(out)]
+    assert names == sorted(names)
+    code, _, err = run(capsys, "--db", demo_db, "customers", "search", "--country", "Atlantis")
+    assert code == 1 and "country" in err
+    code, _, err = run(capsys, "--db", demo_db, "customers", "search", "--segment", "nope")
+    assert code == 1 and "no segment named 'nope'" in err
+
+
+def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
+    code, out, err = run(capsys, "--db", demo_db, "segments", "save", "Rich US", "--country", "US", "--ltv-min", "50",
+                         "--sort", "ltv", "--shared")
+    assert code == 0, err
+    listed = json.loads(run(capsys, "--db", demo_db, "segments", "list", "--json")[1])
+    assert listed[0]["name"] == "Rich US" and listed[0]["shared"]
+    assert listed[0]["query"]["filters"] == {"country": "US", "ltv_min": 5000}
+    rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "rich us", "--limit", "100", "--json")[1])
+    assert rows and all(r["lifetime_value"] >= 5000 for r in rows)
+
+    out_file = tmp_path / "rich.csv"
+    code, out, err = run(capsys, "--db", demo_db, "export", "customers", "--segment", "Rich US", "--columns", "id,ltv",
+                         "--out", str(out_file))
+    assert code == 0, err
+    lines = out_file.read_text().splitlines()
+    assert lines[0] == "ID,Lifetime value" and len(lines) - 1 == len(rows)
+    assert f"exported {len(rows):,} customers to {out_file}" in out
+
+    code, _, err = run(capsys, "--db", demo_db, "--as", "bob", "export", "customers", "--out", str(tmp_path / "b.csv"))
+    assert code == 1 and "may not export CSV" in err and not (tmp_path / "b.csv").exists()
+    code, _, err = run(capsys, "--db", demo_db, "--as", "fred", "export", "customers", "--out", str(tmp_path / "f.csv"))
+    assert code == 0 and (tmp_path / "f.csv").read_text().startswith("Name,Email,Company,Company ID")
+    assert run(capsys, "--db", demo_db, "segments", "delete", "rich us")[0] == 0
+    assert json.loads(run(capsys, "--db", demo_db, "segments", "list", "--json")[1]) == []

@@ -210,7 +210,9 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
         for seg in self.found:
             who = "" if seg.mine else f"  by {visible(seg.owner)}"
             options.add_option(Option(Text(f"{visible(seg.name)}{'  (shared)' if seg.shared else ''}{who}"), id=str(seg.id)))
-        if not self.found:
+        if self.found:
+            options.highlighted = 0
+        else:
             self._status("No saved segments yet: press n to save the current view.")
 
     def _status(self, message: str, error: bool = False) -> None:

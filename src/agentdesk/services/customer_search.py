@@ -115,28 +115,29 @@ def cursor_for(row: CustomerRow, sort: SortKey) -> Cursor:
     return tuple(getattr(row, name) for name in _CURSOR_FIELDS[sort])
 
 
-def _order_by(sort: SortKey, descending: bool) -> list:
+def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list:
+    """ORDER BY for the sort. Never-paid customers come after the paid ones in either
+    direction (`nulls_last`); reading a page backward flips that along with the direction."""
     columns = _sort_columns(sort)
     ordered = [c.desc() if descending else c.asc() for c in columns]
     if sort is SortKey.LAST_PAYMENT:
-        # Customers who never paid come last either way (SQLite's natural order for DESC).
-        ordered[0] = Customer.last_payment_at.desc().nulls_last() if descending else Customer.last_payment_at.asc().nulls_first()
+        ordered[0] = ordered[0].nulls_last() if nulls_last else ordered[0].nulls_first()
     return ordered
 
 
-def _after(sort: SortKey, descending: bool, cursor: Cursor) -> ColumnElement:
+def _after(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: bool = True) -> ColumnElement:
     """Rows strictly after `cursor` in the page order."""
     columns = _sort_columns(sort)
     if sort is SortKey.LAST_PAYMENT:
         value, last_id = cursor
         col = Customer.last_payment_at
-        if descending:
-            if value is None:
-                return and_(col.is_(None), Customer.id < last_id)
-            return or_(col < value, and_(col == value, Customer.id < last_id), col.is_(None))
+        id_after = Customer.id < last_id if descending else Customer.id > last_id
         if value is None:
-            return or_(and_(col.is_(None), Customer.id > last_id), col.is_not(None))
-        return or_(col > value, and_(col == value, Customer.id > last_id))
+            among_nulls = and_(col.is_(None), id_after)
+            return among_nulls if nulls_last else or_(among_nulls, col.is_not(None))
+        beyond = col < value if descending else col > value
+        after = or_(beyond, and_(col == value, id_after))
+        return or_(after, col.is_(None)) if nulls_last else after
     if len(columns) == 1:
         return columns[0] < cursor[0] if descending else columns[0] > cursor[0]
     row = tuple_(*columns)
@@ -250,12 +251,12 @@ def _base(query: CustomerQuery, dialect: str) -> Select:
     return base.where(*conditions)
 
 
-def _order_for_search(query: CustomerQuery, dialect: str, descending: bool) -> list:
+def _order_for_search(query: CustomerQuery, dialect: str, descending: bool, nulls_last: bool) -> list:
     """Newest-first with a search reads the index in its own key order, so the first rows come at once."""
     if query.sort is SortKey.NEWEST and query.search:
         key = search_index.key_column(dialect)
         return [key.desc() if descending else key.asc()]
-    return _order_by(query.sort, descending)
+    return _order_by(query.sort, descending, nulls_last)
 
 
 def _rows(session, statement, exact: bool = False) -> list[CustomerRow]:
@@ -294,11 +295,12 @@ def fetch_page(
                     session, _base(query, dialect).where(exact).order_by(Customer.id.desc()).limit(limit), exact=True
                 )
         if after is not None:
-            statement = statement.where(_after(query.sort, descending, after))
+            statement = statement.where(_after(query.sort, descending, after, nulls_last=not backward))
         wanted = limit - len(exact_rows)
         rest: list[CustomerRow] = []
         if wanted:
-            rest = _rows(session, statement.order_by(*_order_for_search(query, dialect, descending)).limit(wanted + 1))
+            order = _order_for_search(query, dialect, descending, nulls_last=not backward)
+            rest = _rows(session, statement.order_by(*order).limit(wanted + 1))
     more = len(rest) > wanted or (not wanted and bool(exact_rows))
     rest = rest[:wanted]
     if backward:

@@ -1,0 +1,103 @@
+import csv
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from agentdesk.models import Role, TaxId
+from agentdesk.services import customers, demo, identity
+from agentdesk.services.customer_filters import CustomerQuery, Segment, parse_filters
+from agentdesk.services.errors import InvalidInput, PermissionDenied
+from agentdesk.services.export import CONTACTS_HEADER, export_customers, neutralise
+
+from ..conftest import customer_input
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+@pytest.mark.parametrize("value, safe", [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
+                                         ("\tx", "'\tx"), ("\rx", "'\rx"), ("Ada", "Ada"), ("", "")])
+def test_neutralise(value, safe):
+    assert neutralise(value) == safe
+
+
+def test_export_with_preset_columns_neutralises_formulas(store, admin, tmp_path):
+    customers.create_customer(store, admin, customer_input(first_name="=HYPERLINK(\"x\")", last_name="Evil",
+                                                           organization="@corp"))
+    with store.write() as s:
+        cid = s.execute(text("SELECT id FROM customer WHERE external_id = 'C-1'")).scalar_one()
+        s.add(TaxId(customer_id=cid, type="vat", value="GB123456789", is_default=True))
+        s.add(TaxId(customer_id=cid, type="ein", value="12-3456789"))
+    out = tmp_path / "all.csv"
+    result = export_customers(store, admin, CustomerQuery(Segment.ALL), out)
+    rows = read_csv(out)
+    assert result.rows == 1 and result.path == out and not result.cancelled
+    assert rows[0] == CONTACTS_HEADER
+    record = dict(zip(rows[0], rows[1]))
+    assert record["Name"] == "'=HYPERLINK(\"x\") Evil"
+    assert record["Company"] == "'@corp"
+    assert record["Email"] == "grace@example.com"
+    assert record["Phone"] == "'+44 20 7946 0958"
+    assert record["VAT Number"] == "GB123456789" and record["Tax ID"] == "12-3456789"
+    assert record["Lifetime Value"] == "0.00 USD"
+
+
+def test_export_follows_segment_filters_search_and_columns(tmp_path, sqlite_store):
+    demo.build_demo(sqlite_store, 1200, seed=9, login="op")
+    op = identity.resolve_actor(sqlite_store, "op")
+    query = CustomerQuery(Segment.CUSTOMERS, "", parse_filters({"country": "GB"}))
+    out = tmp_path / "gb.csv"
+    result = export_customers(sqlite_store, op, query, out, columns=["id", "country", "payments"])
+    rows = read_csv(out)
+    assert rows[0] == ["ID", "Ctry", "Pay"]
+    assert result.rows == len(rows) - 1 > 50
+    assert {r[1] for r in rows[1:]} == {"GB"}
+    with sqlite_store.read() as s:
+        expected = set(s.execute(text(
+            "SELECT external_id FROM customer c WHERE payment_count >= 1 AND EXISTS "
+            "(SELECT 1 FROM address a WHERE a.customer_id = c.id AND a.country = 'GB')")).scalars())
+    assert {r[0] for r in rows[1:]} == expected
+    searched = export_customers(sqlite_store, op, CustomerQuery(Segment.ALL, "CUS-000001"), tmp_path / "s.csv", ["id"])
+    assert sorted(r[0] for r in read_csv(tmp_path / "s.csv")[1:]) == [f"CUS-000001{n}" for n in range(10)]
+    assert searched.rows == 10
+    everyone = export_customers(sqlite_store, op, CustomerQuery(Segment.CUSTOMERS), tmp_path / "c.csv", ["id"])
+    ids = [r[0] for r in read_csv(tmp_path / "c.csv")[1:]]
+    assert everyone.rows == len(ids) == len(set(ids)) > 500
+
+
+def test_export_is_for_admin_and_finance_only(store, actors, tmp_path):
+    for role in (Role.AGENT, Role.SALES):
+        with pytest.raises(PermissionDenied):
+            export_customers(store, actors[role], CustomerQuery(), tmp_path / f"{role.value}.csv")
+        assert not (tmp_path / f"{role.value}.csv").exists()
+    export_customers(store, actors[Role.FINANCE], CustomerQuery(), tmp_path / "finance.csv")
+    assert read_csv(tmp_path / "finance.csv") == [CONTACTS_HEADER]
+
+
+def test_cancelled_export_leaves_no_file(sqlite_store, tmp_path):
+    demo.build_demo(sqlite_store, 1500, seed=3, login="op")
+    op = identity.resolve_actor(sqlite_store, "op")
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        cancel.set()
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = export_customers(sqlite_store, op, CustomerQuery(Segment.ALL), out_dir / "x.csv", progress=progress,
+                              cancel=cancel)
+    assert result.cancelled and result.path is None and result.rows == 500
+    assert list(out_dir.iterdir()) == []
+    assert seen == [(500, 1500)]
+
+
+def test_bad_destination(store, admin, tmp_path):
+    with pytest.raises(InvalidInput, match="does not exist"):
+        export_customers(store, admin, CustomerQuery(), tmp_path / "missing" / "x.csv")
+    with pytest.raises(InvalidInput, match="folder"):
+        export_customers(store, admin, CustomerQuery(), tmp_path)
