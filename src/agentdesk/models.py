@@ -123,6 +123,11 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_name", "last_name", "first_name", "id"),
         Index("ix_customer_created", "created_at", "id"),
         Index("ix_customer_last_payment", "last_payment_at", "id"),
+        # Segment-first twins of the sort indexes: Leads (payment_count = 0) read in sort order.
+        Index("ix_customer_segment_name", "payment_count", "last_name", "first_name", "id"),
+        Index("ix_customer_segment_created", "payment_count", "created_at", "id"),
+        Index("ix_customer_segment_ltv", "payment_count", "lifetime_value", "id"),
+        Index("ix_customer_segment_last_payment", "payment_count", "last_payment_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=100, unique=True)

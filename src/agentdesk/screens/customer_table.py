@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from agentdesk.plain import visible
@@ -36,7 +35,6 @@ from agentdesk.widgets.plain_text import plain
 from agentdesk.widgets.window_table import Column, WindowTable
 
 PAGE_SIZE = 100
-SEARCH_DEBOUNCE = 0.12
 SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VALUE, SortKey.LAST_PAYMENT]
 
 
@@ -64,7 +62,6 @@ class CustomerTableScreen(Screen):
         self.total: tuple[int, bool] | None = None
         self.columns: list[str] = []
         self.generation = 0
-        self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="table-top"):
@@ -261,9 +258,7 @@ class CustomerTableScreen(Screen):
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(SEARCH_DEBOUNCE, lambda: self._apply_search(event.value))
+        self._apply_search(event.value)
 
     def _apply_search(self, text: str) -> None:
         text = " ".join(text.split())
@@ -273,8 +268,6 @@ class CustomerTableScreen(Screen):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
         self._apply_search(event.value)
         self.query_one(WindowTable).focus()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_, union
 from sqlalchemy.sql import ColumnElement, Select
 
 from agentdesk.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
@@ -224,15 +224,16 @@ def _needle(text: str) -> str:
     return phone_digits(text) if _looks_like_phone(text) else search_index.fold(text)
 
 
-def _exact_condition(text: str) -> ColumnElement:
-    conditions = [
-        Customer.external_id == text,
-        exists().where(CustomerEmail.customer_id == Customer.id, func.lower(CustomerEmail.address) == text.lower()),
+def _exact_ids(text: str):
+    """Ids of customers whose id, an email or a phone equals the text: three index look-ups."""
+    lookups = [
+        select(Customer.id).where(Customer.external_id == text),
+        select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == text.lower()),
     ]
     digits = phone_digits(text)
     if len(digits) >= 7 and _looks_like_phone(text):
-        conditions.append(exists().where(CustomerPhone.customer_id == Customer.id, CustomerPhone.digits == digits))
-    return or_(*conditions)
+        lookups.append(select(CustomerPhone.customer_id).where(CustomerPhone.digits == digits))
+    return union(*lookups)
 
 
 def _normalized(query: CustomerQuery) -> CustomerQuery:
@@ -242,13 +243,16 @@ def _normalized(query: CustomerQuery) -> CustomerQuery:
     return CustomerQuery(segment_of(query.segment), search, query.filters, sort_of(query.sort), query.descending)
 
 
+def _filtered(statement: Select, query: CustomerQuery) -> Select:
+    return statement.where(_segment_condition(query.segment), *filter_conditions(query.filters))
+
+
 def _base(query: CustomerQuery, dialect: str) -> Select:
     base = _row_select()
     if query.search:
         table, key = search_index.index_table(dialect), search_index.key_column(dialect)
         base = base.join(table, key == Customer.id).where(search_index.match_condition(dialect, _needle(query.search)))
-    conditions = [_segment_condition(query.segment), *filter_conditions(query.filters)]
-    return base.where(*conditions)
+    return _filtered(base, query)
 
 
 def _order_for_search(query: CustomerQuery, dialect: str, descending: bool, nulls_last: bool) -> list:
@@ -288,11 +292,13 @@ def fetch_page(
     exact_rows: list[CustomerRow] = []
     with store.read() as session:
         if query.search:
-            exact = _exact_condition(query.search)
-            statement = statement.where(not_(exact))
+            exact = _exact_ids(query.search)
+            statement = statement.where(Customer.id.not_in(exact))
             if after is None and not backward and include_exact:
                 exact_rows = _rows(
-                    session, _base(query, dialect).where(exact).order_by(Customer.id.desc()).limit(limit), exact=True
+                    session,
+                    _filtered(_row_select(), query).where(Customer.id.in_(exact)).order_by(Customer.id.desc()).limit(limit),
+                    exact=True,
                 )
         if after is not None:
             statement = statement.where(_after(query.sort, descending, after, nulls_last=not backward))

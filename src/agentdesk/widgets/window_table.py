@@ -104,6 +104,8 @@ class WindowTable(Widget, can_focus=True):
         self.marked: set = set()
         self.mark_key: Callable[[Any], Any] = lambda row: row
         self._pending: set[bool] = set()
+        self._owed = 0
+        """Rows a move could not go yet because the buffer ended; paid when rows arrive."""
         self.empty_message = "no rows"
 
     # --- data from the screen -----------------------------------------------------------------
@@ -120,6 +122,7 @@ class WindowTable(Widget, can_focus=True):
         self.at_start, self.at_end = at_start, at_end
         self.offset_known = offset
         self._pending.clear()
+        self._owed = 0
         self.cursor = max(0, len(self.rows) - 1) if cursor_at_end else 0
         self.top = max(0, self.cursor - self._visible_rows() + 1) if cursor_at_end else 0
         self.refresh()
@@ -146,6 +149,10 @@ class WindowTable(Widget, can_focus=True):
                 self.offset_known = 0
         self._trim(keep_end=not forward)
         self.refresh()
+        owed, self._owed = self._owed, 0
+        if owed and (owed > 0) == forward:
+            self._move_by(owed)
+            return
         self.post_message(self.CursorMoved(self))
 
     def _trim(self, keep_end: bool) -> None:
@@ -208,13 +215,26 @@ class WindowTable(Widget, can_focus=True):
             self._pending.add(False)
             self.post_message(self.NeedRows(self, False, self.rows[0]))
 
+    def _move_by(self, delta: int) -> None:
+        """Move the cursor; what runs past an end of the buffer that is not the end of
+        the data is owed and made good when the next rows arrive."""
+        target = self.cursor + delta
+        if target >= len(self.rows) and not self.at_end:
+            self._owed = target - (len(self.rows) - 1)
+        elif target < 0 and not self.at_start:
+            self._owed = target
+        else:
+            self._owed = 0
+        if abs(delta) > 1:
+            step = self._visible_rows()
+            self.top = max(0, min(self.top + delta, max(0, len(self.rows) - step)))
+        self._set_cursor(target)
+
     def action_move(self, delta: int) -> None:
-        self._set_cursor(self.cursor + delta)
+        self._move_by(delta)
 
     def action_page(self, direction: int) -> None:
-        step = self._visible_rows()
-        self.top = max(0, min(self.top + direction * step, max(0, len(self.rows) - step)))
-        self._set_cursor(self.cursor + direction * step)
+        self._move_by(direction * self._visible_rows())
 
     def action_first(self) -> None:
         if self.at_start:
