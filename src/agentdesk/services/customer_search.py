@@ -125,23 +125,33 @@ def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list:
     return ordered
 
 
-def _after(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: bool = True) -> ColumnElement:
-    """Rows strictly after `cursor` in the page order."""
+def _after_levels(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: bool = True) -> list[ColumnElement]:
+    """The rows after `cursor`, as conditions to read one after another.
+
+    `(a, b) < (x, y)` would say it in one, but SQLite seeks only on `a` and then
+    skips every row tied with `x`, which deep in a sort by lifetime value means
+    hundreds of thousands of leads at 0. So the rest of the row's tie group comes
+    first (`a = x AND b < y`, a seek on both), then everything beyond (`a < x`),
+    and, for the last-payment sort, the never-paid block where it belongs.
+    """
     columns = _sort_columns(sort)
+
+    def beyond(column, value):
+        return column < value if descending else column > value
+
     if sort is SortKey.LAST_PAYMENT:
         value, last_id = cursor
         col = Customer.last_payment_at
-        id_after = Customer.id < last_id if descending else Customer.id > last_id
         if value is None:
-            among_nulls = and_(col.is_(None), id_after)
-            return among_nulls if nulls_last else or_(among_nulls, col.is_not(None))
-        beyond = col < value if descending else col > value
-        after = or_(beyond, and_(col == value, id_after))
-        return or_(after, col.is_(None)) if nulls_last else after
-    if len(columns) == 1:
-        return columns[0] < cursor[0] if descending else columns[0] > cursor[0]
-    row = tuple_(*columns)
-    return row < tuple_(*cursor) if descending else row > tuple_(*cursor)
+            levels = [and_(col.is_(None), beyond(Customer.id, last_id))]
+            return levels if nulls_last else levels + [col.is_not(None)]
+        levels = [and_(col == value, beyond(Customer.id, last_id)), beyond(col, value)]
+        return levels + [col.is_(None)] if nulls_last else levels
+    levels = []
+    for depth in range(len(columns) - 1, -1, -1):
+        tied = [columns[i] == cursor[i] for i in range(depth)]
+        levels.append(and_(*tied, beyond(columns[depth], cursor[depth])))
+    return levels
 
 
 def _row_select() -> Select:
@@ -300,13 +310,15 @@ def fetch_page(
                     _filtered(_row_select(), query).where(Customer.id.in_(exact)).order_by(Customer.id.desc()).limit(limit),
                     exact=True,
                 )
-        if after is not None:
-            statement = statement.where(_after(query.sort, descending, after, nulls_last=not backward))
         wanted = limit - len(exact_rows)
         rest: list[CustomerRow] = []
-        if wanted:
-            order = _order_for_search(query, dialect, descending, nulls_last=not backward)
-            rest = _rows(session, statement.order_by(*order).limit(wanted + 1))
+        order = _order_for_search(query, dialect, descending, nulls_last=not backward)
+        levels = [None] if after is None else _after_levels(query.sort, descending, after, nulls_last=not backward)
+        for level in levels:
+            if len(rest) > wanted or not wanted:
+                break
+            step = statement if level is None else statement.where(level)
+            rest += _rows(session, step.order_by(*order).limit(wanted + 1 - len(rest)))
     more = len(rest) > wanted or (not wanted and bool(exact_rows))
     rest = rest[:wanted]
     if backward:
