@@ -23,12 +23,12 @@ CSS = """
 #customers { height: 1fr; }
 #chips { height: 1; padding: 0 1; }
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
-FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog { align: center middle; }
+FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog { align: center middle; }
 #filter-grid { grid-size: 4; grid-columns: 16 1fr 16 1fr; grid-gutter: 0 1; height: auto; }
 #filter-grid Label { padding: 0 0; }
 #filter-errors { height: auto; }
 Input.invalid { background: $error 30%; }
-#columns-list, #segments-list { height: auto; max-height: 14; }
+#columns-list, #segments-list, #chips-list { height: auto; max-height: 14; }
 #segment-name-row { height: 1; }
 #segment-name { width: 1fr; }
 #status { height: 1; color: $text-muted; }

@@ -72,6 +72,11 @@ async def test_filter_dialog_applies_and_clears(demo_store):
             detail = customers.get_customer(demo_store, app.actor, row.external_id)
             assert "GB" in {a.country for a in detail.addresses} and detail.payment_count >= 2
         await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("enter")                       # the first chip: country
+        await settle(pilot, app)
+        assert screen.query_state.filters.country is None and screen.query_state.filters.payments_min == 2
+        await pilot.press("x", "down", "enter")          # "all filters"
         await settle(pilot, app)
         assert screen.query_state.filters.is_empty()
 

@@ -105,7 +105,7 @@ class CustomerProfileScreen(Screen):
                 yield DataTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Timeline", id="timeline"):
                 yield DataTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         txns = self.query_one("#transactions-table", DataTable)

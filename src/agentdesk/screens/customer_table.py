@@ -21,7 +21,14 @@ from textual.widgets import Footer, Input, Static
 from agentdesk.plain import visible
 from agentdesk.services import preferences
 from agentdesk.services.customer_columns import COLUMNS
-from agentdesk.services.customer_filters import SEGMENT_TITLES, SORT_TITLES, CustomerQuery, Segment, SortKey
+from agentdesk.services.customer_filters import (
+    SEGMENT_TITLES,
+    SORT_TITLES,
+    CustomerFilters,
+    CustomerQuery,
+    Segment,
+    SortKey,
+)
 from agentdesk.services.customer_search import (
     CustomerRow,
     count_matching,
@@ -41,16 +48,16 @@ SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VA
 class CustomerTableScreen(Screen):
     BINDINGS = [
         Binding("slash", "focus_search", "Search"),
-        Binding("1", "segment('customers')", "Customers"),
-        Binding("2", "segment('leads')", "Leads"),
+        Binding("1", "segment('customers')", "Customers", show=False),
+        Binding("2", "segment('leads')", "Leads", show=False),
         Binding("3", "segment('all')", "All", show=False),
         Binding("g", "saved_segments", "Segments"),
         Binding("f", "filters", "Filter"),
-        Binding("x", "clear_filters", "Clear filters", show=False),
+        Binding("x", "remove_filter", "Remove filter", show=False),
         Binding("s", "next_sort", "Sort"),
         Binding("o", "flip_order", "Order", show=False),
         Binding("c", "edit_columns", "Columns", show=False),
-        Binding("e", "export", "Export", show=False),
+        Binding("e", "export", "Export"),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
@@ -71,7 +78,7 @@ class CustomerTableScreen(Screen):
         yield Static(id="chips")
         yield WindowTable(self._cells, page_size=PAGE_SIZE, id="customers")
         yield Static(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         actor = self.app.actor
@@ -117,7 +124,7 @@ class CustomerTableScreen(Screen):
             line.append("  ")
             line.append(f" {visible(label)} ✕ ", style="reverse")
         if not q.filters.is_empty():
-            line.append("  f edit · x clear", style="dim")
+            line.append("  f edit · x remove", style="dim")
         self.query_one("#chips", Static).update(line)
 
     def _show_status(self) -> None:
@@ -306,10 +313,22 @@ class CustomerTableScreen(Screen):
 
         self.app.push_screen(FilterDialog(self.query_state.filters), apply)
 
-    def action_clear_filters(self) -> None:
-        if not self.query_state.filters.is_empty():
-            self.query_state = replace(self.query_state, filters=type(self.query_state.filters)())
+    def action_remove_filter(self) -> None:
+        from agentdesk.screens.table_dialogs import RemoveFilterDialog
+
+        filters = self.query_state.filters
+        if filters.is_empty():
+            self.notify("No filters are set; f adds some.", timeout=3)
+            return
+
+        def apply(name) -> None:
+            if name is None:
+                return
+            remaining = CustomerFilters() if name == RemoveFilterDialog.ALL else filters.without(name)
+            self.query_state = replace(self.query_state, filters=remaining)
             self.run_query()
+
+        self.app.push_screen(RemoveFilterDialog(filters), apply)
 
     def action_saved_segments(self) -> None:
         from agentdesk.screens.table_dialogs import SegmentsDialog

@@ -48,7 +48,7 @@ class FirstRunScreen(Screen):
                 yield Button("Quit", id="quit")
             yield ProgressBar(id="demo-progress", total=DEMO_SIZE, show_eta=False)
             yield Static(id="first-run-status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#demo-progress").display = False

@@ -34,7 +34,7 @@ FILTER_FIELDS = [
     ("ltv_min", "Lifetime value ≥", "e.g. 100.00"),
     ("ltv_max", "Lifetime value ≤", "e.g. 2500"),
     ("blocked", "Blocked", "yes / no / empty"),
-    ("active_subscription", "Active subscription", "yes / no / empty"),
+    ("active_subscription", "Subscribed", "active subscription: yes / no"),
 ]
 
 
@@ -363,4 +363,34 @@ class ExportDialog(ModalScreen[None]):
             self.cancel_event.set()
             self.query_one("#export-status", Static).update(Text("cancelling…", style="yellow"))
             return
+        self.dismiss(None)
+
+
+class RemoveFilterDialog(ModalScreen[str | None]):
+    """Pick one active filter to remove (or all of them): Enter removes, Esc keeps them."""
+
+    ALL = "__all__"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, filters: CustomerFilters) -> None:
+        super().__init__()
+        self.filters = filters
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Remove a filter  ·  Enter remove · Esc cancel", style="bold"))
+            options = [Option(Text(f"✕ {visible(label)}"), id=name) for name, label in self.filters.chips()]
+            options.append(Option(Text("✕ all filters"), id=self.ALL))
+            yield OptionList(*options, id="chips-list")
+
+    def on_mount(self) -> None:
+        chips = self.query_one(OptionList)
+        chips.highlighted = 0
+        chips.focus()
+
+    @on(OptionList.OptionSelected, "#chips-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)
