@@ -17,7 +17,18 @@ from sqlalchemy.exc import OperationalError
 from agentdesk import __version__
 from agentdesk.config import ConfigError, Settings, load_settings
 from agentdesk.plain import visible
-from agentdesk.services import customer_columns, customer_search, customers, demo, export, identity, segments
+from agentdesk.services import (
+    customer_columns,
+    customer_search,
+    customers,
+    demo,
+    export,
+    identity,
+    refunds,
+    segments,
+    settlement,
+    worker,
+)
 from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
 from agentdesk.services.errors import ServiceError
 from agentdesk.services.money import format_amount
@@ -81,6 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
         f"or '{export.CONTACTS_PRESET}' for the contact preset (default)",
     )
     p_ex_customers.add_argument("--out", required=True, metavar="FILE")
+
+    p_refund = sub.add_parser("refund", help="refund a settled transaction (or void an unsettled one, in full)")
+    p_refund.add_argument("transaction", type=int, metavar="TXN")
+    p_refund.add_argument("--amount", help="e.g. 12.30; default: everything that remains")
+    p_refund.add_argument("--reason")
+    p_refund.add_argument("--json", action="store_true")
+    p_void = sub.add_parser("void", help="void an unsettled transaction (always in full)")
+    p_void.add_argument("transaction", type=int, metavar="TXN")
+    p_void.add_argument("--reason")
+    p_void.add_argument("--json", action="store_true")
+    p_refund_order = sub.add_parser("refund-order", help="take back every payment of an order (void, else refund)")
+    p_refund_order.add_argument("order", metavar="ORDER")
+    p_refund_order.add_argument("--reason")
+    p_refund_order.add_argument("--json", action="store_true")
+
+    p_worker = sub.add_parser("worker", help="run queued jobs (emails, refund retries) and repairs")
+    p_worker.add_argument("--once", action="store_true", help="run what is due now, then exit")
+    p_worker.add_argument("--interval", type=float, default=5.0, metavar="SECONDS")
+
+    p_gateway = sub.add_parser("gateway", help="the sandbox gateway")
+    gateway_sub = p_gateway.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+    p_settle = gateway_sub.add_parser("settle", help="settle sandbox sales that are due (or --all now)")
+    p_settle.add_argument("--all", action="store_true")
 
     p_segments = sub.add_parser("segments", help="saved segments")
     segments_sub = p_segments.add_subparsers(dest="segments_command", metavar="ACTION", required=True)
@@ -291,7 +325,63 @@ def cmd_segments(args, settings: Settings) -> int:
     return 0
 
 
+def _result_dict(result) -> dict:
+    if isinstance(result, str):
+        return {"status": "refused", "message": result}
+    return {"transaction": result.transaction_id, "kind": result.kind.value, "status": result.status,
+            "amount": result.amount, "currency": result.currency, "refund_transaction": result.refund_id,
+            "message": result.message}
+
+
+def _report(results, as_json: bool) -> int:
+    if as_json:
+        _emit_json([_result_dict(r) for r in results] if len(results) != 1 else _result_dict(results[0]))
+    else:
+        for r in results:
+            print(visible(r if isinstance(r, str) else r.message))
+    failed = [r for r in results if isinstance(r, str) or r.status in ("declined", "failed")]
+    return EXIT_ERROR if failed and len(failed) == len(results) else 0
+
+
+def cmd_refund(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    if args.command == "refund-order":
+        return _report(refunds.refund_order(store, actor, settings, args.order, args.reason), args.json)
+    if args.command == "void":
+        return _report([refunds.void_transaction(store, actor, settings, args.transaction, args.reason)], args.json)
+    plan = refunds.refund_plan(store, actor, args.transaction)
+    amount = refunds.parse_refund_amount(args.amount, plan) if args.amount is not None else None
+    return _report([refunds.refund_transaction(store, actor, settings, args.transaction, amount, args.reason)], args.json)
+
+
+def cmd_worker(args, settings: Settings) -> int:
+    import time
+
+    store = open_store(settings)
+    report = worker.start_up(store, settings)
+    print(f"start-up: {report.repaired} interrupted refunds finished, {report.settled} transactions settled")
+    while True:
+        report = worker.run_due(store, settings)
+        if report.done or report.retrying or report.failed:
+            print(f"jobs: {report.done} done, {report.retrying} to retry, {report.failed} failed", flush=True)
+        if args.once:
+            return 0
+        worker.settlement.settle_from_gateway(store, settings)
+        time.sleep(args.interval)
+
+
+def cmd_gateway(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    count = settlement.settle_from_gateway(store, settings, actor, everything=args.all)
+    print(f"settled {count} transactions")
+    return 0
+
+
 COMMANDS = {
+    "refund": cmd_refund, "void": cmd_refund, "refund-order": cmd_refund, "worker": cmd_worker,
+    "gateway": cmd_gateway,
     "demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers, "export": cmd_export,
     "segments": cmd_segments,
 }

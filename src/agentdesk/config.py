@@ -30,6 +30,9 @@ class Settings:
     notify_emails: tuple[str, ...] = ()
     config_file: Path | None = None
     gateways: dict = field(default_factory=dict)
+    smtp: dict = field(default_factory=dict)
+    """host, port, tls ("starttls", "ssl" or "none"), username, password; empty: write to the outbox folder."""
+    mail_from: str = "AgentDesk <no-reply@agentdesk.invalid>"
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,6 +89,26 @@ def _as_emails(value: object, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+SMTP_KEYS = {"host", "port", "tls", "username", "password", "timeout"}
+
+
+def _smtp(values: dict, where: str) -> dict:
+    unknown = set(values) - SMTP_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    smtp = dict(values)
+    if "host" not in smtp or not str(smtp["host"]).strip():
+        raise ConfigError(f"{where}: host is required")
+    try:
+        smtp["port"] = int(smtp.get("port", 587))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: port must be a number") from None
+    smtp["tls"] = str(smtp.get("tls", "starttls")).lower()
+    if smtp["tls"] not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"{where}: tls must be starttls, ssl or none")
+    return smtp
+
+
 def load_settings(
     database_url: str | None = None,
     env: dict[str, str] | None = None,
@@ -124,6 +147,13 @@ def load_settings(
             raise ConfigError(f"{config_file}: [gateways] must be a table")
         settings = replace(settings, gateways=file_values["gateways"])
 
+    if "smtp" in file_values:
+        if not isinstance(file_values["smtp"], dict):
+            raise ConfigError(f"{config_file}: [smtp] must be a table")
+        settings = replace(settings, smtp=_smtp(file_values["smtp"], f"{config_file}: [smtp]"))
+    if "mail_from" in file_values:
+        settings = replace(settings, mail_from=str(file_values["mail_from"]))
+
     if env.get("AGENTDESK_DATABASE_URL"):
         settings = replace(settings, database_url=env["AGENTDESK_DATABASE_URL"])
     if env.get("AGENTDESK_AGENT_REFUND_LIMIT"):
@@ -135,6 +165,11 @@ def load_settings(
         settings = replace(
             settings, notify_emails=_as_emails(env["AGENTDESK_NOTIFY_EMAILS"], "AGENTDESK_NOTIFY_EMAILS")
         )
+    smtp_env = {k[len("AGENTDESK_SMTP_"):].lower(): v for k, v in env.items() if k.startswith("AGENTDESK_SMTP_") and v}
+    if smtp_env:
+        settings = replace(settings, smtp=_smtp({**settings.smtp, **smtp_env}, "AGENTDESK_SMTP_*"))
+    if env.get("AGENTDESK_MAIL_FROM"):
+        settings = replace(settings, mail_from=env["AGENTDESK_MAIL_FROM"])
     if database_url:
         settings = replace(settings, database_url=database_url)
 

@@ -76,6 +76,10 @@ class TransactionStatus(StrEnum):
     VOIDED = "voided"
 
 
+class TransactionStatusSets:
+    SUCCESSFUL_SALE = ("approved", "partially_refunded", "refunded")
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -327,6 +331,46 @@ class Transaction(SQLModel, table=True):
     gateway_ref: str | None = Field(default=None, max_length=100)
     idempotency_key: str | None = Field(default=None, max_length=100, unique=True)
     reason: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=500)
+    """Why the gateway declined or failed, in its words."""
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    """Who asked for it; None for the system."""
+    processed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditMemo(SQLModel, table=True):
+    """Credit the merchant owes the customer, drawn down by later charges."""
+
+    __tablename__ = "credit_memo"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    amount: int
+    remaining: int
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=500)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SandboxOperation(SQLModel, table=True):
+    """The sandbox gateway's own ledger: what it did for each idempotency key.
+
+    It stands for the payment processor's side, so it is written in its own
+    short transaction, never inside one of ours."""
+
+    __tablename__ = "sandbox_operation"
+    idempotency_key: str = Field(primary_key=True, max_length=120)
+    operation: str = Field(max_length=16)
+    reference: str = Field(max_length=64, index=True)
+    parent_reference: str | None = Field(default=None, max_length=64)
+    token: str | None = Field(default=None, max_length=100)
+    amount: int
+    currency: str = Field(max_length=3)
+    outcome: str = Field(max_length=16)
+    message: str | None = Field(default=None, max_length=200)
+    settled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -35,6 +35,7 @@ from agentdesk.models import (
     Plan,
     Product,
     Role,
+    SandboxOperation,
     Setting,
     TimelineEvent,
     Transaction,
@@ -245,11 +246,21 @@ class _Generator:
         plans = self.c.plans_by_currency[currency]["one_time"]
         plan = self.rng.choice(plans)
         rows["transaction"].append(
-            self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency, False, created)
+            self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency, False, created,
+                      rows=rows)
         )
 
-    def _txn(self, cid, order_id, instrument_id, parent_id, kind, status, amount, currency, settled, when, reason=None):
+    def _txn(self, cid, order_id, instrument_id, parent_id, kind, status, amount, currency, settled, when, reason=None,
+             rows=None, parent_ref=None):
         tid = self.ids("transaction")
+        if rows is not None:
+            rows["sandbox_operation"].append({
+                "idempotency_key": f"demo-{tid}", "operation": kind.value, "reference": f"sbx_{tid:010d}",
+                "parent_reference": parent_ref, "token": f"tok_demo_{instrument_id}" if instrument_id else None,
+                "amount": amount, "currency": currency,
+                "outcome": "declined" if status is TransactionStatus.DECLINED else "approved",
+                "message": None, "settled": settled, "created_at": when,
+            })
         return {
             "id": tid,
             "customer_id": cid,
@@ -329,7 +340,8 @@ class _Generator:
                 if when >= ANCHOR:
                     break
                 settled = (ANCHOR - when).days >= 2
-                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total, currency, settled, when)
+                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total, currency,
+                                 settled, when, rows=rows)
                 rows["transaction"].append(sale)
                 if cycle:
                     self._event(
@@ -346,7 +358,7 @@ class _Generator:
                 agent = rng.choice(["bob", "alice"])
                 void = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.VOID,
                                  TransactionStatus.APPROVED, amount, currency, False, when + timedelta(hours=3),
-                                 reason="customer changed their mind")
+                                 reason="customer changed their mind", rows=rows, parent_ref=sale["gateway_ref"])
                 rows["transaction"].append(void)
                 sale["status"] = TransactionStatus.VOIDED.value
                 self._event(rows, cid, EventType.TRANSACTION_VOIDED, void["created_at"], agent,
@@ -362,7 +374,8 @@ class _Generator:
             refund_at = when + timedelta(days=rng.randint(3, 20))
             refund = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.REFUND,
                                TransactionStatus.APPROVED, refunded, currency, refund_at < ANCHOR, min(refund_at, ANCHOR),
-                               reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]))
+                               reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]),
+                               rows=rows, parent_ref=sale["gateway_ref"])
             rows["transaction"].append(refund)
             sale["status"] = (
                 TransactionStatus.REFUNDED if refunded == amount else TransactionStatus.PARTIALLY_REFUNDED
@@ -390,6 +403,7 @@ TABLES = [
     ("order_item", OrderItem),
     ("transaction", Transaction),
     ("timeline_event", TimelineEvent),
+    ("sandbox_operation", SandboxOperation),
 ]
 
 
@@ -514,6 +528,8 @@ def _advance_sequences(store) -> None:
         connection = session.connection()
         for name, model in TABLES:
             table = model.__table__
+            if "id" not in table.c:
+                continue
             connection.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
                 f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"

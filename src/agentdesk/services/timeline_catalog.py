@@ -49,6 +49,13 @@ class EventType(StrEnum):
     ORDER_CREATED = "order_created"
     TRANSACTION_VOIDED = "transaction_voided"
     NOTE = "note"
+    REFUND_FAILED = "refund_failed"
+    REFUND_RETRYING = "refund_retrying"
+    REFUND_DROPPED = "refund_dropped"
+    VOID_FAILED = "void_failed"
+    PAYOUT_SENT = "payout_sent"
+    PAYOUT_FAILED = "payout_failed"
+    PAYMENT_FAILED = "payment_failed"
     TAG_ADDED = "tag_added"
     TAG_REMOVED = "tag_removed"
 
@@ -60,12 +67,13 @@ class EventSpec:
 
 
 _SUB = {"product": ("str", True), "order": ("str", True)}
+_MONEY_TXN = {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}
 _CODES = {"acquirer_code": ("str", False), "provider_code": ("str", False)}
 
 CATALOG: dict[EventType, EventSpec] = {
     EventType.BILLING_DATE_CHANGED: EventSpec("Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB}),
     EventType.PAYMENT_METHOD_CHANGED: EventSpec("Payment method changed", {"from": ("str", True), "to": ("str", True), "product": ("str", False)}),
-    EventType.ADDITIONAL_PAYMENT: EventSpec("Additional payment made", {"method": ("str", True), "amount": ("int", False), "currency": ("str", False)}),
+    EventType.ADDITIONAL_PAYMENT: EventSpec("Additional payment made", {"method": ("str", True), "amount": ("int", False), "currency": ("str", False), "transaction": ("int", False), "description": ("str", False)}),
     EventType.ADDRESS_MODIFIED: EventSpec("Address modified", {"fields": ("list", True)}),
     EventType.CREDIT_CONTROL_ENTERED: EventSpec("Entered credit control", dict(_CODES)),
     EventType.CREDIT_CONTROL_EXITED: EventSpec("Left credit control", {}),
@@ -83,11 +91,11 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.CUSTOMER_CREATED: EventSpec("Customer created", {}),
     EventType.NEW_PAYMENT_METHOD: EventSpec("Payment method added", {"instrument": ("str", True), "product": ("str", False)}),
     EventType.MANUAL_REFUND: EventSpec("Refund issued", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "instrument": ("str", False), "reason": ("str", False)}),
-    EventType.MANUAL_CREDIT: EventSpec("Credit added", {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False)}),
+    EventType.MANUAL_CREDIT: EventSpec("Credit added", {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False), "credit_memo": ("int", False)}),
     EventType.MANUAL_CHARGE: EventSpec("Charge added", {"amount": ("int", True), "currency": ("str", True), "description": ("str", False)}),
     EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", dict(_SUB)),
     EventType.CUSTOMER_ANONYMISED: EventSpec("Customer anonymised", {}),
-    EventType.EMAIL_SENT: EventSpec("Email sent", {"subject": ("str", True), "to": ("str", True)}),
+    EventType.EMAIL_SENT: EventSpec("Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}),
     EventType.PAUSE_SCHEDULED: EventSpec("Pause scheduled", {**_SUB, "on": ("date", True), "months": ("int", True)}),
     EventType.PAUSE_ACTIVATED: EventSpec("Pause started", {**_SUB, "months": ("int", True)}),
     EventType.PAUSE_CANCELLED: EventSpec("Scheduled pause cancelled", dict(_SUB)),
@@ -97,6 +105,13 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.ORDER_CREATED: EventSpec("Order created", {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)}),
     EventType.TRANSACTION_VOIDED: EventSpec("Transaction voided", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}),
     EventType.NOTE: EventSpec("Note", {"text": ("str", True)}),
+    EventType.REFUND_FAILED: EventSpec("Refund failed", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.REFUND_RETRYING: EventSpec("Refund queued for retry", {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)}),
+    EventType.REFUND_DROPPED: EventSpec("Refund dropped after retries", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.VOID_FAILED: EventSpec("Void failed", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.PAYOUT_SENT: EventSpec("Payout sent", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "request_id": ("str", True)}),
+    EventType.PAYOUT_FAILED: EventSpec("Payout failed", {"amount": ("int", True), "currency": ("str", True), "request_id": ("str", True), "message": ("str", False)}),
+    EventType.PAYMENT_FAILED: EventSpec("Payment failed", {"amount": ("int", True), "currency": ("str", True), "message": ("str", False)}),
     EventType.TAG_ADDED: EventSpec("Tag added", {"tag": ("str", True)}),
     EventType.TAG_REMOVED: EventSpec("Tag removed", {"tag": ("str", True)}),
 }

@@ -1,0 +1,61 @@
+"""Outgoing email: SMTP when configured, otherwise .eml files in the outbox folder of the data dir.
+
+Mail is only ever sent by the job worker (kind "email"), never inside a
+service call, so a slow mail server cannot hold a database transaction open.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from agentdesk.config import Settings
+
+
+class MailError(Exception):
+    """The message could not be handed over; worth trying again later."""
+
+
+def compose(settings: Settings, to: str | list[str], subject: str, body: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = ", ".join(to) if isinstance(to, list) else to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="agentdesk.invalid")
+    message.set_content(body)
+    return message
+
+
+def outbox_dir(settings: Settings) -> Path:
+    return settings.data_dir / "outbox"
+
+
+def deliver(settings: Settings, message: EmailMessage) -> str:
+    """Send it; returns where it went (the SMTP host or the .eml path)."""
+    smtp = settings.smtp
+    if not smtp:
+        folder = outbox_dir(settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.eml"
+        path.write_bytes(bytes(message))
+        return str(path)
+    timeout = float(smtp.get("timeout", 20))
+    try:
+        if smtp["tls"] == "ssl":
+            client = smtplib.SMTP_SSL(smtp["host"], smtp["port"], timeout=timeout, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(smtp["host"], smtp["port"], timeout=timeout)
+        with client:
+            if smtp["tls"] == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if smtp.get("username"):
+                client.login(smtp["username"], smtp.get("password", ""))
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(f"SMTP {smtp['host']}:{smtp['port']}: {exc}") from exc
+    return f"smtp://{smtp['host']}:{smtp['port']}"
