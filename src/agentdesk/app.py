@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import partial
 from typing import Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -13,6 +15,8 @@ from textual.screen import Screen
 from agentdesk.config import Settings
 from agentdesk.services.permissions import Actor
 from agentdesk.store import Store
+
+JOB_INTERVAL = 30.0
 
 CSS = """
 #table-top { height: 1; }
@@ -23,7 +27,8 @@ CSS = """
 #customers { height: 1fr; }
 #chips { height: 1; padding: 0 1; }
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
-FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog { align: center middle; }
+FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
+RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog { align: center middle; }
 #filter-grid { grid-size: 4; grid-columns: 16 1fr 16 1fr; grid-gutter: 0 1; height: auto; }
 #filter-grid Label { padding: 0 0; }
 #filter-errors { height: auto; }
@@ -80,11 +85,31 @@ class AgentDeskApp(App):
         from agentdesk.screens.customer_table import CustomerTableScreen
 
         self.push_screen(CustomerTableScreen())
+        self.start_background_work()
+
+    def start_background_work(self) -> None:
+        """Finish interrupted refunds, then keep draining the job queue (emails, retries)."""
+        self.drain_jobs(first=True)
+        self.set_interval(JOB_INTERVAL, self.drain_jobs)
+
+    @work(exclusive=True, group="jobs")
+    async def drain_jobs(self, first: bool = False) -> None:
+        from agentdesk.services import worker
+
+        try:
+            if first:
+                report = await asyncio.to_thread(worker.start_up, self.store, self.settings)
+                if report.repaired:
+                    self.notify(f"Finished {report.repaired} refund(s) interrupted earlier.", timeout=6)
+            await asyncio.to_thread(worker.run_due, self.store, self.settings)
+        except Exception as exc:  # noqa: BLE001 - the queue must never take the console down
+            self.log.error(f"job queue: {exc}")
 
     def signed_in(self, actor: Actor) -> None:
         """The first-run screen built a store and resolved who the agent is."""
         self.actor = actor
         self.switch_screen_to_table()
+        self.start_background_work()
 
     def switch_screen_to_table(self) -> None:
         from agentdesk.screens.customer_table import CustomerTableScreen

@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from agentdesk.services.customers import CustomerDetail, get_customer
+from agentdesk.plain import visible
+from agentdesk.services import refunds
+from agentdesk.services.customers import CustomerDetail, TransactionView, get_customer
 from agentdesk.services.errors import ServiceError
 from agentdesk.services.money import format_amount
+from agentdesk.services.permissions import Action, allowed
 from agentdesk.widgets.plain_text import plain
 
 
@@ -84,16 +87,25 @@ def overview_text(d: CustomerDetail) -> Text:
 class CustomerProfileScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("1", "tab('overview')", "Overview"),
+        Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('transactions')", "Transactions"),
-        Binding("3", "tab('timeline')", "Timeline"),
-        Binding("r", "reload", "Reload", show=False),
+        Binding("3", "tab('timeline')", "Timeline", show=False),
+        Binding("r", "refund", "Refund/void"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("R", "refund_marked", "Refund marked", show=False),
+        Binding("O", "refund_order", "Refund order", show=False),
+        Binding("E", "resend_email", "Resend email", show=False),
+        Binding("dollar_sign", "collect", "Collect payment", show=False),
+        Binding("P", "payout", "Payout", show=False),
+        Binding("M", "credit_memo", "Credit memo", show=False),
+        Binding("ctrl+r", "reload", "Reload", show=False),
     ]
 
     def __init__(self, customer_id: int) -> None:
         super().__init__()
         self.customer_id = customer_id
         self.detail: CustomerDetail | None = None
+        self.marked: set[int] = set()
 
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="profile-header")
@@ -112,6 +124,7 @@ class CustomerProfileScreen(Screen):
         for key, label, width in [
             ("id", "Txn", 8), ("date", "Date", 16), ("type", "Type", 7), ("status", "Status", 18),
             ("amount", "Amount", 14), ("settled", "Settled", 9), ("order", "Order", 12), ("parent", "Of", 8),
+            ("note", "Note", 40),
         ]:
             txns.add_column(label, key=key, width=width)
         events = self.query_one("#timeline-table", DataTable)
@@ -134,6 +147,11 @@ class CustomerProfileScreen(Screen):
         header.append(plain(d.name or "(no name)", "bold"))
         header.append(Text("  ·  ", style="dim"))
         header.append(plain(d.external_id, "dim"))
+        if d.blocked:
+            header.append(Text("  BLOCKED ", style="bold white on red"))
+        for tag in d.tags:
+            header.append(" ")
+            header.append(plain(f" {tag} ", "reverse"))
         header.append(Text("\n"))
         header.append(
             Text(
@@ -142,14 +160,17 @@ class CustomerProfileScreen(Screen):
                 f"customer since {d.created_at:%Y-%m-%d}"
             )
         )
+        for currency, credit in d.available_credit.items():
+            header.append(Text(f"  ·  credit {format_amount(credit, currency)}", style="green"))
         self.query_one("#profile-header", Static).update(header)
         self.query_one("#overview-body", Static).update(overview_text(d))
 
         txns = self.query_one("#transactions-table", DataTable)
+        cursor = txns.cursor_row
         txns.clear()
         for t in d.transactions:
             txns.add_row(
-                Text(str(t.id)),
+                Text(("✓" if t.id in self.marked else " ") + str(t.id)),
                 Text(f"{t.created_at:%Y-%m-%d %H:%M}"),
                 Text(t.type),
                 Text(t.status.replace("_", " ")),
@@ -157,8 +178,11 @@ class CustomerProfileScreen(Screen):
                 Text("settled" if t.settled else "unsettled", style="" if t.settled else "yellow"),
                 plain(t.order_number or ""),
                 Text(str(t.parent_id) if t.parent_id else ""),
+                plain(t.note or t.error or "", "yellow" if t.note else "red"),
                 key=str(t.id),
             )
+        if d.transactions:
+            txns.move_cursor(row=min(cursor, len(d.transactions) - 1))
         events = self.query_one("#timeline-table", DataTable)
         events.clear()
         for e in d.timeline:
@@ -174,6 +198,117 @@ class CustomerProfileScreen(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    # --- money --------------------------------------------------------------------------------
+
+    def _current_transaction(self):
+        if self.detail is None or not self.detail.transactions:
+            return None
+        table = self.query_one("#transactions-table", DataTable)
+        if self.query_one("#profile-tabs", TabbedContent).active != "transactions":
+            self.notify("Open the transactions (2) and choose one first.", timeout=3)
+            return None
+        return self.detail.transactions[table.cursor_row]
+
+    def _after_money(self, changed: bool | None) -> None:
+        if changed:
+            self.load()
+
+    def _allowed(self, action: Action, what: str) -> bool:
+        if not allowed(self.app.actor, action):
+            self.notify(f"Your role may not {what}.", severity="warning", timeout=4)
+            return False
+        return True
+
+    def action_refund(self) -> None:
+        from agentdesk.screens.money_dialogs import RefundDialog
+
+        txn = self._current_transaction()
+        if txn is not None and self._allowed(Action.REFUND, "refund or void"):
+            self.app.push_screen(RefundDialog(txn.id), self._after_money)
+
+    def action_mark(self) -> None:
+        txn = self._current_transaction()
+        if txn is None:
+            return
+        self.marked.symmetric_difference_update({txn.id})
+        self.show(self.detail)
+
+    def action_refund_marked(self) -> None:
+        if not self.marked:
+            self.notify("Mark transactions with Space first.", timeout=3)
+            return
+        if self._allowed(Action.REFUND, "refund or void"):
+            self.refund_marked(sorted(self.marked))
+
+    @work(exclusive=True, group="bulk-refund")
+    async def refund_marked(self, ids: list[int]) -> None:
+        results = await asyncio.to_thread(refunds.refund_many, self.app.store, self.app.actor, self.app.settings, ids)
+        self.marked.clear()
+        lines = [r if isinstance(r, str) else r.message for r in results]
+        self.notify("\n".join(visible(line) for line in lines), title="Refund marked", timeout=10, markup=False)
+        self.load()
+
+    def action_refund_order(self) -> None:
+        txn = self._current_transaction()
+        if txn is None:
+            return
+        if not txn.order_number:
+            self.notify("This transaction belongs to no order.", timeout=3)
+            return
+        if self._allowed(Action.REFUND, "refund or void"):
+            self.refund_whole_order(txn.order_number)
+
+    @work(exclusive=True, group="order-refund")
+    async def refund_whole_order(self, number: str) -> None:
+        try:
+            results = await asyncio.to_thread(refunds.refund_order, self.app.store, self.app.actor, self.app.settings, number)
+        except ServiceError as exc:
+            self.notify(visible(str(exc)), severity="error", markup=False)
+            return
+        lines = [r if isinstance(r, str) else r.message for r in results]
+        self.notify("\n".join(visible(line) for line in lines), title=f"Order {visible(number)}", timeout=10, markup=False)
+        self.load()
+
+    def action_resend_email(self) -> None:
+        txn = self._current_transaction()
+        if txn is not None:
+            self.resend(txn.id)
+
+    @work(exclusive=True, group="resend")
+    async def resend(self, txn_id: int) -> None:
+        try:
+            to = await asyncio.to_thread(refunds.resend_confirmation, self.app.store, self.app.actor, txn_id)
+        except ServiceError as exc:
+            self.notify(visible(str(exc)), severity="warning", markup=False)
+            return
+        self.notify(f"Confirmation queued to {visible(to)}", markup=False)
+
+    def action_collect(self) -> None:
+        from agentdesk.screens.money_dialogs import CollectPaymentDialog
+
+        if self.detail and self._allowed(Action.BILLING, "collect payments"):
+            self.app.push_screen(CollectPaymentDialog(self.detail.id, self.detail.currency), self._after_money)
+
+    def action_payout(self) -> None:
+        from agentdesk.screens.money_dialogs import PayoutDialog
+
+        if self.detail and self._allowed(Action.PAYOUT, "send payouts"):
+            self.app.push_screen(PayoutDialog(self.detail.id, self.detail.currency), self._after_money)
+
+    def action_credit_memo(self) -> None:
+        from agentdesk.screens.money_dialogs import CreditMemoDialog
+
+        if self.detail and self._allowed(Action.BILLING, "create credit memos"):
+            self.app.push_screen(CreditMemoDialog(self.detail.id, self.detail.currency), self._after_money)
+
+    @on(DataTable.RowSelected, "#transactions-table")
+    def _open_transaction(self, event: DataTable.RowSelected) -> None:
+        if self.detail is None:
+            return
+        txn = self.detail.transactions[event.cursor_row]
+        related = [t for t in self.detail.transactions if t.parent_id == txn.id or t.id == txn.parent_id]
+        self.app.push_screen(TransactionDialog(txn, related))
+
     def action_tab(self, tab: str) -> None:
         self.query_one("#profile-tabs", TabbedContent).active = tab
         focus = {"transactions": "#transactions-table", "timeline": "#timeline-table", "overview": "#overview-scroll"}[tab]
@@ -181,3 +316,48 @@ class CustomerProfileScreen(Screen):
 
     def action_reload(self) -> None:
         self.load()
+
+
+class TransactionDialog(ModalScreen[None]):
+    """One transaction: every field, and the refunds and voids made against it."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+
+    def __init__(self, txn: TransactionView, related: list[TransactionView]) -> None:
+        super().__init__()
+        self.txn = txn
+        self.related = related
+
+    def compose(self) -> ComposeResult:
+        t = self.txn
+        out = Text()
+        out.append(f"Transaction {t.id}\n", style="bold")
+        out.append(f"{t.type} · {t.status.replace('_', ' ')} · {format_amount(t.amount, t.currency)} · "
+                   f"{'settled' if t.settled else 'not settled'}\n")
+        out.append(f"created {t.created_at:%Y-%m-%d %H:%M} UTC · gateway {t.gateway}")
+        out.append(plain(f" ({t.gateway_ref})" if t.gateway_ref else ""))
+        out.append("\n")
+        if t.order_number:
+            out.append("order ")
+            out.append(plain(t.order_number))
+            out.append("\n")
+        if t.error:
+            out.append("gateway said: ")
+            out.append(plain(t.error, "red"))
+            out.append("\n")
+        if t.note:
+            out.append(plain(t.note, "yellow"))
+            out.append("\n")
+        if self.related:
+            out.append("\nHistory\n", style="bold underline")
+            for r in sorted(self.related, key=lambda r: r.created_at):
+                role = "original" if r.id == t.parent_id else r.type
+                out.append(f"{r.created_at:%Y-%m-%d %H:%M}  {role:<8} #{r.id}  {r.status.replace('_', ' '):<18} "
+                           f"{format_amount(r.amount, r.currency)}")
+                if r.note or r.error:
+                    out.append("  ")
+                    out.append(plain(r.note or r.error, "yellow"))
+                out.append("\n")
+        out.append("\nr refund/void · E resend the confirmation email · Esc close", style="dim")
+        with VerticalScroll(classes="dialog"):
+            yield Static(out)

@@ -26,6 +26,9 @@ from agentdesk.services.customer_input import (
     validated,
 )
 from agentdesk.services import search_index
+from agentdesk.services.payments import available_credit
+from agentdesk.services.tags import tags_of
+from agentdesk.services.worker import refund_retry_status
 from agentdesk.services.errors import Conflict, InvalidInput, NotFound
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.timeline import TimelineEntry, events_for, record_event
@@ -101,6 +104,9 @@ class TransactionView:
     order_number: str | None
     gateway: str
     gateway_ref: str | None
+    error: str | None = None
+    note: str | None = None
+    """What an agent should know at a glance, e.g. "refund retrying: attempt 2 of 3, next at …"."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,9 @@ class CustomerDetail:
     orders: list[OrderView] = field(default_factory=list)
     transactions: list[TransactionView] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    available_credit: dict[str, int] = field(default_factory=dict)
+    blocked: bool = False
 
     @property
     def name(self) -> str:
@@ -210,12 +219,27 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         transactions=[
             TransactionView(
                 t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
-                numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref,
+                numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref, t.error,
+                _transaction_note(session, t),
             )
             for t in transactions
         ],
         timeline=events_for(session, cid, timeline_limit),
+        tags=tags_of(session, cid),
+        available_credit=available_credit(session, cid),
+        blocked=customer.blocked,
     )
+
+
+def _transaction_note(session: Session, t: Transaction) -> str | None:
+    if t.status != "pending":
+        return None
+    if t.type == "refund":
+        status = refund_retry_status(session, t)
+        if status:
+            attempt, of, next_at = status
+            return f"refund retrying: attempt {attempt} of {of}, next at {next_at:%Y-%m-%d %H:%M} UTC"
+    return "waiting for the gateway's answer"
 
 
 def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100) -> CustomerDetail:

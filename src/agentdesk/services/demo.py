@@ -113,6 +113,7 @@ class _Generator:
         self.total = total
         self.span = (HISTORY_DAYS - 4) * 86_400
         self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
+        self.built_at = datetime.now(timezone.utc)
 
     def _event(self, rows, customer_id, event_type, when, actor, **attrs):
         agent_id = self.c.agents.get(actor)
@@ -259,7 +260,9 @@ class _Generator:
                 "parent_reference": parent_ref, "token": f"tok_demo_{instrument_id}" if instrument_id else None,
                 "amount": amount, "currency": currency,
                 "outcome": "declined" if status is TransactionStatus.DECLINED else "approved",
-                "message": None, "settled": settled, "created_at": when,
+                "message": None, "settled": settled,
+                # Unsettled ones settle a day after the build, not a day after the anchor.
+                "created_at": when if settled else self.built_at,
             })
         return {
             "id": tid,

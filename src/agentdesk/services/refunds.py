@@ -458,3 +458,21 @@ def repair_pending(store, settings, older_than: timedelta = timedelta(seconds=30
             todo.append(_Pending(refund.id, original.id, RefundKind(refund.type), refund.amount, refund.currency,
                                  refund.gateway, original.gateway_ref, refund.idempotency_key))
     return [_finish(store, SYSTEM, settings, pending) for pending in todo]
+
+
+def resend_confirmation(store, actor: Actor, refund_id: int) -> str:
+    """Queue the refund or void confirmation again (the customer lost it); returns where it goes."""
+    require(actor, Action.REFUND)
+    with store.write() as session:
+        refund = session.get(Transaction, refund_id)
+        if refund is None or refund.type not in TAKEN_BACK:
+            raise NotFound(f"no refund or void transaction {refund_id}")
+        if refund.status != TransactionStatus.APPROVED.value:
+            raise Conflict(f"transaction {refund_id} is {refund.status}: there is no confirmation to resend")
+        original = session.get(Transaction, refund.parent_id)
+        sent_before = session.execute(
+            select(func.count()).select_from(Job).where(Job.idempotency_key.like(f"email-{refund.id}%"))
+        ).scalar_one()
+        if not enqueue_confirmation(session, refund, original, key_suffix=f"-resend-{sent_before}"):
+            raise Conflict("the customer has no email address")
+        return _customer_email(session, refund.customer_id)

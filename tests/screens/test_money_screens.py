@@ -1,0 +1,127 @@
+"""Refunds and other money actions from the profile, checked in the store afterwards."""
+
+import pytest
+from sqlalchemy import select
+from textual.widgets import DataTable, Input, Static
+
+from agentdesk.app import AgentDeskApp
+from agentdesk.config import load_settings
+from agentdesk.models import TimelineEvent, Transaction
+from agentdesk.screens.customer_profile import CustomerProfileScreen
+from agentdesk.screens.money_dialogs import CollectPaymentDialog, RefundDialog
+from agentdesk.services import demo, identity
+
+from .test_console import SIZE, settle
+
+
+@pytest.fixture
+def demo_store(sqlite_store):
+    demo.build_demo(sqlite_store, 200, seed=5, login="operator")
+    return sqlite_store
+
+
+def settled_sale(store) -> Transaction:
+    with store.read() as s:
+        return s.execute(
+            select(Transaction).where(Transaction.type == "sale", Transaction.settled, Transaction.status == "approved",
+                                      Transaction.amount >= 1000).order_by(Transaction.id.desc())
+        ).scalars().first()
+
+
+async def open_transactions(pilot, app, customer_id: int):
+    app.push_screen(CustomerProfileScreen(customer_id))
+    await settle(pilot, app)
+    await pilot.press("2")
+    await settle(pilot, app)
+
+
+async def test_partial_refund_from_the_profile(demo_store, tmp_path):
+    sale = settled_sale(demo_store)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_transactions(pilot, app, sale.customer_id)
+        table = app.screen.query_one("#transactions-table", DataTable)
+        row = [t.id for t in app.screen.detail.transactions].index(sale.id)
+        table.move_cursor(row=row)
+        await pilot.press("r")
+        await settle(pilot, app)
+        dialog = app.screen
+        assert isinstance(dialog, RefundDialog)
+        facts = dialog.query_one("#money-facts", Static).render().plain
+        assert f"Transaction {sale.id}" in facts and "remaining" in facts
+        dialog.query_one("#refund-amount", Input).value = "5.00"
+        dialog.query_one("#refund-reason", Input).value = "late delivery"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Refund 5.00" in dialog.query_one("#money-confirm", Static).render().plain
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert "Refunded 5.00" in dialog.query_one("#money-result", Static).render().plain
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+    with demo_store.read() as s:
+        original = s.get(Transaction, sale.id)
+        refund = s.execute(select(Transaction).where(Transaction.parent_id == sale.id)).scalars().one()
+        event = s.execute(select(TimelineEvent).where(TimelineEvent.type == "manual_refund",
+                                                      TimelineEvent.customer_id == sale.customer_id)
+                          .order_by(TimelineEvent.id.desc())).scalars().first()
+    assert original.status == "partially_refunded"
+    assert refund.amount == 500 and refund.status == "approved" and refund.reason == "late delivery"
+    assert event.actor_label == "bob" and event.attributes["amount"] == 500 and event.attributes["transaction"] == sale.id
+
+
+async def test_bad_amount_is_explained_and_nothing_happens(demo_store, tmp_path):
+    sale = settled_sale(demo_store)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_transactions(pilot, app, sale.customer_id)
+        table = app.screen.query_one("#transactions-table", DataTable)
+        table.move_cursor(row=[t.id for t in app.screen.detail.transactions].index(sale.id))
+        await pilot.press("r")
+        await settle(pilot, app)
+        app.screen.query_one("#refund-amount", Input).value = "12.345"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "decimal places" in app.screen.query_one("#money-result", Static).render().plain
+        assert app.screen.stage == "edit"
+    with demo_store.read() as s:
+        assert s.execute(select(Transaction).where(Transaction.parent_id == sale.id)).first() is None
+
+
+async def test_sales_role_gets_no_refund_dialog(demo_store, tmp_path):
+    sale = settled_sale(demo_store)
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "sara"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_transactions(pilot, app, sale.customer_id)
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+
+
+async def test_record_a_payment_made_outside(demo_store, tmp_path):
+    sale = settled_sale(demo_store)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_transactions(pilot, app, sale.customer_id)
+        before = app.screen.detail.lifetime_value
+        await pilot.press("dollar_sign")
+        await settle(pilot, app)
+        dialog = app.screen
+        assert isinstance(dialog, CollectPaymentDialog)
+        dialog.query_one("#pay-amount", Input).value = "20"
+        dialog.query_one("#pay-outside").value = True
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.screen.detail.lifetime_value == before + 2000
