@@ -167,3 +167,60 @@ def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
     assert code == 0 and (tmp_path / "f.csv").read_text().startswith("Name,Email,Company,Company ID")
     assert run(capsys, "--db", demo_db, "segments", "delete", "rich us")[0] == 0
     assert json.loads(run(capsys, "--db", demo_db, "segments", "list", "--json")[1]) == []
+
+
+def _settled_sale(db_url) -> tuple[int, int]:
+    from sqlalchemy import select
+
+    from agentdesk.models import Transaction
+    from agentdesk.store import Store
+
+    store = Store(db_url)
+    with store.read() as s:
+        sale = s.execute(select(Transaction).where(Transaction.type == "sale", Transaction.settled,
+                                                   Transaction.status == "approved", Transaction.amount >= 1000)
+                         .order_by(Transaction.id)).scalars().first()
+        unsettled = s.execute(select(Transaction).where(Transaction.type == "sale", Transaction.settled.is_(False),
+                                                        Transaction.status == "approved")).scalars().first()
+    store.dispose()
+    return sale.id, unsettled.id
+
+
+def test_refund_void_and_worker(demo_db, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "data"))
+    sale, unsettled = _settled_sale(demo_db)
+    for bad in ("-5", "abc", "12.345", "1e9", ""):
+        code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", bad)
+        assert code == 1 and out == "" and err.startswith("agentdesk: amount:"), (bad, err)
+    code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", "1.00", "--reason", "sorry", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "approved" and result["amount"] == 100 and result["kind"] == "refund"
+    code, _, err = run(capsys, "--db", demo_db, "void", str(sale))
+    assert code == 1 and "refunded, not voided" in err
+    code, out, _ = run(capsys, "--db", demo_db, "--as", "bob", "void", str(unsettled), "--json")
+    assert code == 0 and json.loads(out)["status"] == "approved"
+    code, _, err = run(capsys, "--db", demo_db, "--as", "sara", "refund", str(sale))
+    assert code == 1 and "may not refund" in err
+    code, out, _ = run(capsys, "--db", demo_db, "worker", "--once")
+    assert code == 0 and "2 done" in out
+    assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 2
+    code, out, _ = run(capsys, "--db", demo_db, "gateway", "settle", "--all")
+    assert code == 0 and out.startswith("settled ")
+
+
+def test_payout_cli(demo_db, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "data"))
+    args = ["payout", "CUS-0000003", "--amount", "15.00", "--currency", "USD", "--request-id", "req-77", "--json"]
+    code, out, err = run(capsys, "--db", demo_db, "--as", "bob", *args)
+    assert code == 1 and "may not send payouts" in err
+    customer = json.loads(run(capsys, "--db", demo_db, "customers", "show", "CUS-0000003", "--json")[1])
+    args[5] = customer["currency"]
+    if not customer["instruments"]:
+        code, _, err = run(capsys, "--db", demo_db, *args)
+        assert code == 1 and "no active payment instrument" in err
+        return
+    code, out, err = run(capsys, "--db", demo_db, "--as", "fred", *args)
+    assert code == 0 and json.loads(out)["status"] == "approved", err
+    code, out, _ = run(capsys, "--db", demo_db, "--as", "fred", *args)
+    assert code == 0 and "nothing was sent again" in json.loads(out)["message"]

@@ -24,6 +24,7 @@ from agentdesk.services import (
     demo,
     export,
     identity,
+    payments,
     refunds,
     segments,
     settlement,
@@ -31,7 +32,7 @@ from agentdesk.services import (
 )
 from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
 from agentdesk.services.errors import ServiceError
-from agentdesk.services.money import format_amount
+from agentdesk.services.money import format_amount, parse_amount
 from agentdesk.store import Store, StoreError
 
 EXIT_ERROR = 1
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_refund_order.add_argument("order", metavar="ORDER")
     p_refund_order.add_argument("--reason")
     p_refund_order.add_argument("--json", action="store_true")
+
+    p_payout = sub.add_parser("payout", help="send money to a customer (admin, finance); cannot be reversed")
+    p_payout.add_argument("customer", metavar="CUSTOMER")
+    p_payout.add_argument("--amount", required=True)
+    p_payout.add_argument("--currency", required=True)
+    p_payout.add_argument("--request-id", required=True, help="unique per payout: the same id never pays twice")
+    p_payout.add_argument("--json", action="store_true")
 
     p_worker = sub.add_parser("worker", help="run queued jobs (emails, refund retries) and repairs")
     p_worker.add_argument("--once", action="store_true", help="run what is due now, then exit")
@@ -351,8 +359,21 @@ def cmd_refund(args, settings: Settings) -> int:
     if args.command == "void":
         return _report([refunds.void_transaction(store, actor, settings, args.transaction, args.reason)], args.json)
     plan = refunds.refund_plan(store, actor, args.transaction)
-    amount = refunds.parse_refund_amount(args.amount, plan) if args.amount is not None else None
+    amount = parse_amount(args.amount, plan.currency) if args.amount is not None else None
     return _report([refunds.refund_transaction(store, actor, settings, args.transaction, amount, args.reason)], args.json)
+
+
+def cmd_payout(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    amount = parse_amount(args.amount, args.currency)
+    result = payments.send_payout(store, actor, settings, args.customer, amount, args.currency, args.request_id)
+    if args.json:
+        _emit_json({"status": result.status, "transaction": result.transaction_id, "amount": result.amount,
+                    "currency": result.currency, "message": result.message})
+    else:
+        print(visible(result.message))
+    return 0 if result.status in ("approved", "pending") else EXIT_ERROR
 
 
 def cmd_worker(args, settings: Settings) -> int:
@@ -380,7 +401,7 @@ def cmd_gateway(args, settings: Settings) -> int:
 
 
 COMMANDS = {
-    "refund": cmd_refund, "void": cmd_refund, "refund-order": cmd_refund, "worker": cmd_worker,
+    "refund": cmd_refund, "void": cmd_refund, "refund-order": cmd_refund, "worker": cmd_worker, "payout": cmd_payout,
     "gateway": cmd_gateway,
     "demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers, "export": cmd_export,
     "segments": cmd_segments,

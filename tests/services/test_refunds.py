@@ -77,19 +77,22 @@ def test_partial_refunds_sum_to_the_total(store, admin, settings, customer):
     first = refund_transaction(store, admin, settings, sid, 2_500, "partly unhappy")
     assert first.ok and txn(store, sid).status == "partially_refunded"
     assert refund_plan(store, admin, sid).remaining == 7_500
+    assert refund_transaction(store, admin, settings, sid, 2_500).ok
+    assert txn(store, sid).status == "partially_refunded", "5,000 of 10,000 refunded is still partial"
+    assert refund_plan(store, admin, sid).remaining == 5_000
     second = refund_transaction(store, admin, settings, sid, None)
-    assert second.ok and second.amount == 7_500
+    assert second.ok and second.amount == 5_000
     assert txn(store, sid).status == "refunded"
     assert refund_plan(store, admin, sid).kind is None
     assert customer_row(store).lifetime_value == 0
     with store.read() as s:
         refunds_rows = s.execute(select(Transaction).where(Transaction.parent_id == sid)).scalars().all()
         events = s.execute(select(TimelineEvent).where(TimelineEvent.type == "manual_refund")).scalars().all()
-    assert sorted(r.amount for r in refunds_rows) == [2_500, 7_500]
+    assert sorted(r.amount for r in refunds_rows) == [2_500, 2_500, 5_000]
     assert all(r.type == "refund" and r.status == "approved" and r.agent_id == admin.agent_id for r in refunds_rows)
-    assert {e.attributes["amount"] for e in events} == {2_500, 7_500}
+    assert sorted(e.attributes["amount"] for e in events) == [2_500, 2_500, 5_000]
     assert all(e.actor_label == "ada" and e.attributes["transaction"] == sid for e in events)
-    assert count(store, Job, Job.kind == "email") == 2
+    assert count(store, Job, Job.kind == "email") == 3
 
 
 def test_over_refund_and_bad_amounts_write_nothing(store, admin, settings, customer):

@@ -137,6 +137,10 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
             txn.gateway_ref = result.reference
             customer.payment_count += 1
             customer.last_payment_at = txn.processed_at
+            if result.settled:
+                txn.settled = True
+                txn.settled_at = txn.processed_at
+                customer.lifetime_value += amount
             session.add_all([txn, customer])
             record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
                          currency=currency, transaction=txn.id, description=description)

@@ -263,12 +263,12 @@ def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult
                       reason=refund.reason)
         refund.processed_at = utcnow()
         if result is not None and result.approved:
+            approved_before, _ = _taken_back(session, original.id)
+            approved = approved_before + refund.amount
             refund.status = TransactionStatus.APPROVED.value
             refund.gateway_ref = result.reference
             refund.settled = pending.kind is RefundKind.REFUND
             refund.settled_at = refund.processed_at if refund.settled else None
-            approved, _ = _taken_back(session, original.id)
-            approved += refund.amount
             if pending.kind is RefundKind.VOID:
                 original.status = TransactionStatus.VOIDED.value
                 customer.payment_count = max(0, customer.payment_count - 1)
