@@ -44,3 +44,17 @@ def test_bad_config_is_reported(tmp_path, content, says):
 def test_named_config_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(env={"AGENTDESK_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_website_gateways_and_smtp(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[website_gateways]\n"shop-us" = "stripe"\n\n[smtp]\nhost = "mail.example"\nport = 465\ntls = "ssl"\n')
+    settings = load_settings(env={"AGENTDESK_CONFIG": str(config)})
+    assert settings.website_gateways == {"shop-us": "stripe"}
+    assert settings.smtp == {"host": "mail.example", "port": 465, "tls": "ssl"}
+    config.write_text('[website_gateways]\n"shop-us" = "paypal"\n')
+    with pytest.raises(ConfigError, match="unknown gateway"):
+        load_settings(env={"AGENTDESK_CONFIG": str(config)})
+    config.write_text('[smtp]\nport = 25\n')
+    with pytest.raises(ConfigError, match="host is required"):
+        load_settings(env={"AGENTDESK_CONFIG": str(config)})

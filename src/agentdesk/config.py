@@ -30,6 +30,8 @@ class Settings:
     notify_emails: tuple[str, ...] = ()
     config_file: Path | None = None
     gateways: dict = field(default_factory=dict)
+    website_gateways: dict = field(default_factory=dict)
+    """Website code → gateway name, overriding the website's own setting."""
     smtp: dict = field(default_factory=dict)
     """host, port, tls ("starttls", "ssl" or "none"), username, password; empty: write to the outbox folder."""
     mail_from: str = "AgentDesk <no-reply@agentdesk.invalid>"
@@ -147,6 +149,14 @@ def load_settings(
             raise ConfigError(f"{config_file}: [gateways] must be a table")
         settings = replace(settings, gateways=file_values["gateways"])
 
+    if "website_gateways" in file_values:
+        chosen = file_values["website_gateways"]
+        if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+            raise ConfigError(f"{config_file}: [website_gateways] maps website codes to gateway names")
+        unknown = {v for v in chosen.values()} - {"sandbox", "stripe"}
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown gateway(s) {', '.join(sorted(unknown))}; use sandbox or stripe")
+        settings = replace(settings, website_gateways=dict(chosen))
     if "smtp" in file_values:
         if not isinstance(file_values["smtp"], dict):
             raise ConfigError(f"{config_file}: [smtp] must be a table")

@@ -11,8 +11,10 @@ target_metadata = SQLModel.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """The search index is built by hand per dialect (FTS5 or pg_trgm), outside the models."""
+    """The search index (FTS5 or pg_trgm) and the PostgreSQL-only indexes are built by hand, outside the models."""
     if type_ == "table" and name and name.startswith("customer_search"):
+        return False
+    if type_ == "index" and name and name.startswith("ix_pg_"):
         return False
     return True
 

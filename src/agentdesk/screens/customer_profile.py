@@ -124,7 +124,7 @@ class CustomerProfileScreen(Screen):
         for key, label, width in [
             ("id", "Txn", 8), ("date", "Date", 16), ("type", "Type", 7), ("status", "Status", 18),
             ("amount", "Amount", 14), ("settled", "Settled", 9), ("order", "Order", 12), ("parent", "Of", 8),
-            ("note", "Note", 40),
+            ("note", "Note", 40), ("gateway", "Gateway", 8), ("instrument", "Instrument", 24),
         ]:
             txns.add_column(label, key=key, width=width)
         events = self.query_one("#timeline-table", DataTable)
@@ -179,6 +179,8 @@ class CustomerProfileScreen(Screen):
                 plain(t.order_number or ""),
                 Text(str(t.parent_id) if t.parent_id else ""),
                 plain(t.note or t.error or "", "yellow" if t.note else "red"),
+                plain(t.gateway),
+                plain(t.instrument or ""),
                 key=str(t.id),
             )
         if d.transactions:
@@ -335,6 +337,9 @@ class TransactionDialog(ModalScreen[None]):
         out.append(f"{t.type} · {t.status.replace('_', ' ')} · {format_amount(t.amount, t.currency)} · "
                    f"{'settled' if t.settled else 'not settled'}\n")
         out.append(f"created {t.created_at:%Y-%m-%d %H:%M} UTC · gateway {t.gateway}")
+        if t.instrument:
+            out.append(" · ")
+            out.append(plain(t.instrument))
         out.append(plain(f" ({t.gateway_ref})" if t.gateway_ref else ""))
         out.append("\n")
         if t.order_number:

@@ -105,6 +105,7 @@ class TransactionView:
     gateway: str
     gateway_ref: str | None
     error: str | None = None
+    instrument: str | None = None
     note: str | None = None
     """What an agent should know at a glance, e.g. "refund retrying: attempt 2 of 3, next at …"."""
 
@@ -180,6 +181,8 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
     ).all()
     orders = session.exec(select(Order).where(Order.customer_id == cid).order_by(Order.created_at.desc(), Order.id.desc())).all()
     numbers = {o.id: o.number for o in orders}
+    labels = {i.id: InstrumentView(i.id, i.method, i.brand, i.last4, i.exp_month, i.exp_year, i.fingerprint, i.status,
+                                   i.is_primary, i.allow_backup).label for i in instruments}
     transactions = session.exec(
         select(Transaction)
         .where(Transaction.customer_id == cid)
@@ -220,7 +223,7 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
             TransactionView(
                 t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
                 numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref, t.error,
-                _transaction_note(session, t),
+                labels.get(t.instrument_id), _transaction_note(session, t),
             )
             for t in transactions
         ],

@@ -68,6 +68,11 @@ def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument
     return instrument
 
 
+def gateway_name(settings, website: Website) -> str:
+    """The gateway a website's new payments go through: the config's choice, else the website's."""
+    return (getattr(settings, "website_gateways", None) or {}).get(website.code, website.gateway)
+
+
 def _check_amount(amount: int, currency: str) -> str:
     currency = currency_code(currency)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
@@ -113,13 +118,13 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
         website = session.get(Website, customer.website_id)
         txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE.value,
                           status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
-                          gateway=website.gateway, idempotency_key=key, description=description,
+                          gateway=gateway_name(settings, website), idempotency_key=key, description=description,
                           agent_id=actor.agent_id)
         session.add(txn)
         session.flush()
-        txn_id, token, gateway_name = txn.id, instrument.gateway_token, website.gateway
+        txn_id, token, chosen_gateway = txn.id, instrument.gateway_token, txn.gateway
         label = f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
-    gateway = gateway_for(store, gateway_name, settings)
+    gateway = gateway_for(store, chosen_gateway, settings)
     try:
         result = gateway.sale(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
@@ -182,12 +187,12 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
             website = session.get(Website, customer.website_id)
             txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT.value,
                               status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
-                              gateway=website.gateway, idempotency_key=key, agent_id=actor.agent_id)
+                              gateway=gateway_name(settings, website), idempotency_key=key, agent_id=actor.agent_id)
             session.add(txn)
             session.flush()
             txn_id = txn.id
-        token, gateway_name = instrument.gateway_token, session.get(Transaction, txn_id).gateway
-    gateway = gateway_for(store, gateway_name, settings)
+        token, chosen_gateway = instrument.gateway_token, session.get(Transaction, txn_id).gateway
+    gateway = gateway_for(store, chosen_gateway, settings)
     try:
         result = gateway.payout(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
