@@ -281,6 +281,17 @@ def test_transient_failure_retries_daily_three_times_then_emails(store, admin, s
     assert "C-1" in dropped[0].get_payload()
 
 
+def test_sandbox_tokens_keep_the_test_cards_behaviour(store, settings):
+    from agentdesk.services.gateways import gateway_for
+    from agentdesk.services.gateways.sandbox import behaviour
+
+    gateway = gateway_for(store, "sandbox", settings)
+    tokens = {number: gateway.tokenize(number) for number in
+              ("4242 4242 4242 4242", "4000000000000002", "4000-0000-0000-0119", "4000000000000259", "5555555555554444")}
+    assert [behaviour(t) for t in tokens.values()] == ["approve", "decline", "timeout", "transient", "approve"]
+    assert not any(number.replace(" ", "").replace("-", "")[4:] in token for number, token in tokens.items())
+
+
 def test_sandbox_honours_idempotency_keys(store, settings, customer, admin):
     from agentdesk.services.gateways import gateway_for
 
