@@ -18,6 +18,7 @@ from agentdesk import __version__
 from agentdesk.config import ConfigError, Settings, load_settings
 from agentdesk.plain import visible
 from agentdesk.services import (
+    audit,
     customer_columns,
     customer_search,
     customers,
@@ -28,6 +29,7 @@ from agentdesk.services import (
     refunds,
     segments,
     settlement,
+    timeline_view,
     worker,
 )
 from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
@@ -114,6 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_payout.add_argument("--currency", required=True)
     p_payout.add_argument("--request-id", required=True, help="unique per payout: the same id never pays twice")
     p_payout.add_argument("--json", action="store_true")
+
+    p_timeline = sub.add_parser("timeline", help="a customer's timeline, newest first")
+    p_timeline.add_argument("customer", metavar="CUSTOMER")
+    p_timeline.add_argument("--type", action="append", default=[], metavar="T", help="only these types (repeatable)")
+    p_timeline.add_argument("--since", metavar="DATE")
+    p_timeline.add_argument("--until", metavar="DATE")
+    p_timeline.add_argument("--search", default="", metavar="TEXT", help="words in notes and attachments")
+    p_timeline.add_argument("--limit", type=int, default=100)
+    p_timeline.add_argument("--json", action="store_true")
+    p_note = sub.add_parser("note", help="add a note to a customer's timeline (@login mentions an agent)")
+    p_note.add_argument("customer", metavar="CUSTOMER")
+    p_note.add_argument("text")
+    p_note.add_argument("--corrects", type=int, metavar="EVENT", help="the note this one corrects")
+    p_audit = sub.add_parser("audit", help="tamper evidence")
+    audit_sub = p_audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p_verify = audit_sub.add_parser("verify", help="check the timeline hash chains (one customer's, or all)")
+    p_verify.add_argument("customer", nargs="?", metavar="CUSTOMER")
 
     p_worker = sub.add_parser("worker", help="run queued jobs (emails, refund retries) and repairs")
     p_worker.add_argument("--once", action="store_true", help="run what is due now, then exit")
@@ -376,6 +395,46 @@ def cmd_payout(args, settings: Settings) -> int:
     return 0 if result.status in ("approved", "pending") else EXIT_ERROR
 
 
+def cmd_timeline(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    if args.command == "note":
+        entry = timeline_view.add_note(store, actor, args.customer, args.text, args.corrects)
+        print(f"note {entry.id} added")
+        return 0
+    since, until = timeline_view.parse_since_until(args.since, args.until)
+    f = timeline_view.TimelineFilter(frozenset(args.type), since, until, args.search)
+    if not 1 <= args.limit <= 100_000:
+        raise CliError("--limit must be between 1 and 100000")
+    entries, after = [], None
+    while len(entries) < args.limit:
+        page = timeline_view.timeline_page(store, actor, args.customer, f, min(500, args.limit - len(entries)), after)
+        entries += page.entries
+        if not page.more or not page.entries:
+            break
+        after = timeline_view.cursor_of(page.entries[-1])
+    if args.json:
+        _emit_json([e.to_dict() for e in entries])
+        return 0
+    for e in entries:
+        details = ", ".join(f"{k}={v}" for k, v in e.attributes.items())
+        print(f"{e.occurred_at:%Y-%m-%d %H:%M}  {e.id:>8}  {visible(e.title):<28} {visible(e.actor):<10} {visible(details)}")
+    return 0
+
+
+def cmd_audit(args, settings: Settings) -> int:
+    store = open_store(settings)
+    actor = identity.resolve_actor(store, as_login=args.as_login)
+    checked, breaks = audit.verify_chains(store, actor, args.customer)
+    if not breaks:
+        print(f"ok: {checked:,} events checked, every chain intact")
+        return 0
+    for b in breaks:
+        print(f"BROKEN customer {visible(b.customer)}: event {b.event_id}: {b.problem}")
+    print(f"{len(breaks)} broken chain(s) among {checked:,} events", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def cmd_worker(args, settings: Settings) -> int:
     import time
 
@@ -402,7 +461,7 @@ def cmd_gateway(args, settings: Settings) -> int:
 
 COMMANDS = {
     "refund": cmd_refund, "void": cmd_refund, "refund-order": cmd_refund, "worker": cmd_worker, "payout": cmd_payout,
-    "gateway": cmd_gateway,
+    "gateway": cmd_gateway, "timeline": cmd_timeline, "note": cmd_timeline, "audit": cmd_audit,
     "demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers, "export": cmd_export,
     "segments": cmd_segments,
 }

@@ -28,6 +28,8 @@ class Settings:
     agent_refund_limit: int = 50_000
     """Largest refund an agent may make on one transaction, in minor units."""
     notify_emails: tuple[str, ...] = ()
+    attachment_limit: int = 10 * 2**20
+    """Largest attachment accepted, in bytes."""
     config_file: Path | None = None
     gateways: dict = field(default_factory=dict)
     website_gateways: dict = field(default_factory=dict)
@@ -140,6 +142,10 @@ def load_settings(
             settings,
             agent_refund_limit=_as_int(file_values["agent_refund_limit"], f"{config_file}: agent_refund_limit"),
         )
+    if "attachment_limit" in file_values:
+        settings = replace(
+            settings, attachment_limit=_as_int(file_values["attachment_limit"], f"{config_file}: attachment_limit")
+        )
     if "notify_emails" in file_values:
         settings = replace(
             settings, notify_emails=_as_emails(file_values["notify_emails"], f"{config_file}: notify_emails")
@@ -170,6 +176,10 @@ def load_settings(
         settings = replace(
             settings,
             agent_refund_limit=_as_int(env["AGENTDESK_AGENT_REFUND_LIMIT"], "AGENTDESK_AGENT_REFUND_LIMIT"),
+        )
+    if env.get("AGENTDESK_ATTACHMENT_LIMIT"):
+        settings = replace(
+            settings, attachment_limit=_as_int(env["AGENTDESK_ATTACHMENT_LIMIT"], "AGENTDESK_ATTACHMENT_LIMIT")
         )
     if env.get("AGENTDESK_NOTIFY_EMAILS"):
         settings = replace(

@@ -378,7 +378,10 @@ class TimelineEvent(SQLModel, table=True):
     """One entry of a customer's activity timeline. Rows are only ever added."""
 
     __tablename__ = "timeline_event"
-    __table_args__ = (Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),)
+    __table_args__ = (
+        Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),
+        Index("ix_timeline_customer_type_time", "customer_id", "type", "occurred_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     type: str = Field(max_length=48, index=True)
@@ -388,6 +391,38 @@ class TimelineEvent(SQLModel, table=True):
     """The agent's login, or "System" for the scheduler, worker and API."""
     occurred_at: datetime = Field(default_factory=utcnow)
     attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    search_text: str | None = Field(default=None, max_length=4000)
+    """Lower-cased words of a note or attachment, for searching within the timeline."""
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+    """sha256 over the previous event's hash and this event's content: the customer's chain."""
+
+
+class Mention(SQLModel, table=True):
+    """An agent named with @login in a timeline note; listed for them until seen."""
+
+    __tablename__ = "mention"
+    __table_args__ = (Index("ix_mention_agent_seen", "agent_id", "seen_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="timeline_event.id")
+    agent_id: int = Field(foreign_key="agent.id")
+    customer_id: int = Field(foreign_key="customer.id")
+    seen_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    """A file kept content-addressed in the data dir (`attachments/<sha256>`)."""
+
+    __tablename__ = "attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    sha256: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Job(SQLModel, table=True):

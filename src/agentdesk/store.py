@@ -28,6 +28,64 @@ class StoreError(Exception):
     """The store cannot be opened or is not at the schema this version needs."""
 
 
+class MissingTimelineEvent(Exception):
+    """A write changed a customer's data without recording what happened on their timeline."""
+
+
+class AppendOnlyViolation(Exception):
+    """Timeline events are never changed or deleted; a correction is a new note."""
+
+
+class TimelineGuard:
+    """Makes a write without its timeline event impossible to commit.
+
+    It watches what each flush changes: rows of customer-scoped tables mark
+    their customer as touched, new timeline events mark theirs as recorded.
+    At commit every touched customer must be recorded, and no existing event
+    may have been changed or deleted.
+    """
+
+    def __init__(self, session: Session, unrecorded: str | None):
+        from agentdesk import models
+
+        self.guarded = (models.Customer, models.CustomerEmail, models.CustomerPhone, models.Address,
+                        models.PaymentInstrument, models.Order, models.Transaction, models.CustomerTag,
+                        models.TaxId, models.CreditMemo, models.Attachment, models.Mention)
+        self.event_type = models.TimelineEvent
+        self.customer_type = models.Customer
+        self.unrecorded = unrecorded
+        self.touched: set[int] = set()
+        self.recorded: set[int] = set()
+        event.listen(session, "after_flush", self._after_flush)
+        event.listen(session, "before_commit", self._before_commit)
+
+    def _customer_of(self, obj) -> int | None:
+        return obj.id if isinstance(obj, self.customer_type) else getattr(obj, "customer_id", None)
+
+    def _after_flush(self, session: Session, _context) -> None:
+        new, deleted = list(session.new), list(session.deleted)
+        changed = [o for o in session.dirty if session.is_modified(o)]
+        for obj in deleted + changed:
+            if isinstance(obj, self.event_type):
+                raise AppendOnlyViolation(f"timeline event {obj.id} cannot be changed or deleted")
+        for obj in new:
+            if isinstance(obj, self.event_type):
+                self.recorded.add(obj.customer_id)
+        for obj in new + deleted + changed:
+            if isinstance(obj, self.guarded):
+                customer = self._customer_of(obj)
+                if customer is not None:
+                    self.touched.add(customer)
+
+    def _before_commit(self, session: Session) -> None:
+        session.flush()
+        missing = self.touched - self.recorded
+        if missing and not self.unrecorded:
+            raise MissingTimelineEvent(
+                f"customer(s) {sorted(missing)} changed without a timeline event in the same transaction"
+            )
+
+
 def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -72,9 +130,15 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One unit of work: everything done in the block commits together or not at all."""
+    def write(self, unrecorded: str | None = None) -> Iterator[Session]:
+        """One unit of work: everything done in the block commits together or not at all.
+
+        A change to a customer's data must commit with a timeline event for that
+        customer (see `TimelineGuard`); `unrecorded` names the reason a write
+        legitimately has none (a pending record whose outcome will be recorded).
+        """
         with Session(self._write_engine, expire_on_commit=False) as session:
+            TimelineGuard(session, unrecorded)
             with session.begin():
                 yield session
 

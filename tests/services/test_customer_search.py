@@ -25,7 +25,7 @@ def people(store, admin):
         customer_input(external_id="C-3", first_name="Alan", last_name="Turing", emails=[ContactInput("alan@bletchley.example")],
                        phones=[]),
     )
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         alan = s.execute(select(Customer).where(Customer.external_id == "C-3")).scalar_one()
         s.add(PaymentInstrument(customer_id=alan.id, method="card", brand="Visa", last4="4242", is_primary=True))
         search_index.refresh(s, [alan.id])

@@ -47,7 +47,7 @@ def test_collect_payment_with_the_card_or_paid_outside(store, admin, settings, c
 
 
 def test_declined_payment_is_recorded(store, admin, settings, customer):
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         from sqlalchemy import text
         s.execute(text("UPDATE payment_instrument SET gateway_token = 'tok_decline'"))
     result = payments.collect_payment(store, admin, settings, "C-1", 1_000, "USD")
@@ -142,7 +142,7 @@ def test_unreachable_smtp_is_retried_not_lost(sqlite_store, tmp_path):
     settings = load_settings(sqlite_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "d"),
                                                     "AGENTDESK_SMTP_HOST": "127.0.0.1", "AGENTDESK_SMTP_PORT": str(port),
                                                     "AGENTDESK_SMTP_TLS": "none", "AGENTDESK_SMTP_TIMEOUT": "2"})
-    with sqlite_store.write() as s:
+    with sqlite_store.write(unrecorded="test fixture") as s:
         jobs.enqueue(s, "email", "mail-1", {"to": "a@example.com", "subject": "hi", "body": "x"})
     report = worker.run_due(sqlite_store, settings)
     assert report.retrying == 1

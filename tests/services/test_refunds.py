@@ -26,7 +26,7 @@ def settings(store, tmp_path):
 
 
 def add_card(store, external_id: str, token: str) -> None:
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         cid = s.execute(select(Customer.id).where(Customer.external_id == external_id)).scalar_one()
         s.add(PaymentInstrument(customer_id=cid, method="card", brand="Visa", last4="4242", is_primary=True,
                                 gateway_token=token, fingerprint="fp"))
@@ -44,7 +44,7 @@ def sale(store, admin, settings, token="tok_approve", amount=10_000, settle=True
                         .join(Customer, Customer.id == PaymentInstrument.customer_id)
                         .where(Customer.external_id == external_id, PaymentInstrument.gateway_token == token)).scalar_one()
     if not has:
-        with store.write() as s:
+        with store.write(unrecorded="test fixture") as s:
             s.execute(text("UPDATE payment_instrument SET is_primary = false"))
         add_card(store, external_id, token)
     result = payments.collect_payment(store, admin, settings, external_id, amount, "USD", "test sale")
@@ -141,14 +141,14 @@ def test_agent_limit_and_roles(store, actors, settings, customer):
 
 
 def test_refund_order_voids_or_refunds_each_payment(store, admin, settings, customer):
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         cid = s.execute(select(Customer.id)).scalar_one()
         s.execute(text("INSERT INTO orders (number, customer_id, website_id, kind, status, currency, total, created_at) "
                        "VALUES ('ORD-1', :c, 1, 'one_time', 'completed', 'USD', 3000, :t)"), {"c": cid, "t": utcnow()})
         order_id = s.execute(text("SELECT id FROM orders")).scalar_one()
     settled_id = sale(store, admin, settings, amount=1_000)
     open_id = sale(store, admin, settings, amount=2_000, settle=False)
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         s.execute(text('UPDATE "transaction" SET order_id = :o WHERE id IN (:a, :b)'), {"o": order_id, "a": settled_id, "b": open_id})
     results = refunds.refund_order(store, admin, settings, "ORD-1", "cancelled order")
     assert [(r.transaction_id, r.kind, r.status) for r in results] == [
@@ -229,7 +229,7 @@ def test_concurrent_refunds_in_processes_never_exceed_the_capture(store, admin, 
 
 def test_crash_before_the_gateway_answer_is_repaired_without_paying_twice(store, admin, settings, customer):
     sid = sale(store, admin, settings)
-    with store.write() as s:  # from now on the processor does refunds but its answers get lost
+    with store.write(unrecorded="test fixture") as s:  # from now on the processor does refunds but its answers get lost
         s.execute(text("UPDATE sandbox_operation SET token = 'tok_timeout'"))
     result = refund_transaction(store, admin, settings, sid, 4_000)
     assert result.status == "pending" and "never be paid twice" in result.message

@@ -126,13 +126,13 @@ def test_our_rules_hold_where_localstripe_enforces_none(sqlite_store, tmp_path, 
 
     store = sqlite_store
     add_website(store)
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         s.execute(text("UPDATE website SET gateway = 'stripe'"))
     admin = add_roles(store)[Role.ADMIN]
     settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     settings = type(settings)(**{**settings.__dict__, "gateways": {"stripe": {"api_key": KEY, "base_url": localstripe}}})
     customers.create_customer(store, admin, customer_input())
-    with store.write() as s:
+    with store.write(unrecorded="test fixture") as s:
         cid = s.execute(select(Customer.id)).scalar_one()
         s.add(PaymentInstrument(customer_id=cid, method="card", brand="Visa", last4="4242", is_primary=True,
                                 gateway_token=card(localstripe, "4242424242424242")))

@@ -43,7 +43,7 @@ from agentdesk.models import (
     TransactionType,
     Website,
 )
-from agentdesk.services import search_index
+from agentdesk.services import search_index, timeline_chain
 from agentdesk.services.errors import Conflict, InvalidInput
 from agentdesk.services.identity import DEMO_SETTING
 from agentdesk.services.timeline_catalog import CATALOG, EventType, validate_attributes
@@ -114,19 +114,29 @@ class _Generator:
         self.span = (HISTORY_DAYS - 4) * 86_400
         self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
         self.built_at = datetime.now(timezone.utc)
+        self.chain_customer: int | None = None
+        self.chain_head = timeline_chain.GENESIS
 
     def _event(self, rows, customer_id, event_type, when, actor, **attrs):
         agent_id = self.c.agents.get(actor)
+        attributes = validate_attributes(event_type, attrs)
+        title = CATALOG[event_type].title
+        prev = self.chain_head if self.chain_customer == customer_id else timeline_chain.GENESIS
+        digest = timeline_chain.event_hash(prev, customer_id, event_type.value, title, agent_id, actor, when, attributes)
+        self.chain_customer, self.chain_head = customer_id, digest
         rows["timeline_event"].append(
             {
                 "id": self.ids("timeline_event"),
                 "customer_id": customer_id,
                 "type": event_type.value,
-                "title": CATALOG[event_type].title,
+                "title": title,
                 "actor_agent_id": agent_id,
                 "actor_label": actor,
                 "occurred_at": when,
-                "attributes": validate_attributes(event_type, attrs),
+                "attributes": attributes,
+                "search_text": None,
+                "prev_hash": prev,
+                "hash": digest,
             }
         )
 

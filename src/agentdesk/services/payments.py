@@ -93,7 +93,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
     require(actor, Action.BILLING)
     currency = _check_amount(amount, currency)
     description = _description(description)
-    with store.write() as session:
+    with store.write(unrecorded="a pending payment; its outcome is recorded on the timeline") as session:
         customer = _customer(session, customer_ref)
         if currency != customer.currency:
             raise InvalidInput(fields={"currency": f"this customer pays in {customer.currency}"})
@@ -171,7 +171,7 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
     if not REQUEST_ID.match(request_id):
         raise InvalidInput(fields={"request_id": "3 to 80 letters, digits, '_', '.', ':' or '-'"})
     key = f"payout-{request_id}"
-    with store.write() as session:
+    with store.write(unrecorded="a pending payout; its outcome is recorded on the timeline") as session:
         customer = _customer(session, customer_ref)
         existing = session.execute(select(Transaction).where(Transaction.idempotency_key == key)).scalar_one_or_none()
         if existing is not None:
@@ -203,8 +203,8 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
         result, error = None, str(exc)
     with store.write() as session:
         txn = session.get(Transaction, txn_id)
-        txn.processed_at = utcnow()
         if result is not None and result.approved:
+            txn.processed_at = utcnow()
             txn.status = TransactionStatus.APPROVED.value
             txn.gateway_ref = result.reference
             txn.settled = True
@@ -216,9 +216,9 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
                                  f"Paid out {format_amount(amount, currency)} (request {request_id})")
         message = (result.message if result else error) or "failed"
         if result is not None and result.outcome is Outcome.FAILED:
-            session.add(txn)
             return PaymentResult("failed", txn.id, amount, currency,
                                  f"Payout not sent yet: {message}. Run it again with the same request id.")
+        txn.processed_at = utcnow()
         txn.status = TransactionStatus.DECLINED.value if result else TransactionStatus.FAILED.value
         txn.error = message[:500]
         session.add(txn)

@@ -178,7 +178,7 @@ def _start(store, actor: Actor, settings, txn_id: int, amount: int | None, reaso
     reason = (reason or "").strip() or None
     if reason and len(reason) > 500:
         raise InvalidInput(fields={"reason": "at most 500 characters"})
-    with store.write() as session:
+    with store.write(unrecorded="a pending refund; its outcome is recorded on the timeline") as session:
         txn = _get(session, txn_id, lock=True)
         plan = _plan(session, txn)
         if plan.kind is None:

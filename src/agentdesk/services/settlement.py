@@ -19,7 +19,7 @@ def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] 
     condition = Transaction.id.in_(txn_ids) if txn_ids else Transaction.gateway_ref.in_(references)
     now = utcnow()
     count = 0
-    with store.write() as session:
+    with store.write(unrecorded="settlement is the gateway's bookkeeping, not an agent's action") as session:
         rows = session.execute(
             select(Transaction).where(condition, Transaction.type.in_(SETTLING), Transaction.settled.is_(False),
                                       Transaction.status.in_(COUNTED))

@@ -12,7 +12,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from agentdesk.models import TimelineEvent, utcnow
+from agentdesk.services import timeline_chain
 from agentdesk.services.permissions import Action, Actor, require
+from agentdesk.services.search_index import fold
 from agentdesk.services.timeline_catalog import CATALOG, EventType, validate_attributes
 
 
@@ -44,6 +46,7 @@ def record_event(
     occurred_at: datetime | None = None,
     **attributes,
 ) -> TimelineEvent:
+    clean = validate_attributes(event_type, attributes)
     event = TimelineEvent(
         customer_id=customer_id,
         type=event_type.value,
@@ -51,10 +54,20 @@ def record_event(
         actor_agent_id=actor.agent_id,
         actor_label=actor.label,
         occurred_at=occurred_at or utcnow(),
-        attributes=validate_attributes(event_type, attributes),
+        attributes=clean,
+        search_text=searchable_text(clean),
     )
+    timeline_chain.link(session, event)
     session.add(event)
     return event
+
+
+SEARCHED_ATTRIBUTES = ("text", "description", "name", "subject")
+
+
+def searchable_text(attributes: dict) -> str | None:
+    words = " ".join(str(attributes[k]) for k in SEARCHED_ATTRIBUTES if isinstance(attributes.get(k), str))
+    return fold(words)[:4000] or None
 
 
 def entry_from_row(row: TimelineEvent) -> TimelineEntry:

@@ -56,6 +56,17 @@ class EventType(StrEnum):
     PAYOUT_SENT = "payout_sent"
     PAYOUT_FAILED = "payout_failed"
     PAYMENT_FAILED = "payment_failed"
+    ATTACHMENT = "attachment"
+    LINK = "link"
+    MENTION = "mention"
+    BLOCKLISTED = "blocklisted"
+    UNBLOCKED = "unblocked"
+    MERGED = "merged"
+    LINK_REQUESTED = "link_requested"
+    LINK_READY = "link_ready"
+    LINK_OPENED = "link_opened"
+    KYC_DOCUMENT_UPLOADED = "kyc_document_uploaded"
+    BLOCKED_ATTEMPT = "blocked_attempt"
     TAG_ADDED = "tag_added"
     TAG_REMOVED = "tag_removed"
 
@@ -104,7 +115,18 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.CUSTOMER_EDITED: EventSpec("Customer edited", {"changes": ("dict", True)}),
     EventType.ORDER_CREATED: EventSpec("Order created", {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)}),
     EventType.TRANSACTION_VOIDED: EventSpec("Transaction voided", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}),
-    EventType.NOTE: EventSpec("Note", {"text": ("str", True)}),
+    EventType.NOTE: EventSpec("Note", {"text": ("str", True), "mentions": ("list", False), "corrects": ("int", False)}),
+    EventType.ATTACHMENT: EventSpec("Attachment added", {"attachment": ("int", True), "name": ("str", True), "sha256": ("str", True), "size": ("int", True), "content_type": ("str", True), "description": ("str", False)}),
+    EventType.LINK: EventSpec("Linked", {"kind": ("str", True), "target": ("str", True), "target_id": ("int", True), "text": ("str", False)}),
+    EventType.MENTION: EventSpec("Agent mentioned", {"mentions": ("list", True), "text": ("str", False)}),
+    EventType.BLOCKLISTED: EventSpec("Blocklisted", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True), "reason": ("str", False), "expires": ("str", False)}),
+    EventType.UNBLOCKED: EventSpec("Removed from blocklist", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True)}),
+    EventType.MERGED: EventSpec("Customers merged", {"kept": ("str", True), "merged": ("list", True)}),
+    EventType.LINK_REQUESTED: EventSpec("Link requested", {"kind": ("str", True), "job": ("int", False)}),
+    EventType.LINK_READY: EventSpec("Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}),
+    EventType.LINK_OPENED: EventSpec("Link opened", {"kind": ("str", True)}),
+    EventType.KYC_DOCUMENT_UPLOADED: EventSpec("KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}),
+    EventType.BLOCKED_ATTEMPT: EventSpec("Blocked attempt refused", {"action": ("str", True), "entry": ("int", True), "kind": ("str", True)}),
     EventType.REFUND_FAILED: EventSpec("Refund failed", {**_MONEY_TXN, "message": ("str", False)}),
     EventType.REFUND_RETRYING: EventSpec("Refund queued for retry", {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)}),
     EventType.REFUND_DROPPED: EventSpec("Refund dropped after retries", {**_MONEY_TXN, "message": ("str", False)}),
