@@ -28,7 +28,11 @@ CSS = """
 #chips { height: 1; padding: 0 1; }
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
-RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog { align: center middle; }
+RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
+AttachDialog, LinkDialog, MentionsScreen { align: center middle; }
+#tl-types { height: 10; }
+#tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }
+#note-text { height: 8; }
 #filter-grid { grid-size: 4; grid-columns: 16 1fr 16 1fr; grid-gutter: 0 1; height: auto; }
 #filter-grid Label { padding: 0 0; }
 #filter-errors { height: auto; }

@@ -76,7 +76,7 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
 
         await pilot.press("3")
         await settle(pilot, app)
-        assert len(table_rows(app.screen, "#timeline-table")) == len(target.timeline) > 0
+        assert len(table_rows(app.screen, "#tl-table")) == len(target.timeline) > 0
 
         await pilot.press("escape")
         await settle(pilot, app)

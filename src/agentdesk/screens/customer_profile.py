@@ -19,6 +19,7 @@ from agentdesk.services.customers import CustomerDetail, TransactionView, get_cu
 from agentdesk.services.errors import ServiceError
 from agentdesk.services.money import format_amount
 from agentdesk.services.permissions import Action, allowed
+from agentdesk.screens.timeline import OpenLinked, TimelinePanel, TimelineScreen
 from agentdesk.widgets.plain_text import plain
 
 
@@ -99,6 +100,7 @@ class CustomerProfileScreen(Screen):
         Binding("P", "payout", "Payout", show=False),
         Binding("M", "credit_memo", "Credit memo", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("T", "full_timeline", "Full timeline", show=False),
     ]
 
     def __init__(self, customer_id: int) -> None:
@@ -116,7 +118,7 @@ class CustomerProfileScreen(Screen):
             with TabPane("Transactions", id="transactions"):
                 yield DataTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Timeline", id="timeline"):
-                yield DataTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
+                yield TimelinePanel(self.customer_id, id="timeline-panel")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -127,9 +129,6 @@ class CustomerProfileScreen(Screen):
             ("note", "Note", 40), ("gateway", "Gateway", 8), ("instrument", "Instrument", 24),
         ]:
             txns.add_column(label, key=key, width=width)
-        events = self.query_one("#timeline-table", DataTable)
-        for key, label, width in [("when", "When", 16), ("title", "Event", 26), ("actor", "By", 10), ("what", "Details", 40)]:
-            events.add_column(label, key=key, width=width)
         self.load()
 
     @work(exclusive=True, group="profile")
@@ -185,20 +184,27 @@ class CustomerProfileScreen(Screen):
             )
         if d.transactions:
             txns.move_cursor(row=min(cursor, len(d.transactions) - 1))
-        events = self.query_one("#timeline-table", DataTable)
-        events.clear()
-        for e in d.timeline:
-            details = ", ".join(f"{k}: {v}" for k, v in e.attributes.items())
-            events.add_row(
-                Text(f"{e.occurred_at:%Y-%m-%d %H:%M}"),
-                plain(e.title),
-                plain(e.actor),
-                plain(details),
-                key=str(e.id),
-            )
+        self.query_one(TimelinePanel).reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_full_timeline(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(TimelineScreen(self.customer_id, f"{self.detail.name} ({self.detail.external_id})"))
+
+    @on(OpenLinked)
+    def _open_linked(self, event: OpenLinked) -> None:
+        if event.kind == "customer" and isinstance(event.ident, int):
+            self.app.push_screen(CustomerProfileScreen(event.ident))
+        elif event.kind == "transaction" and self.detail is not None:
+            matches = [t for t in self.detail.transactions if t.id == event.ident]
+            if matches:
+                txn = matches[0]
+                related = [t for t in self.detail.transactions if t.parent_id == txn.id or t.id == txn.parent_id]
+                self.app.push_screen(TransactionDialog(txn, related))
+            else:
+                self.notify(f"Transaction {event.ident} belongs to another customer.", timeout=4)
 
     # --- money --------------------------------------------------------------------------------
 
@@ -313,7 +319,10 @@ class CustomerProfileScreen(Screen):
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#profile-tabs", TabbedContent).active = tab
-        focus = {"transactions": "#transactions-table", "timeline": "#timeline-table", "overview": "#overview-scroll"}[tab]
+        if tab == "timeline":
+            self.query_one(TimelinePanel).focus_table()
+            return
+        focus = {"transactions": "#transactions-table", "overview": "#overview-scroll"}[tab]
         self.query_one(focus).focus()
 
     def action_reload(self) -> None:

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from agentdesk.plain import visible
-from agentdesk.services import preferences
+from agentdesk.services import preferences, timeline_view
 from agentdesk.services.customer_columns import COLUMNS
 from agentdesk.services.customer_filters import (
     SEGMENT_TITLES,
@@ -59,6 +59,7 @@ class CustomerTableScreen(Screen):
         Binding("c", "edit_columns", "Columns", show=False),
         Binding("e", "export", "Export"),
         Binding("r", "reload", "Reload", show=False),
+        Binding("m", "mentions", "Mentions", show=False),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -89,6 +90,27 @@ class CustomerTableScreen(Screen):
         self.load_columns()
         self.load_counts()
         self.run_query()
+        self.check_mentions()
+
+    @work(exclusive=True, group="mentions")
+    async def check_mentions(self) -> None:
+        try:
+            waiting = await asyncio.to_thread(timeline_view.my_mentions, self.app.store, self.app.actor)
+        except ServiceError:
+            return
+        if waiting:
+            self.notify(f"You were mentioned {len(waiting)} time(s): press m to read.", timeout=8)
+
+    def action_mentions(self) -> None:
+        from agentdesk.screens.timeline import MentionsScreen
+
+        def open_customer(customer_id) -> None:
+            if customer_id is not None:
+                from agentdesk.screens.customer_profile import CustomerProfileScreen
+
+                self.app.push_screen(CustomerProfileScreen(customer_id))
+
+        self.app.push_screen(MentionsScreen(), open_customer)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "export":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from agentdesk.models import Agent, Attachment, Customer, Mention, TimelineEvent, Transaction, utcnow
@@ -169,6 +169,7 @@ class MentionInfo:
     text: str
     at: datetime
     event_id: int
+    customer_id: int
 
 
 def my_mentions(store, actor: Actor, unseen_only: bool = True) -> list[MentionInfo]:
@@ -182,7 +183,7 @@ def my_mentions(store, actor: Actor, unseen_only: bool = True) -> list[MentionIn
         if unseen_only:
             query = query.where(Mention.seen_at.is_(None))
         return [MentionInfo(m.id, c.external_id, f"{c.first_name} {c.last_name}", e.actor_label,
-                            e.attributes.get("text", ""), e.occurred_at, e.id)
+                            e.attributes.get("text", ""), e.occurred_at, e.id, c.id)
                 for m, e, c in session.execute(query).all()]
 
 

@@ -1,0 +1,91 @@
+"""The timeline in the profile: add a note, filter to refunds, open a linked transaction; mentions."""
+
+import pytest
+from sqlalchemy import select
+from textual.widgets import SelectionList, Static, TextArea
+
+from agentdesk.app import AgentDeskApp
+from agentdesk.config import load_settings
+from agentdesk.models import TimelineEvent, Transaction
+from agentdesk.screens.customer_profile import CustomerProfileScreen, TransactionDialog
+from agentdesk.screens.timeline import MentionsScreen, NoteDialog, TimelineFilterDialog, TimelinePanel
+from agentdesk.services import demo, identity, timeline_view
+from agentdesk.widgets.window_table import WindowTable
+
+from .test_console import SIZE, settle
+
+
+@pytest.fixture
+def demo_store(sqlite_store):
+    demo.build_demo(sqlite_store, 300, seed=8, login="operator")
+    return sqlite_store
+
+
+def refunded_customer(store) -> int:
+    with store.read() as s:
+        return s.execute(select(TimelineEvent.customer_id).where(TimelineEvent.type == "manual_refund")
+                         .order_by(TimelineEvent.id)).scalars().first()
+
+
+async def test_note_filter_and_linked_transaction(demo_store):
+    customer_id = refunded_customer(demo_store)
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        app.push_screen(CustomerProfileScreen(customer_id))
+        await settle(pilot, app)
+        await pilot.press("3")
+        await settle(pilot, app)
+        panel = app.screen.query_one(TimelinePanel)
+        table = panel.query_one(WindowTable)
+        before = len(table.rows)
+
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert isinstance(app.screen, NoteDialog)
+        app.screen.query_one(TextArea).text = "Customer asked about\nthe refund [bold]twice[/bold]"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert len(table.rows) == before + 1
+        top = table.rows[0]
+        assert top.type == "note" and top.attributes["text"].endswith("[bold]twice[/bold]")
+        assert "[bold]twice[/bold]" in "".join(c.plain for c in table.render_cells(top))
+        with demo_store.read() as s:
+            stored = s.execute(select(TimelineEvent).where(TimelineEvent.customer_id == customer_id)
+                               .order_by(TimelineEvent.id.desc())).scalars().first()
+        assert stored.type == "note" and stored.actor_label == "operator"
+
+        await pilot.press("f")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TimelineFilterDialog)
+        app.screen.query_one(SelectionList).select("manual_refund")
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert table.rows and {e.type for e in table.rows} == {"manual_refund"}
+        assert "manual_refund" in panel.query_one("#tl-filter", Static).render().plain
+
+        refund = table.rows[0]
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TransactionDialog)
+        assert app.screen.txn.id == refund.attributes["transaction"]
+        with demo_store.read() as s:
+            assert s.get(Transaction, refund.attributes["transaction"]).customer_id == customer_id
+
+
+async def test_mentions_reach_the_agent_at_the_next_start(demo_store):
+    operator = identity.resolve_actor(demo_store, "operator")
+    timeline_view.add_note(demo_store, operator, "CUS-0000010", "@bob please call them back")
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("m")
+        await settle(pilot, app)
+        assert isinstance(app.screen, MentionsScreen)
+        assert len(app.screen.mentions) == 1
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert app.screen.detail.external_id == "CUS-0000010"
+    assert timeline_view.my_mentions(demo_store, app.actor) == []
