@@ -29,7 +29,7 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog { align: center middle; }
 #tl-types { height: 10; }
 #tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }
 #note-text { height: 8; }

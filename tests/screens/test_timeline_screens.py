@@ -89,3 +89,33 @@ async def test_mentions_reach_the_agent_at_the_next_start(demo_store):
         assert isinstance(app.screen, CustomerProfileScreen)
         assert app.screen.detail.external_id == "CUS-0000010"
     assert timeline_view.my_mentions(demo_store, app.actor) == []
+
+
+async def test_attach_and_save_back_from_the_timeline(demo_store, tmp_path):
+    from agentdesk.screens.timeline import AttachDialog, SaveAttachmentDialog
+    from textual.widgets import Input
+
+    source = tmp_path / "passport.pdf"
+    source.write_bytes(b"%PDF-1.4 not really" * 50)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        app.push_screen(CustomerProfileScreen(1))
+        await settle(pilot, app)
+        await pilot.press("3", "a")
+        await settle(pilot, app)
+        assert isinstance(app.screen, AttachDialog)
+        app.screen.query_one("#attach-path", Input).value = str(source)
+        app.screen.query_one("#attach-description", Input).value = "passport scan"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        table = app.screen.query_one(TimelinePanel).query_one(WindowTable)
+        assert table.rows[0].type == "attachment" and table.rows[0].attributes["name"] == "passport.pdf"
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, SaveAttachmentDialog)
+        app.screen.query_one("#save-path", Input).value = str(tmp_path / "copy.pdf")
+        await pilot.press("enter")
+        await settle(pilot, app)
+    assert (tmp_path / "copy.pdf").read_bytes() == source.read_bytes()

@@ -86,6 +86,7 @@ class TimelinePanel(Widget):
         Binding("a", "attach", "Attach", show=False),
         Binding("l", "link", "Link", show=False),
         Binding("x", "clear_filter", "Clear filter", show=False),
+        Binding("s", "save_attachment", "Save attachment", show=False),
     ]
 
     def __init__(self, customer_id: int, **kwargs) -> None:
@@ -122,7 +123,8 @@ class TimelinePanel(Widget):
         if f.text:
             parts.append(f"text: “{f.text}”")
         label = "all events" if not parts else " · ".join(parts) + "  (x clears)"
-        self.query_one("#tl-filter", Static).update(plain(f" {label} · n note · a attach · l link · f filter", "dim"))
+        self.query_one("#tl-filter", Static).update(
+            plain(f" {label} · n note · a attach · s save attachment · l link · f filter", "dim"))
 
     def reload(self) -> None:
         self.generation += 1
@@ -216,6 +218,13 @@ class TimelinePanel(Widget):
 
     def action_link(self) -> None:
         self.app.push_screen(LinkDialog(self.customer_id), self._after_compose)
+
+    def action_save_attachment(self) -> None:
+        current = self.query_one(WindowTable).current
+        if current is None or current.type != "attachment":
+            self.app.notify("Highlight an attachment first.", timeout=3)
+            return
+        self.app.push_screen(SaveAttachmentDialog(current.attributes["attachment"], current.attributes["name"]))
 
 
 class OpenLinked(Message):
@@ -361,6 +370,34 @@ class AttachDialog(_ComposeDialog):
         await asyncio.to_thread(timeline_view.add_attachment, app.store, app.actor, app.settings, self.customer_id,
                                 self.query_one("#attach-path", Input).value.strip(),
                                 self.query_one("#attach-description", Input).value)
+
+
+class SaveAttachmentDialog(_ComposeDialog):
+    heading = "Save the attachment to a file"
+
+    def __init__(self, attachment_id: int, name: str) -> None:
+        super().__init__(0)
+        self.attachment_id = attachment_id
+        self.file_name = name
+
+    def fields(self) -> ComposeResult:
+        from pathlib import Path
+
+        yield Label("Save as")
+        yield Input(str(Path.cwd() / self.file_name), id="save-path", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#save-path", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_save()
+
+    async def save(self) -> None:
+        app = self.app
+        path = await asyncio.to_thread(timeline_view.save_attachment, app.store, app.actor, app.settings,
+                                       self.attachment_id, self.query_one("#save-path", Input).value.strip())
+        app.notify(f"Saved to {visible(path)}", markup=False)
 
 
 class LinkDialog(_ComposeDialog):
