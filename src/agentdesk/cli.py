@@ -209,6 +209,12 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
+def signed_in(settings: Settings, args) -> tuple[Store, "identity.Actor"]:
+    """The store, and who is at the keyboard (the OS login, or `--as` on a demo store)."""
+    store = open_store(settings)
+    return store, identity.resolve_actor(store, as_login=args.as_login)
+
+
 def _emit_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
@@ -266,8 +272,7 @@ def cmd_agents(args, settings: Settings) -> int:
 
 
 def cmd_customers(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     if args.customers_command == "search":
         query = query_from_args(store, actor, args, args.text)
         if not 1 <= args.limit <= customer_search.MAX_PAGE:
@@ -313,8 +318,7 @@ def _print_detail(d: customers.CustomerDetail) -> None:
 def cmd_export(args, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     query = query_from_args(store, actor, args, args.search)
     columns = args.columns if args.columns == export.CONTACTS_PRESET else args.columns.split(",")
     with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -329,8 +333,7 @@ def cmd_export(args, settings: Settings) -> int:
 
 
 def cmd_segments(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     if args.segments_command == "list":
         found = segments.list_segments(store, actor)
         if args.json:
@@ -371,8 +374,7 @@ def _report(results, as_json: bool) -> int:
 
 
 def cmd_refund(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     if args.command == "refund-order":
         return _report(refunds.refund_order(store, actor, settings, args.order, args.reason), args.json)
     if args.command == "void":
@@ -383,8 +385,7 @@ def cmd_refund(args, settings: Settings) -> int:
 
 
 def cmd_payout(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     amount = parse_amount(args.amount, args.currency)
     result = payments.send_payout(store, actor, settings, args.customer, amount, args.currency, args.request_id)
     if args.json:
@@ -396,8 +397,7 @@ def cmd_payout(args, settings: Settings) -> int:
 
 
 def cmd_timeline(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     if args.command == "note":
         entry = timeline_view.add_note(store, actor, args.customer, args.text, args.corrects)
         print(f"note {entry.id} added")
@@ -423,8 +423,7 @@ def cmd_timeline(args, settings: Settings) -> int:
 
 
 def cmd_audit(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     checked, breaks = audit.verify_chains(store, actor, args.customer)
     if not breaks:
         print(f"ok: {checked:,} events checked, every chain intact")
@@ -452,8 +451,7 @@ def cmd_worker(args, settings: Settings) -> int:
 
 
 def cmd_gateway(args, settings: Settings) -> int:
-    store = open_store(settings)
-    actor = identity.resolve_actor(store, as_login=args.as_login)
+    store, actor = signed_in(settings, args)
     count = settlement.settle_from_gateway(store, settings, actor, everything=args.all)
     print(f"settled {count} transactions")
     return 0

@@ -125,3 +125,40 @@ async def test_record_a_payment_made_outside(demo_store, tmp_path):
         await pilot.press("enter")
         await settle(pilot, app)
         assert app.screen.detail.lifetime_value == before + 2000
+
+
+async def test_credit_memo_and_payout_dialogs(demo_store, tmp_path):
+    from agentdesk.screens.money_dialogs import CreditMemoDialog, PayoutDialog
+
+    sale = settled_sale(demo_store)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "fred"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_transactions(pilot, app, sale.customer_id)
+        await pilot.press("M")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CreditMemoDialog)
+        app.screen.query_one("#memo-amount", Input).value = "7.50"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Say why" in app.screen.query_one("#money-result", Static).render().plain
+        app.screen.query_one("#memo-reason", Input).value = "parcel arrived late"
+        await pilot.press("enter", "enter")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.screen.detail.available_credit == {app.screen.detail.currency: 750}
+        await pilot.press("P")
+        await settle(pilot, app)
+        assert isinstance(app.screen, PayoutDialog)
+        app.screen.query_one("#payout-amount", Input).value = "3"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "cannot be reversed" in app.screen.query_one("#money-confirm", Static).render().plain
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert "Paid out 3.00" in app.screen.query_one("#money-result", Static).render().plain
+    with demo_store.read() as s:
+        payout = s.execute(select(Transaction).where(Transaction.type == "credit")).scalar_one()
+    assert payout.amount == 300 and payout.status == "approved" and payout.customer_id == sale.customer_id

@@ -182,8 +182,10 @@ class RefundDialog(MoneyDialog):
         return result.message
 
 
-class CollectPaymentDialog(MoneyDialog):
-    heading = "Collect a payment"
+class AmountDialog(MoneyDialog):
+    """A money dialog for one customer: an amount in the customer's currency, then its own fields."""
+
+    amount_id = "amount"
 
     def __init__(self, customer_id: int, currency: str) -> None:
         super().__init__()
@@ -192,21 +194,40 @@ class CollectPaymentDialog(MoneyDialog):
 
     def fields(self) -> ComposeResult:
         yield Label(f"Amount ({self.currency})")
-        yield Input(id="pay-amount", compact=True)
+        yield Input(id=self.amount_id, compact=True)
+        yield from self.more_fields()
+
+    def more_fields(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.amount_id}", Input).focus()
+
+    def read_amount(self) -> bool:
+        try:
+            self.amount = parse_amount(self.query_one(f"#{self.amount_id}", Input).value, self.currency)
+        except InvalidInput as exc:
+            self.show_error(str(exc))
+            return False
+        return True
+
+    def value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+
+class CollectPaymentDialog(AmountDialog):
+    heading = "Collect a payment"
+    amount_id = "pay-amount"
+
+    def more_fields(self) -> ComposeResult:
         yield Label("Description")
         yield Input(id="pay-description", compact=True, max_length=500)
         with RadioSet(id="pay-how", compact=True):
             yield RadioButton("Charge the default payment instrument", value=True, id="pay-card")
             yield RadioButton("Record a payment made outside (bank transfer, cash)", id="pay-outside")
 
-    def on_mount(self) -> None:
-        self.query_one("#pay-amount", Input).focus()
-
     def confirmation(self) -> str | None:
-        try:
-            self.amount = parse_amount(self.query_one("#pay-amount", Input).value, self.currency)
-        except InvalidInput as exc:
-            self.show_error(str(exc))
+        if not self.read_amount():
             return None
         money = format_amount(self.amount, self.currency)
         if self.query_one("#pay-outside", RadioButton).value:
@@ -216,73 +237,47 @@ class CollectPaymentDialog(MoneyDialog):
     async def perform(self) -> str:
         result = await asyncio.to_thread(
             payments.collect_payment, self.app.store, self.app.actor, self.app.settings, self.customer_id,
-            self.amount, self.currency, self.query_one("#pay-description", Input).value,
-            self.query_one("#pay-outside", RadioButton).value,
+            self.amount, self.currency, self.value("pay-description"), self.query_one("#pay-outside", RadioButton).value,
         )
         self.did_something = True
         return result.message
 
 
-class PayoutDialog(MoneyDialog):
+class PayoutDialog(AmountDialog):
     heading = "Send a payout"
+    amount_id = "payout-amount"
 
-    def __init__(self, customer_id: int, currency: str) -> None:
-        super().__init__()
-        self.customer_id = customer_id
-        self.currency = currency
-
-    def fields(self) -> ComposeResult:
-        yield Label(f"Amount ({self.currency})")
-        yield Input(id="payout-amount", compact=True)
+    def more_fields(self) -> ComposeResult:
         yield Label("Request id (unique; the same id never pays twice)")
         yield Input(f"payout-{secrets.token_hex(4)}", id="payout-request", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#payout-amount", Input).focus()
-
     def confirmation(self) -> str | None:
-        try:
-            self.amount = parse_amount(self.query_one("#payout-amount", Input).value, self.currency)
-        except InvalidInput as exc:
-            self.show_error(str(exc))
+        if not self.read_amount():
             return None
-        request = self.query_one("#payout-request", Input).value.strip()
-        return (f"Pay out {format_amount(self.amount, self.currency)} to the customer (request {request}). "
-                "A payout cannot be reversed.")
+        return (f"Pay out {format_amount(self.amount, self.currency)} to the customer "
+                f"(request {self.value('payout-request').strip()}). A payout cannot be reversed.")
 
     async def perform(self) -> str:
         result = await asyncio.to_thread(
             payments.send_payout, self.app.store, self.app.actor, self.app.settings, self.customer_id, self.amount,
-            self.currency, self.query_one("#payout-request", Input).value,
+            self.currency, self.value("payout-request"),
         )
         self.did_something = True
         return result.message
 
 
-class CreditMemoDialog(MoneyDialog):
+class CreditMemoDialog(AmountDialog):
     heading = "Create a credit memo"
+    amount_id = "memo-amount"
 
-    def __init__(self, customer_id: int, currency: str) -> None:
-        super().__init__()
-        self.customer_id = customer_id
-        self.currency = currency
-
-    def fields(self) -> ComposeResult:
-        yield Label(f"Amount ({self.currency})")
-        yield Input(id="memo-amount", compact=True)
+    def more_fields(self) -> ComposeResult:
         yield Label("Reason")
         yield Input(id="memo-reason", compact=True, max_length=500)
 
-    def on_mount(self) -> None:
-        self.query_one("#memo-amount", Input).focus()
-
     def confirmation(self) -> str | None:
-        try:
-            self.amount = parse_amount(self.query_one("#memo-amount", Input).value, self.currency)
-        except InvalidInput as exc:
-            self.show_error(str(exc))
+        if not self.read_amount():
             return None
-        if not self.query_one("#memo-reason", Input).value.strip():
+        if not self.value("memo-reason").strip():
             self.show_error("Say why the customer gets this credit.")
             return None
         return f"Give the customer {format_amount(self.amount, self.currency)} of credit for later charges."
@@ -290,7 +285,7 @@ class CreditMemoDialog(MoneyDialog):
     async def perform(self) -> str:
         memo = await asyncio.to_thread(
             payments.create_credit_memo, self.app.store, self.app.actor, self.customer_id, self.amount,
-            self.currency, self.query_one("#memo-reason", Input).value,
+            self.currency, self.value("memo-reason"),
         )
         self.did_something = True
         return f"Credit memo {memo.id}: {format_amount(memo.amount, memo.currency)} available"
