@@ -224,3 +224,22 @@ def test_payout_cli(demo_db, capsys, monkeypatch, tmp_path):
     assert code == 0 and json.loads(out)["status"] == "approved", err
     code, out, _ = run(capsys, "--db", demo_db, "--as", "fred", *args)
     assert code == 0 and "nothing was sent again" in json.loads(out)["message"]
+
+
+def test_blocklist_cli(demo_db, capsys):
+    code, _, err = run(capsys, "--db", demo_db, "--as", "bob", "blocklist", "add", "--type", "customer", "--value", "CUS-0000005")
+    assert code == 1 and "may not add to or remove from blocklists" in err
+    code, out, err = run(capsys, "--db", demo_db, "blocklist", "add", "--type", "customer", "--value", "CUS-0000005",
+                         "--reason", "fraud", "--json")
+    assert code == 0, err
+    entry = json.loads(out)
+    shown = json.loads(run(capsys, "--db", demo_db, "customers", "show", "CUS-0000005", "--json")[1])
+    assert shown["blocked"] is True and shown["block_reasons"] == ["customer CUS-0000005: fraud"]
+    listed = json.loads(run(capsys, "--db", demo_db, "--as", "sara", "blocklist", "list", "--json")[1])
+    assert [e["id"] for e in listed] == [entry["id"]]
+    code, _, err = run(capsys, "--db", demo_db, "--as", "fred", "blocklist", "remove", str(entry["id"]))
+    assert code == 1 and "may not" in err
+    code, out, _ = run(capsys, "--db", demo_db, "blocklist", "remove", str(entry["id"]))
+    assert code == 0 and "removed entry" in out
+    code, _, err = run(capsys, "--db", demo_db, "blocklist", "add", "--type", "ip", "--value", "nope")
+    assert code == 1 and "not an IP address" in err

@@ -29,7 +29,8 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog { align: center middle; }
+#block-what, #unblock-list { height: auto; max-height: 8; }
 #tl-types { height: 10; }
 #tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }
 #note-text { height: 8; }
@@ -131,12 +132,15 @@ class AgentDeskApp(App):
         """Every key binding of the current screen is also a command in the palette."""
         seen = set()
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description and binding.action not in seen:
-                seen.add(binding.action)
-                yield SystemCommand(
-                    binding.description,
-                    f"{binding.description} (key: {self.get_key_display(binding)})",
-                    partial(screen.run_action, binding.action),
-                )
+            if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
+                continue
+            if screen.check_action(binding.action.split("(")[0], ()) is False:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(
+                binding.description,
+                f"{binding.description} (key: {self.get_key_display(binding)})",
+                partial(screen.run_action, binding.action),
+            )
         yield SystemCommand("Help", "Show the keys of this screen (key: ?)", self.action_help)
         yield from super().get_system_commands(screen)

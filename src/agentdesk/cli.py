@@ -19,6 +19,7 @@ from agentdesk.config import ConfigError, Settings, load_settings
 from agentdesk.plain import visible
 from agentdesk.services import (
     audit,
+    blocklist,
     customer_columns,
     customer_search,
     customers,
@@ -133,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p_audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     p_verify = audit_sub.add_parser("verify", help="check the timeline hash chains (one customer's, or all)")
     p_verify.add_argument("customer", nargs="?", metavar="CUSTOMER")
+
+    p_block = sub.add_parser("blocklist", help="values that may not buy (admins change them)")
+    block_sub = p_block.add_subparsers(dest="blocklist_command", metavar="ACTION", required=True)
+    p_block_add = block_sub.add_parser("add", help="block a value")
+    p_block_add.add_argument("--type", required=True, dest="kind", choices=list(blocklist.KINDS))
+    p_block_add.add_argument("--value", required=True)
+    p_block_add.add_argument("--reason")
+    p_block_add.add_argument("--expires", metavar="DATE")
+    p_block_add.add_argument("--json", action="store_true")
+    p_block_remove = block_sub.add_parser("remove", help="remove an entry")
+    p_block_remove.add_argument("entry", type=int, metavar="ENTRY")
+    p_block_list = block_sub.add_parser("list", help="active entries (--all: removed and expired too)")
+    p_block_list.add_argument("--all", action="store_true")
+    p_block_list.add_argument("--json", action="store_true")
 
     p_worker = sub.add_parser("worker", help="run queued jobs (emails, refund retries) and repairs")
     p_worker.add_argument("--once", action="store_true", help="run what is due now, then exit")
@@ -434,6 +449,30 @@ def cmd_audit(args, settings: Settings) -> int:
     return EXIT_ERROR
 
 
+def cmd_blocklist(args, settings: Settings) -> int:
+    store, actor = signed_in(settings, args)
+    if args.blocklist_command == "add":
+        entry = blocklist.add_entry(store, actor, args.kind, args.value, args.reason, args.expires)
+        if args.json:
+            _emit_json(entry.to_dict())
+        else:
+            print(f"blocked {entry.kind} {visible(entry.value)} (entry {entry.id})")
+        return 0
+    if args.blocklist_command == "remove":
+        entry = blocklist.remove_entry(store, actor, args.entry)
+        print(f"removed entry {entry.id} ({entry.kind} {visible(entry.value)})")
+        return 0
+    entries = blocklist.list_entries(store, actor, include_inactive=args.all)
+    if args.json:
+        _emit_json([e.to_dict() for e in entries])
+    else:
+        for e in entries:
+            until = f" until {e.expires_at:%Y-%m-%d}" if e.expires_at else ""
+            state = "" if e.active else " (inactive)"
+            print(f"{e.id:>6} {e.kind:<11} {visible(e.value):<32} {visible(e.reason or '')}{until}{state}")
+    return 0
+
+
 def cmd_worker(args, settings: Settings) -> int:
     import time
 
@@ -459,7 +498,7 @@ def cmd_gateway(args, settings: Settings) -> int:
 
 COMMANDS = {
     "refund": cmd_refund, "void": cmd_refund, "refund-order": cmd_refund, "worker": cmd_worker, "payout": cmd_payout,
-    "gateway": cmd_gateway, "timeline": cmd_timeline, "note": cmd_timeline, "audit": cmd_audit,
+    "gateway": cmd_gateway, "blocklist": cmd_blocklist, "timeline": cmd_timeline, "note": cmd_timeline, "audit": cmd_audit,
     "demo": cmd_demo, "db": cmd_db, "agents": cmd_agents, "customers": cmd_customers, "export": cmd_export,
     "segments": cmd_segments,
 }

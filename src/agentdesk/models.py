@@ -151,9 +151,28 @@ class Customer(SQLModel, table=True):
     """Settled sales minus refunds in `currency`, minor units."""
     last_payment_at: datetime | None = None
     blocked: bool = Field(default=False)
-    """Kept current by the blocklist: true while an entry blocks this customer."""
+    """Kept current by the blocklist: true while an entry names this customer, one of its
+    emails, phones or card fingerprints."""
+    signup_ip: str | None = Field(default=None, max_length=45)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class BlocklistEntry(SQLModel, table=True):
+    """A value that may not buy: a customer id, email, phone, card fingerprint, BIN, IP or country."""
+
+    __tablename__ = "blocklist_entry"
+    __table_args__ = (Index("ix_blocklist_kind_value", "kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    value: str = Field(max_length=320)
+    """Normalised: emails lower-cased, phones as digits, countries upper-cased."""
+    reason: str | None = Field(default=None, max_length=500)
+    expires_at: datetime | None = None
+    created_by: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+    removed_by: int | None = Field(default=None, foreign_key="agent.id")
 
 
 class CustomerTag(SQLModel, table=True):
@@ -260,6 +279,8 @@ class PaymentInstrument(SQLModel, table=True):
     exp_month: int | None = None
     exp_year: int | None = None
     fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    bin: str | None = Field(default=None, max_length=8)
+    """The card's first six to eight digits (issuer), for BIN blocklists."""
     status: str = Field(default=InstrumentStatus.ACTIVE, sa_type=_enum())
     is_primary: bool = Field(default=False)
     allow_backup: bool = Field(default=False)

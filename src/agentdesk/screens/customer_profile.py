@@ -36,6 +36,11 @@ def overview_text(d: CustomerDetail) -> Text:
             out.append(part if isinstance(part, Text) else Text(part))
         out.append("\n")
 
+    if d.block_reasons:
+        line(Text("Blocked", style="bold red"))
+        for reason in d.block_reasons:
+            line("  ", plain(reason, "red"))
+        line("")
     line(_heading("Details"))
     line("ID            ", plain(d.external_id), "   website ", plain(d.website))
     if d.organization:
@@ -101,7 +106,14 @@ class CustomerProfileScreen(Screen):
         Binding("M", "credit_memo", "Credit memo", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("T", "full_timeline", "Full timeline", show=False),
+        Binding("B", "block", "Block", show=False),
+        Binding("U", "unblock", "Unblock", show=False),
     ]
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("block", "unblock"):
+            return allowed(self.app.actor, Action.BLOCKLIST)
+        return True
 
     def __init__(self, customer_id: int) -> None:
         super().__init__()
@@ -146,7 +158,7 @@ class CustomerProfileScreen(Screen):
         header.append(plain(d.name or "(no name)", "bold"))
         header.append(Text("  ·  ", style="dim"))
         header.append(plain(d.external_id, "dim"))
-        if d.blocked:
+        if d.blocked or d.block_reasons:
             header.append(Text("  BLOCKED ", style="bold white on red"))
         for tag in d.tags:
             header.append(" ")
@@ -188,6 +200,18 @@ class CustomerProfileScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_block(self) -> None:
+        from agentdesk.screens.block_dialogs import BlockDialog
+
+        if self.detail is not None and self._allowed(Action.BLOCKLIST, "change blocklists"):
+            self.app.push_screen(BlockDialog(self.detail), self._after_money)
+
+    def action_unblock(self) -> None:
+        from agentdesk.screens.block_dialogs import UnblockDialog
+
+        if self.detail is not None and self._allowed(Action.BLOCKLIST, "change blocklists"):
+            self.app.push_screen(UnblockDialog(self.detail.id), self._after_money)
 
     def action_full_timeline(self) -> None:
         if self.detail is not None:

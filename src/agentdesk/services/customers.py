@@ -26,6 +26,7 @@ from agentdesk.services.customer_input import (
     validated,
 )
 from agentdesk.services import search_index
+from agentdesk.services.blocklist import entries_matching
 from agentdesk.services.payments import available_credit
 from agentdesk.services.tags import tags_of
 from agentdesk.services.worker import refund_retry_status
@@ -135,6 +136,8 @@ class CustomerDetail:
     tags: list[str] = field(default_factory=list)
     available_credit: dict[str, int] = field(default_factory=dict)
     blocked: bool = False
+    block_reasons: list[str] = field(default_factory=list)
+    """One line per active blocklist entry that matches the customer."""
 
     @property
     def name(self) -> str:
@@ -231,6 +234,8 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         tags=tags_of(session, cid),
         available_credit=available_credit(session, cid),
         blocked=customer.blocked,
+        block_reasons=[f"{e.kind} {e.value}" + (f": {e.reason}" if e.reason else "")
+                       for e in entries_matching(session, customer)],
     )
 
 

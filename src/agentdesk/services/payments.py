@@ -24,6 +24,7 @@ from agentdesk.models import (
     Website,
     utcnow,
 )
+from agentdesk.services import blocklist
 from agentdesk.services.errors import Conflict, InvalidInput, NotFound
 from agentdesk.services.gateways import GatewayError, GatewayTimeout, Outcome, gateway_for
 from agentdesk.services.money import currency_code, format_amount
@@ -56,6 +57,11 @@ def _customer(session: Session, ref: str | int) -> Customer:
     if customer is None:
         raise NotFound(f"no customer with the id {ref!r}")
     return customer
+
+
+def _customer_id(store, ref: str | int) -> int:
+    with store.read() as session:
+        return _customer(session, ref).id
 
 
 def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument:
@@ -93,6 +99,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
     require(actor, Action.BILLING)
     currency = _check_amount(amount, currency)
     description = _description(description)
+    blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payment")
     with store.write(unrecorded="a pending payment; its outcome is recorded on the timeline") as session:
         customer = _customer(session, customer_ref)
         if currency != customer.currency:
@@ -171,6 +178,7 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
     if not REQUEST_ID.match(request_id):
         raise InvalidInput(fields={"request_id": "3 to 80 letters, digits, '_', '.', ':' or '-'"})
     key = f"payout-{request_id}"
+    blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payout")
     with store.write(unrecorded="a pending payout; its outcome is recorded on the timeline") as session:
         customer = _customer(session, customer_ref)
         existing = session.execute(select(Transaction).where(Transaction.idempotency_key == key)).scalar_one_or_none()

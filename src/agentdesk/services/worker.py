@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agentdesk.models import Transaction
-from agentdesk.services import jobs, mailer, refunds, settlement
+from agentdesk.services import blocklist, jobs, mailer, refunds, settlement
 from agentdesk.services.permissions import SYSTEM
 from agentdesk.services.timeline import record_event
 from agentdesk.services.timeline_catalog import EventType
@@ -92,6 +92,7 @@ def start_up(store, settings) -> WorkReport:
     report = WorkReport()
     report.repaired = len(refunds.repair_pending(store, settings, older_than=timedelta(0)))
     report.settled = settlement.settle_from_gateway(store, settings)
+    blocklist.expire_flags(store)
     return report
 
 

@@ -1,0 +1,61 @@
+"""Admin actions on the profile: block and unblock; an agent has no block action at all."""
+
+import pytest
+
+from agentdesk.app import AgentDeskApp
+from agentdesk.config import load_settings
+from agentdesk.screens.block_dialogs import BlockDialog, UnblockDialog
+from agentdesk.screens.customer_profile import CustomerProfileScreen
+from agentdesk.services import blocklist, customers, demo, identity
+from textual.widgets import Input
+
+from .test_console import SIZE, settle
+
+
+@pytest.fixture
+def demo_store(sqlite_store):
+    demo.build_demo(sqlite_store, 100, seed=12, login="operator")
+    return sqlite_store
+
+
+async def open_profile(pilot, app, external_id="CUS-0000042"):
+    detail = customers.get_customer(app.store, app.actor, external_id)
+    app.push_screen(CustomerProfileScreen(detail.id))
+    await settle(pilot, app)
+    return detail
+
+
+async def test_admin_blocks_and_unblocks(demo_store):
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app)
+        await pilot.press("B")
+        await settle(pilot, app)
+        assert isinstance(app.screen, BlockDialog)
+        app.screen.query_one("#block-reason", Input).value = "stolen card"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert app.screen.detail.blocked and "stolen card" in app.screen.detail.block_reasons[0]
+        assert "BLOCKED" in app.screen.query_one("#profile-header").render().plain
+        await pilot.press("U")
+        await settle(pilot, app)
+        assert isinstance(app.screen, UnblockDialog)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen) and not app.screen.detail.blocked
+    assert blocklist.list_entries(demo_store, app.actor) == []
+
+
+async def test_agent_has_no_block_action(demo_store):
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app)
+        assert app.screen.check_action("block", ()) is False and app.screen.check_action("unblock", ()) is False
+        assert "Block" not in [c.title for c in app.get_system_commands(app.screen)]
+        await pilot.press("B")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+    assert blocklist.list_entries(demo_store, app.actor) == []
