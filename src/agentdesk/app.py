@@ -29,7 +29,8 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog { align: center middle; }
+#tag-list { height: auto; max-height: 8; }
 #block-what, #unblock-list { height: auto; max-height: 8; }
 #tl-types { height: 10; }
 #tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }

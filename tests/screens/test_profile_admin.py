@@ -59,3 +59,31 @@ async def test_agent_has_no_block_action(demo_store):
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
     assert blocklist.list_entries(demo_store, app.actor) == []
+
+
+async def test_tags_with_keys_show_as_chips(demo_store):
+    from agentdesk.screens.block_dialogs import TagsDialog
+
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app)
+        await pilot.press("t")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TagsDialog)
+        await pilot.press(*"VIP", "enter")
+        await settle(pilot, app)
+        await pilot.press(*"late payer", "enter")
+        await settle(pilot, app)
+        assert app.screen.tags == ["late payer", "vip"]
+        await pilot.press("tab", "enter")
+        await settle(pilot, app)
+        assert app.screen.tags == ["vip"]
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert " vip " in app.screen.query_one("#profile-header").render().plain
+    detail = customers.get_customer(demo_store, app.actor, "CUS-0000042")
+    assert detail.tags == ["vip"]
+    assert [e.type for e in detail.timeline[:3]] == ["tag_removed", "tag_added", "tag_added"]
+    assert all(e.actor == "bob" for e in detail.timeline[:3])

@@ -121,3 +121,64 @@ class UnblockDialog(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class TagsDialog(ModalScreen[bool]):
+    """Add a tag (type it, Enter) or remove one (pick it, Enter)."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, customer_id: int, tags: list[str]) -> None:
+        super().__init__()
+        self.customer_id = customer_id
+        self.tags = list(tags)
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Tags · type a tag and Enter to add · pick one and Enter to remove · Esc close",
+                              style="bold"))
+            yield Input(placeholder="new tag", id="tag-new", compact=True)
+            yield OptionList(id="tag-list")
+            yield Static(id="tag-status")
+
+    def on_mount(self) -> None:
+        self._show()
+        self.query_one("#tag-new", Input).focus()
+
+    def _show(self) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for tag in self.tags:
+            options.add_option(Option(Text(f"✕ {visible(tag)}")))
+        if self.tags:
+            options.highlighted = 0
+
+    @on(Input.Submitted, "#tag-new")
+    def _add(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.change(event.value, add=True)
+
+    @on(OptionList.OptionSelected, "#tag-list")
+    def _remove(self, event: OptionList.OptionSelected) -> None:
+        self.change(self.tags[event.option_index], add=False)
+
+    @work(exclusive=True, group="tags")
+    async def change(self, tag: str, add: bool) -> None:
+        from agentdesk.services import tags as tag_service
+
+        app = self.app
+        try:
+            call = tag_service.add_tag if add else tag_service.remove_tag
+            self.tags = await asyncio.to_thread(call, app.store, app.actor, self.customer_id, tag)
+        except ServiceError as exc:
+            self.query_one("#tag-status", Static).update(Text(visible(str(exc)), style="red"))
+            return
+        self.changed = True
+        self.query_one("#tag-new", Input).value = ""
+        self.query_one("#tag-status", Static).update(Text(f"{'Added' if add else 'Removed'} {visible(tag.strip().lower())}",
+                                                          style="green"))
+        self._show()
+
+    def action_close(self) -> None:
+        self.dismiss(self.changed)

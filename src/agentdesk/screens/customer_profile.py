@@ -106,6 +106,7 @@ class CustomerProfileScreen(Screen):
         Binding("M", "credit_memo", "Credit memo", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("T", "full_timeline", "Full timeline", show=False),
+        Binding("t", "tags", "Tags", show=False),
         Binding("B", "block", "Block", show=False),
         Binding("U", "unblock", "Unblock", show=False),
     ]
@@ -200,6 +201,12 @@ class CustomerProfileScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_tags(self) -> None:
+        from agentdesk.screens.block_dialogs import TagsDialog
+
+        if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change tags"):
+            self.app.push_screen(TagsDialog(self.detail.id, self.detail.tags), self._after_money)
 
     def action_block(self) -> None:
         from agentdesk.screens.block_dialogs import BlockDialog
