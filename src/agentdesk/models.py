@@ -154,6 +154,7 @@ class Customer(SQLModel, table=True):
     """Kept current by the blocklist: true while an entry names this customer, one of its
     emails, phones or card fingerprints."""
     signup_ip: str | None = Field(default=None, max_length=45)
+    custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date
 
+import phonenumbers
+
 from agentdesk.services.countries import COUNTRY_CODES
 from agentdesk.services.errors import InvalidInput
 
@@ -38,6 +40,17 @@ class AddressInput:
 
 
 @dataclass
+class CardInput:
+    """A card as typed into the form; only its brand, last four, expiry and the gateway's
+    token and fingerprint are ever kept."""
+
+    number: str
+    expiry: str
+    """MM/YY or MM/YYYY."""
+    allow_backup: bool = False
+
+
+@dataclass
 class CustomerInput:
     first_name: str
     last_name: str
@@ -49,6 +62,92 @@ class CustomerInput:
     emails: list[ContactInput] = field(default_factory=list)
     phones: list[ContactInput] = field(default_factory=list)
     addresses: list[AddressInput] = field(default_factory=list)
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    card: CardInput | None = None
+    card_details: tuple[str, int, int] | None = None
+    """Set by validation: the card's digits, expiry month and year (never stored)."""
+
+
+CUSTOM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if index % 2:
+            n *= 2
+            if n > 9:
+                n -= 9
+        total += n
+    return total % 10 == 0
+
+
+def card_brand(digits: str) -> str:
+    if digits.startswith("4"):
+        return "Visa"
+    if digits[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(digits[:4]) <= 2720:
+        return "Mastercard"
+    if digits[:2] in {"34", "37"}:
+        return "Amex"
+    if digits.startswith("6011") or digits.startswith("65"):
+        return "Discover"
+    return "Card"
+
+
+def check_card(card: CardInput | None, problems: dict[str, str], today: date | None = None):
+    """(digits, month, year) of a valid card, or None with the problems noted."""
+    if card is None or not (card.number or "").strip():
+        return None
+    digits = "".join(ch for ch in card.number if ch.isdigit())
+    if any(ch not in "0123456789 -" for ch in card.number.strip()) or not 12 <= len(digits) <= 19:
+        problems["card.number"] = "a card number has 12 to 19 digits"
+        return None
+    if not luhn_ok(digits):
+        problems["card.number"] = "this card number has a typo (its check digit is wrong)"
+        return None
+    match = re.match(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$", card.expiry or "")
+    if not match or not 1 <= int(match.group(1)) <= 12:
+        problems["card.expiry"] = "write the expiry as MM/YY"
+        return None
+    month, year = int(match.group(1)), int(match.group(2))
+    year = year + 2000 if year < 100 else year
+    today = today or date.today()
+    if (year, month) < (today.year, today.month):
+        problems["card.expiry"] = "this card has expired"
+        return None
+    return digits, month, year
+
+
+def check_custom_fields(values: dict[str, str], problems: dict[str, str]) -> dict[str, str]:
+    cleaned: dict[str, str] = {}
+    if len(values) > 20:
+        problems["custom_fields"] = "at most 20 custom fields"
+        return cleaned
+    for key, value in values.items():
+        name = (key or "").strip().lower()
+        if not CUSTOM_KEY.match(name):
+            problems[f"custom_fields.{key}"] = "names are lower-case letters, digits and _ (at most 40)"
+            continue
+        text = " ".join(str(value or "").split())
+        if len(text) > 200:
+            problems[f"custom_fields.{key}"] = "at most 200 characters"
+            continue
+        cleaned[name] = text
+    return cleaned
+
+
+def parse_custom_fields(text: str) -> dict[str, str]:
+    """"plan=gold; source=fair" → {"plan": "gold", "source": "fair"}; refuses a part without "="."""
+    result: dict[str, str] = {}
+    for part in (text or "").split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InvalidInput(fields={"custom_fields": f"{part.strip()!r} needs the form name=value"})
+        key, value = part.split("=", 1)
+        result[key.strip()] = value.strip()
+    return result
 
 
 def generate_external_id() -> str:
@@ -117,20 +216,29 @@ def check_emails(emails: list[ContactInput], problems: dict[str, str]) -> list[C
     return _one_primary(cleaned, "emails", problems)
 
 
-def check_phones(phones: list[ContactInput], problems: dict[str, str]) -> list[ContactInput]:
+def check_phones(phones: list[ContactInput], problems: dict[str, str], region: str | None = None) -> list[ContactInput]:
+    """Each number to E.164 (with `region`, the customer's country, for numbers written without +)."""
     cleaned: list[ContactInput] = []
     seen: set[str] = set()
     for index, phone in enumerate(phones):
-        number = _clean(phone.value) or ""
+        raw = _clean(phone.value) or ""
         key = f"phones[{index}]"
-        digits = phone_digits(number)
-        if not PHONE_CHARS.match(number) or not 7 <= len(digits) <= 15:
-            problems[key] = f"{number!r} is not a phone number (7 to 15 digits, optionally starting with +)"
+        if not PHONE_CHARS.match(raw) or not 7 <= len(phone_digits(raw)) <= 15:
+            problems[key] = f"{raw!r} is not a phone number"
             continue
-        if digits in seen:
-            problems[key] = f"{number} is listed twice"
+        try:
+            parsed = phonenumbers.parse(raw, None if raw.startswith("+") else region)
+        except phonenumbers.NumberParseException:
+            problems[key] = f"{raw!r}: add the country code (e.g. +44 …)" if not region else f"{raw!r} is not a phone number"
             continue
-        seen.add(digits)
+        if not phonenumbers.is_valid_number(parsed):
+            problems[key] = f"{raw!r} is not a valid number" + (f" for {region}" if region and not raw.startswith("+") else "")
+            continue
+        number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if number in seen:
+            problems[key] = f"{raw} is listed twice"
+            continue
+        seen.add(number)
         cleaned.append(ContactInput(number, phone.primary, phone.label or "mobile"))
     return _one_primary(cleaned, "phones", problems)
 
@@ -182,6 +290,8 @@ def check_external_id(value: str | None, problems: dict[str, str]) -> str:
 def validated(draft: CustomerInput) -> CustomerInput:
     """A cleaned copy of the input, or `InvalidInput` listing every bad field."""
     problems: dict[str, str] = {}
+    addresses = check_addresses(draft.addresses, problems)
+    region = addresses[0].country if addresses and addresses[0].country in COUNTRY_CODES else None
     result = CustomerInput(
         external_id=check_external_id(draft.external_id, problems),
         website=_clean(draft.website),
@@ -191,8 +301,11 @@ def validated(draft: CustomerInput) -> CustomerInput:
         job_title=check_name(draft.job_title, "job title", problems, "job_title", False),
         date_of_birth=check_date_of_birth(draft.date_of_birth, problems),
         emails=check_emails(draft.emails, problems),
-        phones=check_phones(draft.phones, problems),
-        addresses=check_addresses(draft.addresses, problems),
+        phones=check_phones(draft.phones, problems, region),
+        addresses=addresses,
+        custom_fields=check_custom_fields(draft.custom_fields, problems),
+        card=draft.card,
+        card_details=check_card(draft.card, problems),
     )
     if problems:
         raise InvalidInput(fields=problems)

@@ -20,6 +20,7 @@ from agentdesk.models import (
 )
 from agentdesk.services.customer_input import (
     CustomerInput,
+    card_brand,
     check_date_of_birth,
     check_name,
     phone_digits,
@@ -137,6 +138,7 @@ class CustomerDetail:
     available_credit: dict[str, int] = field(default_factory=dict)
     blocked: bool = False
     block_reasons: list[str] = field(default_factory=list)
+    custom_fields: dict[str, str] = field(default_factory=dict)
     """One line per active blocklist entry that matches the customer."""
 
     @property
@@ -234,6 +236,7 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         tags=tags_of(session, cid),
         available_credit=available_credit(session, cid),
         blocked=customer.blocked,
+        custom_fields=dict(customer.custom_fields or {}),
         block_reasons=[f"{e.kind} {e.value}" + (f": {e.reason}" if e.reason else "")
                        for e in entries_matching(session, customer)],
     )
@@ -273,9 +276,44 @@ def _website(session: Session, code: str | None) -> Website:
     return website
 
 
-def create_customer(store, actor: Actor, draft: CustomerInput) -> CustomerDetail:
+def _tokenize(store, settings, website_code: str | None, card: tuple[str, int, int]) -> tuple[str, str, str]:
+    """(gateway name, token, fingerprint) for a card, from the website's gateway, outside any transaction."""
+    from agentdesk.services.gateways import GatewayError, gateway_for
+    from agentdesk.services.payments import gateway_name
+
+    with store.read() as session:
+        website = _website(session, website_code)
+        name = gateway_name(settings, website)
+    digits, month, year = card
+    try:
+        token, fingerprint = gateway_for(store, name, settings).tokenize_card(digits, month, year)
+    except GatewayError as exc:
+        raise InvalidInput(fields={"card.number": f"the gateway refused the card: {exc}"}) from exc
+    return name, token, fingerprint
+
+
+def _add_card(session: Session, actor: Actor, customer_id: int, card: tuple[str, int, int], allow_backup: bool,
+              token: str, fingerprint: str, primary: bool) -> PaymentInstrument:
+    digits, month, year = card
+    instrument = PaymentInstrument(customer_id=customer_id, method="card", brand=card_brand(digits), last4=digits[-4:],
+                                   bin=digits[:6], exp_month=month, exp_year=year, fingerprint=fingerprint,
+                                   is_primary=primary, allow_backup=allow_backup, gateway_token=token)
+    session.add(instrument)
+    session.flush()
+    label = f"{instrument.brand} •••• {instrument.last4}"
+    record_event(session, actor, customer_id, EventType.NEW_PAYMENT_METHOD, instrument=label)
+    return instrument
+
+
+def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) -> CustomerDetail:
     require(actor, Action.EDIT_CUSTOMERS)
     clean = validated(draft)
+    tokenized = None
+    if clean.card_details:
+        with store.read() as session:
+            if session.execute(select(Customer.id).where(Customer.external_id == clean.external_id)).first():
+                raise Conflict(f"a customer with the id {clean.external_id!r} already exists")
+        tokenized = _tokenize(store, settings, clean.website, clean.card_details)
     with store.write() as session:
         website = _website(session, clean.website)
         if session.exec(select(Customer.id).where(Customer.external_id == clean.external_id)).first() is not None:
@@ -290,6 +328,7 @@ def create_customer(store, actor: Actor, draft: CustomerInput) -> CustomerDetail
             job_title=clean.job_title,
             date_of_birth=clean.date_of_birth,
             currency=website.default_currency,
+            custom_fields=clean.custom_fields,
             created_at=now,
             updated_at=now,
         )
@@ -321,6 +360,9 @@ def create_customer(store, actor: Actor, draft: CustomerInput) -> CustomerDetail
                 )
             )
         record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
+        if tokenized:
+            _, token, fingerprint = tokenized
+            _add_card(session, actor, customer.id, clean.card_details, clean.card.allow_backup, token, fingerprint, True)
         search_index.refresh(session, [customer.id])
         return _detail(session, customer, 100)
 
@@ -366,4 +408,86 @@ def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> Custome
             if diff.keys() & SEARCHED_FIELDS:
                 search_index.refresh(session, [customer.id])
             session.flush()
+        return _detail(session, customer, 100)
+
+
+ADDRESS_FIELDS = ("line1", "line2", "city", "region", "postal_code", "country")
+
+
+def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -> CustomerDetail:
+    """Save the whole edit form: own fields, emails, phones, the primary address, custom fields.
+
+    The timeline gets "customer edited" with each changed field's old and new
+    value, and "address modified" naming the address fields that changed.
+    """
+    require(actor, Action.EDIT_CUSTOMERS)
+    with store.read() as session:
+        current = _find(session, ref)
+        if draft.external_id and draft.external_id.strip() != current.external_id:
+            raise InvalidInput(fields={"external_id": "a customer's id cannot be changed"})
+        keep_id = current.external_id
+    draft.external_id = keep_id
+    draft.card = None
+    clean = validated(draft)
+    with store.write() as session:
+        customer = _find(session, ref)
+        cid = customer.id
+        diff: dict[str, dict] = {}
+        for name in ("first_name", "last_name", "organization", "job_title", "date_of_birth", "custom_fields"):
+            old, new = getattr(customer, name), getattr(clean, name)
+            if name == "custom_fields":
+                old = dict(old or {})
+            if old != new:
+                diff[name] = {"from": _jsonable(old), "to": _jsonable(new)}
+                setattr(customer, name, new)
+        website = _website(session, clean.website) if clean.website else session.get(Website, customer.website_id)
+        if website.id != customer.website_id:
+            diff["website"] = {"from": session.get(Website, customer.website_id).code, "to": website.code}
+            customer.website_id = website.id
+        emails = session.execute(select(CustomerEmail).where(CustomerEmail.customer_id == cid).order_by(CustomerEmail.id)).scalars().all()
+        before = [[e.address, e.is_primary] for e in emails]
+        after = [[e.value, e.primary] for e in clean.emails]
+        if before != after:
+            diff["emails"] = {"from": before, "to": after}
+            for row in emails:
+                session.delete(row)
+            session.flush()
+            for e in clean.emails:
+                session.add(CustomerEmail(customer_id=cid, address=e.value, is_primary=e.primary))
+        phones = session.execute(select(CustomerPhone).where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)).scalars().all()
+        before = [[p.number, p.is_primary] for p in phones]
+        after = [[p.value, p.primary] for p in clean.phones]
+        if before != after:
+            diff["phones"] = {"from": before, "to": after}
+            for row in phones:
+                session.delete(row)
+            session.flush()
+            for p in clean.phones:
+                session.add(CustomerPhone(customer_id=cid, number=p.value, digits=phone_digits(p.value), label=p.label,
+                                          is_primary=p.primary))
+        primary = session.execute(select(Address).where(Address.customer_id == cid)
+                                  .order_by(Address.is_primary.desc(), Address.id)).scalars().first()
+        changed_address: list[str] = []
+        if clean.addresses:
+            wanted = clean.addresses[0]
+            if primary is None:
+                primary = Address(customer_id=cid, line1=wanted.line1, city=wanted.city, country=wanted.country,
+                                  is_primary=True)
+                changed_address = [f for f in ADDRESS_FIELDS if getattr(wanted, f)]
+            for name in ADDRESS_FIELDS:
+                if getattr(primary, name) != getattr(wanted, name):
+                    changed_address.append(name)
+                    setattr(primary, name, getattr(wanted, name))
+            if changed_address:
+                session.add(primary)
+        if diff or changed_address:
+            customer.updated_at = utcnow()
+            session.add(customer)
+        if diff:
+            record_event(session, actor, cid, EventType.CUSTOMER_EDITED, changes=diff)
+        if changed_address:
+            record_event(session, actor, cid, EventType.ADDRESS_MODIFIED, fields=sorted(set(changed_address)))
+        if diff.keys() & (SEARCHED_FIELDS | {"emails", "phones"}):
+            search_index.refresh(session, [cid])
+        session.flush()
         return _detail(session, customer, 100)

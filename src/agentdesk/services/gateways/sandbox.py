@@ -18,6 +18,7 @@ caller's. A repeated idempotency key returns the first answer and moves no money
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 
@@ -112,6 +113,12 @@ class SandboxGateway:
         digits = "".join(ch for ch in card_number if ch.isdigit())
         kind = TEST_CARDS.get(digits, "tok_approve")
         return f"{kind}_{secrets.token_hex(6)}"
+
+    def tokenize_card(self, number: str, exp_month: int, exp_year: int) -> tuple[str, str]:
+        """(token, fingerprint): the same card always has the same fingerprint, across customers."""
+        digits = "".join(ch for ch in number if ch.isdigit())
+        fingerprint = hashlib.sha256(f"sandbox-card:{digits}".encode()).hexdigest()[:32]
+        return self.tokenize(digits), fingerprint
 
     # --- the protocol ---------------------------------------------------------------------
 
