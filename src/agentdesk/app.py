@@ -29,7 +29,10 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen { align: center middle; }
+#customer-form { max-height: 24; height: 24; }
+#form-grid { grid-size: 3; grid-columns: 15 30 1fr; height: auto; }
+.field-error { height: 1; }
 #tag-list { height: auto; max-height: 8; }
 #block-what, #unblock-list { height: auto; max-height: 8; }
 #tl-types { height: 10; }

@@ -87,3 +87,42 @@ async def test_tags_with_keys_show_as_chips(demo_store):
     assert detail.tags == ["vip"]
     assert [e.type for e in detail.timeline[:3]] == ["tag_removed", "tag_added", "tag_added"]
     assert all(e.actor == "bob" for e in detail.timeline[:3])
+
+
+async def test_add_a_customer_with_two_emails_then_edit_the_address(demo_store):
+    from agentdesk.screens.customer_form import CustomerFormScreen
+
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("n")
+        await settle(pilot, app)
+        form = app.screen
+        assert isinstance(form, CustomerFormScreen)
+        for name, value in [("external_id", "NEW-1"), ("first_name", "Ada"), ("last_name", "Lovelace"),
+                            ("emails", "ada@engines.example, countess@lovelace.example"),
+                            ("phones", "020 7946 0123"), ("line1", "12 St James's Sq"), ("city", "London"),
+                            ("country", "gb"), ("date_of_birth", "1915-13-10")]:
+            form.query_one(f"#c-{name}", Input).value = value
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerFormScreen)
+        assert "date" in form.query_one("#e-date_of_birth").render().plain.lower()
+        form.query_one("#c-date_of_birth", Input).value = "1915-12-10"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        await pilot.press("e")
+        await settle(pilot, app)
+        edit = app.screen
+        assert isinstance(edit, CustomerFormScreen)
+        edit.query_one("#c-line1", Input).value = "1 Marylebone Rd"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+    detail = customers.get_customer(demo_store, app.actor, "NEW-1")
+    assert [(e.value, e.primary) for e in detail.emails] == [("ada@engines.example", True),
+                                                             ("countess@lovelace.example", False)]
+    assert detail.phones[0].value == "+442079460123" and detail.addresses[0].line1 == "1 Marylebone Rd"
+    assert [e.type for e in detail.timeline[:2]] == ["address_modified", "customer_created"]
+    assert detail.timeline[0].actor == "bob"

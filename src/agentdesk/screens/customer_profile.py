@@ -107,6 +107,7 @@ class CustomerProfileScreen(Screen):
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("T", "full_timeline", "Full timeline", show=False),
         Binding("t", "tags", "Tags", show=False),
+        Binding("e", "edit", "Edit", show=False),
         Binding("B", "block", "Block", show=False),
         Binding("U", "unblock", "Unblock", show=False),
     ]
@@ -201,6 +202,12 @@ class CustomerProfileScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_edit(self) -> None:
+        from agentdesk.screens.customer_form import CustomerFormScreen
+
+        if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit customers"):
+            self.app.push_screen(CustomerFormScreen(self.detail), lambda saved: self.load() if saved else None)
 
     def action_tags(self) -> None:
         from agentdesk.screens.block_dialogs import TagsDialog

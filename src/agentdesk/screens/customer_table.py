@@ -60,6 +60,7 @@ class CustomerTableScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("r", "reload", "Reload", show=False),
         Binding("m", "mentions", "Mentions", show=False),
+        Binding("n", "new_customer", "New customer", show=False),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -100,6 +101,22 @@ class CustomerTableScreen(Screen):
             return
         if waiting:
             self.notify(f"You were mentioned {len(waiting)} time(s): press m to read.", timeout=8)
+
+    def action_new_customer(self) -> None:
+        from agentdesk.screens.customer_form import CustomerFormScreen
+        from agentdesk.screens.customer_profile import CustomerProfileScreen
+
+        if not allowed(self.app.actor, Action.EDIT_CUSTOMERS):
+            self.notify("Your role may not add customers.", severity="warning")
+            return
+
+        def opened(customer_id) -> None:
+            if customer_id is not None:
+                self.load_counts()
+                self.run_query()
+                self.app.push_screen(CustomerProfileScreen(customer_id))
+
+        self.app.push_screen(CustomerFormScreen(), opened)
 
     def action_mentions(self) -> None:
         from agentdesk.screens.timeline import MentionsScreen
