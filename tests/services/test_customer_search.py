@@ -18,7 +18,7 @@ def people(store, admin):
         store, admin,
         customer_input(external_id="C-2", first_name="Ada", last_name="Lovelace", organization="Analytical Engines",
                        emails=[ContactInput("ada@engines.example"), ContactInput("countess@lovelace.example")],
-                       phones=[ContactInput("020 7946 0123")]),
+                       phones=[ContactInput("+44 20 7946 0123")]),
     )
     customers.create_customer(
         store, admin,
