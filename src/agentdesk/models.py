@@ -154,6 +154,8 @@ class Customer(SQLModel, table=True):
     """Kept current by the blocklist: true while an entry names this customer, one of its
     emails, phones or card fingerprints."""
     signup_ip: str | None = Field(default=None, max_length=45)
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    """Set on a duplicate merged into another customer: it only points there now."""
     custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -254,10 +254,17 @@ def _transaction_note(session: Session, t: Transaction) -> str | None:
 
 
 def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100) -> CustomerDetail:
-    """A customer by merchant id (text) or internal id (int), with everything the profile shows."""
+    """A customer by merchant id (text) or internal id (int), with everything the profile shows.
+
+    A duplicate merged into another customer opens that customer instead."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
-        return _detail(session, _find(session, ref), timeline_limit)
+        customer = _find(session, ref)
+        hops = 0
+        while customer.merged_into_id is not None and hops < 10:
+            customer = session.get(Customer, customer.merged_into_id)
+            hops += 1
+        return _detail(session, customer, timeline_limit)
 
 
 # --- writing --------------------------------------------------------------------------

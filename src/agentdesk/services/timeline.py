@@ -82,9 +82,12 @@ def entry_from_row(row: TimelineEvent) -> TimelineEntry:
 
 
 def events_for(session: Session, customer_id: int, limit: int = 100) -> list[TimelineEntry]:
+    from agentdesk.models import Customer
+
+    owners = [customer_id, *session.exec(select(Customer.id).where(Customer.merged_into_id == customer_id)).all()]
     rows = session.exec(
         select(TimelineEvent)
-        .where(TimelineEvent.customer_id == customer_id)
+        .where(TimelineEvent.customer_id.in_(owners))
         .order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc())
         .limit(limit)
     ).all()

@@ -65,8 +65,15 @@ def _customer(session: Session, ref: str | int) -> Customer:
     return customer
 
 
-def _conditions(customer_id: int, f: TimelineFilter) -> list:
-    conditions = [TimelineEvent.customer_id == customer_id]
+def timeline_owners(session: Session, customer_id: int) -> list[int]:
+    """The customer and every duplicate merged into it: their events make up its timeline
+    (each keeps its own hash chain)."""
+    merged = session.execute(select(Customer.id).where(Customer.merged_into_id == customer_id)).scalars().all()
+    return [customer_id, *merged]
+
+
+def _conditions(owners: list[int], f: TimelineFilter) -> list:
+    conditions = [TimelineEvent.customer_id == owners[0]] if len(owners) == 1 else [TimelineEvent.customer_id.in_(owners)]
     if f.types:
         conditions.append(TimelineEvent.type.in_(sorted(f.types)))
     if f.since:
@@ -88,7 +95,7 @@ def timeline_page(store, actor: Actor, customer: str | int, f: TimelineFilter | 
     f = f or TimelineFilter()
     with store.read() as session:
         cid = _customer(session, customer).id
-        query = select(TimelineEvent).where(*_conditions(cid, f))
+        query = select(TimelineEvent).where(*_conditions(timeline_owners(session, cid), f))
         if backward:
             order = [TimelineEvent.occurred_at.asc(), TimelineEvent.id.asc()]
         else:
