@@ -126,3 +126,55 @@ async def test_add_a_customer_with_two_emails_then_edit_the_address(demo_store):
     assert detail.phones[0].value == "+442079460123" and detail.addresses[0].line1 == "1 Marylebone Rd"
     assert [e.type for e in detail.timeline[:2]] == ["address_modified", "customer_created"]
     assert detail.timeline[0].actor == "bob"
+
+
+async def test_merge_marked_customers_from_the_table(demo_store):
+    from agentdesk.screens.customer_table import CustomerTableScreen
+    from agentdesk.screens.privacy_dialogs import MergeDialog
+    from agentdesk.widgets.window_table import WindowTable
+
+    from agentdesk.services.customer_input import ContactInput, CustomerInput
+
+    operator = identity.resolve_actor(demo_store, "operator")
+    for external_id, email in (("DUP-B", "b@example.com"), ("DUP-A", "a@example.com")):
+        customers.create_customer(demo_store, operator, CustomerInput("Sam", "Same", external_id, website="northwind-us",
+                                                                      emails=[ContactInput(email)]))
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), operator)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        await settle(pilot, app)
+        first, second = [r.external_id for r in app.screen.query_one(WindowTable).rows[:2]]
+        assert (first, second) == ("DUP-A", "DUP-B")
+        await pilot.press("space", "down", "space", "M")
+        await settle(pilot, app)
+        assert isinstance(app.screen, MergeDialog)
+        assert "Keep" in app.screen.query_one("#merge-preview").render().plain
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "cannot be undone" in app.screen.query_one("#merge-preview").render().plain
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        assert second not in [r.external_id for r in app.screen.query_one(WindowTable).rows[:5]]
+    assert customers.get_customer(demo_store, app.actor, second).external_id == first
+
+
+async def test_anonymise_needs_the_id_typed(demo_store):
+    from agentdesk.screens.privacy_dialogs import AnonymiseDialog
+
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app)
+        await pilot.press("A")
+        await settle(pilot, app)
+        assert isinstance(app.screen, AnonymiseDialog)
+        await pilot.press(*"yes", "enter")
+        await settle(pilot, app)
+        assert "type the customer's id" in app.screen.query_one("#anonymise-error").render().plain
+        app.screen.query_one(Input).value = "CUS-0000042"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert app.screen.detail.first_name == "anonymised"

@@ -110,11 +110,14 @@ class CustomerProfileScreen(Screen):
         Binding("e", "edit", "Edit", show=False),
         Binding("B", "block", "Block", show=False),
         Binding("U", "unblock", "Unblock", show=False),
+        Binding("A", "anonymise", "Anonymise", show=False),
     ]
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("block", "unblock"):
             return allowed(self.app.actor, Action.BLOCKLIST)
+        if action == "anonymise":
+            return allowed(self.app.actor, Action.MERGE_ANONYMIZE)
         return True
 
     def __init__(self, customer_id: int) -> None:
@@ -208,6 +211,12 @@ class CustomerProfileScreen(Screen):
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit customers"):
             self.app.push_screen(CustomerFormScreen(self.detail), lambda saved: self.load() if saved else None)
+
+    def action_anonymise(self) -> None:
+        from agentdesk.screens.privacy_dialogs import AnonymiseDialog
+
+        if self.detail is not None and self._allowed(Action.MERGE_ANONYMIZE, "anonymise customers"):
+            self.app.push_screen(AnonymiseDialog(self.detail.id, self.detail.external_id), self._after_money)
 
     def action_tags(self) -> None:
         from agentdesk.screens.block_dialogs import TagsDialog

@@ -61,6 +61,8 @@ class CustomerTableScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
         Binding("m", "mentions", "Mentions", show=False),
         Binding("n", "new_customer", "New customer", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("M", "merge", "Merge marked", show=False),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
 
@@ -132,7 +134,40 @@ class CustomerTableScreen(Screen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "export":
             return allowed(self.app.actor, Action.EXPORT)
+        if action == "merge":
+            return allowed(self.app.actor, Action.MERGE_ANONYMIZE)
         return True
+
+    def action_mark(self) -> None:
+        table = self.query_one(WindowTable)
+        if table.current is not None:
+            self.marked_rows = getattr(self, "marked_rows", {})
+            row = table.current
+            if row.id in self.marked_rows:
+                del self.marked_rows[row.id]
+            else:
+                self.marked_rows[row.id] = row
+            table.toggle_mark()
+
+    def action_merge(self) -> None:
+        from agentdesk.screens.privacy_dialogs import MergeDialog
+
+        marked = list(getattr(self, "marked_rows", {}).values())
+        if not allowed(self.app.actor, Action.MERGE_ANONYMIZE):
+            self.notify("Only admins merge customers.", severity="warning")
+            return
+        if len(marked) < 2:
+            self.notify("Mark two or more customers with Space first.", timeout=3)
+            return
+
+        def merged(done) -> None:
+            if done:
+                self.marked_rows = {}
+                self.query_one(WindowTable).marked.clear()
+                self.load_counts()
+                self.run_query()
+
+        self.app.push_screen(MergeDialog(marked), merged)
 
     # --- rendering ------------------------------------------------------------------------------
 
