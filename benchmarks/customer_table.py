@@ -23,7 +23,7 @@ import time
 from sqlalchemy import text
 
 from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey
-from agentdesk.services.customer_search import cursor_for, fetch_page, segment_counts
+from agentdesk.services.customer_search import fetch_page, segment_counts
 from agentdesk.services.identity import resolve_actor
 from agentdesk.store import Store
 
@@ -92,7 +92,7 @@ def services(store, actor) -> None:
             total = s.execute(text("SELECT COUNT(*) FROM customer")).scalar_one()
             depth = min(900_000, total - 200)
             row_id = s.execute(text(f"SELECT id FROM customer ORDER BY {order} LIMIT 1 OFFSET {depth}")).scalar_one()
-        anchor = fetch_page(store, actor, CustomerQuery(Segment.ALL, f"", sort=sort), 1)
+        anchor = fetch_page(store, actor, CustomerQuery(Segment.ALL, "", sort=sort), 1)
         with store.read() as s:
             from agentdesk.models import Customer
 

@@ -2,7 +2,7 @@
 
 import pytest
 from sqlalchemy import text
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from agentdesk.app import AgentDeskApp, FirstRun
 from agentdesk.config import load_settings

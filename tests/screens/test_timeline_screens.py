@@ -12,7 +12,7 @@ from agentdesk.screens.timeline import MentionsScreen, NoteDialog, TimelineFilte
 from agentdesk.services import demo, identity, timeline_view
 from agentdesk.widgets.window_table import WindowTable
 
-from .test_console import SIZE, settle
+from .test_console import settle
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """Filters, sorts and keyset pages of the customer query, checked against the stored rows."""
 
-from datetime import date, datetime, timezone
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
 
-from agentdesk.models import Role
 from agentdesk.services import customers, demo, identity, search_index, tags
 from agentdesk.services.customer_filters import CustomerFilters, CustomerQuery, Segment, SortKey, parse_filters
 from agentdesk.services.customer_search import count_matching, cursor_for, fetch_page

@@ -132,7 +132,6 @@ def test_refund_confirmation_goes_out_through_smtp(sqlite_store, tmp_path, smtp_
 
 
 def test_unreachable_smtp_is_retried_not_lost(sqlite_store, tmp_path):
-    from ..conftest import add_roles, add_website
     from agentdesk.models import Job
     from agentdesk.services import jobs
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_, union
+from sqlalchemy import and_, exists, false, func, not_, select, true, union
 from sqlalchemy.sql import ColumnElement, Select
 
 from agentdesk.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website

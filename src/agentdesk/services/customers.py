@@ -18,6 +18,7 @@ from agentdesk.models import (
     Website,
     utcnow,
 )
+from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services.customer_input import (
     CustomerInput,
     card_brand,
@@ -31,7 +32,7 @@ from agentdesk.services.blocklist import entries_matching
 from agentdesk.services.payments import available_credit
 from agentdesk.services.tags import tags_of
 from agentdesk.services.worker import refund_retry_status
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound
+from agentdesk.services.errors import Conflict, InvalidInput
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.timeline import TimelineEntry, events_for, record_event
 from agentdesk.services.timeline_catalog import EventType
@@ -164,16 +165,6 @@ def _jsonable(value):
 # --- reading --------------------------------------------------------------------------
 
 
-def _find(session: Session, ref: str | int) -> Customer:
-    customer = None
-    if isinstance(ref, int):
-        customer = session.get(Customer, ref)
-    else:
-        customer = session.exec(select(Customer).where(Customer.external_id == ref)).first()
-    if customer is None:
-        raise NotFound(f"no customer with the id {ref!r}")
-    return customer
-
 
 def _detail(session: Session, customer: Customer, timeline_limit: int) -> CustomerDetail:
     cid = customer.id
@@ -259,7 +250,7 @@ def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100)
     A duplicate merged into another customer opens that customer instead."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
-        customer = _find(session, ref)
+        customer = customer_by_ref(session, ref)
         hops = 0
         while customer.merged_into_id is not None and hops < 10:
             customer = session.get(Customer, customer.merged_into_id)
@@ -394,7 +385,7 @@ def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> Custome
     if problems:
         raise InvalidInput(fields=problems)
     with store.write() as session:
-        customer = _find(session, ref)
+        customer = customer_by_ref(session, ref)
         diff: dict[str, dict] = {}
         for name, value in wanted.items():
             if name == "website":
@@ -429,7 +420,7 @@ def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -
     """
     require(actor, Action.EDIT_CUSTOMERS)
     with store.read() as session:
-        current = _find(session, ref)
+        current = customer_by_ref(session, ref)
         if draft.external_id and draft.external_id.strip() != current.external_id:
             raise InvalidInput(fields={"external_id": "a customer's id cannot be changed"})
         keep_id = current.external_id
@@ -437,7 +428,7 @@ def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -
     draft.card = None
     clean = validated(draft)
     with store.write() as session:
-        customer = _find(session, ref)
+        customer = customer_by_ref(session, ref)
         cid = customer.id
         diff: dict[str, dict] = {}
         for name in ("first_name", "last_name", "organization", "job_title", "date_of_birth", "custom_fields"):

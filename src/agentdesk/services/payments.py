@@ -24,8 +24,9 @@ from agentdesk.models import (
     Website,
     utcnow,
 )
+from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services import blocklist
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound
+from agentdesk.services.errors import Conflict, InvalidInput
 from agentdesk.services.gateways import GatewayError, GatewayTimeout, Outcome, gateway_for
 from agentdesk.services.money import currency_code, format_amount
 from agentdesk.services.permissions import Action, Actor, require
@@ -49,19 +50,10 @@ class PaymentResult:
         return self.status == "approved"
 
 
-def _customer(session: Session, ref: str | int) -> Customer:
-    if isinstance(ref, int):
-        customer = session.get(Customer, ref)
-    else:
-        customer = session.execute(select(Customer).where(Customer.external_id == ref)).scalar_one_or_none()
-    if customer is None:
-        raise NotFound(f"no customer with the id {ref!r}")
-    return customer
-
 
 def _customer_id(store, ref: str | int) -> int:
     with store.read() as session:
-        return _customer(session, ref).id
+        return customer_by_ref(session, ref).id
 
 
 def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument:
@@ -101,7 +93,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
     description = _description(description)
     blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payment")
     with store.write(unrecorded="a pending payment; its outcome is recorded on the timeline") as session:
-        customer = _customer(session, customer_ref)
+        customer = customer_by_ref(session, customer_ref)
         if currency != customer.currency:
             raise InvalidInput(fields={"currency": f"this customer pays in {customer.currency}"})
         key = f"sale-{uuid.uuid4().hex}"
@@ -180,7 +172,7 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
     key = f"payout-{request_id}"
     blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payout")
     with store.write(unrecorded="a pending payout; its outcome is recorded on the timeline") as session:
-        customer = _customer(session, customer_ref)
+        customer = customer_by_ref(session, customer_ref)
         existing = session.execute(select(Transaction).where(Transaction.idempotency_key == key)).scalar_one_or_none()
         if existing is not None:
             if existing.customer_id != customer.id or existing.amount != amount or existing.currency != currency:
@@ -254,7 +246,7 @@ def create_credit_memo(store, actor: Actor, customer_ref: str | int, amount: int
     if len(reason) > 500:
         raise InvalidInput(fields={"reason": "at most 500 characters"})
     with store.write() as session:
-        customer = _customer(session, customer_ref)
+        customer = customer_by_ref(session, customer_ref)
         memo = CreditMemo(customer_id=customer.id, amount=amount, remaining=amount, currency=currency, reason=reason,
                           agent_id=actor.agent_id)
         session.add(memo)

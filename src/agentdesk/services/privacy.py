@@ -29,8 +29,9 @@ from agentdesk.models import (
     Transaction,
     utcnow,
 )
+from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services import search_index
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound
+from agentdesk.services.errors import Conflict, InvalidInput
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.timeline import record_event
 from agentdesk.services.timeline_catalog import EventType
@@ -38,18 +39,11 @@ from agentdesk.services.timeline_catalog import EventType
 PLACEHOLDER = "anonymised"
 
 
-def _customer(session, ref: str | int) -> Customer:
-    customer = session.get(Customer, ref) if isinstance(ref, int) else session.execute(
-        select(Customer).where(Customer.external_id == ref)).scalar_one_or_none()
-    if customer is None:
-        raise NotFound(f"no customer with the id {ref!r}")
-    return customer
-
 
 def anonymise_customer(store, actor: Actor, ref: str | int, typed_confirmation: str) -> None:
     require(actor, Action.MERGE_ANONYMIZE)
     with store.write() as session:
-        customer = _customer(session, ref)
+        customer = customer_by_ref(session, ref)
         if (typed_confirmation or "").strip() != customer.external_id:
             raise InvalidInput(fields={"confirmation": f"type the customer's id ({customer.external_id}) to confirm"})
         if customer.first_name == PLACEHOLDER and customer.last_name == PLACEHOLDER:
@@ -97,8 +91,8 @@ COMPARED = ("first_name", "last_name", "organization", "job_title", "date_of_bir
 
 
 def _load(session, kept_ref: str, merged_refs: list[str]) -> tuple[Customer, list[Customer]]:
-    kept = _customer(session, kept_ref)
-    others = [_customer(session, ref) for ref in dict.fromkeys(merged_refs)]
+    kept = customer_by_ref(session, kept_ref)
+    others = [customer_by_ref(session, ref) for ref in dict.fromkeys(merged_refs)]
     if not others or any(o.id == kept.id for o in others):
         raise InvalidInput(fields={"merge": "choose the customer to keep and at least one other to merge into it"})
     for o in [kept, *others]:

@@ -6,7 +6,8 @@ import re
 
 from sqlmodel import select
 
-from agentdesk.models import Customer, CustomerTag, utcnow
+from agentdesk.models import CustomerTag, utcnow
+from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services.errors import InvalidInput, NotFound
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.timeline import record_event
@@ -22,15 +23,6 @@ def clean_tag(value: str) -> str:
     return tag
 
 
-def _customer(session, ref: str | int) -> Customer:
-    if isinstance(ref, int):
-        customer = session.get(Customer, ref)
-    else:
-        customer = session.exec(select(Customer).where(Customer.external_id == ref)).first()
-    if customer is None:
-        raise NotFound(f"no customer with the id {ref!r}")
-    return customer
-
 
 def tags_of(session, customer_id: int) -> list[str]:
     return list(session.exec(select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)))
@@ -41,7 +33,7 @@ def add_tag(store, actor: Actor, customer: str | int, tag: str) -> list[str]:
     require(actor, Action.EDIT_CUSTOMERS)
     tag = clean_tag(tag)
     with store.write() as session:
-        row = _customer(session, customer)
+        row = customer_by_ref(session, customer)
         if session.get(CustomerTag, (row.id, tag)) is None:
             session.add(CustomerTag(customer_id=row.id, tag=tag))
             row.updated_at = utcnow()
@@ -55,7 +47,7 @@ def remove_tag(store, actor: Actor, customer: str | int, tag: str) -> list[str]:
     require(actor, Action.EDIT_CUSTOMERS)
     tag = clean_tag(tag)
     with store.write() as session:
-        row = _customer(session, customer)
+        row = customer_by_ref(session, customer)
         existing = session.get(CustomerTag, (row.id, tag))
         if existing is None:
             raise NotFound(f"customer {row.external_id} has no tag {tag!r}")

@@ -22,6 +22,7 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from agentdesk.models import Agent, Attachment, Customer, Mention, TimelineEvent, Transaction, utcnow
+from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services.errors import InvalidInput, NotFound
 from agentdesk.services.permissions import Action, Actor, require
 from agentdesk.services.search_index import fold
@@ -57,13 +58,6 @@ class TimelinePage:
     more: bool
 
 
-def _customer(session: Session, ref: str | int) -> Customer:
-    customer = session.get(Customer, ref) if isinstance(ref, int) else session.execute(
-        select(Customer).where(Customer.external_id == ref)).scalar_one_or_none()
-    if customer is None:
-        raise NotFound(f"no customer with the id {ref!r}")
-    return customer
-
 
 def timeline_owners(session: Session, customer_id: int) -> list[int]:
     """The customer and every duplicate merged into it: their events make up its timeline
@@ -94,7 +88,7 @@ def timeline_page(store, actor: Actor, customer: str | int, f: TimelineFilter | 
         raise InvalidInput(fields={"limit": f"must be between 1 and {MAX_PAGE}"})
     f = f or TimelineFilter()
     with store.read() as session:
-        cid = _customer(session, customer).id
+        cid = customer_by_ref(session, customer).id
         query = select(TimelineEvent).where(*_conditions(timeline_owners(session, cid), f))
         if backward:
             order = [TimelineEvent.occurred_at.asc(), TimelineEvent.id.asc()]
@@ -153,7 +147,7 @@ def add_note(store, actor: Actor, customer: str | int, text: str, corrects: int 
     if len(text) > NOTE_LIMIT:
         raise InvalidInput(fields={"text": f"at most {NOTE_LIMIT} characters"})
     with store.write() as session:
-        cid = _customer(session, customer).id
+        cid = customer_by_ref(session, customer).id
         if corrects is not None:
             earlier = session.get(TimelineEvent, corrects)
             if earlier is None or earlier.customer_id != cid or earlier.type != EventType.NOTE.value:
@@ -233,7 +227,7 @@ def add_attachment(store, actor: Actor, settings, customer: str | int, path: str
     content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
     description = " ".join((description or "").split()) or None
     with store.write() as session:
-        cid = _customer(session, customer).id
+        cid = customer_by_ref(session, customer).id
         attachment = Attachment(customer_id=cid, sha256=sha, name=source.name[:255], content_type=content_type,
                                 size=size, agent_id=actor.agent_id)
         session.add(attachment)
@@ -268,9 +262,9 @@ def add_link(store, actor: Actor, customer: str | int, kind: str, target: str, t
     """Link the timeline to another customer (by id) or a transaction (by number)."""
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
-        cid = _customer(session, customer).id
+        cid = customer_by_ref(session, customer).id
         if kind == "customer":
-            other = _customer(session, target)
+            other = customer_by_ref(session, target)
             target_id, label = other.id, other.external_id
             if other.id == cid:
                 raise InvalidInput(fields={"target": "a customer cannot be linked to itself"})

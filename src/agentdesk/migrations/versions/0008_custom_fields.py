@@ -6,7 +6,6 @@ Create Date: 2026-11-21 16:58:48.244082
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
 
 
 revision = '0008'
