@@ -87,3 +87,19 @@ def test_full_edit_records_fields_and_address(store, admin):
     assert customers.get_customer(store, admin, "C-1").last_name == "Murray Hopper"
     with store.read() as s:
         assert s.execute(select(TimelineEvent).where(TimelineEvent.type == "customer_edited")).scalars().all()
+
+
+def test_monthly_value_for_the_sparkline():
+    from datetime import date, datetime, timezone
+
+    from agentdesk.services.customers import TransactionView, monthly_value
+
+    def txn(kind, status, amount, when, settled=True, currency="USD"):
+        at = datetime(*when, tzinfo=timezone.utc)
+        return TransactionView(1, kind, status, amount, currency, settled, at, None, None, "sandbox", None)
+
+    rows = [txn("sale", "approved", 1000, (2026, 11, 3)), txn("sale", "refunded", 500, (2026, 10, 1)),
+            txn("refund", "approved", 500, (2026, 10, 5)), txn("sale", "approved", 700, (2026, 9, 9), settled=False),
+            txn("sale", "approved", 900, (2025, 1, 1)), txn("sale", "approved", 300, (2026, 11, 4), currency="EUR")]
+    values = monthly_value(rows, "USD", months=3, today=date(2026, 11, 21))
+    assert values == [0, 0, 1000]

@@ -23,6 +23,21 @@ from agentdesk.screens.timeline import OpenLinked, TimelinePanel, TimelineScreen
 from agentdesk.widgets.plain_text import plain
 
 
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int]) -> Text:
+    """Monthly value as bars; a month with refunds beyond sales shows in red."""
+    top = max((abs(v) for v in values), default=0)
+    out = Text()
+    for v in values:
+        if top == 0 or v == 0:
+            out.append("·", style="dim")
+        else:
+            out.append(BARS[min(len(BARS) - 1, abs(v) * (len(BARS) - 1) // top)], style="red" if v < 0 else "green")
+    return out
+
+
 def _heading(title: str) -> Text:
     return Text(title, style="bold underline")
 
@@ -168,6 +183,8 @@ class CustomerProfileScreen(Screen):
         for tag in d.tags:
             header.append(" ")
             header.append(plain(f" {tag} ", "reverse"))
+        header.append(Text("  "))
+        header.append(sparkline(d.monthly_value))
         header.append(Text("\n"))
         header.append(
             Text(

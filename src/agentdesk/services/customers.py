@@ -140,6 +140,8 @@ class CustomerDetail:
     blocked: bool = False
     block_reasons: list[str] = field(default_factory=list)
     custom_fields: dict[str, str] = field(default_factory=dict)
+    monthly_value: list[int] = field(default_factory=list)
+    """Settled sales minus refunds per month, oldest first, for the last 12 months (customer's currency)."""
     """One line per active blocklist entry that matches the customer."""
 
     @property
@@ -228,9 +230,34 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         available_credit=available_credit(session, cid),
         blocked=customer.blocked,
         custom_fields=dict(customer.custom_fields or {}),
+        monthly_value=monthly_value(transactions, customer.currency),
         block_reasons=[f"{e.kind} {e.value}" + (f": {e.reason}" if e.reason else "")
                        for e in entries_matching(session, customer)],
     )
+
+
+def monthly_value(transactions, currency: str, months: int = 12, today: date | None = None) -> list[int]:
+    """Settled sales and captures minus refunds, per calendar month, the last `months` ending this month."""
+    today = today or utcnow().date()
+    keys = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        keys.append((year, month))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    keys.reverse()
+    totals = dict.fromkeys(keys, 0)
+    for t in transactions:
+        if t.currency != currency:
+            continue
+        when = (getattr(t, "settled_at", None) or t.created_at).date()
+        key = (when.year, when.month)
+        if key not in totals:
+            continue
+        if t.type in ("sale", "capture") and t.settled and t.status in ("approved", "partially_refunded", "refunded"):
+            totals[key] += t.amount
+        elif t.type == "refund" and t.status == "approved":
+            totals[key] -= t.amount
+    return [totals[k] for k in keys]
 
 
 def _transaction_note(session: Session, t: Transaction) -> str | None:
