@@ -178,3 +178,27 @@ async def test_anonymise_needs_the_id_typed(demo_store):
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
         assert app.screen.detail.first_name == "anonymised"
+
+
+async def test_instruments_dialog(demo_store, tmp_path):
+    from agentdesk.screens.block_dialogs import InstrumentsDialog
+
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, "CUS-0000042")
+        before = len(app.screen.detail.instruments)
+        await pilot.press("I")
+        await settle(pilot, app)
+        assert isinstance(app.screen, InstrumentsDialog)
+        await pilot.press("a")
+        await pilot.press(*"4000056655665556 09/32", "enter")
+        await settle(pilot, app)
+        assert len(app.screen.instruments) == before + 1
+        await pilot.press("down")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert any(i.last4 == "5556" and i.exp_year == 2032 for i in app.screen.detail.instruments)

@@ -182,3 +182,121 @@ class TagsDialog(ModalScreen[bool]):
 
     def action_close(self) -> None:
         self.dismiss(self.changed)
+
+
+class InstrumentsDialog(ModalScreen[bool]):
+    """The customer's payment instruments: p primary · b backup on/off · x expiry · d deactivate · a add card."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("p", "primary", "Primary"),
+        Binding("b", "backup", "Backup on/off"),
+        Binding("d", "deactivate", "Deactivate"),
+        Binding("x", "expiry", "Expiry"),
+        Binding("a", "add", "Add card"),
+    ]
+
+    def __init__(self, detail) -> None:
+        super().__init__()
+        self.customer_id = detail.id
+        self.instruments = list(detail.instruments)
+        self.changed = False
+        self.mode: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Payment instruments · p primary · b backup · x expiry · d deactivate · a add card · "
+                              "Esc close", style="bold"))
+            yield OptionList(id="instrument-list")
+            yield Input(id="instrument-input", compact=True)
+            yield Static(id="instrument-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#instrument-input").display = False
+        self._show()
+
+    def _show(self, keep: int = 0) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for i in self.instruments:
+            flags = [i.status] + (["primary"] if i.primary else []) + (["backup"] if i.allow_backup else [])
+            options.add_option(Option(Text(f"{visible(i.label):<34} {', '.join(flags)}  fp {visible(i.fingerprint or '—')}")))
+        if self.instruments:
+            options.highlighted = min(keep, len(self.instruments) - 1)
+        options.focus()
+
+    def _current(self):
+        index = self.query_one(OptionList).highlighted
+        return self.instruments[index] if index is not None and self.instruments else None
+
+    def _status(self, message: str, error: bool = False) -> None:
+        self.query_one("#instrument-status", Static).update(Text(visible(message), style="red" if error else "green"))
+
+    @work(exclusive=True, group="instruments")
+    async def run(self, call, *args, message: str = "Saved") -> None:
+        from agentdesk.services.customers import get_customer
+
+        app = self.app
+        keep = self.query_one(OptionList).highlighted or 0
+        try:
+            await asyncio.to_thread(call, app.store, app.actor, *args)
+            detail = await asyncio.to_thread(get_customer, app.store, app.actor, self.customer_id)
+        except ServiceError as exc:
+            self._status(str(exc), error=True)
+            return
+        self.instruments = list(detail.instruments)
+        self.changed = True
+        self.query_one("#instrument-input").display = False
+        self._show(keep)
+        self._status(message)
+
+    def action_primary(self) -> None:
+        from agentdesk.services import instruments
+
+        if (i := self._current()) is not None:
+            self.run(instruments.set_primary, i.id, message=f"{i.label} is now primary")
+
+    def action_backup(self) -> None:
+        from agentdesk.services import instruments
+
+        if (i := self._current()) is not None:
+            self.run(instruments.set_backup, i.id, not i.allow_backup, message="Backup use changed")
+
+    def action_deactivate(self) -> None:
+        from agentdesk.services import instruments
+
+        if (i := self._current()) is not None:
+            self.run(instruments.deactivate, i.id, message=f"{i.label} deactivated")
+
+    def _ask(self, mode: str, placeholder: str) -> None:
+        self.mode = mode
+        field = self.query_one("#instrument-input", Input)
+        field.value = ""
+        field.placeholder = placeholder
+        field.display = True
+        field.focus()
+
+    def action_expiry(self) -> None:
+        if self._current() is not None:
+            self._ask("expiry", "new expiry MM/YY, Enter")
+
+    def action_add(self) -> None:
+        self._ask("add", "card number, then a space and MM/YY, Enter")
+
+    @on(Input.Submitted, "#instrument-input")
+    def _entered(self, event: Input.Submitted) -> None:
+        from agentdesk.services import instruments
+
+        text = event.value.strip()
+        if self.mode == "expiry" and (i := self._current()) is not None:
+            self.run(instruments.update_expiry, i.id, text, message="Expiry updated")
+        elif self.mode == "add":
+            number, _, expiry = text.rpartition(" ")
+            self.run(instruments.add_card, self.app.settings, self.customer_id, number, expiry, message="Card added")
+
+    def action_close(self) -> None:
+        if self.query_one("#instrument-input").display:
+            self.query_one("#instrument-input").display = False
+            self.query_one(OptionList).focus()
+            return
+        self.dismiss(self.changed)

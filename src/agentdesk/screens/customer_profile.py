@@ -126,6 +126,7 @@ class CustomerProfileScreen(Screen):
         Binding("B", "block", "Block", show=False),
         Binding("U", "unblock", "Unblock", show=False),
         Binding("A", "anonymise", "Anonymise", show=False),
+        Binding("I", "instruments", "Instruments", show=False),
     ]
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -228,6 +229,12 @@ class CustomerProfileScreen(Screen):
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit customers"):
             self.app.push_screen(CustomerFormScreen(self.detail), lambda saved: self.load() if saved else None)
+
+    def action_instruments(self) -> None:
+        from agentdesk.screens.block_dialogs import InstrumentsDialog
+
+        if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change payment instruments"):
+            self.app.push_screen(InstrumentsDialog(self.detail), self._after_money)
 
     def action_anonymise(self) -> None:
         from agentdesk.screens.privacy_dialogs import AnonymiseDialog

@@ -18,10 +18,10 @@ from agentdesk.models import (
     Website,
     utcnow,
 )
+from agentdesk.services.instruments import store_card, tokenize_card
 from agentdesk.services.lookup import customer_by_ref
 from agentdesk.services.customer_input import (
     CustomerInput,
-    card_brand,
     check_date_of_birth,
     check_name,
     phone_digits,
@@ -301,35 +301,6 @@ def _website(session: Session, code: str | None) -> Website:
     return website
 
 
-def _tokenize(store, settings, website_code: str | None, card: tuple[str, int, int]) -> tuple[str, str, str]:
-    """(gateway name, token, fingerprint) for a card, from the website's gateway, outside any transaction."""
-    from agentdesk.services.gateways import GatewayError, gateway_for
-    from agentdesk.services.payments import gateway_name
-
-    with store.read() as session:
-        website = _website(session, website_code)
-        name = gateway_name(settings, website)
-    digits, month, year = card
-    try:
-        token, fingerprint = gateway_for(store, name, settings).tokenize_card(digits, month, year)
-    except GatewayError as exc:
-        raise InvalidInput(fields={"card.number": f"the gateway refused the card: {exc}"}) from exc
-    return name, token, fingerprint
-
-
-def _add_card(session: Session, actor: Actor, customer_id: int, card: tuple[str, int, int], allow_backup: bool,
-              token: str, fingerprint: str, primary: bool) -> PaymentInstrument:
-    digits, month, year = card
-    instrument = PaymentInstrument(customer_id=customer_id, method="card", brand=card_brand(digits), last4=digits[-4:],
-                                   bin=digits[:6], exp_month=month, exp_year=year, fingerprint=fingerprint,
-                                   is_primary=primary, allow_backup=allow_backup, gateway_token=token)
-    session.add(instrument)
-    session.flush()
-    label = f"{instrument.brand} •••• {instrument.last4}"
-    record_event(session, actor, customer_id, EventType.NEW_PAYMENT_METHOD, instrument=label)
-    return instrument
-
-
 def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) -> CustomerDetail:
     require(actor, Action.EDIT_CUSTOMERS)
     clean = validated(draft)
@@ -338,7 +309,7 @@ def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) ->
         with store.read() as session:
             if session.execute(select(Customer.id).where(Customer.external_id == clean.external_id)).first():
                 raise Conflict(f"a customer with the id {clean.external_id!r} already exists")
-        tokenized = _tokenize(store, settings, clean.website, clean.card_details)
+        tokenized = tokenize_card(store, settings, clean.website, clean.card_details)
     with store.write() as session:
         website = _website(session, clean.website)
         if session.exec(select(Customer.id).where(Customer.external_id == clean.external_id)).first() is not None:
@@ -387,7 +358,7 @@ def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) ->
         record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
         if tokenized:
             _, token, fingerprint = tokenized
-            _add_card(session, actor, customer.id, clean.card_details, clean.card.allow_backup, token, fingerprint, True)
+            store_card(session, actor, customer.id, clean.card_details, clean.card.allow_backup, token, fingerprint, True)
         search_index.refresh(session, [customer.id])
         return _detail(session, customer, 100)
 
