@@ -29,7 +29,8 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog, TaxIdsDialog, LeadSourceDialog { align: center middle; }
+#tax-list { height: auto; max-height: 6; }
 #instrument-list { height: auto; max-height: 8; }
 #merge-keep { height: auto; max-height: 8; }
 #customer-form { max-height: 24; height: 24; }

@@ -157,6 +157,8 @@ class Customer(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     """Set on a duplicate merged into another customer: it only points there now."""
     custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    lead_source: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """Where the customer came from: source, medium, campaign, term, content, affiliate, … (see LEAD_FIELDS)."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -202,3 +202,28 @@ async def test_instruments_dialog(demo_store, tmp_path):
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
         assert any(i.last4 == "5556" and i.exp_year == 2032 for i in app.screen.detail.instruments)
+
+
+async def test_tax_ids_and_lead_source_dialogs(demo_store):
+    from agentdesk.screens.block_dialogs import LeadSourceDialog, TaxIdsDialog
+
+    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "sara"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app)
+        await pilot.press("X")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TaxIdsDialog)
+        await pilot.press(*"vat GB123456789", "enter")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        await pilot.press("L")
+        await settle(pilot, app)
+        assert isinstance(app.screen, LeadSourceDialog)
+        app.screen.query_one("#lead-source", Input).value = "podcast"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert app.screen.detail.lead_source == {"source": "podcast"}
+        assert [(t.type, t.value) for t in app.screen.detail.tax_ids] == [("vat", "GB123456789")]

@@ -300,3 +300,113 @@ class InstrumentsDialog(ModalScreen[bool]):
             self.query_one(OptionList).focus()
             return
         self.dismiss(self.changed)
+
+
+class TaxIdsDialog(ModalScreen[bool]):
+    """Tax IDs: type "vat GB123456789" and Enter to add; on a listed one, d deletes and * makes it the default."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("d", "delete", "Delete"),
+                Binding("asterisk", "make_default", "Default")]
+
+    def __init__(self, detail) -> None:
+        super().__init__()
+        self.customer_id = detail.id
+        self.taxes = list(detail.tax_ids)
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Tax IDs · type and Enter to add (e.g. vat GB123456789) · d delete · * default · Esc close",
+                              style="bold"))
+            yield Input(placeholder="type value", id="tax-new", compact=True)
+            yield OptionList(id="tax-list")
+            yield Static(id="tax-status")
+
+    def on_mount(self) -> None:
+        self._show()
+        self.query_one("#tax-new", Input).focus()
+
+    def _show(self) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for t in self.taxes:
+            options.add_option(Option(Text(f"{t.type.upper():<6} {visible(t.value)}{'  ★ default' if t.default else ''}")))
+        if self.taxes:
+            options.highlighted = 0
+
+    @work(exclusive=True, group="taxes")
+    async def run(self, call, *args) -> None:
+        from agentdesk.services.customers import get_customer
+
+        app = self.app
+        try:
+            await asyncio.to_thread(call, app.store, app.actor, *args)
+            detail = await asyncio.to_thread(get_customer, app.store, app.actor, self.customer_id)
+        except ServiceError as exc:
+            self.query_one("#tax-status", Static).update(Text(visible(str(exc)), style="red"))
+            return
+        self.taxes = list(detail.tax_ids)
+        self.changed = True
+        self.query_one("#tax-new", Input).value = ""
+        self.query_one("#tax-status", Static).update(Text("Saved", style="green"))
+        self._show()
+
+    @on(Input.Submitted, "#tax-new")
+    def _add(self, event: Input.Submitted) -> None:
+        from agentdesk.services import profile_extras
+
+        kind, _, value = event.value.strip().partition(" ")
+        self.run(profile_extras.add_tax_id, self.customer_id, kind, value)
+
+    def _current(self):
+        index = self.query_one(OptionList).highlighted
+        return self.taxes[index] if index is not None and self.taxes else None
+
+    def action_delete(self) -> None:
+        from agentdesk.services import profile_extras
+
+        if self.focused is not self.query_one("#tax-new") and (t := self._current()) is not None:
+            self.run(profile_extras.delete_tax_id, t.id)
+
+    def action_make_default(self) -> None:
+        from agentdesk.services import profile_extras
+
+        if self.focused is not self.query_one("#tax-new") and (t := self._current()) is not None:
+            self.run(profile_extras.set_default_tax_id, t.id)
+
+    def action_close(self) -> None:
+        self.dismiss(self.changed)
+
+
+class LeadSourceDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, detail) -> None:
+        super().__init__()
+        self.customer_id = detail.id
+        self.values = dict(detail.lead_source)
+
+    def compose(self) -> ComposeResult:
+        from agentdesk.services.profile_extras import LEAD_FIELDS
+
+        with Vertical(classes="dialog"):
+            yield Static(Text("Lead source · Ctrl+S save · Esc cancel", style="bold"))
+            for name in LEAD_FIELDS:
+                yield Input(self.values.get(name, ""), placeholder=name.replace("_", " "), id=f"lead-{name}", compact=True)
+            yield Static(id="lead-status")
+
+    @work(exclusive=True, group="lead")
+    async def action_save(self) -> None:
+        from agentdesk.services import profile_extras
+
+        values = {name: self.query_one(f"#lead-{name}", Input).value for name in profile_extras.LEAD_FIELDS}
+        app = self.app
+        try:
+            await asyncio.to_thread(profile_extras.set_lead_source, app.store, app.actor, self.customer_id, values)
+        except ServiceError as exc:
+            self.query_one("#lead-status", Static).update(Text(visible(str(exc)), style="red"))
+            return
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

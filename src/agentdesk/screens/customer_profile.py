@@ -92,6 +92,22 @@ def overview_text(d: CustomerDetail) -> Text:
             flags.append("backup allowed")
         line(plain(i.label), Text(f"  {', '.join(flags)}", style="dim"))
     line("")
+    line(_heading("Tax IDs"))
+    if not d.tax_ids:
+        line(Text("no tax ids", style="dim"))
+    for t in d.tax_ids:
+        line(f"{t.type.upper():<6}", plain(t.value), Text("  ★ default", style="green") if t.default else "")
+    if d.lead_source:
+        line("")
+        line(_heading("Lead source"))
+        for key, value in d.lead_source.items():
+            line(f"{key.replace('_', ' '):<14}", plain(value))
+    if d.custom_fields:
+        line("")
+        line(_heading("Custom fields"))
+        for key, value in d.custom_fields.items():
+            line(plain(f"{key:<14}"), plain(value))
+    line("")
     line(_heading("Orders and subscriptions"))
     if not d.orders:
         line(Text("no orders", style="dim"))
@@ -127,6 +143,8 @@ class CustomerProfileScreen(Screen):
         Binding("U", "unblock", "Unblock", show=False),
         Binding("A", "anonymise", "Anonymise", show=False),
         Binding("I", "instruments", "Instruments", show=False),
+        Binding("X", "tax_ids", "Tax IDs", show=False),
+        Binding("L", "lead_source", "Lead source", show=False),
     ]
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -235,6 +253,18 @@ class CustomerProfileScreen(Screen):
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change payment instruments"):
             self.app.push_screen(InstrumentsDialog(self.detail), self._after_money)
+
+    def action_tax_ids(self) -> None:
+        from agentdesk.screens.block_dialogs import TaxIdsDialog
+
+        if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change tax ids"):
+            self.app.push_screen(TaxIdsDialog(self.detail), self._after_money)
+
+    def action_lead_source(self) -> None:
+        from agentdesk.screens.block_dialogs import LeadSourceDialog
+
+        if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit the lead source"):
+            self.app.push_screen(LeadSourceDialog(self.detail), self._after_money)
 
     def action_anonymise(self) -> None:
         from agentdesk.screens.privacy_dialogs import AnonymiseDialog

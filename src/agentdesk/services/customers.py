@@ -20,6 +20,7 @@ from agentdesk.models import (
 )
 from agentdesk.services.instruments import store_card, tokenize_card
 from agentdesk.services.lookup import customer_by_ref
+from agentdesk.services.profile_extras import tax_ids
 from agentdesk.services.customer_input import (
     CustomerInput,
     check_date_of_birth,
@@ -140,6 +141,8 @@ class CustomerDetail:
     blocked: bool = False
     block_reasons: list[str] = field(default_factory=list)
     custom_fields: dict[str, str] = field(default_factory=dict)
+    lead_source: dict[str, str] = field(default_factory=dict)
+    tax_ids: list = field(default_factory=list)
     monthly_value: list[int] = field(default_factory=list)
     """Settled sales minus refunds per month, oldest first, for the last 12 months (customer's currency)."""
     """One line per active blocklist entry that matches the customer."""
@@ -230,6 +233,8 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         available_credit=available_credit(session, cid),
         blocked=customer.blocked,
         custom_fields=dict(customer.custom_fields or {}),
+        lead_source=dict(customer.lead_source or {}),
+        tax_ids=tax_ids(session, cid),
         monthly_value=monthly_value(transactions, customer.currency),
         block_reasons=[f"{e.kind} {e.value}" + (f": {e.reason}" if e.reason else "")
                        for e in entries_matching(session, customer)],
