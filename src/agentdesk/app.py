@@ -29,7 +29,11 @@ CSS = """
 .dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog, TaxIdsDialog, LeadSourceDialog { align: center middle; }
+AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog, TaxIdsDialog, LeadSourceDialog, KycDialog, EddDialog { align: center middle; }
+#kyc-list { height: auto; max-height: 6; }
+#kyc-upload { grid-size: 2; grid-columns: 6 1fr; height: 2; }
+#edd-grid { grid-size: 2; grid-columns: 16 1fr; height: auto; }
+#kyc-body { padding: 0 1; }
 #tax-list { height: auto; max-height: 6; }
 #instrument-list { height: auto; max-height: 8; }
 #merge-keep { height: auto; max-height: 8; }

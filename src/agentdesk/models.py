@@ -158,6 +158,8 @@ class Customer(SQLModel, table=True):
     """Set on a duplicate merged into another customer: it only points there now."""
     custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     lead_source: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    edd_required: bool = Field(default=False)
+    """Enhanced due diligence: set by an agent; automated searches then run monthly."""
     """Where the customer came from: source, medium, campaign, term, content, affiliate, … (see LEAD_FIELDS)."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -178,6 +180,46 @@ class BlocklistEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     removed_at: datetime | None = None
     removed_by: int | None = Field(default=None, foreign_key="agent.id")
+
+
+class KycDocument(SQLModel, table=True):
+    __tablename__ = "kyc_document"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="pending", max_length=16)
+    attachment_id: int = Field(foreign_key="attachment.id")
+    uploaded_by: int | None = Field(default=None, foreign_key="agent.id")
+    uploaded_at: datetime = Field(default_factory=utcnow)
+    reviewed_by: int | None = Field(default=None, foreign_key="agent.id")
+    reviewed_at: datetime | None = None
+
+
+class AmlCheck(SQLModel, table=True):
+    """One screening of the customer against sanctions and watch lists."""
+
+    __tablename__ = "aml_check"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    checked_at: datetime = Field(default_factory=utcnow)
+    result: str = Field(max_length=16)
+    """clear, review or match."""
+    matches: int = Field(default=0)
+    source: str = Field(default="manual", max_length=64)
+
+
+class EddScore(SQLModel, table=True):
+    """A manual score for one risk factor of enhanced due diligence."""
+
+    __tablename__ = "edd_score"
+    __table_args__ = (UniqueConstraint("customer_id", "factor", name="uq_edd_score_factor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    factor: str = Field(max_length=32)
+    likelihood: str = Field(max_length=16)
+    score: int
+    set_by: int | None = Field(default=None, foreign_key="agent.id")
+    set_at: datetime = Field(default_factory=utcnow)
 
 
 class CustomerTag(SQLModel, table=True):

@@ -227,3 +227,40 @@ async def test_tax_ids_and_lead_source_dialogs(demo_store):
         assert isinstance(app.screen, CustomerProfileScreen)
         assert app.screen.detail.lead_source == {"source": "podcast"}
         assert [(t.type, t.value) for t in app.screen.detail.tax_ids] == [("vat", "GB123456789")]
+
+
+async def test_kyc_tab_upload_review_and_edd(demo_store, tmp_path):
+    from agentdesk.screens.compliance import EddDialog, KycDialog
+    from agentdesk.services import compliance
+
+    scan = tmp_path / "licence.png"
+    scan.write_bytes(b"\x89PNG" + b"0" * 100)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        detail = await open_profile(pilot, app)
+        await pilot.press("4")
+        await settle(pilot, app)
+        assert "KYC documents" in app.screen.query_one("#kyc-body").render().plain
+        await pilot.press("K")
+        await settle(pilot, app)
+        assert isinstance(app.screen, KycDialog)
+        await pilot.press("u", *"driving_licence", "enter", *str(scan), "enter")
+        await settle(pilot, app)
+        await pilot.press("a")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        await pilot.press("D")
+        await settle(pilot, app)
+        assert isinstance(app.screen, EddDialog)
+        app.screen.query_one("#edd-required").value = True
+        app.screen.query_one("#edd-fraud", Input).value = "high"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        body = app.screen.query_one("#kyc-body").render().plain
+        assert "driving_licence" in body and "accepted" in body and "fraud" in body and "next automated search" in body
+    view = compliance.compliance(demo_store, app.actor, detail.id)
+    assert view.documents[0].status == "accepted" and view.scores == {"fraud": "high"} and view.edd_required

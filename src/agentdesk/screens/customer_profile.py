@@ -127,6 +127,9 @@ class CustomerProfileScreen(Screen):
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('transactions')", "Transactions"),
         Binding("3", "tab('timeline')", "Timeline", show=False),
+        Binding("4", "tab('kyc')", "KYC", show=False),
+        Binding("K", "kyc", "KYC documents", show=False),
+        Binding("D", "edd", "EDD", show=False),
         Binding("r", "refund", "Refund/void"),
         Binding("space", "mark", "Mark", show=False),
         Binding("R", "refund_marked", "Refund marked", show=False),
@@ -170,6 +173,9 @@ class CustomerProfileScreen(Screen):
                 yield DataTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Timeline", id="timeline"):
                 yield TimelinePanel(self.customer_id, id="timeline-panel")
+            with TabPane("KYC", id="kyc"):
+                with VerticalScroll(id="kyc-scroll"):
+                    yield Static(id="kyc-body")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -238,6 +244,32 @@ class CustomerProfileScreen(Screen):
         if d.transactions:
             txns.move_cursor(row=min(cursor, len(d.transactions) - 1))
         self.query_one(TimelinePanel).reload()
+        self.load_compliance()
+
+    @work(exclusive=True, group="compliance")
+    async def load_compliance(self) -> None:
+        from agentdesk.screens.compliance import compliance_text
+        from agentdesk.services import compliance
+
+        try:
+            self.compliance = await asyncio.to_thread(compliance.compliance, self.app.store, self.app.actor,
+                                                      self.customer_id)
+        except ServiceError as exc:
+            self.query_one("#kyc-body", Static).update(plain(str(exc), "red"))
+            return
+        self.query_one("#kyc-body", Static).update(compliance_text(self.compliance))
+
+    def action_kyc(self) -> None:
+        from agentdesk.screens.compliance import KycDialog
+
+        if getattr(self, "compliance", None) is not None and self._allowed(Action.EDIT_CUSTOMERS, "manage KYC"):
+            self.app.push_screen(KycDialog(self.customer_id, self.compliance.documents), self._after_money)
+
+    def action_edd(self) -> None:
+        from agentdesk.screens.compliance import EddDialog
+
+        if getattr(self, "compliance", None) is not None and self._allowed(Action.EDIT_CUSTOMERS, "change EDD"):
+            self.app.push_screen(EddDialog(self.customer_id, self.compliance), self._after_money)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -423,7 +455,7 @@ class CustomerProfileScreen(Screen):
         if tab == "timeline":
             self.query_one(TimelinePanel).focus_table()
             return
-        focus = {"transactions": "#transactions-table", "overview": "#overview-scroll"}[tab]
+        focus = {"transactions": "#transactions-table", "overview": "#overview-scroll", "kyc": "#kyc-scroll"}[tab]
         self.query_one(focus).focus()
 
     def action_reload(self) -> None:

@@ -67,6 +67,9 @@ class EventType(StrEnum):
     LINK_OPENED = "link_opened"
     KYC_DOCUMENT_UPLOADED = "kyc_document_uploaded"
     BLOCKED_ATTEMPT = "blocked_attempt"
+    KYC_DOCUMENT_REVIEWED = "kyc_document_reviewed"
+    AML_CHECK = "aml_check"
+    EDD_CHANGED = "edd_changed"
     TAG_ADDED = "tag_added"
     TAG_REMOVED = "tag_removed"
 
@@ -126,6 +129,9 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.LINK_READY: EventSpec("Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}),
     EventType.LINK_OPENED: EventSpec("Link opened", {"kind": ("str", True)}),
     EventType.KYC_DOCUMENT_UPLOADED: EventSpec("KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}),
+    EventType.KYC_DOCUMENT_REVIEWED: EventSpec("KYC document reviewed", {"document": ("int", True), "kind": ("str", True), "status": ("str", True)}),
+    EventType.AML_CHECK: EventSpec("AML check", {"check": ("int", True), "result": ("str", True), "matches": ("int", True), "source": ("str", True)}),
+    EventType.EDD_CHANGED: EventSpec("Enhanced due diligence changed", {"changes": ("dict", True)}),
     EventType.BLOCKED_ATTEMPT: EventSpec("Blocked attempt refused", {"action": ("str", True), "entry": ("int", True), "kind": ("str", True)}),
     EventType.REFUND_FAILED: EventSpec("Refund failed", {**_MONEY_TXN, "message": ("str", False)}),
     EventType.REFUND_RETRYING: EventSpec("Refund queued for retry", {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)}),

@@ -201,10 +201,8 @@ def attachments_dir(settings) -> Path:
     return Path(settings.data_dir) / "attachments"
 
 
-def add_attachment(store, actor: Actor, settings, customer: str | int, path: str | Path,
-                   description: str | None = None) -> TimelineEntry:
-    """Keep a copy of the file by its sha256 (stored once however often attached) and note it on the timeline."""
-    require(actor, Action.EDIT_CUSTOMERS)
+def keep_file(settings, path: str | Path) -> tuple[str, int, str, str]:
+    """Copy a file into the content-addressed store; (sha256, size, content type, name)."""
     source = Path(path).expanduser()
     if not source.is_file():
         raise InvalidInput(fields={"path": f"{source} is not a readable file"})
@@ -225,10 +223,18 @@ def add_attachment(store, actor: Actor, settings, customer: str | int, path: str
     else:
         os.replace(tmp.name, target)
     content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+    return sha, size, content_type, source.name[:255]
+
+
+def add_attachment(store, actor: Actor, settings, customer: str | int, path: str | Path,
+                   description: str | None = None) -> TimelineEntry:
+    """Keep a copy of the file by its sha256 (stored once however often attached) and note it on the timeline."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    sha, size, content_type, name = keep_file(settings, path)
     description = " ".join((description or "").split()) or None
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
-        attachment = Attachment(customer_id=cid, sha256=sha, name=source.name[:255], content_type=content_type,
+        attachment = Attachment(customer_id=cid, sha256=sha, name=name, content_type=content_type,
                                 size=size, agent_id=actor.agent_id)
         session.add(attachment)
         session.flush()
