@@ -332,6 +332,9 @@ class PaymentInstrument(SQLModel, table=True):
     is_primary: bool = Field(default=False)
     allow_backup: bool = Field(default=False)
     gateway_token: str | None = Field(default=None, max_length=100)
+    sticky_gateway: str | None = Field(default=None, max_length=32)
+    """Charge this instrument through this gateway whatever the website's default."""
+    billing_address: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 

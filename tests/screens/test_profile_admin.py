@@ -196,12 +196,17 @@ async def test_instruments_dialog(demo_store, tmp_path):
         await pilot.press(*"4000056655665556 09/32", "enter")
         await settle(pilot, app)
         assert len(app.screen.instruments) == before + 1
-        await pilot.press("down")
+        await pilot.press("end")
+        await pilot.press("g", *"stripe", "enter")
         await settle(pilot, app)
+        await pilot.press("c")
+        await pilot.pause()
+        assert "Copied the fingerprint" in app.screen.query_one("#instrument-status").render().plain
         await pilot.press("escape")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
-        assert any(i.last4 == "5556" and i.exp_year == 2032 for i in app.screen.detail.instruments)
+        assert any(i.last4 == "5556" and i.exp_year == 2032 and i.sticky_gateway == "stripe"
+                   for i in app.screen.detail.instruments)
 
 
 async def test_tax_ids_and_lead_source_dialogs(demo_store):

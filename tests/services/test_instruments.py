@@ -48,3 +48,25 @@ def test_primary_backup_expiry_and_deactivate(store, actors, settings):
         instruments.set_primary(store, actors[Role.FINANCE], first)
     types = [e.type for e in customers.get_customer(store, agent, "C-1").timeline]
     assert types.count("new_payment_method") == 2 and "payment_method_changed" in types and "customer_edited" in types
+
+
+def test_other_methods_sticky_gateway_and_billing_address(store, actors, settings):
+    agent = actors[Role.AGENT]
+    customers.create_customer(store, agent, customer_input())
+    bank = instruments.add_other_method(store, agent, "C-1", "bank_account", "6789")
+    with pytest.raises(InvalidInput, match="last four"):
+        instruments.add_other_method(store, agent, "C-1", "bank_account", "DE89370400440532013000")
+    with pytest.raises(InvalidInput):
+        instruments.add_other_method(store, agent, "C-1", "cheque")
+    card = instruments.add_card(store, agent, settings, "C-1", "4242 4242 4242 4242", "12/30")
+    instruments.set_sticky_gateway(store, agent, card, "stripe")
+    with pytest.raises(InvalidInput):
+        instruments.set_sticky_gateway(store, agent, card, "paypal")
+    instruments.set_billing_address(store, agent, card, "1 Card St", "Leeds", "gb", "LS1 4AP")
+    with pytest.raises(InvalidInput) as refused:
+        instruments.set_billing_address(store, agent, card, "1 Card St", "Leeds", "Narnia")
+    assert "country" in refused.value.fields
+    detail = customers.get_customer(store, agent, "C-1")
+    by_id = {i.id: i for i in detail.instruments}
+    assert by_id[bank].method == "bank_account" and by_id[bank].primary and by_id[bank].label == "bank account •••• 6789"
+    assert by_id[card].sticky_gateway == "stripe" and by_id[card].billing_address["country"] == "GB"

@@ -194,6 +194,10 @@ class InstrumentsDialog(ModalScreen[bool]):
         Binding("d", "deactivate", "Deactivate"),
         Binding("x", "expiry", "Expiry"),
         Binding("a", "add", "Add card"),
+        Binding("o", "add_other", "Add other method"),
+        Binding("g", "sticky", "Sticky gateway"),
+        Binding("l", "billing", "Billing address"),
+        Binding("c", "copy_fingerprint", "Copy fingerprint"),
     ]
 
     def __init__(self, detail) -> None:
@@ -206,7 +210,8 @@ class InstrumentsDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text("Payment instruments · p primary · b backup · x expiry · d deactivate · a add card · "
-                              "Esc close", style="bold"))
+                              "o other method · g sticky gateway · l billing address · c copy fingerprint · Esc close",
+                              style="bold"))
             yield OptionList(id="instrument-list")
             yield Input(id="instrument-input", compact=True)
             yield Static(id="instrument-status")
@@ -220,6 +225,8 @@ class InstrumentsDialog(ModalScreen[bool]):
         options.clear_options()
         for i in self.instruments:
             flags = [i.status] + (["primary"] if i.primary else []) + (["backup"] if i.allow_backup else [])
+            flags += [f"via {i.sticky_gateway}"] if i.sticky_gateway else []
+            flags += [f"bills to {i.billing_address.get('city')}"] if i.billing_address else []
             options.add_option(Option(Text(f"{visible(i.label):<34} {', '.join(flags)}  fp {visible(i.fingerprint or '—')}")))
         if self.instruments:
             options.highlighted = min(keep, len(self.instruments) - 1)
@@ -283,6 +290,25 @@ class InstrumentsDialog(ModalScreen[bool]):
     def action_add(self) -> None:
         self._ask("add", "card number, then a space and MM/YY, Enter")
 
+    def action_add_other(self) -> None:
+        self._ask("other", "bank_account 1234 · paypal · other, Enter")
+
+    def action_sticky(self) -> None:
+        if self._current() is not None:
+            self._ask("sticky", "sandbox or stripe (empty: the website's default), Enter")
+
+    def action_billing(self) -> None:
+        if self._current() is not None:
+            self._ask("billing", "line 1; city; country; postal code, Enter")
+
+    def action_copy_fingerprint(self) -> None:
+        current = self._current()
+        if current is None or not current.fingerprint:
+            self._status("This instrument has no fingerprint.", error=True)
+            return
+        self.app.copy_to_clipboard(current.fingerprint)
+        self._status(f"Copied the fingerprint {current.fingerprint}")
+
     @on(Input.Submitted, "#instrument-input")
     def _entered(self, event: Input.Submitted) -> None:
         from agentdesk.services import instruments
@@ -293,6 +319,15 @@ class InstrumentsDialog(ModalScreen[bool]):
         elif self.mode == "add":
             number, _, expiry = text.rpartition(" ")
             self.run(instruments.add_card, self.app.settings, self.customer_id, number, expiry, message="Card added")
+        elif self.mode == "other":
+            method, _, reference = text.partition(" ")
+            self.run(instruments.add_other_method, self.customer_id, method, reference, message="Method added")
+        elif self.mode == "sticky" and (i := self._current()) is not None:
+            self.run(instruments.set_sticky_gateway, i.id, text, message="Sticky gateway set")
+        elif self.mode == "billing" and (i := self._current()) is not None:
+            parts = [p.strip() for p in text.split(";")] + ["", "", "", ""]
+            self.run(instruments.set_billing_address, i.id, parts[0], parts[1], parts[2], parts[3] or None,
+                     message="Billing address saved")
 
     def action_close(self) -> None:
         if self.query_one("#instrument-input").display:

@@ -51,7 +51,8 @@ def compliance_text(c: compliance.Compliance) -> Text:
 
 class KycDialog(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "close", "Close"), Binding("a", "review('accepted')", "Accept"),
-                Binding("r", "review('rejected')", "Reject"), Binding("u", "upload", "Upload")]
+                Binding("r", "review('rejected')", "Reject"), Binding("u", "upload", "Upload"),
+                Binding("s", "save_copy", "Save a copy")]
 
     def __init__(self, customer_id: int, documents: list) -> None:
         super().__init__()
@@ -61,7 +62,7 @@ class KycDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text("KYC documents · a accept · r reject · u upload · Esc close", style="bold"))
+            yield Static(Text("KYC documents · a accept · r reject · u upload · s save a copy · Esc close", style="bold"))
             yield OptionList(id="kyc-list")
             with Grid(id="kyc-upload"):
                 yield Label("Kind")
@@ -103,6 +104,15 @@ class KycDialog(ModalScreen[bool]):
         if self.query_one("#kyc-upload").display or index is None or not self.documents:
             return
         self.run(compliance.review_document, self.app.store, self.app.actor, self.documents[index].id, status)
+
+    def action_save_copy(self) -> None:
+        from agentdesk.screens.timeline import SaveAttachmentDialog
+
+        index = self.query_one(OptionList).highlighted
+        if self.query_one("#kyc-upload").display or index is None or not self.documents:
+            return
+        document = self.documents[index]
+        self.app.push_screen(SaveAttachmentDialog(document.attachment_id, document.name))
 
     def action_upload(self) -> None:
         self.query_one("#kyc-upload").display = True

@@ -74,6 +74,8 @@ class InstrumentView:
     status: str
     primary: bool
     allow_backup: bool
+    sticky_gateway: str | None = None
+    billing_address: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -212,7 +214,7 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         instruments=[
             InstrumentView(
                 i.id, i.method, i.brand, i.last4, i.exp_month, i.exp_year, i.fingerprint, i.status,
-                i.is_primary, i.allow_backup,
+                i.is_primary, i.allow_backup, i.sticky_gateway, dict(i.billing_address or {}),
             )
             for i in instruments
         ],

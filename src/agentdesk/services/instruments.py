@@ -161,3 +161,60 @@ def deactivate(store, actor: Actor, instrument_id: int) -> None:
                 PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.is_primary)).first():
             successor.is_primary = True
             session.add(successor)
+
+
+OTHER_METHODS = ("bank_account", "paypal", "other")
+
+
+def add_other_method(store, actor: Actor, customer: str | int, method: str, reference: str = "") -> int:
+    """A bank account, PayPal or other method; `reference` is its last four (or a short label), never a full number."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    method = (method or "").strip().lower()
+    if method not in OTHER_METHODS:
+        raise InvalidInput(fields={"method": f"one of: {', '.join(OTHER_METHODS)}"})
+    reference = "".join(reference.split())
+    if reference and not (reference.isdigit() and len(reference) == 4):
+        raise InvalidInput(fields={"reference": "give only the last four digits"})
+    with store.write() as session:
+        row = customer_by_ref(session, customer)
+        has_primary = session.execute(select(PaymentInstrument.id).where(
+            PaymentInstrument.customer_id == row.id, PaymentInstrument.is_primary)).first()
+        instrument = PaymentInstrument(customer_id=row.id, method=method, last4=reference or None,
+                                       is_primary=not has_primary)
+        session.add(instrument)
+        session.flush()
+        record_event(session, actor, row.id, EventType.NEW_PAYMENT_METHOD, instrument=label_of(instrument))
+        return instrument.id
+
+
+def set_sticky_gateway(store, actor: Actor, instrument_id: int, gateway: str | None) -> None:
+    require(actor, Action.EDIT_CUSTOMERS)
+    gateway = (gateway or "").strip().lower() or None
+    if gateway not in (None, "sandbox", "stripe"):
+        raise InvalidInput(fields={"gateway": "sandbox, stripe, or empty for the website's default"})
+    with store.write() as session:
+        instrument = _instrument(session, instrument_id)
+        if instrument.sticky_gateway != gateway:
+            _edited(session, actor, instrument, "sticky gateway", instrument.sticky_gateway, gateway)
+            instrument.sticky_gateway = gateway
+            session.add(instrument)
+
+
+def set_billing_address(store, actor: Actor, instrument_id: int, line1: str, city: str, country: str,
+                        postal_code: str | None = None) -> None:
+    from agentdesk.services.customer_input import AddressInput, check_addresses
+
+    require(actor, Action.EDIT_CUSTOMERS)
+    problems: dict[str, str] = {}
+    address = check_addresses([AddressInput(line1, city, country, postal_code=postal_code)], problems)[0]
+    if problems:
+        raise InvalidInput(fields={k.replace("addresses[0].", ""): v for k, v in problems.items()})
+    value = {"line1": address.line1, "city": address.city, "country": address.country,
+             "postal_code": address.postal_code}
+    with store.write() as session:
+        instrument = _instrument(session, instrument_id)
+        old = dict(instrument.billing_address or {})
+        if old != value:
+            _edited(session, actor, instrument, "billing address", old or None, value)
+            instrument.billing_address = value
+            session.add(instrument)

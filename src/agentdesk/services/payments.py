@@ -117,7 +117,8 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
         website = session.get(Website, customer.website_id)
         txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE.value,
                           status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
-                          gateway=gateway_name(settings, website), idempotency_key=key, description=description,
+                          gateway=instrument.sticky_gateway or gateway_name(settings, website), idempotency_key=key,
+                          description=description,
                           agent_id=actor.agent_id)
         session.add(txn)
         session.flush()
