@@ -227,8 +227,10 @@ def test_payout_cli(demo_db, capsys, monkeypatch, tmp_path):
 
 
 def test_blocklist_cli(demo_db, capsys):
-    code, _, err = run(capsys, "--db", demo_db, "--as", "bob", "blocklist", "add", "--type", "customer", "--value", "CUS-0000005")
-    assert code == 1 and "may not add to or remove from blocklists" in err
+    for login in ("bob", "sara", "fred"):
+        code, _, err = run(capsys, "--db", demo_db, "--as", login, "blocklist", "add", "--type", "customer",
+                           "--value", "CUS-0000005")
+        assert code == 1 and "may not add to or remove from blocklists" in err
     code, out, err = run(capsys, "--db", demo_db, "blocklist", "add", "--type", "customer", "--value", "CUS-0000005",
                          "--reason", "fraud", "--json")
     assert code == 0, err
