@@ -19,12 +19,13 @@ import subprocess
 import sys
 import time
 
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
 from agentdesk.services.identity import resolve_actor
 from agentdesk.store import Store
+from agentdesk.widgets.window_table import WindowTable
 
 
 async def one_run(url: str) -> tuple[float, float]:
@@ -38,7 +39,7 @@ async def one_run(url: str) -> tuple[float, float]:
         while rows_at is None or counts_at is None:
             await pilot.pause(0.001)
             screen = app.screen
-            if rows_at is None and screen.query("#customers") and screen.query_one("#customers", DataTable).row_count:
+            if rows_at is None and screen.query("#customers") and screen.query_one("#customers", WindowTable).rows:
                 rows_at = time.perf_counter()
             if counts_at is None and screen.query("#segments") and "(" in screen.query_one("#segments", Static).render().plain:
                 counts_at = time.perf_counter()
