@@ -417,6 +417,21 @@ def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> Custome
 ADDRESS_FIELDS = ("line1", "line2", "city", "region", "postal_code", "country")
 
 
+def _replace_contacts(session: Session, diff: dict, name: str, model, value_column: str, cid: int, wanted, make) -> None:
+    """Replace a customer's emails or phones when the list (values, order, primary) changed, noting it in `diff`."""
+    rows = session.execute(select(model).where(model.customer_id == cid).order_by(model.id)).scalars().all()
+    before = [[getattr(r, value_column), r.is_primary] for r in rows]
+    after = [[c.value, c.primary] for c in wanted]
+    if before == after:
+        return
+    diff[name] = {"from": before, "to": after}
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    for contact in wanted:
+        session.add(make(contact))
+
+
 def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -> CustomerDetail:
     """Save the whole edit form: own fields, emails, phones, the primary address, custom fields.
 
@@ -447,27 +462,11 @@ def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -
         if website.id != customer.website_id:
             diff["website"] = {"from": session.get(Website, customer.website_id).code, "to": website.code}
             customer.website_id = website.id
-        emails = session.execute(select(CustomerEmail).where(CustomerEmail.customer_id == cid).order_by(CustomerEmail.id)).scalars().all()
-        before = [[e.address, e.is_primary] for e in emails]
-        after = [[e.value, e.primary] for e in clean.emails]
-        if before != after:
-            diff["emails"] = {"from": before, "to": after}
-            for row in emails:
-                session.delete(row)
-            session.flush()
-            for e in clean.emails:
-                session.add(CustomerEmail(customer_id=cid, address=e.value, is_primary=e.primary))
-        phones = session.execute(select(CustomerPhone).where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)).scalars().all()
-        before = [[p.number, p.is_primary] for p in phones]
-        after = [[p.value, p.primary] for p in clean.phones]
-        if before != after:
-            diff["phones"] = {"from": before, "to": after}
-            for row in phones:
-                session.delete(row)
-            session.flush()
-            for p in clean.phones:
-                session.add(CustomerPhone(customer_id=cid, number=p.value, digits=phone_digits(p.value), label=p.label,
-                                          is_primary=p.primary))
+        _replace_contacts(session, diff, "emails", CustomerEmail, "address", cid, clean.emails,
+                          lambda e: CustomerEmail(customer_id=cid, address=e.value, is_primary=e.primary))
+        _replace_contacts(session, diff, "phones", CustomerPhone, "number", cid, clean.phones,
+                          lambda p: CustomerPhone(customer_id=cid, number=p.value, digits=phone_digits(p.value),
+                                                  label=p.label, is_primary=p.primary))
         primary = session.execute(select(Address).where(Address.customer_id == cid)
                                   .order_by(Address.is_primary.desc(), Address.id)).scalars().first()
         changed_address: list[str] = []
