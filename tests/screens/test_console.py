@@ -14,22 +14,7 @@ from agentdesk.services import customers, demo, identity
 from agentdesk.services.customer_search import segment_counts
 from agentdesk.widgets.window_table import WindowTable
 
-SIZE = (80, 24)
-
-
-async def settle(pilot, app):
-    for _ in range(5):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def table_rows(screen, selector="#customers") -> list[list[str]]:
-    """The cells as the agent sees them (plain text), for either table kind."""
-    table = screen.query_one(selector)
-    if isinstance(table, WindowTable):
-        return [[cell.plain for cell in table.render_cells(row)] for row in table.rows]
-    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+from .helpers import SIZE, console, settle, table_rows
 
 
 @pytest.fixture
@@ -37,9 +22,6 @@ def demo_store(sqlite_store):
     demo.build_demo(sqlite_store, 300, seed=2, login="operator")
     return sqlite_store
 
-
-def console(store, login="operator"):
-    return AgentDeskApp(store, load_settings(store.url), identity.resolve_actor(store, login))
 
 
 async def test_search_open_profile_see_transactions_go_back_quit(demo_store):

@@ -5,8 +5,6 @@ import csv
 import pytest
 from textual.widgets import Input, Static
 
-from agentdesk.app import AgentDeskApp
-from agentdesk.config import load_settings
 from agentdesk.screens.customer_profile import CustomerProfileScreen
 from agentdesk.screens.table_dialogs import ColumnsDialog, ExportDialog, FilterDialog, SegmentsDialog
 from agentdesk.services import customers, demo, identity, preferences, segments
@@ -14,7 +12,7 @@ from agentdesk.services.customer_filters import CustomerQuery, Segment
 from agentdesk.services.customer_search import count_matching
 from agentdesk.widgets.window_table import WindowTable
 
-from .test_console import SIZE, settle
+from .helpers import SIZE, console, settle
 
 
 @pytest.fixture
@@ -22,9 +20,6 @@ def demo_store(sqlite_store):
     demo.build_demo(sqlite_store, 600, seed=21, login="operator")
     return sqlite_store
 
-
-def console(store, login="operator", as_login=None):
-    return AgentDeskApp(store, load_settings(store.url), identity.resolve_actor(store, login, as_login))
 
 
 async def test_typing_a_search_updates_the_table_and_the_newest_query_wins(demo_store):

@@ -4,14 +4,13 @@ import pytest
 from sqlalchemy import select
 from textual.widgets import DataTable, Input, Static
 
-from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
 from agentdesk.models import TimelineEvent, Transaction
 from agentdesk.screens.customer_profile import CustomerProfileScreen
 from agentdesk.screens.money_dialogs import CollectPaymentDialog, RefundDialog
-from agentdesk.services import demo, identity
+from agentdesk.services import demo
 
-from .test_console import SIZE, settle
+from .helpers import SIZE, console, settle
 
 
 @pytest.fixture
@@ -28,23 +27,23 @@ def settled_sale(store) -> Transaction:
         ).scalars().first()
 
 
-async def open_transactions(pilot, app, customer_id: int):
-    app.push_screen(CustomerProfileScreen(customer_id))
+async def open_transactions(pilot, app, sale: Transaction):
+    """The sale's customer's profile, on the transactions tab, with the sale highlighted."""
+    app.push_screen(CustomerProfileScreen(sale.customer_id))
     await settle(pilot, app)
     await pilot.press("2")
     await settle(pilot, app)
+    row = [t.id for t in app.screen.detail.transactions].index(sale.id)
+    app.screen.query_one("#transactions-table", DataTable).move_cursor(row=row)
 
 
 async def test_partial_refund_from_the_profile(demo_store, tmp_path):
     sale = settled_sale(demo_store)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob", settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await open_transactions(pilot, app, sale.customer_id)
-        table = app.screen.query_one("#transactions-table", DataTable)
-        row = [t.id for t in app.screen.detail.transactions].index(sale.id)
-        table.move_cursor(row=row)
+        await open_transactions(pilot, app, sale)
         await pilot.press("r")
         await settle(pilot, app)
         dialog = app.screen
@@ -76,12 +75,10 @@ async def test_partial_refund_from_the_profile(demo_store, tmp_path):
 async def test_bad_amount_is_explained_and_nothing_happens(demo_store, tmp_path):
     sale = settled_sale(demo_store)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store, settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await open_transactions(pilot, app, sale.customer_id)
-        table = app.screen.query_one("#transactions-table", DataTable)
-        table.move_cursor(row=[t.id for t in app.screen.detail.transactions].index(sale.id))
+        await open_transactions(pilot, app, sale)
         await pilot.press("r")
         await settle(pilot, app)
         app.screen.query_one("#refund-amount", Input).value = "12.345"
@@ -95,10 +92,10 @@ async def test_bad_amount_is_explained_and_nothing_happens(demo_store, tmp_path)
 
 async def test_sales_role_gets_no_refund_dialog(demo_store, tmp_path):
     sale = settled_sale(demo_store)
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "sara"))
+    app = console(demo_store, "sara")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await open_transactions(pilot, app, sale.customer_id)
+        await open_transactions(pilot, app, sale)
         await pilot.press("r")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
@@ -107,10 +104,10 @@ async def test_sales_role_gets_no_refund_dialog(demo_store, tmp_path):
 async def test_record_a_payment_made_outside(demo_store, tmp_path):
     sale = settled_sale(demo_store)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store, settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await open_transactions(pilot, app, sale.customer_id)
+        await open_transactions(pilot, app, sale)
         before = app.screen.detail.lifetime_value
         await pilot.press("dollar_sign")
         await settle(pilot, app)
@@ -132,10 +129,10 @@ async def test_credit_memo_and_payout_dialogs(demo_store, tmp_path):
 
     sale = settled_sale(demo_store)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "fred"))
+    app = console(demo_store, "fred", settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await open_transactions(pilot, app, sale.customer_id)
+        await open_transactions(pilot, app, sale)
         await pilot.press("M")
         await settle(pilot, app)
         assert isinstance(app.screen, CreditMemoDialog)

@@ -2,14 +2,13 @@
 
 import pytest
 
-from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
 from agentdesk.screens.block_dialogs import BlockDialog, UnblockDialog
 from agentdesk.screens.customer_profile import CustomerProfileScreen
 from agentdesk.services import blocklist, customers, demo, identity
 from textual.widgets import Input
 
-from .test_console import SIZE, settle
+from .helpers import SIZE, console, settle
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ async def open_profile(pilot, app, external_id="CUS-0000042"):
 
 
 async def test_admin_blocks_and_unblocks(demo_store):
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app)
@@ -49,7 +48,7 @@ async def test_admin_blocks_and_unblocks(demo_store):
 
 
 async def test_agent_has_no_block_action(demo_store):
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app)
@@ -62,9 +61,9 @@ async def test_agent_has_no_block_action(demo_store):
 
 
 async def test_tags_with_keys_show_as_chips(demo_store):
-    from agentdesk.screens.block_dialogs import TagsDialog
+    from agentdesk.screens.profile_dialogs import TagsDialog
 
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app)
@@ -92,7 +91,7 @@ async def test_tags_with_keys_show_as_chips(demo_store):
 async def test_add_a_customer_with_two_emails_then_edit_the_address(demo_store):
     from agentdesk.screens.customer_form import CustomerFormScreen
 
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await pilot.press("n")
@@ -139,7 +138,7 @@ async def test_merge_marked_customers_from_the_table(demo_store):
     for external_id, email in (("DUP-B", "b@example.com"), ("DUP-A", "a@example.com")):
         customers.create_customer(demo_store, operator, CustomerInput("Sam", "Same", external_id, website="northwind-us",
                                                                       emails=[ContactInput(email)]))
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), operator)
+    app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await pilot.press("3")
@@ -163,7 +162,7 @@ async def test_merge_marked_customers_from_the_table(demo_store):
 async def test_anonymise_needs_the_id_typed(demo_store):
     from agentdesk.screens.privacy_dialogs import AnonymiseDialog
 
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app)
@@ -181,10 +180,10 @@ async def test_anonymise_needs_the_id_typed(demo_store):
 
 
 async def test_instruments_dialog(demo_store, tmp_path):
-    from agentdesk.screens.block_dialogs import InstrumentsDialog
+    from agentdesk.screens.profile_dialogs import InstrumentsDialog
 
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob", settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app, "CUS-0000042")
@@ -210,9 +209,9 @@ async def test_instruments_dialog(demo_store, tmp_path):
 
 
 async def test_tax_ids_and_lead_source_dialogs(demo_store):
-    from agentdesk.screens.block_dialogs import LeadSourceDialog, TaxIdsDialog
+    from agentdesk.screens.profile_dialogs import LeadSourceDialog, TaxIdsDialog
 
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "sara"))
+    app = console(demo_store, "sara")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_profile(pilot, app)
@@ -241,7 +240,7 @@ async def test_kyc_tab_upload_review_and_edd(demo_store, tmp_path):
     scan = tmp_path / "licence.png"
     scan.write_bytes(b"\x89PNG" + b"0" * 100)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob", settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         detail = await open_profile(pilot, app)

@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import select
 from textual.widgets import SelectionList, Static, TextArea
 
-from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
 from agentdesk.models import TimelineEvent, Transaction
 from agentdesk.screens.customer_profile import CustomerProfileScreen, TransactionDialog
@@ -12,7 +11,7 @@ from agentdesk.screens.timeline import MentionsScreen, NoteDialog, TimelineFilte
 from agentdesk.services import demo, identity, timeline_view
 from agentdesk.widgets.window_table import WindowTable
 
-from .test_console import settle
+from .helpers import console, settle
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def refunded_customer(store) -> int:
 
 async def test_note_filter_and_linked_transaction(demo_store):
     customer_id = refunded_customer(demo_store)
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app)
         app.push_screen(CustomerProfileScreen(customer_id))
@@ -77,7 +76,7 @@ async def test_note_filter_and_linked_transaction(demo_store):
 async def test_mentions_reach_the_agent_at_the_next_start(demo_store):
     operator = identity.resolve_actor(demo_store, "operator")
     timeline_view.add_note(demo_store, operator, "CUS-0000010", "@bob please call them back")
-    app = AgentDeskApp(demo_store, load_settings(demo_store.url), identity.resolve_actor(demo_store, "operator", "bob"))
+    app = console(demo_store, "bob")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app)
         await pilot.press("m")
@@ -98,7 +97,7 @@ async def test_attach_and_save_back_from_the_timeline(demo_store, tmp_path):
     source = tmp_path / "passport.pdf"
     source.write_bytes(b"%PDF-1.4 not really" * 50)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
-    app = AgentDeskApp(demo_store, settings, identity.resolve_actor(demo_store, "operator"))
+    app = console(demo_store, settings=settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app)
         app.push_screen(CustomerProfileScreen(1))

@@ -263,13 +263,13 @@ class CustomerProfileScreen(Screen):
         from agentdesk.screens.compliance import KycDialog
 
         if getattr(self, "compliance", None) is not None and self._allowed(Action.EDIT_CUSTOMERS, "manage KYC"):
-            self.app.push_screen(KycDialog(self.customer_id, self.compliance.documents), self._after_money)
+            self.app.push_screen(KycDialog(self.customer_id, self.compliance.documents), self._reload_if_changed)
 
     def action_edd(self) -> None:
         from agentdesk.screens.compliance import EddDialog
 
         if getattr(self, "compliance", None) is not None and self._allowed(Action.EDIT_CUSTOMERS, "change EDD"):
-            self.app.push_screen(EddDialog(self.customer_id, self.compliance), self._after_money)
+            self.app.push_screen(EddDialog(self.customer_id, self.compliance), self._reload_if_changed)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -278,49 +278,49 @@ class CustomerProfileScreen(Screen):
         from agentdesk.screens.customer_form import CustomerFormScreen
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit customers"):
-            self.app.push_screen(CustomerFormScreen(self.detail), lambda saved: self.load() if saved else None)
+            self.app.push_screen(CustomerFormScreen(self.detail), self._reload_if_changed)
 
     def action_instruments(self) -> None:
-        from agentdesk.screens.block_dialogs import InstrumentsDialog
+        from agentdesk.screens.profile_dialogs import InstrumentsDialog
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change payment instruments"):
-            self.app.push_screen(InstrumentsDialog(self.detail), self._after_money)
+            self.app.push_screen(InstrumentsDialog(self.detail), self._reload_if_changed)
 
     def action_tax_ids(self) -> None:
-        from agentdesk.screens.block_dialogs import TaxIdsDialog
+        from agentdesk.screens.profile_dialogs import TaxIdsDialog
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change tax ids"):
-            self.app.push_screen(TaxIdsDialog(self.detail), self._after_money)
+            self.app.push_screen(TaxIdsDialog(self.detail), self._reload_if_changed)
 
     def action_lead_source(self) -> None:
-        from agentdesk.screens.block_dialogs import LeadSourceDialog
+        from agentdesk.screens.profile_dialogs import LeadSourceDialog
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "edit the lead source"):
-            self.app.push_screen(LeadSourceDialog(self.detail), self._after_money)
+            self.app.push_screen(LeadSourceDialog(self.detail), self._reload_if_changed)
 
     def action_anonymise(self) -> None:
         from agentdesk.screens.privacy_dialogs import AnonymiseDialog
 
         if self.detail is not None and self._allowed(Action.MERGE_ANONYMIZE, "anonymise customers"):
-            self.app.push_screen(AnonymiseDialog(self.detail.id, self.detail.external_id), self._after_money)
+            self.app.push_screen(AnonymiseDialog(self.detail.id, self.detail.external_id), self._reload_if_changed)
 
     def action_tags(self) -> None:
-        from agentdesk.screens.block_dialogs import TagsDialog
+        from agentdesk.screens.profile_dialogs import TagsDialog
 
         if self.detail is not None and self._allowed(Action.EDIT_CUSTOMERS, "change tags"):
-            self.app.push_screen(TagsDialog(self.detail.id, self.detail.tags), self._after_money)
+            self.app.push_screen(TagsDialog(self.detail.id, self.detail.tags), self._reload_if_changed)
 
     def action_block(self) -> None:
         from agentdesk.screens.block_dialogs import BlockDialog
 
         if self.detail is not None and self._allowed(Action.BLOCKLIST, "change blocklists"):
-            self.app.push_screen(BlockDialog(self.detail), self._after_money)
+            self.app.push_screen(BlockDialog(self.detail), self._reload_if_changed)
 
     def action_unblock(self) -> None:
         from agentdesk.screens.block_dialogs import UnblockDialog
 
         if self.detail is not None and self._allowed(Action.BLOCKLIST, "change blocklists"):
-            self.app.push_screen(UnblockDialog(self.detail.id), self._after_money)
+            self.app.push_screen(UnblockDialog(self.detail.id), self._reload_if_changed)
 
     def action_full_timeline(self) -> None:
         if self.detail is not None:
@@ -350,7 +350,7 @@ class CustomerProfileScreen(Screen):
             return None
         return self.detail.transactions[table.cursor_row]
 
-    def _after_money(self, changed: bool | None) -> None:
+    def _reload_if_changed(self, changed: bool | None) -> None:
         if changed:
             self.load()
 
@@ -365,7 +365,7 @@ class CustomerProfileScreen(Screen):
 
         txn = self._current_transaction()
         if txn is not None and self._allowed(Action.REFUND, "refund or void"):
-            self.app.push_screen(RefundDialog(txn.id), self._after_money)
+            self.app.push_screen(RefundDialog(txn.id), self._reload_if_changed)
 
     def action_mark(self) -> None:
         txn = self._current_transaction()
@@ -428,19 +428,19 @@ class CustomerProfileScreen(Screen):
         from agentdesk.screens.money_dialogs import CollectPaymentDialog
 
         if self.detail and self._allowed(Action.BILLING, "collect payments"):
-            self.app.push_screen(CollectPaymentDialog(self.detail.id, self.detail.currency), self._after_money)
+            self.app.push_screen(CollectPaymentDialog(self.detail.id, self.detail.currency), self._reload_if_changed)
 
     def action_payout(self) -> None:
         from agentdesk.screens.money_dialogs import PayoutDialog
 
         if self.detail and self._allowed(Action.PAYOUT, "send payouts"):
-            self.app.push_screen(PayoutDialog(self.detail.id, self.detail.currency), self._after_money)
+            self.app.push_screen(PayoutDialog(self.detail.id, self.detail.currency), self._reload_if_changed)
 
     def action_credit_memo(self) -> None:
         from agentdesk.screens.money_dialogs import CreditMemoDialog
 
         if self.detail and self._allowed(Action.BILLING, "create credit memos"):
-            self.app.push_screen(CreditMemoDialog(self.detail.id, self.detail.currency), self._after_money)
+            self.app.push_screen(CreditMemoDialog(self.detail.id, self.detail.currency), self._reload_if_changed)
 
     @on(DataTable.RowSelected, "#transactions-table")
     def _open_transaction(self, event: DataTable.RowSelected) -> None:

@@ -139,20 +139,13 @@ class CustomerTableScreen(Screen):
         return True
 
     def action_mark(self) -> None:
-        table = self.query_one(WindowTable)
-        if table.current is not None:
-            self.marked_rows = getattr(self, "marked_rows", {})
-            row = table.current
-            if row.id in self.marked_rows:
-                del self.marked_rows[row.id]
-            else:
-                self.marked_rows[row.id] = row
-            table.toggle_mark()
+        self.query_one(WindowTable).toggle_mark()
 
     def action_merge(self) -> None:
         from agentdesk.screens.privacy_dialogs import MergeDialog
 
-        marked = list(getattr(self, "marked_rows", {}).values())
+        table = self.query_one(WindowTable)
+        marked = list(table.marked.values())
         if not allowed(self.app.actor, Action.MERGE_ANONYMIZE):
             self.notify("Only admins merge customers.", severity="warning")
             return
@@ -162,8 +155,7 @@ class CustomerTableScreen(Screen):
 
         def merged(done) -> None:
             if done:
-                self.marked_rows = {}
-                self.query_one(WindowTable).marked.clear()
+                table.marked.clear()
                 self.load_counts()
                 self.run_query()
 

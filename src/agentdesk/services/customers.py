@@ -366,7 +366,8 @@ def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) ->
         if tokenized:
             _, token, fingerprint = tokenized
             store_card(session, actor, customer.id, clean.card_details, clean.card.allow_backup, token, fingerprint, True)
-        search_index.refresh(session, [customer.id])
+        else:
+            search_index.refresh(session, [customer.id])  # store_card refreshes it otherwise
         return _detail(session, customer, 100)
 
 

@@ -101,7 +101,8 @@ class WindowTable(Widget, can_focus=True):
         self.at_end = True
         self.offset_known: int | None = 0
         """Absolute position of rows[0] in the whole result, when known."""
-        self.marked: set = set()
+        self.marked: dict = {}
+        """Marked rows by their key; kept even when they scroll out of the buffer."""
         self.mark_key: Callable[[Any], Any] = lambda row: row
         self._pending: set[bool] = set()
         self._owed = 0
@@ -257,7 +258,8 @@ class WindowTable(Widget, can_focus=True):
         if self.current is None:
             return
         key = self.mark_key(self.current)
-        self.marked.symmetric_difference_update({key})
+        if self.marked.pop(key, None) is None:
+            self.marked[key] = self.current
         self.refresh()
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:

@@ -1,0 +1,29 @@
+"""What the console tests share: a standard screen size, waiting for workers, reading tables."""
+
+from agentdesk.app import AgentDeskApp
+from agentdesk.config import load_settings
+from agentdesk.services import identity
+from agentdesk.widgets.window_table import WindowTable
+
+SIZE = (80, 24)
+
+
+async def settle(pilot, app):
+    """Let every worker finish and every message be handled."""
+    for _ in range(5):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def table_rows(screen, selector="#customers") -> list[list[str]]:
+    """The cells as the agent sees them (plain text), for either table kind."""
+    table = screen.query_one(selector)
+    if isinstance(table, WindowTable):
+        return [[cell.plain for cell in table.render_cells(row)] for row in table.rows]
+    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def console(store, as_login=None, settings=None, login="operator") -> AgentDeskApp:
+    """The console on `store` as `login` (or, on a demo store, as `as_login`)."""
+    return AgentDeskApp(store, settings or load_settings(store.url), identity.resolve_actor(store, login, as_login))
