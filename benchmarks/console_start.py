@@ -23,9 +23,9 @@ from textual.widgets import Static
 
 from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
-from agentdesk.services.identity import resolve_actor
-from agentdesk.store import Store
-from agentdesk.widgets.window_table import WindowTable
+from agentdesk.db.store import Store
+from agentdesk.services.agents.identity import resolve_actor
+from agentdesk.ui.widgets.window_table import WindowTable
 
 
 async def one_run(url: str) -> tuple[float, float]:
@@ -63,7 +63,7 @@ def main() -> None:
     imports = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import agentdesk.cli, agentdesk.app, agentdesk.screens.customer_table"], check=True)
+        subprocess.run([sys.executable, "-c", "import agentdesk.cli, agentdesk.app, agentdesk.ui.screens.customer_table"], check=True)
         imports.append(time.perf_counter() - t)
     print(f"python start+imports median {statistics.median(imports) * 1000:.0f} ms (add to the above for a cold `agentdesk`)")
     print(f"peak RSS             {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

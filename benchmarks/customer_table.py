@@ -22,10 +22,10 @@ import time
 
 from sqlalchemy import text
 
-from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey
-from agentdesk.services.customer_search import fetch_page, segment_counts
-from agentdesk.services.identity import resolve_actor
-from agentdesk.store import Store
+from agentdesk.db.store import Store
+from agentdesk.services.agents.identity import resolve_actor
+from agentdesk.services.customers.filters import CustomerQuery, Segment, SortKey
+from agentdesk.services.customers.search import fetch_page, segment_counts
 
 
 def stats(samples: list[float]) -> str:
@@ -94,7 +94,7 @@ def services(store, actor) -> None:
             row_id = s.execute(text(f"SELECT id FROM customer ORDER BY {order} LIMIT 1 OFFSET {depth}")).scalar_one()
         anchor = fetch_page(store, actor, CustomerQuery(Segment.ALL, "", sort=sort), 1)
         with store.read() as s:
-            from agentdesk.models import Customer
+            from agentdesk.db.models import Customer
 
             c = s.get(Customer, row_id)
         cursor = {SortKey.NEWEST: (c.id,), SortKey.LIFETIME_VALUE: (c.lifetime_value, c.id),
@@ -129,7 +129,7 @@ async def console(store, actor, size=(100, 30)) -> None:
     clock stops when the table holds the new rows (the next refresh draws them)."""
     from agentdesk.app import AgentDeskApp
     from agentdesk.config import load_settings
-    from agentdesk.widgets.window_table import WindowTable
+    from agentdesk.ui.widgets.window_table import WindowTable
 
     app = AgentDeskApp(store, load_settings(store.url), actor)
     async with app.run_test(size=size) as pilot:

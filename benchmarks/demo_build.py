@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentdesk.services.demo import build_demo
-from agentdesk.store import Store
+from agentdesk.db.store import Store
+from agentdesk.demo.builder import build_demo
 
 
 def main() -> None:

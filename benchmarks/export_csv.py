@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentdesk.services.customer_filters import CustomerQuery, Segment
-from agentdesk.services.export import CONTACTS_PRESET, export_customers
-from agentdesk.services.identity import resolve_actor
-from agentdesk.store import Store
+from agentdesk.db.store import Store
+from agentdesk.services.agents.identity import resolve_actor
+from agentdesk.services.customers.export import CONTACTS_PRESET, export_customers
+from agentdesk.services.customers.filters import CustomerQuery, Segment
 
 
 def main() -> None:

@@ -15,18 +15,20 @@ import asyncio
 import resource
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from agentdesk.models import Customer, TimelineEvent
-from agentdesk.services import customers, demo, identity
-from agentdesk.services.customer_input import ContactInput, CustomerInput
-from agentdesk.services.permissions import SYSTEM
-from agentdesk.services.timeline import record_event
-from agentdesk.services.timeline_catalog import EventType
-from agentdesk.services.timeline_view import TimelineFilter, timeline_page
-from agentdesk.store import Store
+from agentdesk.db.models import Customer, TimelineEvent
+from agentdesk.db.store import Store
+from agentdesk.demo import builder as demo
+from agentdesk.domain.permissions import SYSTEM
+from agentdesk.domain.validation import ContactInput, CustomerInput
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.read import TimelineFilter, timeline_page
+from agentdesk.services.timeline.record import record_event
 
 EVENTS = 100_000
 KINDS = [EventType.NOTE, EventType.EMAIL_SENT, EventType.MANUAL_CHARGE, EventType.SUBSCRIPTION_BILLED,
@@ -43,7 +45,7 @@ def build(store) -> int:
         return found
     detail = customers.create_customer(store, actor, CustomerInput("Busy", "Customer", "busy",
                                                                    emails=[ContactInput("busy@example.com")]))
-    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     started = time.perf_counter()
     for chunk in range(0, EVENTS, 5_000):
         with store.write() as s:
@@ -99,10 +101,10 @@ async def console(store, actor, cid) -> None:
 
     from agentdesk.app import AgentDeskApp
     from agentdesk.config import load_settings
-    from agentdesk.screens.customer_profile import CustomerProfileScreen
-    from agentdesk.screens.timeline import TimelinePanel
-    from agentdesk.services.timeline_view import TimelineFilter as F
-    from agentdesk.widgets.window_table import WindowTable
+    from agentdesk.services.timeline.read import TimelineFilter as F
+    from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+    from agentdesk.ui.screens.timeline import TimelinePanel
+    from agentdesk.ui.widgets.window_table import WindowTable
 
     async def until(cond, limit=20):
         deadline = time.perf_counter() + limit

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from agentdesk.models import Role, Website
-from agentdesk.services import identity
-from agentdesk.services.customer_input import ContactInput, CustomerInput
-from agentdesk.services.permissions import Actor
-from agentdesk.store import Store
+from agentdesk.db.models import Role, Website
+from agentdesk.db.store import Store
+from agentdesk.domain.permissions import Actor
+from agentdesk.domain.validation import ContactInput, CustomerInput
+from agentdesk.services.agents import identity
 
 PG_URL = os.environ.get("AGENTDESK_TEST_DATABASE_URL")
 
@@ -55,7 +55,7 @@ def pg_url():
     try:
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means no server to test against
+    except Exception as exc:
         engine.dispose()
         if os.environ.get("AGENTDESK_REQUIRE_PG"):
             pytest.fail(f"cannot create a PostgreSQL test database: {exc}")

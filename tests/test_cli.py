@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from agentdesk import cli
-from agentdesk.services import identity
+from agentdesk.services.agents import identity
 
 
 @pytest.fixture
@@ -172,8 +172,8 @@ def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
 def _settled_sale(db_url) -> tuple[int, int]:
     from sqlalchemy import select
 
-    from agentdesk.models import Transaction
-    from agentdesk.store import Store
+    from agentdesk.db.models import Transaction
+    from agentdesk.db.store import Store
 
     store = Store(db_url)
     with store.read() as s:

@@ -6,8 +6,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from agentdesk import models  # noqa: F401
-from agentdesk.store import Store, StoreError
+from agentdesk.db import models  # noqa: F401
+from agentdesk.db.store import Store, StoreError
 
 
 def skip_search_index(obj, name, type_, reflected, compare_to):
@@ -81,12 +81,11 @@ def test_write_transactions_take_the_write_lock_at_begin(sqlite_store, tmp_path)
 
 
 def test_a_failing_write_block_rolls_everything_back(sqlite_store):
-    from agentdesk.models import Website
+    from agentdesk.db.models import Website
 
-    with pytest.raises(RuntimeError):
-        with sqlite_store.write() as session:
-            session.add(Website(code="x", name="x", url="https://x.example", default_currency="USD"))
-            session.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), sqlite_store.write() as session:
+        session.add(Website(code="x", name="x", url="https://x.example", default_currency="USD"))
+        session.flush()
+        raise RuntimeError("boom")
     with sqlite_store.read() as session:
         assert session.execute(text("SELECT COUNT(*) FROM website")).scalar() == 0

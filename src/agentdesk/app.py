@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from agentdesk.config import Settings
-from agentdesk.services.permissions import Actor
-from agentdesk.store import Store
+from agentdesk.db.store import Store
+from agentdesk.domain.permissions import Actor
 
 JOB_INTERVAL = 30.0
 
@@ -90,7 +90,7 @@ class AgentDeskApp(App):
 
     def on_mount(self) -> None:
         if self.actor is None:
-            from agentdesk.screens.first_run import FirstRunScreen
+            from agentdesk.ui.screens.first_run import FirstRunScreen
 
             login = self.first_run.login if self.first_run else "admin"
             self.push_screen(FirstRunScreen(login))
@@ -98,7 +98,7 @@ class AgentDeskApp(App):
             self._open_table()
 
     def _open_table(self) -> None:
-        from agentdesk.screens.customer_table import CustomerTableScreen
+        from agentdesk.ui.screens.customer_table import CustomerTableScreen
 
         self.push_screen(CustomerTableScreen())
         self.start_background_work()
@@ -110,7 +110,7 @@ class AgentDeskApp(App):
 
     @work(exclusive=True, group="jobs")
     async def drain_jobs(self, first: bool = False) -> None:
-        from agentdesk.services import worker
+        from agentdesk.services.jobs import runner as worker
 
         try:
             if first:
@@ -118,7 +118,7 @@ class AgentDeskApp(App):
                 if report.repaired:
                     self.notify(f"Finished {report.repaired} refund(s) interrupted earlier.", timeout=6)
             await asyncio.to_thread(worker.run_due, self.store, self.settings)
-        except Exception as exc:  # noqa: BLE001 - the queue must never take the console down
+        except Exception as exc:
             self.log.error(f"job queue: {exc}")
 
     def signed_in(self, actor: Actor) -> None:
@@ -128,12 +128,12 @@ class AgentDeskApp(App):
         self.start_background_work()
 
     def switch_screen_to_table(self) -> None:
-        from agentdesk.screens.customer_table import CustomerTableScreen
+        from agentdesk.ui.screens.customer_table import CustomerTableScreen
 
         self.switch_screen(CustomerTableScreen())
 
     def action_help(self) -> None:
-        from agentdesk.screens.help import HelpScreen
+        from agentdesk.ui.screens.help import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             return

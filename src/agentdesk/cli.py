@@ -10,33 +10,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError
 
 from agentdesk import __version__
 from agentdesk.config import ConfigError, Settings, load_settings
-from agentdesk.plain import visible
-from agentdesk.services import (
-    audit,
-    blocklist,
-    customer_columns,
-    customer_search,
-    customers,
-    demo,
-    export,
-    identity,
-    payments,
-    refunds,
-    segments,
-    settlement,
-    timeline_view,
-    worker,
-)
-from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
-from agentdesk.services.errors import ServiceError
-from agentdesk.services.money import format_amount, parse_amount
-from agentdesk.store import Store, StoreError
+from agentdesk.db.store import Store, StoreError
+from agentdesk.demo import builder as demo
+from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.text import visible
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import columns as customer_columns
+from agentdesk.services.customers import export, segments
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers import search as customer_search
+from agentdesk.services.customers.filters import CustomerQuery, Segment, SortKey, parse_filters
+from agentdesk.services.jobs import runner as worker
+from agentdesk.services.money import payments, refunds, settlement
+from agentdesk.services.risk import blocklist
+from agentdesk.services.timeline import audit
+from agentdesk.services.timeline import notes as timeline_notes
+from agentdesk.services.timeline import read as timeline_read
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -224,7 +220,7 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def signed_in(settings: Settings, args) -> tuple[Store, "identity.Actor"]:
+def signed_in(settings: Settings, args) -> tuple[Store, identity.Actor]:
     """The store, and who is at the keyboard (the OS login, or `--as` on a demo store)."""
     store = open_store(settings)
     return store, identity.resolve_actor(store, as_login=args.as_login)
@@ -414,20 +410,20 @@ def cmd_payout(args, settings: Settings) -> int:
 def cmd_timeline(args, settings: Settings) -> int:
     store, actor = signed_in(settings, args)
     if args.command == "note":
-        entry = timeline_view.add_note(store, actor, args.customer, args.text, args.corrects)
+        entry = timeline_notes.add_note(store, actor, args.customer, args.text, args.corrects)
         print(f"note {entry.id} added")
         return 0
-    since, until = timeline_view.parse_since_until(args.since, args.until)
-    f = timeline_view.TimelineFilter(frozenset(args.type), since, until, args.search)
+    since, until = timeline_read.parse_since_until(args.since, args.until)
+    f = timeline_read.TimelineFilter(frozenset(args.type), since, until, args.search)
     if not 1 <= args.limit <= 100_000:
         raise CliError("--limit must be between 1 and 100000")
     entries, after = [], None
     while len(entries) < args.limit:
-        page = timeline_view.timeline_page(store, actor, args.customer, f, min(500, args.limit - len(entries)), after)
+        page = timeline_read.timeline_page(store, actor, args.customer, f, min(500, args.limit - len(entries)), after)
         entries += page.entries
         if not page.more or not page.entries:
             break
-        after = timeline_view.cursor_of(page.entries[-1])
+        after = timeline_read.cursor_of(page.entries[-1])
     if args.json:
         _emit_json([e.to_dict() for e in entries])
         return 0

@@ -2,8 +2,8 @@
 
 from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
-from agentdesk.services import identity
-from agentdesk.widgets.window_table import WindowTable
+from agentdesk.services.agents import identity
+from agentdesk.ui.widgets.window_table import WindowTable
 
 SIZE = (80, 24)
 

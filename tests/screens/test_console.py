@@ -6,13 +6,15 @@ from textual.widgets import Static
 
 from agentdesk.app import AgentDeskApp, FirstRun
 from agentdesk.config import load_settings
-from agentdesk.screens.customer_profile import CustomerProfileScreen
-from agentdesk.screens.customer_table import CustomerTableScreen
-from agentdesk.screens.first_run import FirstRunScreen
-from agentdesk.screens.help import HelpScreen
-from agentdesk.services import customers, demo, identity
-from agentdesk.services.customer_search import segment_counts
-from agentdesk.widgets.window_table import WindowTable
+from agentdesk.demo import builder as demo
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers.search import segment_counts
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+from agentdesk.ui.screens.customer_table import CustomerTableScreen
+from agentdesk.ui.screens.first_run import FirstRunScreen
+from agentdesk.ui.screens.help import HelpScreen
+from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import SIZE, console, settle, table_rows
 

@@ -5,12 +5,15 @@ import csv
 import pytest
 from textual.widgets import Input, Static
 
-from agentdesk.screens.customer_profile import CustomerProfileScreen
-from agentdesk.screens.table_dialogs import ColumnsDialog, ExportDialog, FilterDialog, SegmentsDialog
-from agentdesk.services import customers, demo, identity, preferences, segments
-from agentdesk.services.customer_filters import CustomerQuery, Segment
-from agentdesk.services.customer_search import count_matching
-from agentdesk.widgets.window_table import WindowTable
+from agentdesk.demo import builder as demo
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import preferences, segments
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers.filters import CustomerQuery, Segment
+from agentdesk.services.customers.search import count_matching
+from agentdesk.ui.dialogs.table import ColumnsDialog, ExportDialog, FilterDialog, SegmentsDialog
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import SIZE, console, settle
 

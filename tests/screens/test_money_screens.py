@@ -5,10 +5,10 @@ from sqlalchemy import select
 from textual.widgets import DataTable, Input, Static
 
 from agentdesk.config import load_settings
-from agentdesk.models import TimelineEvent, Transaction
-from agentdesk.screens.customer_profile import CustomerProfileScreen
-from agentdesk.screens.money_dialogs import CollectPaymentDialog, RefundDialog
-from agentdesk.services import demo
+from agentdesk.db.models import TimelineEvent, Transaction
+from agentdesk.demo import builder as demo
+from agentdesk.ui.dialogs.money import CollectPaymentDialog, RefundDialog
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
 from .helpers import SIZE, console, settle
 
@@ -125,7 +125,7 @@ async def test_record_a_payment_made_outside(demo_store, tmp_path):
 
 
 async def test_credit_memo_and_payout_dialogs(demo_store, tmp_path):
-    from agentdesk.screens.money_dialogs import CreditMemoDialog, PayoutDialog
+    from agentdesk.ui.dialogs.money import CreditMemoDialog, PayoutDialog
 
     sale = settled_sale(demo_store)
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})

@@ -1,12 +1,15 @@
 """Admin actions on the profile: block and unblock; an agent has no block action at all."""
 
 import pytest
+from textual.widgets import Input
 
 from agentdesk.config import load_settings
-from agentdesk.screens.block_dialogs import BlockDialog, UnblockDialog
-from agentdesk.screens.customer_profile import CustomerProfileScreen
-from agentdesk.services import blocklist, customers, demo, identity
-from textual.widgets import Input
+from agentdesk.demo import builder as demo
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.risk import blocklist
+from agentdesk.ui.dialogs.block import BlockDialog, UnblockDialog
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
 from .helpers import SIZE, console, settle
 
@@ -61,7 +64,7 @@ async def test_agent_has_no_block_action(demo_store):
 
 
 async def test_tags_with_keys_show_as_chips(demo_store):
-    from agentdesk.screens.profile_dialogs import TagsDialog
+    from agentdesk.ui.dialogs.profile import TagsDialog
 
     app = console(demo_store, "bob")
     async with app.run_test(size=SIZE) as pilot:
@@ -89,7 +92,7 @@ async def test_tags_with_keys_show_as_chips(demo_store):
 
 
 async def test_add_a_customer_with_two_emails_then_edit_the_address(demo_store):
-    from agentdesk.screens.customer_form import CustomerFormScreen
+    from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
 
     app = console(demo_store, "bob")
     async with app.run_test(size=SIZE) as pilot:
@@ -128,11 +131,10 @@ async def test_add_a_customer_with_two_emails_then_edit_the_address(demo_store):
 
 
 async def test_merge_marked_customers_from_the_table(demo_store):
-    from agentdesk.screens.customer_table import CustomerTableScreen
-    from agentdesk.screens.privacy_dialogs import MergeDialog
-    from agentdesk.widgets.window_table import WindowTable
-
-    from agentdesk.services.customer_input import ContactInput, CustomerInput
+    from agentdesk.domain.validation import ContactInput, CustomerInput
+    from agentdesk.ui.dialogs.privacy import MergeDialog
+    from agentdesk.ui.screens.customer_table import CustomerTableScreen
+    from agentdesk.ui.widgets.window_table import WindowTable
 
     operator = identity.resolve_actor(demo_store, "operator")
     for external_id, email in (("DUP-B", "b@example.com"), ("DUP-A", "a@example.com")):
@@ -160,7 +162,7 @@ async def test_merge_marked_customers_from_the_table(demo_store):
 
 
 async def test_anonymise_needs_the_id_typed(demo_store):
-    from agentdesk.screens.privacy_dialogs import AnonymiseDialog
+    from agentdesk.ui.dialogs.privacy import AnonymiseDialog
 
     app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -180,7 +182,7 @@ async def test_anonymise_needs_the_id_typed(demo_store):
 
 
 async def test_instruments_dialog(demo_store, tmp_path):
-    from agentdesk.screens.profile_dialogs import InstrumentsDialog
+    from agentdesk.ui.dialogs.profile import InstrumentsDialog
 
     settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     app = console(demo_store, "bob", settings=settings)
@@ -209,7 +211,7 @@ async def test_instruments_dialog(demo_store, tmp_path):
 
 
 async def test_tax_ids_and_lead_source_dialogs(demo_store):
-    from agentdesk.screens.profile_dialogs import LeadSourceDialog, TaxIdsDialog
+    from agentdesk.ui.dialogs.profile import LeadSourceDialog, TaxIdsDialog
 
     app = console(demo_store, "sara")
     async with app.run_test(size=SIZE) as pilot:
@@ -234,8 +236,8 @@ async def test_tax_ids_and_lead_source_dialogs(demo_store):
 
 
 async def test_kyc_tab_upload_review_and_edd(demo_store, tmp_path):
-    from agentdesk.screens.compliance import EddDialog, KycDialog
-    from agentdesk.services import compliance
+    from agentdesk.services.risk import compliance
+    from agentdesk.ui.dialogs.compliance import EddDialog, KycDialog
 
     scan = tmp_path / "licence.png"
     scan.write_bytes(b"\x89PNG" + b"0" * 100)

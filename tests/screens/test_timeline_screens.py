@@ -5,11 +5,13 @@ from sqlalchemy import select
 from textual.widgets import SelectionList, Static, TextArea
 
 from agentdesk.config import load_settings
-from agentdesk.models import TimelineEvent, Transaction
-from agentdesk.screens.customer_profile import CustomerProfileScreen, TransactionDialog
-from agentdesk.screens.timeline import MentionsScreen, NoteDialog, TimelineFilterDialog, TimelinePanel
-from agentdesk.services import demo, identity, timeline_view
-from agentdesk.widgets.window_table import WindowTable
+from agentdesk.db.models import TimelineEvent, Transaction
+from agentdesk.demo import builder as demo
+from agentdesk.services.agents import identity
+from agentdesk.services.timeline import notes as timeline_notes
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen, TransactionDialog
+from agentdesk.ui.screens.timeline import MentionsScreen, NoteDialog, TimelineFilterDialog, TimelinePanel
+from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import console, settle
 
@@ -75,7 +77,7 @@ async def test_note_filter_and_linked_transaction(demo_store):
 
 async def test_mentions_reach_the_agent_at_the_next_start(demo_store):
     operator = identity.resolve_actor(demo_store, "operator")
-    timeline_view.add_note(demo_store, operator, "CUS-0000010", "@bob please call them back")
+    timeline_notes.add_note(demo_store, operator, "CUS-0000010", "@bob please call them back")
     app = console(demo_store, "bob")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app)
@@ -87,12 +89,13 @@ async def test_mentions_reach_the_agent_at_the_next_start(demo_store):
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
         assert app.screen.detail.external_id == "CUS-0000010"
-    assert timeline_view.my_mentions(demo_store, app.actor) == []
+    assert timeline_notes.my_mentions(demo_store, app.actor) == []
 
 
 async def test_attach_and_save_back_from_the_timeline(demo_store, tmp_path):
-    from agentdesk.screens.timeline import AttachDialog, SaveAttachmentDialog
     from textual.widgets import Input
+
+    from agentdesk.ui.screens.timeline import AttachDialog, SaveAttachmentDialog
 
     source = tmp_path / "passport.pdf"
     source.write_bytes(b"%PDF-1.4 not really" * 50)

@@ -6,11 +6,13 @@ import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.models import Customer, Role, TimelineEvent
-from agentdesk.services import blocklist, customers, payments
-from agentdesk.services.blocklist import Blocked
-from agentdesk.services.customer_input import AddressInput
-from agentdesk.services.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.db.models import Customer, Role, TimelineEvent
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.domain.validation import AddressInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.money import payments
+from agentdesk.services.risk import blocklist
+from agentdesk.services.risk.blocklist import Blocked
 
 from ..conftest import customer_input
 from .test_refunds import add_card

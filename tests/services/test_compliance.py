@@ -3,9 +3,11 @@ from datetime import timedelta
 import pytest
 
 from agentdesk.config import load_settings
-from agentdesk.models import Role
-from agentdesk.services import compliance, customers, timeline_view
-from agentdesk.services.errors import InvalidInput, PermissionDenied
+from agentdesk.db.models import Role
+from agentdesk.domain.errors import InvalidInput, PermissionDenied
+from agentdesk.services.customers import records as customers
+from agentdesk.services.risk import compliance
+from agentdesk.services.timeline import attachments
 
 from ..conftest import customer_input
 
@@ -20,7 +22,7 @@ def test_kyc_documents_aml_and_edd(store, actors, tmp_path):
     compliance.review_document(store, agent, doc, "accepted")
     view = compliance.compliance(store, actors[Role.FINANCE], "C-1")
     assert [(d.kind, d.status, d.name, d.uploaded_by) for d in view.documents] == [("passport", "accepted", "passport.jpg", "cara")]
-    out = timeline_view.save_attachment(store, agent, settings, view.documents[0].attachment_id, tmp_path / "copy.jpg")
+    out = attachments.save_attachment(store, agent, settings, view.documents[0].attachment_id, tmp_path / "copy.jpg")
     assert out.read_bytes() == scan.read_bytes()
     compliance.record_aml_check(store, agent, "C-1", "review", 2, "worldcheck")
     assert view.next_search is None

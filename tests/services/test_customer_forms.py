@@ -1,13 +1,15 @@
 """Issue 6's add and edit forms below the UI: phones to E.164, cards, custom fields, full edits."""
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.models import PaymentInstrument, TimelineEvent
-from agentdesk.services import customers
-from agentdesk.services.customer_input import AddressInput, CardInput, ContactInput, parse_custom_fields
-from agentdesk.services.errors import InvalidInput
+from agentdesk.db.models import PaymentInstrument, TimelineEvent
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.validation import AddressInput, CardInput, ContactInput, parse_custom_fields
+from agentdesk.services.customers import records as customers
 
 from ..conftest import customer_input
 
@@ -41,7 +43,7 @@ def test_card_is_tokenised_and_its_number_never_stored(sqlite_store, tmp_path):
 
     store = sqlite_store
     add_website(store)
-    admin = add_roles(store)[__import__("agentdesk.models", fromlist=["Role"]).Role.ADMIN]
+    admin = add_roles(store)[__import__("agentdesk.db.models", fromlist=["Role"]).Role.ADMIN]
     settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "d")})
     detail = customers.create_customer(store, admin, customer_input(
         card=CardInput("4000 0566 5566 5556", "08/31", allow_backup=True)), settings)
@@ -90,12 +92,12 @@ def test_full_edit_records_fields_and_address(store, admin):
 
 
 def test_monthly_value_for_the_sparkline():
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
-    from agentdesk.services.customers import TransactionView, monthly_value
+    from agentdesk.services.customers.records import TransactionView, monthly_value
 
     def txn(kind, status, amount, when, settled=True, currency="USD"):
-        at = datetime(*when, tzinfo=timezone.utc)
+        at = datetime(*when, tzinfo=UTC)
         return TransactionView(1, kind, status, amount, currency, settled, at, None, None, "sandbox", None)
 
     rows = [txn("sale", "approved", 1000, (2026, 11, 3)), txn("sale", "refunded", 500, (2026, 10, 1)),

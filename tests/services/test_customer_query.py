@@ -5,10 +5,14 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
-from agentdesk.services import customers, demo, identity, search_index, tags
-from agentdesk.services.customer_filters import CustomerFilters, CustomerQuery, Segment, SortKey, parse_filters
-from agentdesk.services.customer_search import count_matching, cursor_for, fetch_page
-from agentdesk.services.errors import InvalidInput
+from agentdesk.db import search_index
+from agentdesk.demo import builder as demo
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers import tags
+from agentdesk.services.customers.filters import CustomerFilters, CustomerQuery, Segment, SortKey, parse_filters
+from agentdesk.services.customers.search import count_matching, cursor_for, fetch_page
 
 from ..conftest import customer_input, make_store
 

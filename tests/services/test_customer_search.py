@@ -1,12 +1,13 @@
 import pytest
 from sqlalchemy import select
 
-from agentdesk.models import Customer, PaymentInstrument
-from agentdesk.services import customers, search_index
-from agentdesk.services.customer_input import ContactInput
-from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey
-from agentdesk.services.customer_search import cursor_for, fetch_page, search_customers
-from agentdesk.services.errors import InvalidInput
+from agentdesk.db import search_index
+from agentdesk.db.models import Customer, PaymentInstrument
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.validation import ContactInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers.filters import CustomerQuery, Segment, SortKey
+from agentdesk.services.customers.search import cursor_for, fetch_page, search_customers
 
 from ..conftest import customer_input
 

@@ -3,12 +3,12 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from agentdesk.models import Customer, CustomerEmail, CustomerPhone, Role, TimelineEvent
-from agentdesk.services import customers
-from agentdesk.services import customers as customers_module
-from agentdesk.services.customer_input import AddressInput, ContactInput
-from agentdesk.services.customer_search import Segment, segment_counts
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound
+from agentdesk.db.models import Customer, CustomerEmail, CustomerPhone, Role, TimelineEvent
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.validation import AddressInput, ContactInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers import records as customers_module
+from agentdesk.services.customers.search import Segment, segment_counts
 
 from ..conftest import customer_input
 

@@ -3,8 +3,10 @@ import hashlib
 import pytest
 from sqlalchemy import text
 
-from agentdesk.services import customers, demo, identity
-from agentdesk.services.errors import Conflict, InvalidInput
+from agentdesk.demo import builder as demo
+from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
 
 from ..conftest import customer_input, make_store
 

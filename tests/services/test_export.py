@@ -4,11 +4,13 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from agentdesk.models import Role, TaxId
-from agentdesk.services import customers, demo, identity
-from agentdesk.services.customer_filters import CustomerQuery, Segment, parse_filters
-from agentdesk.services.errors import InvalidInput, PermissionDenied
-from agentdesk.services.export import CONTACTS_HEADER, export_customers, neutralise
+from agentdesk.db.models import Role, TaxId
+from agentdesk.demo import builder as demo
+from agentdesk.domain.errors import InvalidInput, PermissionDenied
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers.export import CONTACTS_HEADER, export_customers, neutralise
+from agentdesk.services.customers.filters import CustomerQuery, Segment, parse_filters
 
 from ..conftest import customer_input
 

@@ -1,8 +1,9 @@
 import pytest
 
-from agentdesk.models import Role
-from agentdesk.services import demo, identity
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.db.models import Role
+from agentdesk.demo import builder as demo
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.services.agents import identity
 
 
 def test_unknown_login_is_refused_with_how_to_fix(store, actors):

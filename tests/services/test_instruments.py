@@ -2,11 +2,12 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.models import PaymentInstrument, Role
-from agentdesk.services import customers, instruments
-from agentdesk.services.customer_filters import CustomerQuery, Segment
-from agentdesk.services.customer_search import fetch_page
-from agentdesk.services.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.db.models import PaymentInstrument, Role
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers.filters import CustomerQuery, Segment
+from agentdesk.services.customers.search import fetch_page
+from agentdesk.services.money import instruments
 
 from ..conftest import customer_input
 

@@ -1,7 +1,7 @@
 import pytest
 
-from agentdesk.services.errors import InvalidInput
-from agentdesk.services.money import format_amount, parse_amount
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.money import format_amount, parse_amount
 
 
 @pytest.mark.parametrize(

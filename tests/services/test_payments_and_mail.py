@@ -7,9 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.models import Role, TimelineEvent, Transaction
-from agentdesk.services import customers, mailer, payments, worker
-from agentdesk.services.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.db.models import Role, TimelineEvent, Transaction
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.services.customers import records as customers
+from agentdesk.services.jobs import mailer
+from agentdesk.services.jobs import runner as worker
+from agentdesk.services.money import payments
 
 from ..conftest import customer_input
 from .test_refunds import add_card, customer_row
@@ -107,8 +110,9 @@ def smtp_server():
 
 
 def test_refund_confirmation_goes_out_through_smtp(sqlite_store, tmp_path, smtp_server):
+    from agentdesk.services.money import refunds, settlement
+
     from ..conftest import add_roles, add_website
-    from agentdesk.services import refunds, settlement
 
     port, received = smtp_server
     store = sqlite_store
@@ -132,8 +136,8 @@ def test_refund_confirmation_goes_out_through_smtp(sqlite_store, tmp_path, smtp_
 
 
 def test_unreachable_smtp_is_retried_not_lost(sqlite_store, tmp_path):
-    from agentdesk.models import Job
-    from agentdesk.services import jobs
+    from agentdesk.db.models import Job
+    from agentdesk.services.jobs import queue as jobs
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

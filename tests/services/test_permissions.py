@@ -3,10 +3,11 @@ change to the policy has to be a change to this table too."""
 
 import pytest
 
-from agentdesk.models import Role
-from agentdesk.services import customers, identity
-from agentdesk.services.errors import NotFound, PermissionDenied
-from agentdesk.services.permissions import POLICY, Action, Actor, require, require_refund_amount
+from agentdesk.db.models import Role
+from agentdesk.domain.errors import NotFound, PermissionDenied
+from agentdesk.domain.permissions import POLICY, Action, Actor, require, require_refund_amount
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
 
 from ..conftest import customer_input
 

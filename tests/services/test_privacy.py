@@ -3,12 +3,16 @@
 import pytest
 from sqlalchemy import func, select, text
 
-from agentdesk.models import Customer, CustomerEmail, PaymentInstrument, Role, TimelineEvent, Transaction
-from agentdesk.services import audit, customers, privacy, tags, timeline_view
-from agentdesk.services.customer_filters import CustomerQuery, Segment
-from agentdesk.services.customer_input import AddressInput, ContactInput
-from agentdesk.services.customer_search import fetch_page
-from agentdesk.services.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.db.models import Customer, CustomerEmail, PaymentInstrument, Role, TimelineEvent, Transaction
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.domain.validation import AddressInput, ContactInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers import tags
+from agentdesk.services.customers.filters import CustomerQuery, Segment
+from agentdesk.services.customers.search import fetch_page
+from agentdesk.services.risk import privacy
+from agentdesk.services.timeline import audit
+from agentdesk.services.timeline import notes as timeline_notes
 
 from ..conftest import customer_input
 from .test_refunds import add_card
@@ -25,7 +29,7 @@ def twins(store, admin):
     tags.add_tag(store, admin, "DUP", "vip")
     tags.add_tag(store, admin, "KEEP", "vip")
     tags.add_tag(store, admin, "DUP", "navy")
-    timeline_view.add_note(store, admin, "DUP", "old note on the duplicate")
+    timeline_notes.add_note(store, admin, "DUP", "old note on the duplicate")
     return store
 
 
@@ -92,7 +96,7 @@ def test_merge_and_anonymise_are_for_admins(twins, actors):
 
 def test_anonymise_removes_personal_data_and_keeps_money(twins, admin, tmp_path):
     from agentdesk.config import load_settings
-    from agentdesk.services import payments
+    from agentdesk.services.money import payments
 
     settings = load_settings(twins.url, env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     payments.collect_payment(twins, admin, settings, "DUP", 1_500, "USD", outside=True)
@@ -110,7 +114,7 @@ def test_anonymise_removes_personal_data_and_keeps_money(twins, admin, tmp_path)
         card = s.execute(select(PaymentInstrument).where(PaymentInstrument.customer_id == row.id)).scalar_one()
         doc = s.execute(text("SELECT * FROM customer_search")).all()
     assert card.gateway_token is None and card.fingerprint is None
-    assert not any("gracie" in str(r) or "415" in str(r) and "0199" in str(r) for r in doc)
+    assert not any("gracie" in str(r) or ("415" in str(r) and "0199" in str(r)) for r in doc)
     assert fetch_page(twins, admin, CustomerQuery(Segment.ALL, "gracie")).rows == []
     with pytest.raises(Conflict, match="already anonymised"):
         privacy.anonymise_customer(twins, admin, "DUP", "DUP")

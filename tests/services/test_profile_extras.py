@@ -1,8 +1,9 @@
 import pytest
 
-from agentdesk.models import Role
-from agentdesk.services import customers, profile_extras
-from agentdesk.services.errors import InvalidInput, PermissionDenied
+from agentdesk.db.models import Role
+from agentdesk.domain.errors import InvalidInput, PermissionDenied
+from agentdesk.services.customers import extras as profile_extras
+from agentdesk.services.customers import records as customers
 
 from ..conftest import customer_input
 

@@ -9,10 +9,21 @@ import pytest
 from sqlalchemy import func, select, text
 
 from agentdesk.config import load_settings
-from agentdesk.models import Customer, Job, PaymentInstrument, Role, SandboxOperation, TimelineEvent, Transaction, utcnow
-from agentdesk.services import customers, payments, refunds, settlement, worker
-from agentdesk.services.errors import Conflict, InvalidInput, PermissionDenied
-from agentdesk.services.refunds import RefundKind, parse_refund_amount, refund_plan, refund_transaction
+from agentdesk.db.models import (
+    Customer,
+    Job,
+    PaymentInstrument,
+    Role,
+    SandboxOperation,
+    TimelineEvent,
+    Transaction,
+    utcnow,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.services.customers import records as customers
+from agentdesk.services.jobs import runner as worker
+from agentdesk.services.money import payments, refunds, settlement
+from agentdesk.services.money.refunds import RefundKind, parse_refund_amount, refund_plan, refund_transaction
 
 from ..conftest import customer_input
 
@@ -167,7 +178,7 @@ def test_refund_many_reports_each(store, admin, settings, customer):
 
 
 def _race(store_url, settings, admin, sid, amount, barrier, outcomes):
-    from agentdesk.store import Store
+    from agentdesk.db.store import Store
 
     store = Store(store_url)
     barrier.wait()
@@ -199,8 +210,8 @@ def test_concurrent_refunds_in_threads_never_exceed_the_capture(store, admin, se
 
 def _process_race(url, data_dir, sid, barrier, queue):
     from agentdesk.config import load_settings
-    from agentdesk.services.identity import resolve_actor
-    from agentdesk.store import Store
+    from agentdesk.db.store import Store
+    from agentdesk.services.agents.identity import resolve_actor
 
     store = Store(url)
     settings = load_settings(url, env={"AGENTDESK_DATA_DIR": data_dir})
@@ -282,8 +293,8 @@ def test_transient_failure_retries_daily_three_times_then_emails(store, admin, s
 
 
 def test_sandbox_tokens_keep_the_test_cards_behaviour(store, settings):
-    from agentdesk.services.gateways import gateway_for
-    from agentdesk.services.gateways.sandbox import behaviour
+    from agentdesk.services.money.gateways import gateway_for
+    from agentdesk.services.money.gateways.sandbox import behaviour
 
     gateway = gateway_for(store, "sandbox", settings)
     tokens = {number: gateway.tokenize(number) for number in
@@ -293,7 +304,7 @@ def test_sandbox_tokens_keep_the_test_cards_behaviour(store, settings):
 
 
 def test_sandbox_honours_idempotency_keys(store, settings, customer, admin):
-    from agentdesk.services.gateways import gateway_for
+    from agentdesk.services.money.gateways import gateway_for
 
     gateway = gateway_for(store, "sandbox", settings)
     first = gateway.sale(amount=500, currency="USD", token="tok_approve", idempotency_key="k-1")

@@ -1,10 +1,10 @@
 import pytest
 
-from agentdesk.models import Role
-from agentdesk.services import preferences, segments
-from agentdesk.services.customer_columns import DEFAULT_COLUMNS
-from agentdesk.services.customer_filters import CustomerQuery, Segment, SortKey, parse_filters
-from agentdesk.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.db.models import Role
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.services.customers import preferences, segments
+from agentdesk.services.customers.columns import DEFAULT_COLUMNS
+from agentdesk.services.customers.filters import CustomerQuery, Segment, SortKey, parse_filters
 
 
 def test_saved_segments_are_private_or_shared(store, actors):

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.models import Customer, PaymentInstrument, Transaction
-from agentdesk.services import customers, payments, refunds
-from agentdesk.services.errors import InvalidInput
-from agentdesk.services.gateways import GatewayError, GatewayTimeout, Outcome
-from agentdesk.services.gateways.stripe import StripeGateway
+from agentdesk.db.models import Customer, PaymentInstrument, Transaction
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.money import payments, refunds
+from agentdesk.services.money.gateways import GatewayError, GatewayTimeout, Outcome
+from agentdesk.services.money.gateways.stripe import StripeGateway
 
 from ..conftest import customer_input
 
@@ -121,8 +122,9 @@ def test_unreachable_and_slow_stripe(localstripe):
 
 def test_our_rules_hold_where_localstripe_enforces_none(sqlite_store, tmp_path, localstripe):
     """localstripe would refund past the captured amount; the refund service refuses first."""
+    from agentdesk.db.models import Role
+
     from ..conftest import add_roles, add_website
-    from agentdesk.models import Role
 
     store = sqlite_store
     add_website(store)

@@ -1,9 +1,9 @@
 import pytest
 
-from agentdesk.services import customers
-from agentdesk.services.errors import InvalidInput
-from agentdesk.services.timeline import list_events, record_event
-from agentdesk.services.timeline_catalog import CATALOG, EventType, validate_attributes
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.services.customers import records as customers
+from agentdesk.services.timeline.catalog import CATALOG, EventType, validate_attributes
+from agentdesk.services.timeline.record import list_events, record_event
 
 from ..conftest import customer_input
 

@@ -3,21 +3,25 @@
 import pytest
 from sqlalchemy import select, text
 
-from agentdesk.models import Customer, CustomerEmail, TimelineEvent
-from agentdesk.services import audit, customers, demo, identity, tags, timeline_chain
-from agentdesk.services.timeline import record_event
-from agentdesk.services.timeline_catalog import EventType
-from agentdesk.store import AppendOnlyViolation, MissingTimelineEvent
+from agentdesk.db.models import Customer, CustomerEmail, TimelineEvent
+from agentdesk.db.store import AppendOnlyViolation, MissingTimelineEvent
+from agentdesk.demo import builder as demo
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.services.customers import tags
+from agentdesk.services.timeline import audit
+from agentdesk.services.timeline import chain as timeline_chain
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
 
 from ..conftest import customer_input
 
 
 def test_a_customer_write_without_its_event_cannot_commit(store, admin):
     customers.create_customer(store, admin, customer_input())
-    with pytest.raises(MissingTimelineEvent):
-        with store.write() as s:
-            customer = s.execute(select(Customer)).scalar_one()
-            s.add(CustomerEmail(customer_id=customer.id, address="sneaky@example.com"))
+    with pytest.raises(MissingTimelineEvent), store.write() as s:
+        customer = s.execute(select(Customer)).scalar_one()
+        s.add(CustomerEmail(customer_id=customer.id, address="sneaky@example.com"))
     with store.read() as s:
         assert s.execute(select(CustomerEmail.address)).scalars().all() == ["grace@example.com", "g.hopper@navy.example"]
     with store.write() as s:
@@ -28,13 +32,11 @@ def test_a_customer_write_without_its_event_cannot_commit(store, admin):
 
 def test_events_cannot_be_changed_or_deleted(store, admin):
     customers.create_customer(store, admin, customer_input())
-    with pytest.raises(AppendOnlyViolation):
-        with store.write() as s:
-            event = s.execute(select(TimelineEvent)).scalars().first()
-            event.title = "nothing happened"
-    with pytest.raises(AppendOnlyViolation):
-        with store.write() as s:
-            s.delete(s.execute(select(TimelineEvent)).scalars().first())
+    with pytest.raises(AppendOnlyViolation), store.write() as s:
+        event = s.execute(select(TimelineEvent)).scalars().first()
+        event.title = "nothing happened"
+    with pytest.raises(AppendOnlyViolation), store.write() as s:
+        s.delete(s.execute(select(TimelineEvent)).scalars().first())
     with store.read() as s:
         assert s.execute(select(TimelineEvent.title)).scalars().all() == ["Customer created"]
 

@@ -2,23 +2,25 @@
 
 import json
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.models import Customer, Role, TimelineEvent
-from agentdesk.services import customers, timeline_view
-from agentdesk.services.errors import InvalidInput, PermissionDenied
-from agentdesk.services.permissions import SYSTEM
-from agentdesk.services.timeline import record_event
-from agentdesk.services.timeline_catalog import EventType
-from agentdesk.services.timeline_view import TimelineFilter, cursor_of, timeline_page
+from agentdesk.db.models import Customer, Role, TimelineEvent
+from agentdesk.domain.errors import InvalidInput, PermissionDenied
+from agentdesk.domain.permissions import SYSTEM
+from agentdesk.services.customers import records as customers
+from agentdesk.services.timeline import attachments
+from agentdesk.services.timeline import notes as timeline_notes
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.read import TimelineFilter, cursor_of, timeline_page
+from agentdesk.services.timeline.record import record_event
 
 from ..conftest import customer_input
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 KINDS = [EventType.NOTE, EventType.EMAIL_SENT, EventType.MANUAL_CHARGE]
 
 
@@ -99,20 +101,20 @@ def test_bad_filters():
 def test_note_with_mentions_reaches_the_agent(store, actors):
     admin, agent = actors[Role.ADMIN], actors[Role.AGENT]
     customers.create_customer(store, admin, customer_input())
-    entry = timeline_view.add_note(store, admin, "C-1", "Called twice.\nAsk @cara about the refund.")
+    entry = timeline_notes.add_note(store, admin, "C-1", "Called twice.\nAsk @cara about the refund.")
     assert entry.attributes["mentions"] == ["cara"]
-    mentions = timeline_view.my_mentions(store, agent)
+    mentions = timeline_notes.my_mentions(store, agent)
     assert [(m.customer, m.by) for m in mentions] == [("C-1", "ada")] and "Ask @cara" in mentions[0].text
-    assert timeline_view.my_mentions(store, admin) == []
-    timeline_view.mark_mentions_seen(store, agent, [m.id for m in mentions])
-    assert timeline_view.my_mentions(store, agent) == []
+    assert timeline_notes.my_mentions(store, admin) == []
+    timeline_notes.mark_mentions_seen(store, agent, [m.id for m in mentions])
+    assert timeline_notes.my_mentions(store, agent) == []
     with pytest.raises(InvalidInput, match="@nobody"):
-        timeline_view.add_note(store, admin, "C-1", "hello @nobody")
+        timeline_notes.add_note(store, admin, "C-1", "hello @nobody")
     with pytest.raises(InvalidInput, match="empty"):
-        timeline_view.add_note(store, admin, "C-1", "   ")
+        timeline_notes.add_note(store, admin, "C-1", "   ")
     with pytest.raises(PermissionDenied):
-        timeline_view.add_note(store, actors[Role.FINANCE], "C-1", "finance may only read")
-    fix = timeline_view.add_note(store, admin, "C-1", "Correction: it was three calls.", corrects=entry.id)
+        timeline_notes.add_note(store, actors[Role.FINANCE], "C-1", "finance may only read")
+    fix = timeline_notes.add_note(store, admin, "C-1", "Correction: it was three calls.", corrects=entry.id)
     assert fix.attributes["corrects"] == entry.id
 
 
@@ -123,35 +125,35 @@ def test_attachments_round_trip_and_oversize_is_refused(store, admin, tmp_path):
     original = tmp_path / "id-card.png"
     payload = os.urandom(3000) + b"\x00\xff" * 10
     original.write_bytes(payload)
-    entry = timeline_view.add_attachment(store, admin, settings, "C-1", original, "front side")
+    entry = attachments.add_attachment(store, admin, settings, "C-1", original, "front side")
     assert entry.attributes["size"] == len(payload) and entry.attributes["content_type"] == "image/png"
-    again = timeline_view.add_attachment(store, admin, settings, "C-1", original)
+    again = attachments.add_attachment(store, admin, settings, "C-1", original)
     assert len(list((tmp_path / "data" / "attachments").iterdir())) == 1, "stored once by content"
-    out = timeline_view.save_attachment(store, admin, settings, again.attributes["attachment"], tmp_path / "copy.png")
+    out = attachments.save_attachment(store, admin, settings, again.attributes["attachment"], tmp_path / "copy.png")
     assert out.read_bytes() == payload
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 5000)
     with pytest.raises(InvalidInput, match="limit is 4,096"):
-        timeline_view.add_attachment(store, admin, settings, "C-1", big)
+        attachments.add_attachment(store, admin, settings, "C-1", big)
     with pytest.raises(InvalidInput, match="not a readable file"):
-        timeline_view.add_attachment(store, admin, settings, "C-1", tmp_path / "missing.pdf")
+        attachments.add_attachment(store, admin, settings, "C-1", tmp_path / "missing.pdf")
 
 
 def test_links_to_customers_and_transactions(store, admin):
     customers.create_customer(store, admin, customer_input())
     customers.create_customer(store, admin, customer_input(external_id="C-2", emails=[]))
-    entry = timeline_view.add_link(store, admin, "C-1", "customer", "C-2", "same household")
+    entry = timeline_notes.add_link(store, admin, "C-1", "customer", "C-2", "same household")
     assert entry.attributes == {"kind": "customer", "target": "C-2", "target_id": entry.attributes["target_id"],
                                 "text": "same household"}
     with pytest.raises(InvalidInput, match="no transaction"):
-        timeline_view.add_link(store, admin, "C-1", "transaction", "424242")
+        timeline_notes.add_link(store, admin, "C-1", "transaction", "424242")
     with pytest.raises(InvalidInput, match="itself"):
-        timeline_view.add_link(store, admin, "C-1", "customer", "C-1")
+        timeline_notes.add_link(store, admin, "C-1", "customer", "C-1")
 
 
 def test_timeline_and_note_cli(busy, capsys, monkeypatch):
     from agentdesk import cli
-    from agentdesk.services import identity
+    from agentdesk.services.agents import identity
 
     monkeypatch.setattr(identity, "os_login", lambda: "ada")
     assert cli.main(["--db", busy.url, "note", "C-1", "from the command line"]) == 0

@@ -1,0 +1,51 @@
+"""blocklist
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-21 16:50:58.554855
+"""
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('blocklist_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('removed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('removed_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['agent.id'], ),
+    sa.ForeignKeyConstraint(['removed_by'], ['agent.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('blocklist_entry', schema=None) as batch_op:
+        batch_op.create_index('ix_blocklist_kind_value', ['kind', 'value'], unique=False)
+
+    op.add_column('customer', sa.Column('signup_ip', sqlmodel.sql.sqltypes.AutoString(length=45), nullable=True))
+
+    op.add_column('payment_instrument', sa.Column('bin', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('payment_instrument', schema=None) as batch_op:
+        batch_op.drop_column('bin')
+
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_column('signup_ip')
+
+    with op.batch_alter_table('blocklist_entry', schema=None) as batch_op:
+        batch_op.drop_index('ix_blocklist_kind_value')
+
+    op.drop_table('blocklist_entry')

@@ -1,0 +1,517 @@
+"""Tables of the store (SQLModel) and the enums whose values they hold.
+
+Money columns are integers in minor units next to an ISO 4217 currency code.
+Datetimes are timezone-aware UTC. Enum values are stored as short strings so that both
+SQLite and PostgreSQL hold the same schema without database enum types.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, func, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    SALES = "sales"
+    FINANCE = "finance"
+
+
+class InstrumentMethod(StrEnum):
+    CARD = "card"
+    BANK_ACCOUNT = "bank_account"
+    PAYPAL = "paypal"
+    OTHER = "other"
+
+
+class InstrumentStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    EXPIRED = "expired"
+
+
+class PlanInterval(StrEnum):
+    ONE_TIME = "one_time"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class OrderKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TransactionType(StrEnum):
+    SALE = "sale"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    CREDIT = "credit"
+
+
+class TransactionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+class TransactionStatusSets:
+    SUCCESSFUL_SALE = ("approved", "partially_refunded", "refunded")
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _enum(length: int = 24):
+    return String(length)
+
+
+class Setting(SQLModel, table=True):
+    """Facts about the store itself, such as whether it holds demo data."""
+
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=400)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agent"
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(sa_type=_enum())
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Website(SQLModel, table=True):
+    __tablename__ = "website"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=400)
+    default_currency: str = Field(max_length=3)
+    gateway: str = Field(default="sandbox", max_length=32)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_segment", "payment_count", "id"),
+        Index("ix_customer_ltv", "lifetime_value", "id"),
+        Index("ix_customer_name", "last_name", "first_name", "id"),
+        Index("ix_customer_created", "created_at", "id"),
+        Index("ix_customer_last_payment", "last_payment_at", "id"),
+        # Segment-first twins of the sort indexes: Leads (payment_count = 0) read in sort order.
+        Index("ix_customer_segment_name", "payment_count", "last_name", "first_name", "id"),
+        Index("ix_customer_segment_created", "payment_count", "created_at", "id"),
+        Index("ix_customer_segment_ltv", "payment_count", "lifetime_value", "id"),
+        Index("ix_customer_segment_last_payment", "payment_count", "last_payment_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=100, unique=True)
+    """The merchant's own customer id, shown to agents as "Customer ID"."""
+    website_id: int = Field(foreign_key="website.id", index=True)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    organization: str | None = Field(default=None, max_length=200)
+    company_id: str | None = Field(default=None, max_length=100)
+    """The organization's registration number, when the customer buys as a company."""
+    company_email: str | None = Field(default=None, max_length=320)
+    job_title: str | None = Field(default=None, max_length=200)
+    date_of_birth: date | None = None
+    currency: str = Field(max_length=3)
+    payment_count: int = Field(default=0)
+    lifetime_value: int = Field(default=0)
+    """Settled sales minus refunds in `currency`, minor units."""
+    last_payment_at: datetime | None = None
+    blocked: bool = Field(default=False)
+    """Kept current by the blocklist: true while an entry names this customer, one of its
+    emails, phones or card fingerprints."""
+    signup_ip: str | None = Field(default=None, max_length=45)
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    """Set on a duplicate merged into another customer: it only points there now."""
+    custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    lead_source: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    edd_required: bool = Field(default=False)
+    """Enhanced due diligence: set by an agent; automated searches then run monthly."""
+    """Where the customer came from: source, medium, campaign, term, content, affiliate, … (see LEAD_FIELDS)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class BlocklistEntry(SQLModel, table=True):
+    """A value that may not buy: a customer id, email, phone, card fingerprint, BIN, IP or country."""
+
+    __tablename__ = "blocklist_entry"
+    __table_args__ = (Index("ix_blocklist_kind_value", "kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    value: str = Field(max_length=320)
+    """Normalised: emails lower-cased, phones as digits, countries upper-cased."""
+    reason: str | None = Field(default=None, max_length=500)
+    expires_at: datetime | None = None
+    created_by: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+    removed_by: int | None = Field(default=None, foreign_key="agent.id")
+
+
+class KycDocument(SQLModel, table=True):
+    __tablename__ = "kyc_document"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="pending", max_length=16)
+    attachment_id: int = Field(foreign_key="attachment.id")
+    uploaded_by: int | None = Field(default=None, foreign_key="agent.id")
+    uploaded_at: datetime = Field(default_factory=utcnow)
+    reviewed_by: int | None = Field(default=None, foreign_key="agent.id")
+    reviewed_at: datetime | None = None
+
+
+class AmlCheck(SQLModel, table=True):
+    """One screening of the customer against sanctions and watch lists."""
+
+    __tablename__ = "aml_check"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    checked_at: datetime = Field(default_factory=utcnow)
+    result: str = Field(max_length=16)
+    """clear, review or match."""
+    matches: int = Field(default=0)
+    source: str = Field(default="manual", max_length=64)
+
+
+class EddScore(SQLModel, table=True):
+    """A manual score for one risk factor of enhanced due diligence."""
+
+    __tablename__ = "edd_score"
+    __table_args__ = (UniqueConstraint("customer_id", "factor", name="uq_edd_score_factor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    factor: str = Field(max_length=32)
+    likelihood: str = Field(max_length=16)
+    score: int
+    set_by: int | None = Field(default=None, foreign_key="agent.id")
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerTag(SQLModel, table=True):
+    __tablename__ = "customer_tag"
+    __table_args__ = (Index("ix_customer_tag_tag", "tag", "customer_id"),)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    tag: str = Field(max_length=64, primary_key=True)
+
+
+class TaxId(SQLModel, table=True):
+    __tablename__ = "tax_id"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    type: str = Field(max_length=32)
+    """e.g. "vat", "ein", "abn"."""
+    value: str = Field(max_length=64)
+    is_default: bool = Field(default=False)
+
+
+class SavedSegment(SQLModel, table=True):
+    """A named set of filters and a sort; private to its owner unless shared."""
+
+    __tablename__ = "saved_segment"
+    __table_args__ = (UniqueConstraint("owner_agent_id", "name", name="uq_saved_segment_owner_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    owner_agent_id: int = Field(foreign_key="agent.id", index=True)
+    shared: bool = Field(default=False)
+    definition: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentPreference(SQLModel, table=True):
+    __tablename__ = "agent_preference"
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
+    key: str = Field(max_length=64, primary_key=True)
+    value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CustomerEmail(SQLModel, table=True):
+    __tablename__ = "customer_email"
+    __table_args__ = (
+        Index("ix_customer_email_lower", func.lower(text("address"))),
+        Index(
+            "uq_customer_email_primary",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    address: str = Field(max_length=320, index=True)
+    is_primary: bool = Field(default=False)
+
+
+class CustomerPhone(SQLModel, table=True):
+    __tablename__ = "customer_phone"
+    __table_args__ = (
+        Index(
+            "uq_customer_phone_primary",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    number: str = Field(max_length=40)
+    """As the agent or merchant wrote it, cleaned of surrounding space."""
+    digits: str = Field(max_length=20, index=True)
+    """Only the digits of `number`, for matching however a caller types it."""
+    label: str = Field(default="mobile", max_length=20)
+    is_primary: bool = Field(default=False)
+
+
+class Address(SQLModel, table=True):
+    __tablename__ = "address"
+    __table_args__ = (Index("ix_address_country", "country", "customer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str = Field(max_length=2)
+    is_primary: bool = Field(default=False)
+
+
+class PaymentInstrument(SQLModel, table=True):
+    """A stored way to pay. Never holds a full card number: brand, last four,
+    expiry and the gateway's fingerprint are all we keep."""
+
+    __tablename__ = "payment_instrument"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    method: str = Field(sa_type=_enum())
+    brand: str | None = Field(default=None, max_length=40)
+    last4: str | None = Field(default=None, max_length=4, index=True)
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    bin: str | None = Field(default=None, max_length=8)
+    """The card's first six to eight digits (issuer), for BIN blocklists."""
+    status: str = Field(default=InstrumentStatus.ACTIVE, sa_type=_enum())
+    is_primary: bool = Field(default=False)
+    allow_backup: bool = Field(default=False)
+    gateway_token: str | None = Field(default=None, max_length=100)
+    sticky_gateway: str | None = Field(default=None, max_length=32)
+    """Charge this instrument through this gateway whatever the website's default."""
+    billing_address: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "product"
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plan"
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    price: int
+    currency: str = Field(max_length=3)
+    interval: str = Field(sa_type=_enum())
+    interval_count: int = Field(default=1)
+    trial_days: int = Field(default=0)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=40, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    website_id: int = Field(foreign_key="website.id")
+    kind: str = Field(sa_type=_enum())
+    status: str = Field(sa_type=_enum())
+    currency: str = Field(max_length=3)
+    total: int
+    instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
+    next_bill_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_item"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    quantity: int = Field(default=1)
+    unit_price: int
+    currency: str = Field(max_length=3)
+
+
+class Transaction(SQLModel, table=True):
+    __tablename__ = "transaction"
+    __table_args__ = (Index("ix_transaction_customer_created", "customer_id", "created_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
+    parent_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
+    type: str = Field(sa_type=_enum())
+    status: str = Field(sa_type=_enum())
+    amount: int
+    currency: str = Field(max_length=3)
+    settled: bool = Field(default=False)
+    settled_at: datetime | None = None
+    gateway: str = Field(default="sandbox", max_length=32)
+    gateway_ref: str | None = Field(default=None, max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=100, unique=True)
+    reason: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=500)
+    """Why the gateway declined or failed, in its words."""
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    """Who asked for it; None for the system."""
+    processed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditMemo(SQLModel, table=True):
+    """Credit the merchant owes the customer, drawn down by later charges."""
+
+    __tablename__ = "credit_memo"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    amount: int
+    remaining: int
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=500)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SandboxOperation(SQLModel, table=True):
+    """The sandbox gateway's own ledger: what it did for each idempotency key.
+
+    It stands for the payment processor's side, so it is written in its own
+    short transaction, never inside one of ours."""
+
+    __tablename__ = "sandbox_operation"
+    idempotency_key: str = Field(primary_key=True, max_length=120)
+    operation: str = Field(max_length=16)
+    reference: str = Field(max_length=64, index=True)
+    parent_reference: str | None = Field(default=None, max_length=64)
+    token: str | None = Field(default=None, max_length=100)
+    amount: int
+    currency: str = Field(max_length=3)
+    outcome: str = Field(max_length=16)
+    message: str | None = Field(default=None, max_length=200)
+    settled: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """One entry of a customer's activity timeline. Rows are only ever added."""
+
+    __tablename__ = "timeline_event"
+    __table_args__ = (
+        Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),
+        Index("ix_timeline_customer_type_time", "customer_id", "type", "occurred_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    type: str = Field(max_length=48, index=True)
+    title: str = Field(max_length=200)
+    actor_agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    actor_label: str = Field(max_length=64)
+    """The agent's login, or "System" for the scheduler, worker and API."""
+    occurred_at: datetime = Field(default_factory=utcnow)
+    attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    search_text: str | None = Field(default=None, max_length=4000)
+    """Lower-cased words of a note or attachment, for searching within the timeline."""
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+    """sha256 over the previous event's hash and this event's content: the customer's chain."""
+
+
+class Mention(SQLModel, table=True):
+    """An agent named with @login in a timeline note; listed for them until seen."""
+
+    __tablename__ = "mention"
+    __table_args__ = (Index("ix_mention_agent_seen", "agent_id", "seen_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="timeline_event.id")
+    agent_id: int = Field(foreign_key="agent.id")
+    customer_id: int = Field(foreign_key="customer.id")
+    seen_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    """A file kept content-addressed in the data dir (`attachments/<sha256>`)."""
+
+    __tablename__ = "attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    sha256: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_job_idempotency_key"),
+        Index("ix_job_due", "status", "run_after"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=48)
+    idempotency_key: str = Field(max_length=100)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    status: str = Field(default=JobStatus.QUEUED, sa_type=_enum())
+    attempts: int = Field(default=0)
+    max_attempts: int = Field(default=3)
+    run_after: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=2000)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,190 @@
+"""The engine, sessions and schema migrations for SQLite and PostgreSQL.
+
+`Store.read()` gives a session for queries; `Store.write()` gives a session
+whose transaction commits when the block ends and rolls back on any error. On
+SQLite a write transaction starts with `BEGIN IMMEDIATE`, so two writers never
+deadlock on a lock upgrade: the second waits (busy timeout) for the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is not at the schema this version needs."""
+
+
+class MissingTimelineEvent(Exception):
+    """A write changed a customer's data without recording what happened on their timeline."""
+
+
+class AppendOnlyViolation(Exception):
+    """Timeline events are never changed or deleted; a correction is a new note."""
+
+
+class TimelineGuard:
+    """Makes a write without its timeline event impossible to commit.
+
+    It watches what each flush changes: rows of customer-scoped tables mark
+    their customer as touched, new timeline events mark theirs as recorded.
+    At commit every touched customer must be recorded, and no existing event
+    may have been changed or deleted.
+    """
+
+    def __init__(self, session: Session, unrecorded: str | None):
+        from agentdesk.db import models
+
+        self.guarded = (models.Customer, models.CustomerEmail, models.CustomerPhone, models.Address,
+                        models.PaymentInstrument, models.Order, models.Transaction, models.CustomerTag,
+                        models.TaxId, models.CreditMemo, models.Attachment, models.Mention, models.KycDocument,
+                        models.AmlCheck, models.EddScore)
+        self.event_type = models.TimelineEvent
+        self.customer_type = models.Customer
+        self.unrecorded = unrecorded
+        self.touched: set[int] = set()
+        self.recorded: set[int] = set()
+        event.listen(session, "after_flush", self._after_flush)
+        event.listen(session, "before_commit", self._before_commit)
+
+    def _customer_of(self, obj) -> int | None:
+        return obj.id if isinstance(obj, self.customer_type) else getattr(obj, "customer_id", None)
+
+    def _after_flush(self, session: Session, _context) -> None:
+        new, deleted = list(session.new), list(session.deleted)
+        changed = [o for o in session.dirty if session.is_modified(o)]
+        for obj in deleted + changed:
+            if isinstance(obj, self.event_type):
+                raise AppendOnlyViolation(f"timeline event {obj.id} cannot be changed or deleted")
+        for obj in new:
+            if isinstance(obj, self.event_type):
+                self.recorded.add(obj.customer_id)
+        for obj in new + deleted + changed:
+            if isinstance(obj, self.guarded):
+                customer = self._customer_of(obj)
+                if customer is not None:
+                    self.touched.add(customer)
+
+    def _before_commit(self, session: Session) -> None:
+        session.flush()
+        missing = self.touched - self.recorded
+        if missing and not self.unrecorded:
+            raise MissingTimelineEvent(
+                f"customer(s) {sorted(missing)} changed without a timeline event in the same transaction"
+            )
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's begin event, not the driver, start transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _prepare_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self, unrecorded: str | None = None) -> Iterator[Session]:
+        """One unit of work: everything done in the block commits together or not at all.
+
+        A change to a customer's data must commit with a timeline event for that
+        customer (see `TimelineGuard`); `unrecorded` names the reason a write
+        legitimately has none (a pending record whose outcome will be recorded).
+        """
+        with Session(self._write_engine, expire_on_commit=False) as session:
+            TimelineGuard(session, unrecorded)
+            with session.begin():
+                yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema -----------------------------------------------------------------
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def is_current(self) -> bool:
+        return self.current_revision() == self.head_revision()
+
+    def has_foreign_tables(self) -> bool:
+        """True when the database holds tables but no migration record: not ours to touch."""
+        with self.engine.connect() as connection:
+            names = set(inspect(connection).get_table_names())
+        return bool(names - {"alembic_version"}) and "alembic_version" not in names
+
+    def upgrade(self, revision: str = "head") -> None:
+        if self.has_foreign_tables():
+            raise StoreError("the database holds tables that AgentDesk did not create; refusing to migrate it")
+        config = self._alembic_config()
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    def ensure_schema(self) -> None:
+        """Bring an embedded store up to date; a server store must be upgraded on purpose."""
+        if self.is_current():
+            return
+        if self.is_sqlite:
+            self.upgrade()
+            return
+        raise StoreError(
+            "the PostgreSQL database is not at this version's schema; run `agentdesk --db URL db upgrade`"
+        )

@@ -1,0 +1,1 @@
+"""The deterministic demo data set and its source data."""

@@ -1,0 +1,550 @@
+"""A deterministic, realistic demo data set, fast enough for a million customers.
+
+The same seed and size always give the same rows (dates are laid out from a
+fixed anchor, not from today). Rows are generated in batches with their ids
+chosen here, and each batch is inserted with one executemany per table and
+committed, so memory stays flat whatever the size. Demo data only goes into an
+empty store; the store is marked as a demo store when the build completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import tomllib
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+
+from sqlalchemy import func, insert, select
+
+from agentdesk.db import search_index
+from agentdesk.db.models import (
+    Address,
+    Agent,
+    Customer,
+    CustomerEmail,
+    CustomerPhone,
+    InstrumentMethod,
+    Order,
+    OrderItem,
+    OrderKind,
+    OrderStatus,
+    PaymentInstrument,
+    Plan,
+    Product,
+    Role,
+    SandboxOperation,
+    Setting,
+    TimelineEvent,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    Website,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.services.agents.identity import DEMO_SETTING
+from agentdesk.services.timeline import chain as timeline_chain
+from agentdesk.services.timeline.catalog import CATALOG, EventType, validate_attributes
+
+ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+"""The demo's "now": every date is laid out relative to it, for reproducibility."""
+HISTORY_DAYS = 3 * 365
+MAX_CUSTOMERS = 5_000_000
+BATCH = 2_000
+
+DEMO_AGENTS = [
+    ("alice", "Alice Admin", Role.ADMIN),
+    ("bob", "Bob Agent", Role.AGENT),
+    ("sara", "Sara Sales", Role.SALES),
+    ("fred", "Fred Finance", Role.FINANCE),
+]
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class DemoSummary:
+    customers: int = 0
+    leads: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def _load(name: str) -> dict:
+    with resources.files("agentdesk.demo.data").joinpath(name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in folded.lower() if ch.isalnum())
+
+
+class _Ids:
+    """Sequential primary keys per table, handed out as rows are generated."""
+
+    def __init__(self):
+        self.next: dict[str, int] = {}
+
+    def __call__(self, table: str) -> int:
+        value = self.next.get(table, 1)
+        self.next[table] = value + 1
+        return value
+
+
+@dataclass
+class _Catalog:
+    websites: list[dict]
+    plans_by_currency: dict[str, dict[str, list[dict]]]
+    people: dict
+    agents: dict[str, int]
+
+
+WEBSITE_COUNTRIES = {"USD": ["US", "US", "US", "CA"], "EUR": ["DE", "FR", "IT", "ES", "NL"], "GBP": ["GB"]}
+CARD_BRANDS = [("Visa", 5), ("Mastercard", 4), ("Amex", 1)]
+
+
+class _Generator:
+    def __init__(self, catalog: _Catalog, seed: int, total: int):
+        self.c = catalog
+        self.rng = random.Random(seed)
+        self.ids = _Ids()
+        self.total = total
+        self.span = (HISTORY_DAYS - 4) * 86_400
+        self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
+        self.built_at = datetime.now(UTC)
+        self.chain_customer: int | None = None
+        self.chain_head = timeline_chain.GENESIS
+
+    def _event(self, rows, customer_id, event_type, when, actor, **attrs):
+        agent_id = self.c.agents.get(actor)
+        attributes = validate_attributes(event_type, attrs)
+        title = CATALOG[event_type].title
+        prev = self.chain_head if self.chain_customer == customer_id else timeline_chain.GENESIS
+        digest = timeline_chain.event_hash(prev, customer_id, event_type.value, title, agent_id, actor, when, attributes)
+        self.chain_customer, self.chain_head = customer_id, digest
+        rows["timeline_event"].append(
+            {
+                "id": self.ids("timeline_event"),
+                "customer_id": customer_id,
+                "type": event_type.value,
+                "title": title,
+                "actor_agent_id": agent_id,
+                "actor_label": actor,
+                "occurred_at": when,
+                "attributes": attributes,
+                "search_text": None,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+
+    def customer(self, index: int, rows: dict[str, list[dict]]) -> None:
+        rng = self.rng
+        site = rng.choices(self.c.websites, weights=[6, 3, 2])[0]
+        currency = site["currency"]
+        country = rng.choice(WEBSITE_COUNTRIES[currency])
+        place = self.c.people["countries"][country]
+        first = rng.choice(self.c.people["first_names"])
+        last = rng.choice(self.c.people["last_names"])
+        created = self.start + timedelta(seconds=int(self.span * (index - 1) / self.total) + rng.randint(0, 3600))
+        cid = self.ids("customer")
+        paying = rng.random() < 0.72
+        rows["customer"].append(
+            {
+                "id": cid,
+                "external_id": f"CUS-{index:07d}",
+                "website_id": site["id"],
+                "first_name": first,
+                "last_name": last,
+                "organization": rng.choice(self.c.people["companies"]) if rng.random() < 0.3 else None,
+                "job_title": rng.choice(self.c.people["job_titles"]) if rng.random() < 0.5 else None,
+                "date_of_birth": date(1950, 1, 1) + timedelta(days=rng.randint(0, 20_000)) if rng.random() < 0.7 else None,
+                "currency": currency,
+                "payment_count": 0,
+                "lifetime_value": 0,
+                "last_payment_at": None,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+        self._event(rows, cid, EventType.CUSTOMER_CREATED, created, "System")
+        self._contacts(rows, cid, index, first, last, country, place)
+        if not paying:
+            if rng.random() < 0.2:
+                self._declined_attempt(rows, cid, currency, created)
+            return
+        instruments = self._instruments(rows, cid, created)
+        self._orders(rows, cid, site, currency, instruments, created)
+
+    def _contacts(self, rows, cid, index, first, last, country, place):
+        rng = self.rng
+        local = f"{_ascii(first)}.{_ascii(last)}"
+        domains = self.c.people["email_domains"]
+        count = 1 + (rng.random() < 0.4) + (rng.random() < 0.1)
+        for n in range(count):
+            address = f"{local}{index if n == 0 else f'{index}.{n}'}@{domains[(index + n) % len(domains)]}"
+            rows["customer_email"].append(
+                {"id": self.ids("customer_email"), "customer_id": cid, "address": address, "is_primary": n == 0}
+            )
+        phones = (rng.random() < 0.8) + (rng.random() < 0.25)
+        for n in range(phones):
+            prefix = place["phone_prefix"]
+            local_digits = f"{rng.randint(200, 989)}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
+            number = f"{prefix} {local_digits[:3]} {local_digits[3:6]} {local_digits[6:]}"
+            rows["customer_phone"].append(
+                {
+                    "id": self.ids("customer_phone"),
+                    "customer_id": cid,
+                    "number": number,
+                    "digits": prefix.lstrip("+") + local_digits,
+                    "label": "mobile" if n == 0 else rng.choice(["home", "work"]),
+                    "is_primary": n == 0,
+                }
+            )
+        addresses = (rng.random() < 0.85) + (rng.random() < 0.1)
+        for n in range(addresses):
+            city, region, postal = rng.choice(place["cities"])
+            rows["address"].append(
+                {
+                    "id": self.ids("address"),
+                    "customer_id": cid,
+                    "line1": f"{rng.randint(1, 250)} {rng.choice(self.c.people['streets'])}",
+                    "line2": f"Apt {rng.randint(1, 40)}" if rng.random() < 0.2 else None,
+                    "city": city,
+                    "region": region or None,
+                    "postal_code": postal,
+                    "country": country,
+                    "is_primary": n == 0,
+                }
+            )
+
+    def _card(self, rows, cid, created, primary, backup):
+        rng = self.rng
+        brand = rng.choices([b for b, _ in CARD_BRANDS], weights=[w for _, w in CARD_BRANDS])[0]
+        last4 = f"{rng.randint(0, 9999):04d}"
+        iid = self.ids("payment_instrument")
+        fingerprint = hashlib.blake2b(f"{cid}:{iid}:{last4}".encode(), digest_size=8).hexdigest()
+        rows["payment_instrument"].append(
+            {
+                "id": iid,
+                "customer_id": cid,
+                "method": InstrumentMethod.CARD.value,
+                "brand": brand,
+                "last4": last4,
+                "exp_month": rng.randint(1, 12),
+                "exp_year": ANCHOR.year + rng.randint(-1, 5),
+                "fingerprint": fingerprint,
+                "status": "active",
+                "is_primary": primary,
+                "allow_backup": backup,
+                "gateway_token": f"tok_demo_{iid}",
+                "created_at": created,
+            }
+        )
+        return iid, f"{brand} •••• {last4}"
+
+    def _instruments(self, rows, cid, created):
+        instruments = [self._card(rows, cid, created, True, False)]
+        if self.rng.random() < 0.2:
+            instruments.append(self._card(rows, cid, created + timedelta(days=30), False, True))
+        for _, label in instruments:
+            self._event(rows, cid, EventType.NEW_PAYMENT_METHOD, created, "System", instrument=label)
+        return instruments
+
+    def _declined_attempt(self, rows, cid, currency, created):
+        plans = self.c.plans_by_currency[currency]["one_time"]
+        plan = self.rng.choice(plans)
+        rows["transaction"].append(
+            self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency, False, created,
+                      rows=rows)
+        )
+
+    def _txn(self, cid, order_id, instrument_id, parent_id, kind, status, amount, currency, settled, when, reason=None,
+             rows=None, parent_ref=None):
+        tid = self.ids("transaction")
+        if rows is not None:
+            rows["sandbox_operation"].append({
+                "idempotency_key": f"demo-{tid}", "operation": kind.value, "reference": f"sbx_{tid:010d}",
+                "parent_reference": parent_ref, "token": f"tok_demo_{instrument_id}" if instrument_id else None,
+                "amount": amount, "currency": currency,
+                "outcome": "declined" if status is TransactionStatus.DECLINED else "approved",
+                "message": None, "settled": settled,
+                # Unsettled ones settle a day after the build, not a day after the anchor.
+                "created_at": when if settled else self.built_at,
+            })
+        return {
+            "id": tid,
+            "customer_id": cid,
+            "order_id": order_id,
+            "instrument_id": instrument_id,
+            "parent_id": parent_id,
+            "type": kind.value,
+            "status": status.value,
+            "amount": amount,
+            "currency": currency,
+            "settled": settled,
+            "settled_at": when + timedelta(days=2) if settled else None,
+            "gateway": "sandbox",
+            "gateway_ref": f"sbx_{tid:010d}",
+            "idempotency_key": f"demo-{tid}",
+            "reason": reason,
+            "created_at": when,
+        }
+
+    def _orders(self, rows, cid, site, currency, instruments, created):
+        rng = self.rng
+        customer = rows["customer"][-1]
+        for n in range(1 + (rng.random() < 0.45) + (rng.random() < 0.15)):
+            subscription = rng.random() < 0.6
+            plans = self.c.plans_by_currency[currency]["subscription" if subscription else "one_time"]
+            plan = rng.choice(plans)
+            quantity = 1 if subscription else rng.choice([1, 1, 1, 2])
+            room = int((ANCHOR - created).total_seconds())
+            placed = created + timedelta(seconds=rng.randint(room // 100, room // (3 if n == 0 else 1)))
+            oid = self.ids("orders")
+            number = f"ORD-{oid:08d}"
+            instrument_id, instrument_label = instruments[0]
+            total = plan["price"] * quantity
+            if subscription:
+                period = 30 if plan["interval"] == "month" else 365
+                cycles = max(1, min(4, (ANCHOR - placed).days // period + 1))
+                cycles = rng.randint(1, cycles)
+                status = rng.choices(
+                    [OrderStatus.ACTIVE, OrderStatus.CANCELLED, OrderStatus.PAUSED], weights=[7, 2, 1]
+                )[0]
+                next_bill = (placed + timedelta(days=period * cycles)).date() if status is OrderStatus.ACTIVE else None
+            else:
+                cycles, period = 1, 0
+                status = OrderStatus.COMPLETED
+                next_bill = None
+            rows["orders"].append(
+                {
+                    "id": oid,
+                    "number": number,
+                    "customer_id": cid,
+                    "website_id": site["id"],
+                    "kind": (OrderKind.SUBSCRIPTION if subscription else OrderKind.ONE_TIME).value,
+                    "status": status.value,
+                    "currency": currency,
+                    "total": total,
+                    "instrument_id": instrument_id,
+                    "next_bill_date": next_bill,
+                    "created_at": placed,
+                }
+            )
+            rows["order_item"].append(
+                {
+                    "id": self.ids("order_item"),
+                    "order_id": oid,
+                    "plan_id": plan["id"],
+                    "quantity": quantity,
+                    "unit_price": plan["price"],
+                    "currency": currency,
+                }
+            )
+            self._event(
+                rows, cid, EventType.NEW_PURCHASE, placed, "System",
+                product=plan["product"], order=number, amount=total, currency=currency,
+            )
+            for cycle in range(cycles):
+                when = placed + timedelta(days=period * cycle)
+                if when >= ANCHOR:
+                    break
+                settled = (ANCHOR - when).days >= 2
+                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total, currency,
+                                 settled, when, rows=rows)
+                rows["transaction"].append(sale)
+                if cycle:
+                    self._event(
+                        rows, cid, EventType.SUBSCRIPTION_BILLED, when, "System",
+                        product=plan["product"], order=number, amount=total, currency=currency,
+                    )
+                self._after_sale(rows, customer, sale, number, instrument_label)
+
+    def _after_sale(self, rows, customer, sale, number, instrument_label):
+        rng = self.rng
+        cid, amount, currency, when = sale["customer_id"], sale["amount"], sale["currency"], sale["created_at"]
+        if not sale["settled"]:
+            if rng.random() < 0.05:
+                agent = rng.choice(["bob", "alice"])
+                void = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.VOID,
+                                 TransactionStatus.APPROVED, amount, currency, False, when + timedelta(hours=3),
+                                 reason="customer changed their mind", rows=rows, parent_ref=sale["gateway_ref"])
+                rows["transaction"].append(void)
+                sale["status"] = TransactionStatus.VOIDED.value
+                self._event(rows, cid, EventType.TRANSACTION_VOIDED, void["created_at"], agent,
+                            amount=amount, currency=currency, transaction=sale["id"], order=number,
+                            reason=void["reason"])
+                return
+            self._count_payment(customer, sale, settled_value=0)
+            return
+        refunded = 0
+        if rng.random() < 0.07:
+            refunded = amount if rng.random() < 0.6 else max(1, amount // rng.choice([2, 4, 5]))
+            agent = rng.choice(["bob", "alice", "fred"])
+            refund_at = when + timedelta(days=rng.randint(3, 20))
+            refund = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.REFUND,
+                               TransactionStatus.APPROVED, refunded, currency, refund_at < ANCHOR, min(refund_at, ANCHOR),
+                               reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]),
+                               rows=rows, parent_ref=sale["gateway_ref"])
+            rows["transaction"].append(refund)
+            sale["status"] = (
+                TransactionStatus.REFUNDED if refunded == amount else TransactionStatus.PARTIALLY_REFUNDED
+            ).value
+            self._event(rows, cid, EventType.MANUAL_REFUND, refund["created_at"], agent,
+                        amount=refunded, currency=currency, transaction=sale["id"], order=number,
+                        instrument=instrument_label, reason=refund["reason"])
+        self._count_payment(customer, sale, settled_value=amount - refunded)
+
+    @staticmethod
+    def _count_payment(customer, sale, settled_value):
+        customer["payment_count"] += 1
+        customer["lifetime_value"] += settled_value
+        if customer["last_payment_at"] is None or sale["created_at"] > customer["last_payment_at"]:
+            customer["last_payment_at"] = sale["created_at"]
+
+
+TABLES = [
+    ("customer", Customer),
+    ("customer_email", CustomerEmail),
+    ("customer_phone", CustomerPhone),
+    ("address", Address),
+    ("payment_instrument", PaymentInstrument),
+    ("orders", Order),
+    ("order_item", OrderItem),
+    ("transaction", Transaction),
+    ("timeline_event", TimelineEvent),
+    ("sandbox_operation", SandboxOperation),
+]
+
+
+def _seed_reference_data(session, login: str) -> _Catalog:
+    catalog = _load("catalog.toml")
+    people = _load("people.toml")
+    agents: dict[str, int] = {}
+    for agent_login, name, role in [(login, login, Role.ADMIN)] + [a for a in DEMO_AGENTS if a[0] != login]:
+        agent = Agent(login=agent_login, name=name, role=role)
+        session.add(agent)
+        session.flush()
+        agents[agent_login] = agent.id
+    websites = []
+    for spec in catalog["websites"]:
+        site = Website(code=spec["code"], name=spec["name"], url=spec["url"], default_currency=spec["currency"])
+        session.add(site)
+        session.flush()
+        websites.append({"id": site.id, "currency": site.default_currency})
+    plans: dict[str, dict[str, list[dict]]] = {}
+    for spec in catalog["products"]:
+        product = Product(sku=spec["sku"], name=spec["name"], description=spec.get("description"))
+        session.add(product)
+        session.flush()
+        for plan_spec in spec["plans"]:
+            plan = Plan(
+                product_id=product.id,
+                code=plan_spec["code"],
+                name=plan_spec["name"],
+                price=plan_spec["price"],
+                currency=plan_spec["currency"],
+                interval=plan_spec["interval"],
+                trial_days=plan_spec.get("trial_days", 0),
+            )
+            session.add(plan)
+            session.flush()
+            kind = "one_time" if plan.interval == "one_time" else "subscription"
+            plans.setdefault(plan.currency, {"one_time": [], "subscription": []})[kind].append(
+                {"id": plan.id, "price": plan.price, "interval": plan.interval, "product": product.name}
+            )
+    session.merge(Setting(key=DEMO_SETTING, value="building"))
+    return _Catalog(websites=websites, plans_by_currency=plans, people=people, agents=agents)
+
+
+def store_is_empty(store) -> bool:
+    """No customers and no agents: a store nobody has started using."""
+    with store.read() as session:
+        customers = session.execute(select(func.count()).select_from(Customer)).scalar_one()
+        agents = session.execute(select(func.count()).select_from(Agent)).scalar_one()
+    return customers == 0 and agents == 0
+
+
+def build_demo(
+    store,
+    customers: int,
+    seed: int = 1,
+    login: str = "admin",
+    progress: ProgressFn | None = None,
+) -> DemoSummary:
+    """Fill an empty store with `customers` demo customers and leads; `login` becomes an admin."""
+    if not 1 <= customers <= MAX_CUSTOMERS:
+        raise InvalidInput(fields={"customers": f"must be between 1 and {MAX_CUSTOMERS:,}"})
+    with store.write() as session:
+        existing = session.execute(select(func.count()).select_from(Customer)).scalar_one()
+        agents = session.execute(select(func.count()).select_from(Agent)).scalar_one()
+        if existing or agents:
+            raise Conflict(
+                f"this store already holds {existing:,} customers and {agents:,} agents; demo data goes only "
+                "into an empty store (point --db at a new file)"
+            )
+        catalog = _seed_reference_data(session, login)
+    generator = _Generator(catalog, seed, customers)
+    summary = DemoSummary()
+    done = 0
+    while done < customers:
+        size = min(BATCH, customers - done)
+        rows: dict[str, list[dict]] = {name: [] for name, _ in TABLES}
+        for index in range(done + 1, done + size + 1):
+            generator.customer(index, rows)
+            if rows["customer"][-1]["payment_count"]:
+                summary.customers += 1
+            else:
+                summary.leads += 1
+        with store.write() as session:
+            connection = session.connection()
+            for name, model in TABLES:
+                if rows[name]:
+                    connection.execute(insert(model.__table__), rows[name])
+                    summary.rows[name] = summary.rows.get(name, 0) + len(rows[name])
+            search_index.write_documents(connection, _search_documents(rows), replace=False)
+        done += size
+        if progress:
+            progress(done, customers)
+    with store.write() as session:
+        session.merge(Setting(key=DEMO_SETTING, value="1"))
+    if not store.is_sqlite:
+        _advance_sequences(store)
+    return summary
+
+
+def _search_documents(rows: dict[str, list[dict]]) -> dict[int, str]:
+    emails: dict[int, list[str]] = {}
+    phones: dict[int, list[str]] = {}
+    cards: dict[int, list[str]] = {}
+    for row in rows["customer_email"]:
+        emails.setdefault(row["customer_id"], []).append(row["address"])
+    for row in rows["customer_phone"]:
+        phones.setdefault(row["customer_id"], []).append(row["digits"])
+    for row in rows["payment_instrument"]:
+        cards.setdefault(row["customer_id"], []).append(row["last4"])
+    return {
+        c["id"]: search_index.document(
+            c["external_id"], c["first_name"], c["last_name"], c["organization"],
+            emails.get(c["id"], ()), phones.get(c["id"], ()), cards.get(c["id"], ()),
+        )
+        for c in rows["customer"]
+    }
+
+
+def _advance_sequences(store) -> None:
+    """Ids were chosen here, so PostgreSQL's sequences must be moved past them."""
+    with store.write() as session:
+        connection = session.connection()
+        for name, model in TABLES:
+            table = model.__table__
+            if "id" not in table.c:
+                continue
+            connection.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"
+            )

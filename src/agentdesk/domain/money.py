@@ -1,0 +1,80 @@
+"""Money as integer minor units plus an ISO 4217 code: parsing what people type, and display.
+
+No floats anywhere: text is split into whole and fractional digits and
+combined with integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agentdesk.domain.errors import InvalidInput
+
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AUD": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2,
+    "GBP": 2, "HKD": 2, "HUF": 2, "INR": 2, "JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3,
+    "MXN": 2, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2, "SGD": 2, "USD": 2, "ZAR": 2,
+}
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
+
+_AMOUNT = re.compile(r"^(?P<whole>\d+)(?:(?P<sep>[.,])(?P<frac>\d+))?$")
+
+
+def currency_code(code: str) -> str:
+    normalized = (code or "").strip().upper()
+    if normalized not in CURRENCY_EXPONENTS:
+        raise InvalidInput(fields={"currency": f"{code!r} is not a supported ISO 4217 currency code"})
+    return normalized
+
+
+def exponent(currency: str) -> int:
+    return CURRENCY_EXPONENTS[currency_code(currency)]
+
+
+def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero: bool = False) -> int:
+    """Turn "12.30" or "12,30" into 1230 (for a two-decimal currency).
+
+    Refuses, with a message saying why: empty text, signs, exponents, thousands
+    separators, more decimals than the currency has, and zero unless allowed.
+    """
+    digits = exponent(currency)
+    raw = (text or "").strip()
+    if not raw:
+        raise InvalidInput(fields={field: "enter an amount"})
+    if raw.startswith("-"):
+        raise InvalidInput(fields={field: "must not be negative"})
+    match = _AMOUNT.match(raw)
+    if not match:
+        raise InvalidInput(
+            fields={field: f"{raw!r} is not an amount; write it like 12.30 (digits, one decimal point)"}
+        )
+    whole, frac = match.group("whole"), match.group("frac") or ""
+    if match.group("sep") == "," and len(frac) == 3:
+        raise InvalidInput(
+            fields={field: f"{raw!r} is ambiguous (a thousands separator or a decimal comma?); write it without the comma"}
+        )
+    if match.group("sep") and digits == 0:
+        raise InvalidInput(fields={field: f"{currency_code(currency)} has no minor unit; write a whole number"})
+    if len(frac) > digits:
+        raise InvalidInput(
+            fields={field: f"{currency_code(currency)} has {digits} decimal places; {raw!r} has {len(frac)}"}
+        )
+    if len(whole) > 12:
+        raise InvalidInput(fields={field: f"{raw!r} is too large"})
+    minor = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    if minor == 0 and not allow_zero:
+        raise InvalidInput(fields={field: "must be more than zero"})
+    return minor
+
+
+def format_amount(minor: int, currency: str, *, symbol: bool = False) -> str:
+    """1230, "USD" → "12.30 USD" (or "$12.30" with `symbol`)."""
+    code = currency_code(currency)
+    digits = CURRENCY_EXPONENTS[code]
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(int(minor)), 10**digits) if digits else (abs(int(minor)), 0)
+    number = f"{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
+    if symbol and code in CURRENCY_SYMBOLS:
+        return f"{sign}{CURRENCY_SYMBOLS[code]}{number}"
+    return f"{sign}{number} {code}"

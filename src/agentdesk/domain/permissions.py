@@ -1,0 +1,92 @@
+"""Who may do what: the role table of ARCHITECTURE.md as data, checked by every service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agentdesk.db.models import Role
+from agentdesk.domain.errors import PermissionDenied
+
+
+class Action(StrEnum):
+    VIEW_CUSTOMERS = "view customers, profiles and timelines"
+    EDIT_CUSTOMERS = "add or edit customers, notes and tags"
+    CREATE_ORDERS = "create orders and quotes, redeem coupons"
+    CHANGE_SUBSCRIPTIONS = "change subscriptions"
+    REFUND = "refund or void transactions"
+    BILLING = "force bill, collect payments and create credit memos"
+    PAYOUT = "send payouts"
+    REQUEST_LINKS = "request KYC, deposit and portal links"
+    BLOCKLIST = "add to or remove from blocklists"
+    MERGE_ANONYMIZE = "merge duplicates and anonymise customers"
+    EXPORT = "export CSV"
+    MANAGE_AGENTS = "manage agents and roles"
+
+
+_EVERYONE = frozenset(Role)
+
+POLICY: dict[Action, frozenset[Role]] = {
+    Action.VIEW_CUSTOMERS: _EVERYONE,
+    Action.EDIT_CUSTOMERS: frozenset({Role.ADMIN, Role.AGENT, Role.SALES}),
+    Action.CREATE_ORDERS: frozenset({Role.ADMIN, Role.AGENT, Role.SALES}),
+    Action.CHANGE_SUBSCRIPTIONS: frozenset({Role.ADMIN, Role.AGENT}),
+    Action.REFUND: frozenset({Role.ADMIN, Role.AGENT, Role.FINANCE}),
+    Action.BILLING: frozenset({Role.ADMIN, Role.AGENT, Role.FINANCE}),
+    Action.PAYOUT: frozenset({Role.ADMIN, Role.FINANCE}),
+    Action.REQUEST_LINKS: _EVERYONE,
+    Action.BLOCKLIST: frozenset({Role.ADMIN}),
+    Action.MERGE_ANONYMIZE: frozenset({Role.ADMIN}),
+    Action.EXPORT: frozenset({Role.ADMIN, Role.FINANCE}),
+    Action.MANAGE_AGENTS: frozenset({Role.ADMIN}),
+}
+
+ROLE_TITLES = {
+    Role.ADMIN: "admin",
+    Role.AGENT: "customer service agent",
+    Role.SALES: "sales",
+    Role.FINANCE: "finance",
+}
+
+LIMITED_REFUND_ROLES = frozenset({Role.AGENT})
+"""Roles whose refunds are capped per transaction by the configured agent limit."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The agent on whose behalf a service call runs."""
+
+    agent_id: int | None
+    login: str
+    name: str
+    role: Role
+
+    @property
+    def label(self) -> str:
+        return self.login
+
+
+SYSTEM = Actor(agent_id=None, login="System", name="System", role=Role.ADMIN)
+"""The scheduler, worker and API: recorded on the timeline as "System"."""
+
+
+def allowed(actor: Actor, action: Action) -> bool:
+    return actor.role in POLICY[action]
+
+
+def require(actor: Actor, action: Action) -> None:
+    if not allowed(actor, action):
+        who = ", ".join(ROLE_TITLES[r] for r in Role if r in POLICY[action])
+        raise PermissionDenied(
+            f"{actor.login} ({ROLE_TITLES[actor.role]}) may not {action.value}; this needs: {who}"
+        )
+
+
+def require_refund_amount(actor: Actor, amount: int, limit: int, formatted_limit: str) -> None:
+    """Refund permission plus the per-transaction cap for customer service agents."""
+    require(actor, Action.REFUND)
+    if actor.role in LIMITED_REFUND_ROLES and amount > limit:
+        raise PermissionDenied(
+            f"refunds above {formatted_limit} on one transaction are beyond the agent limit; "
+            "ask finance or an admin to make this refund"
+        )

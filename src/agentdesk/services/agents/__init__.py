@@ -1,0 +1,1 @@
+"""Agents: who is at the keyboard, and the agent table."""

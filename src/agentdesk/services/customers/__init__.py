@@ -1,0 +1,1 @@
+"""Customers: records, look-up, search, filters, segments, columns, tags, export."""

@@ -1,0 +1,154 @@
+"""CSV export of a customer query, streamed page by page.
+
+Memory stays flat whatever the segment size: rows are read a keyset page at
+a time and written straight out. The file appears under its final name only
+when complete; a cancelled or failed export leaves nothing behind. Cells that
+a spreadsheet would run as a formula are neutralised with a leading quote.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import bindparam, select
+
+from agentdesk.db.models import Address, Customer, TaxId
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.columns import COLUMNS, validate_columns
+from agentdesk.services.customers.filters import CustomerQuery
+from agentdesk.services.customers.search import MAX_PAGE, CustomerRow, count_matching, cursor_for, fetch_page
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CONTACTS_PRESET = "contacts"
+CONTACTS_HEADER = [
+    "Name", "Email", "Company", "Company ID", "Company Email", "Tax ID", "Phone", "Address", "City", "State",
+    "Zip/Postal Code", "Country", "VAT Number", "Lifetime Value",
+]
+
+
+def neutralise(value: str) -> str:
+    """Make a cell inert in spreadsheets: one that starts like a formula gets a leading apostrophe."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path | None
+    rows: int
+    cancelled: bool
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _target(path: str | Path) -> Path:
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InvalidInput(fields={"out": f"{target} is a folder; name a file"})
+    if not target.parent.is_dir():
+        raise InvalidInput(fields={"out": f"the folder {target.parent} does not exist"})
+    if not os.access(target.parent, os.W_OK):
+        raise InvalidInput(fields={"out": f"the folder {target.parent} is not writable"})
+    return target
+
+
+class _ContactDetails:
+    """Address, company and tax fields for a page of rows, fetched in three queries, not per row."""
+
+    def __init__(self, store, rows: list[CustomerRow]):
+        ids = [r.id for r in rows]
+        self.address: dict[int, Address] = {}
+        self.company: dict[int, tuple] = {}
+        self.tax: dict[int, list[TaxId]] = defaultdict(list)
+        param = bindparam("ids", expanding=True)
+        with store.read() as session:
+            for address in session.execute(
+                select(Address).where(Address.customer_id.in_(param)).order_by(Address.is_primary.desc(), Address.id),
+                {"ids": ids},
+            ).scalars():
+                self.address.setdefault(address.customer_id, address)
+            for cid, company_id, company_email in session.execute(
+                select(Customer.id, Customer.company_id, Customer.company_email).where(Customer.id.in_(param)),
+                {"ids": ids},
+            ):
+                self.company[cid] = (company_id or "", company_email or "")
+            for tax in session.execute(
+                select(TaxId).where(TaxId.customer_id.in_(param)).order_by(TaxId.is_default.desc(), TaxId.id),
+                {"ids": ids},
+            ).scalars():
+                self.tax[tax.customer_id].append(tax)
+
+    def cells(self, row: CustomerRow) -> list[str]:
+        address = self.address.get(row.id)
+        company_id, company_email = self.company.get(row.id, ("", ""))
+        taxes = self.tax.get(row.id, [])
+        vat = next((t.value for t in taxes if t.type.lower() == "vat"), "")
+        other = next((t.value for t in taxes if t.type.lower() != "vat"), "")
+        street = ", ".join(p for p in (address.line1, address.line2) if p) if address else ""
+        return [
+            row.name, row.email or "", row.organization or "", company_id, company_email, other, row.phone or "",
+            street, address.city if address else "", (address.region or "") if address else "",
+            (address.postal_code or "") if address else "", address.country if address else "", vat,
+            format_amount(row.lifetime_value, row.currency),
+        ]
+
+
+def export_customers(
+    store,
+    actor: Actor,
+    query: CustomerQuery,
+    out: str | Path,
+    columns: list[str] | str = CONTACTS_PRESET,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportResult:
+    """Write the query's rows as CSV to `out`; `columns` is a list of column keys or "contacts"."""
+    require(actor, Action.EXPORT)
+    preset = columns == CONTACTS_PRESET
+    keys = [] if preset else validate_columns(list(columns))
+    target = _target(out)
+    total, _ = count_matching(store, actor, query, cap=10**12)
+    partial = target.with_name(f".{target.name}.partial")
+    written = 0
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CONTACTS_HEADER if preset else [COLUMNS[k].title for k in keys])
+            page = fetch_page(store, actor, query, MAX_PAGE)
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled
+                details = _ContactDetails(store, page.rows) if preset and page.rows else None
+                for row in page.rows:
+                    cells = details.cells(row) if details else [COLUMNS[k].value(row) for k in keys]
+                    writer.writerow([neutralise(c) for c in cells])
+                written += len(page.rows)
+                if progress:
+                    progress(written, max(total, written))
+                ordered = [r for r in page.rows if not r.exact]
+                if not page.more:
+                    break
+                if ordered:
+                    page = fetch_page(store, actor, query, MAX_PAGE, after=cursor_for(ordered[-1], query.sort))
+                else:
+                    page = fetch_page(store, actor, query, MAX_PAGE, include_exact=False)
+        os.replace(partial, target)
+    except _Cancelled:
+        partial.unlink(missing_ok=True)
+        return ExportResult(None, written, True)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return ExportResult(target, written, False)
+
+
+class _Cancelled(Exception):
+    pass

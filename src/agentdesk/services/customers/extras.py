@@ -1,0 +1,115 @@
+"""Tax IDs (add, delete, set default) and the lead source (where the customer came from)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from agentdesk.db.models import TaxId, utcnow
+from agentdesk.domain.errors import InvalidInput, NotFound
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+TAX_TYPES = ("vat", "ein", "ssn", "abn", "gst", "other")
+TAX_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .\-/]{1,63}$")
+LEAD_FIELDS = ("source", "medium", "campaign", "term", "content", "affiliate", "sub_affiliate", "referrer",
+               "landing_page", "funnel")
+
+
+@dataclass(frozen=True)
+class TaxIdInfo:
+    id: int
+    type: str
+    value: str
+    default: bool
+
+
+def tax_ids(session, customer_id: int) -> list[TaxIdInfo]:
+    rows = session.execute(select(TaxId).where(TaxId.customer_id == customer_id).order_by(TaxId.id)).scalars()
+    return [TaxIdInfo(t.id, t.type, t.value, t.is_default) for t in rows]
+
+
+def add_tax_id(store, actor: Actor, customer: str | int, kind: str, value: str, default: bool = False) -> int:
+    require(actor, Action.EDIT_CUSTOMERS)
+    kind = (kind or "").strip().lower()
+    value = " ".join((value or "").split())
+    problems = {}
+    if kind not in TAX_TYPES:
+        problems["type"] = f"choose one of: {', '.join(TAX_TYPES)}"
+    if not TAX_VALUE.match(value):
+        problems["value"] = "2 to 64 letters, digits, spaces, '.', '-' or '/'"
+    if problems:
+        raise InvalidInput(fields=problems)
+    with store.write() as session:
+        row = customer_by_ref(session, customer)
+        existing = session.execute(select(TaxId).where(TaxId.customer_id == row.id)).scalars().all()
+        make_default = default or not existing
+        if make_default:
+            session.execute(update(TaxId).where(TaxId.customer_id == row.id).values(is_default=False))
+        tax = TaxId(customer_id=row.id, type=kind, value=value, is_default=make_default)
+        session.add(tax)
+        session.flush()
+        record_event(session, actor, row.id, EventType.CUSTOMER_EDITED,
+                     changes={"tax id": {"from": None, "to": f"{kind} {value}"}})
+        return tax.id
+
+
+def delete_tax_id(store, actor: Actor, tax_id: int) -> None:
+    require(actor, Action.EDIT_CUSTOMERS)
+    with store.write() as session:
+        tax = session.get(TaxId, tax_id)
+        if tax is None:
+            raise NotFound(f"no tax id {tax_id}")
+        session.delete(tax)
+        session.flush()
+        if tax.is_default:
+            other = session.execute(select(TaxId).where(TaxId.customer_id == tax.customer_id).order_by(TaxId.id)).scalars().first()
+            if other is not None:
+                other.is_default = True
+                session.add(other)
+        record_event(session, actor, tax.customer_id, EventType.CUSTOMER_EDITED,
+                     changes={"tax id": {"from": f"{tax.type} {tax.value}", "to": None}})
+
+
+def set_default_tax_id(store, actor: Actor, tax_id: int) -> None:
+    require(actor, Action.EDIT_CUSTOMERS)
+    with store.write() as session:
+        tax = session.get(TaxId, tax_id)
+        if tax is None:
+            raise NotFound(f"no tax id {tax_id}")
+        if tax.is_default:
+            return
+        session.execute(update(TaxId).where(TaxId.customer_id == tax.customer_id).values(is_default=False))
+        tax.is_default = True
+        session.add(tax)
+        record_event(session, actor, tax.customer_id, EventType.CUSTOMER_EDITED,
+                     changes={"default tax id": {"from": None, "to": f"{tax.type} {tax.value}"}})
+
+
+def set_lead_source(store, actor: Actor, customer: str | int, values: dict[str, str]) -> dict[str, str]:
+    require(actor, Action.EDIT_CUSTOMERS)
+    unknown = set(values) - set(LEAD_FIELDS)
+    if unknown:
+        raise InvalidInput(fields={name: "not a lead source field" for name in sorted(unknown)})
+    cleaned = {}
+    for name in LEAD_FIELDS:
+        text = " ".join(str(values.get(name) or "").split())
+        if len(text) > 300:
+            raise InvalidInput(fields={name: "at most 300 characters"})
+        if text:
+            cleaned[name] = text
+    with store.write() as session:
+        row = customer_by_ref(session, customer)
+        old = dict(row.lead_source or {})
+        if old != cleaned:
+            changes = {f"lead {k}": {"from": old.get(k), "to": cleaned.get(k)} for k in LEAD_FIELDS
+                       if old.get(k) != cleaned.get(k)}
+            row.lead_source = cleaned
+            row.updated_at = utcnow()
+            session.add(row)
+            record_event(session, actor, row.id, EventType.CUSTOMER_EDITED, changes=changes)
+        return cleaned

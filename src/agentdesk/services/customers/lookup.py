@@ -1,0 +1,19 @@
+"""Finding a customer row from what an agent or a script gives: the merchant's id, or our internal id."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from agentdesk.db.models import Customer
+from agentdesk.domain.errors import NotFound
+
+
+def customer_by_ref(session, ref: str | int) -> Customer:
+    """By merchant id (text) or internal id (int); `NotFound` names what was asked for."""
+    if isinstance(ref, int):
+        customer = session.get(Customer, ref)
+    else:
+        customer = session.execute(select(Customer).where(Customer.external_id == ref)).scalar_one_or_none()
+    if customer is None:
+        raise NotFound(f"no customer with the id {ref!r}")
+    return customer

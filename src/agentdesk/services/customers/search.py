@@ -1,0 +1,363 @@
+"""Finding customers: segments, filters, search through the trigram index, keyset pages.
+
+Pages are keyed on the sort value plus the customer id, never OFFSET, so a
+page 900,000 rows deep costs what the first one does, and rows inserted while
+an agent scrolls never make another row appear twice or go missing. With a
+search, exact matches on id, email or phone open the first page; every other
+match follows in the chosen order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import and_, exists, false, func, not_, select, true, union
+from sqlalchemy.sql import ColumnElement, Select
+
+from agentdesk.db import search_index
+from agentdesk.db.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import phone_digits
+from agentdesk.services.customers.filters import (
+    SEGMENT_TITLES,  # noqa: F401  (re-exported for the screens)
+    CustomerFilters,
+    CustomerQuery,
+    Segment,
+    SortKey,
+    segment_of,
+    sort_of,
+)
+
+MAX_PAGE = 500
+EXACT_COUNT_LIMIT = 10_000
+"""Past this many matches a search's row count is shown as "10,000+"."""
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    id: int
+    external_id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    organization: str | None
+    country: str | None
+    payment_count: int
+    lifetime_value: int
+    currency: str
+    created_at: datetime
+    last_payment_at: datetime | None
+    blocked: bool
+    exact: bool = False
+    """An exact id/email/phone match, listed ahead of the ordered matches."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.external_id,
+            "name": self.name,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "phone": self.phone,
+            "organization": self.organization,
+            "country": self.country,
+            "payment_count": self.payment_count,
+            "lifetime_value": self.lifetime_value,
+            "currency": self.currency,
+            "created_at": self.created_at.isoformat(),
+            "last_payment_at": self.last_payment_at.isoformat() if self.last_payment_at else None,
+            "blocked": self.blocked,
+        }
+
+
+Cursor = tuple
+"""The sort values of one row, ending with its id: where the next page starts."""
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    rows: list[CustomerRow]
+    more: bool
+    """Whether rows remain beyond this page in the direction it was read."""
+
+
+
+# --- the query ----------------------------------------------------------------------------
+
+
+def _sort_columns(sort: SortKey) -> list:
+    return {
+        SortKey.NEWEST: [Customer.id],
+        SortKey.NAME: [Customer.last_name, Customer.first_name, Customer.id],
+        SortKey.CREATED: [Customer.created_at, Customer.id],
+        SortKey.LIFETIME_VALUE: [Customer.lifetime_value, Customer.id],
+        SortKey.LAST_PAYMENT: [Customer.last_payment_at, Customer.id],
+    }[sort]
+
+
+_CURSOR_FIELDS = {
+    SortKey.NEWEST: ("id",),
+    SortKey.NAME: ("last_name", "first_name", "id"),
+    SortKey.CREATED: ("created_at", "id"),
+    SortKey.LIFETIME_VALUE: ("lifetime_value", "id"),
+    SortKey.LAST_PAYMENT: ("last_payment_at", "id"),
+}
+
+
+def cursor_for(row: CustomerRow, sort: SortKey) -> Cursor:
+    return tuple(getattr(row, name) for name in _CURSOR_FIELDS[sort])
+
+
+def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list:
+    """ORDER BY for the sort. Never-paid customers come after the paid ones in either
+    direction (`nulls_last`); reading a page backward flips that along with the direction."""
+    columns = _sort_columns(sort)
+    ordered = [c.desc() if descending else c.asc() for c in columns]
+    if sort is SortKey.LAST_PAYMENT:
+        ordered[0] = ordered[0].nulls_last() if nulls_last else ordered[0].nulls_first()
+    return ordered
+
+
+def _after_levels(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: bool = True) -> list[ColumnElement]:
+    """The rows after `cursor`, as conditions to read one after another.
+
+    `(a, b) < (x, y)` would say it in one, but SQLite seeks only on `a` and then
+    skips every row tied with `x`, which deep in a sort by lifetime value means
+    hundreds of thousands of leads at 0. So the rest of the row's tie group comes
+    first (`a = x AND b < y`, a seek on both), then everything beyond (`a < x`),
+    and, for the last-payment sort, the never-paid block where it belongs.
+    """
+    columns = _sort_columns(sort)
+
+    def beyond(column, value):
+        return column < value if descending else column > value
+
+    if sort is SortKey.LAST_PAYMENT:
+        value, last_id = cursor
+        col = Customer.last_payment_at
+        if value is None:
+            levels = [and_(col.is_(None), beyond(Customer.id, last_id))]
+            return levels if nulls_last else levels + [col.is_not(None)]
+        levels = [and_(col == value, beyond(Customer.id, last_id)), beyond(col, value)]
+        return levels + [col.is_(None)] if nulls_last else levels
+    levels = []
+    for depth in range(len(columns) - 1, -1, -1):
+        tied = [columns[i] == cursor[i] for i in range(depth)]
+        levels.append(and_(*tied, beyond(columns[depth], cursor[depth])))
+    return levels
+
+
+def _row_select() -> Select:
+    primary_email = (
+        select(CustomerEmail.address)
+        .where(CustomerEmail.customer_id == Customer.id, CustomerEmail.is_primary)
+        .limit(1)
+        .scalar_subquery()
+    )
+    primary_phone = (
+        select(CustomerPhone.number)
+        .where(CustomerPhone.customer_id == Customer.id, CustomerPhone.is_primary)
+        .limit(1)
+        .scalar_subquery()
+    )
+    country = (
+        select(Address.country)
+        .where(Address.customer_id == Customer.id)
+        .order_by(Address.is_primary.desc(), Address.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        Customer.id, Customer.external_id, Customer.first_name, Customer.last_name, primary_email, primary_phone,
+        Customer.organization, country, Customer.payment_count, Customer.lifetime_value, Customer.currency,
+        Customer.created_at, Customer.last_payment_at, Customer.blocked,
+    )
+
+
+def _segment_condition(segment: Segment) -> ColumnElement:
+    if segment is Segment.CUSTOMERS:
+        return Customer.payment_count >= 1
+    if segment is Segment.LEADS:
+        return Customer.payment_count == 0
+    return true()
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def filter_conditions(f: CustomerFilters) -> list[ColumnElement]:
+    conditions: list[ColumnElement] = []
+    if f.website:
+        conditions.append(Customer.website_id == select(Website.id).where(Website.code == f.website).scalar_subquery())
+    if f.country:
+        conditions.append(exists().where(Address.customer_id == Customer.id, Address.country == f.country))
+    if f.currency:
+        conditions.append(Customer.currency == f.currency)
+    if f.tag:
+        conditions.append(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == f.tag))
+    if f.created_from:
+        conditions.append(Customer.created_at >= _day_start(f.created_from))
+    if f.created_to:
+        conditions.append(Customer.created_at < _day_start(f.created_to + timedelta(days=1)))
+    if f.payments_min is not None:
+        conditions.append(Customer.payment_count >= f.payments_min)
+    if f.payments_max is not None:
+        conditions.append(Customer.payment_count <= f.payments_max)
+    if f.ltv_min is not None:
+        conditions.append(Customer.lifetime_value >= f.ltv_min)
+    if f.ltv_max is not None:
+        conditions.append(Customer.lifetime_value <= f.ltv_max)
+    if f.blocked is not None:
+        conditions.append(Customer.blocked == (true() if f.blocked else false()))
+    if f.active_subscription is not None:
+        active = exists().where(Order.customer_id == Customer.id, Order.kind == "subscription", Order.status == "active")
+        conditions.append(active if f.active_subscription else not_(active))
+    return conditions
+
+
+def _looks_like_phone(text: str) -> bool:
+    digits = phone_digits(text)
+    compact = text.replace(" ", "")
+    return len(digits) >= 3 and len(digits) * 2 >= len(compact) and not any(ch.isalpha() for ch in compact)
+
+
+def _needle(text: str) -> str:
+    """What to look for in the index: bare digits for a phone-like query, else the folded text."""
+    return phone_digits(text) if _looks_like_phone(text) else search_index.fold(text)
+
+
+def _exact_ids(text: str):
+    """Ids of customers whose id, an email or a phone equals the text: three index look-ups."""
+    lookups = [
+        select(Customer.id).where(Customer.external_id == text),
+        select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == text.lower()),
+    ]
+    digits = phone_digits(text)
+    if len(digits) >= 7 and _looks_like_phone(text):
+        lookups.append(select(CustomerPhone.customer_id).where(CustomerPhone.digits == digits))
+    return union(*lookups)
+
+
+def _normalized(query: CustomerQuery) -> CustomerQuery:
+    search = " ".join((query.search or "").split())
+    if len(search) > 200:
+        raise InvalidInput(fields={"search": "search text is longer than 200 characters"})
+    return CustomerQuery(segment_of(query.segment), search, query.filters, sort_of(query.sort), query.descending)
+
+
+def _filtered(statement: Select, query: CustomerQuery) -> Select:
+    # coalesce(): a row check, never an index choice (an index on merged_into_id would win and
+    # turn every page into a scan of the million unmerged customers).
+    return statement.where(_segment_condition(query.segment), func.coalesce(Customer.merged_into_id, 0) == 0,
+                           *filter_conditions(query.filters))
+
+
+def _base(query: CustomerQuery, dialect: str) -> Select:
+    base = _row_select()
+    if query.search:
+        table, key = search_index.index_table(dialect), search_index.key_column(dialect)
+        base = base.join(table, key == Customer.id).where(search_index.match_condition(dialect, _needle(query.search)))
+    return _filtered(base, query)
+
+
+def _order_for_search(query: CustomerQuery, dialect: str, descending: bool, nulls_last: bool) -> list:
+    """Newest-first with a search reads the index in its own key order, so the first rows come at once."""
+    if query.sort is SortKey.NEWEST and query.search:
+        key = search_index.key_column(dialect)
+        return [key.desc() if descending else key.asc()]
+    return _order_by(query.sort, descending, nulls_last)
+
+
+def _rows(session, statement, exact: bool = False) -> list[CustomerRow]:
+    return [CustomerRow(*row, exact=exact) for row in session.execute(statement).all()]
+
+
+def fetch_page(
+    store,
+    actor: Actor,
+    query: CustomerQuery,
+    limit: int = 50,
+    after: Cursor | None = None,
+    backward: bool = False,
+    include_exact: bool = True,
+) -> CustomerPage:
+    """One page of the query's rows.
+
+    Forward from `after` (None: the top, with a search's exact matches first
+    unless `include_exact` is off), or with `backward` the rows just before
+    `after` (None: the last page), returned in display order either way.
+    """
+    require(actor, Action.VIEW_CUSTOMERS)
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(fields={"limit": f"must be between 1 and {MAX_PAGE}"})
+    query = _normalized(query)
+    dialect = store.engine.dialect.name
+    descending = query.descending != backward
+    statement = _base(query, dialect)
+    exact_rows: list[CustomerRow] = []
+    with store.read() as session:
+        if query.search:
+            exact = _exact_ids(query.search)
+            statement = statement.where(Customer.id.not_in(exact))
+            if after is None and not backward and include_exact:
+                exact_rows = _rows(
+                    session,
+                    _filtered(_row_select(), query).where(Customer.id.in_(exact)).order_by(Customer.id.desc()).limit(limit),
+                    exact=True,
+                )
+        wanted = limit - len(exact_rows)
+        rest: list[CustomerRow] = []
+        order = _order_for_search(query, dialect, descending, nulls_last=not backward)
+        levels = [None] if after is None else _after_levels(query.sort, descending, after, nulls_last=not backward)
+        for level in levels:
+            if len(rest) > wanted or not wanted:
+                break
+            step = statement if level is None else statement.where(level)
+            rest += _rows(session, step.order_by(*order).limit(wanted + 1 - len(rest)))
+    more = len(rest) > wanted or (not wanted and bool(exact_rows))
+    rest = rest[:wanted]
+    if backward:
+        rest.reverse()
+    return CustomerPage(exact_rows + rest, more)
+
+
+def count_matching(store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
+    """How many rows the query has: (count, exact). Past `cap` a search or filter count stops there."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    query = _normalized(query)
+    dialect = store.engine.dialect.name
+    with store.read() as session:
+        if not query.search and query.filters.is_empty():
+            return segment_counts_in(session)[query.segment], True
+        inner = _base(query, dialect).with_only_columns(Customer.id).limit(cap + 1).subquery()
+        count = session.execute(select(func.count()).select_from(inner)).scalar_one()
+    return (cap, False) if count > cap else (count, True)
+
+
+def segment_counts_in(session) -> dict[Segment, int]:
+    customers = session.execute(select(func.count()).select_from(Customer).where(Customer.payment_count >= 1)).scalar_one()
+    everyone = session.execute(select(func.count()).select_from(Customer)).scalar_one()
+    return {Segment.CUSTOMERS: customers, Segment.LEADS: everyone - customers, Segment.ALL: everyone}
+
+
+def segment_counts(store, actor: Actor) -> dict[Segment, int]:
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        return segment_counts_in(session)
+
+
+def search_customers(
+    store, actor: Actor, text: str = "", segment: str | Segment = Segment.ALL, limit: int = 50,
+    filters: CustomerFilters | None = None, sort: str | SortKey = SortKey.NEWEST, descending: bool = True,
+) -> CustomerPage:
+    """The first page of a search: what the CLI and quick look-ups need."""
+    query = CustomerQuery(segment_of(segment), text or "", filters or CustomerFilters(), sort_of(sort), descending)
+    return fetch_page(store, actor, query, limit)

@@ -1,0 +1,104 @@
+"""Saved segments: a name plus a customer query, private to the agent who made it or shared.
+
+Anyone may save a segment; only its owner or an admin may rename or delete it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_
+from sqlmodel import select
+
+from agentdesk.db.models import Agent, Role, SavedSegment, utcnow
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.filters import CustomerQuery
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    id: int
+    name: str
+    owner: str
+    shared: bool
+    query: CustomerQuery
+    mine: bool
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "owner": self.owner, "shared": self.shared, "query": self.query.to_dict()}
+
+
+def _name(value: str) -> str:
+    name = " ".join((value or "").split())
+    if not name:
+        raise InvalidInput(fields={"name": "a segment needs a name"})
+    if len(name) > 100:
+        raise InvalidInput(fields={"name": "at most 100 characters"})
+    return name
+
+
+def _info(segment: SavedSegment, owner: str, actor: Actor) -> SegmentInfo:
+    return SegmentInfo(segment.id, segment.name, owner, segment.shared, CustomerQuery.from_dict(segment.definition),
+                       segment.owner_agent_id == actor.agent_id)
+
+
+def list_segments(store, actor: Actor) -> list[SegmentInfo]:
+    """The agent's own segments and everyone's shared ones, by name."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        rows = session.exec(
+            select(SavedSegment, Agent.login)
+            .join(Agent, Agent.id == SavedSegment.owner_agent_id)
+            .where(or_(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.shared))
+            .order_by(SavedSegment.name, SavedSegment.id)
+        ).all()
+    return [_info(segment, login, actor) for segment, login in rows]
+
+
+def create_segment(store, actor: Actor, name: str, query: CustomerQuery, shared: bool = False) -> SegmentInfo:
+    require(actor, Action.VIEW_CUSTOMERS)
+    if actor.agent_id is None:
+        raise InvalidInput("System cannot own a segment")
+    name = _name(name)
+    definition = CustomerQuery.from_dict(query.to_dict()).to_dict()
+    with store.write() as session:
+        if session.exec(select(SavedSegment).where(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.name == name)).first():
+            raise Conflict(f"you already have a segment named {name!r}")
+        segment = SavedSegment(name=name, owner_agent_id=actor.agent_id, shared=shared, definition=definition)
+        session.add(segment)
+        session.flush()
+        return _info(segment, actor.login, actor)
+
+
+def _editable(session, actor: Actor, segment_id: int) -> SavedSegment:
+    segment = session.get(SavedSegment, segment_id)
+    if segment is None or (segment.owner_agent_id != actor.agent_id and not segment.shared):
+        raise NotFound(f"no segment {segment_id}")
+    if segment.owner_agent_id != actor.agent_id and actor.role is not Role.ADMIN:
+        raise PermissionDenied("only the segment's owner or an admin may change it")
+    return segment
+
+
+def rename_segment(store, actor: Actor, segment_id: int, name: str) -> SegmentInfo:
+    require(actor, Action.VIEW_CUSTOMERS)
+    name = _name(name)
+    with store.write() as session:
+        segment = _editable(session, actor, segment_id)
+        clash = session.exec(
+            select(SavedSegment).where(SavedSegment.owner_agent_id == segment.owner_agent_id, SavedSegment.name == name,
+                                       SavedSegment.id != segment.id)
+        ).first()
+        if clash:
+            raise Conflict(f"a segment named {name!r} already exists")
+        segment.name = name
+        segment.updated_at = utcnow()
+        session.add(segment)
+        owner = session.get(Agent, segment.owner_agent_id)
+        return _info(segment, owner.login, actor)
+
+
+def delete_segment(store, actor: Actor, segment_id: int) -> None:
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.write() as session:
+        session.delete(_editable(session, actor, segment_id))

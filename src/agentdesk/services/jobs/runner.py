@@ -1,0 +1,114 @@
+"""Running queued jobs: emails and refund retries; plus the start-up repair of interrupted refunds.
+
+`agentdesk worker` loops over `run_due`; the console runs the same in a
+background worker so a single agent needs nothing else running.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from agentdesk.db.models import Transaction
+from agentdesk.domain.permissions import SYSTEM
+from agentdesk.services.jobs import mailer
+from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.money import refunds, settlement
+from agentdesk.services.risk import blocklist
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+log = logging.getLogger(__name__)
+MAIL_RETRY = timedelta(minutes=10)
+
+
+@dataclass
+class WorkReport:
+    done: int = 0
+    retrying: int = 0
+    failed: int = 0
+    repaired: int = 0
+    settled: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+def _send_email(store, settings, job: jobs.JobInfo) -> dict:
+    payload = job.payload
+    message = mailer.compose(settings, payload["to"], payload["subject"], payload["body"])
+    try:
+        where = mailer.deliver(settings, message)
+    except mailer.MailError as exc:
+        raise jobs.RetryLater(str(exc), MAIL_RETRY) from exc
+    return {"delivered_to": where, "message_id": message["Message-ID"]}
+
+
+def _email_sent(job: jobs.JobInfo):
+    customer_id = job.payload.get("customer_id")
+
+    def record(session) -> None:
+        if customer_id:
+            to = job.payload["to"]
+            record_event(session, SYSTEM, customer_id, EventType.EMAIL_SENT, subject=job.payload["subject"],
+                         to=", ".join(to) if isinstance(to, list) else to, transaction=job.payload.get("transaction"))
+    return record
+
+
+def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> str:
+    try:
+        if job.kind == "email":
+            result = _send_email(store, settings, job)
+            jobs.finish(store, job.id, result, on_done=_email_sent(job))
+        elif job.kind == "refund_retry":
+            result = refunds.retry_refund(store, settings, job)
+            jobs.finish(store, job.id, result)
+        else:
+            jobs.fail(store, job.id, f"no handler for jobs of kind {job.kind!r}")
+            return "failed"
+    except jobs.RetryLater as exc:
+        give_up = None
+        if job.kind == "refund_retry":
+            def give_up(session, row):
+                refunds.drop_refund(session, row, settings.notify_emails)
+        again = jobs.retry_or_fail(store, job.id, str(exc), exc.delay, now=now, on_give_up=give_up)
+        return "retrying" if again else "failed"
+    except Exception as exc:
+        log.exception("job %s failed", job.id)
+        jobs.fail(store, job.id, f"{type(exc).__name__}: {exc}")
+        return "failed"
+    return "done"
+
+
+def run_due(store, settings, now: datetime | None = None, limit: int = 100) -> WorkReport:
+    report = WorkReport()
+    for _ in range(limit):
+        job = jobs.claim(store, now)
+        if job is None:
+            break
+        outcome = run_job(store, settings, job, now)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def start_up(store, settings) -> WorkReport:
+    """What every console or worker start does first: finish interrupted refunds, settle what is due."""
+    report = WorkReport()
+    report.repaired = len(refunds.repair_pending(store, settings, older_than=timedelta(0)))
+    report.settled = settlement.settle_from_gateway(store, settings)
+    blocklist.expire_flags(store)
+    return report
+
+
+def refund_retry_status(session, refund: Transaction):
+    """For the profile: (attempt, of, next_at) while a refund waits in the retry queue, else None."""
+    from sqlalchemy import select
+
+    from agentdesk.db.models import Job, JobStatus
+
+    job = session.execute(
+        select(Job).where(Job.kind == "refund_retry", Job.idempotency_key == f"refund-retry-{refund.id}",
+                          Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+    ).scalar_one_or_none()
+    if job is None:
+        return None
+    return job.attempts + 2, refunds.RETRY_ATTEMPTS, job.run_after

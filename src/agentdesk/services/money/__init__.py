@@ -1,0 +1,1 @@
+"""Money: refunds and voids, payments, payouts, credit memos, settlement, instruments, gateways."""

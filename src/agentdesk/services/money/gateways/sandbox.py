@@ -1,0 +1,168 @@
+"""The sandbox gateway: deterministic, in-process, with its own ledger table.
+
+Behaviour comes from the card the money is on, as with a real test mode:
+
+| card number        | token             | what happens                                            |
+|--------------------|-------------------|---------------------------------------------------------|
+| 4242 4242 4242 4242| `tok_approve`     | approved                                                |
+| 4000 0000 0000 0002| `tok_decline`     | declined                                                |
+| 4000 0000 0000 0119| `tok_timeout`     | done, but the answer is lost (GatewayTimeout)           |
+| 4000 0000 0000 0259| `tok_transient`   | sales approved; refunds and payouts fail, try again     |
+
+Any other token approves. Refunds and voids act as the original sale's card
+says. Sales and captures settle after `settle_after_seconds`, or when
+`settle_due` is called (`agentdesk gateway settle`). The ledger is written in
+its own short transaction, as a processor's records would be: never inside the
+caller's. A repeated idempotency key returns the first answer and moves no money.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from agentdesk.db.models import SandboxOperation, utcnow
+from agentdesk.services.money.gateways.base import GatewayError, GatewayResult, GatewayTimeout, Outcome
+
+TEST_CARDS = {
+    "4242424242424242": "tok_approve",
+    "4000000000000002": "tok_decline",
+    "4000000000000119": "tok_timeout",
+    "4000000000000259": "tok_transient",
+}
+
+
+def behaviour(token: str | None) -> str:
+    if token and token.startswith("tok_"):
+        return token[4:].split("_")[0]
+    return "approve"
+
+
+class SandboxGateway:
+    name = "sandbox"
+
+    def __init__(self, store, settle_after_seconds: int = 86_400):
+        self.store = store
+        self.settle_after = timedelta(seconds=int(settle_after_seconds))
+
+    def _replay(self, key: str) -> SandboxOperation | None:
+        with self.store.read() as session:
+            return session.get(SandboxOperation, key)
+
+    def _answer(self, op: SandboxOperation) -> GatewayResult:
+        return GatewayResult(Outcome(op.outcome), op.reference, op.message, op.settled)
+
+    def _record(self, key: str, operation: str, amount: int, currency: str, outcome: Outcome, token: str | None,
+                parent: str | None = None, message: str | None = None) -> GatewayResult:
+        op = SandboxOperation(
+            idempotency_key=key, operation=operation, reference=f"sbx_{secrets.token_hex(8)}", parent_reference=parent,
+            token=token, amount=amount, currency=currency, outcome=outcome.value, message=message,
+        )
+        try:
+            with self.store.write() as session:
+                session.add(op)
+        except IntegrityError:
+            existing = self._replay(key)
+            if existing is None:
+                raise
+            return self._answer(existing)
+        return self._answer(op)
+
+    def _operate(self, key: str, operation: str, amount: int, currency: str, token: str | None,
+                 parent: str | None = None) -> GatewayResult:
+        earlier = self._replay(key)
+        if earlier is not None:
+            if earlier.operation != operation or earlier.amount != amount:
+                raise GatewayError(f"idempotency key {key!r} was used for a different request")
+            return self._answer(earlier)
+        kind = behaviour(token)
+        money_out = operation in ("refund", "payout", "void")
+        if kind == "decline" and operation in ("sale", "authorize", "payout"):
+            return self._record(key, operation, amount, currency, Outcome.DECLINED, token, parent, "card declined")
+        if kind == "transient" and money_out:
+            # Nothing is recorded: a later attempt with any key may succeed.
+            return GatewayResult(Outcome.FAILED, None, "processor unavailable, try again later")
+        result = self._record(key, operation, amount, currency, Outcome.APPROVED, token, parent)
+        if kind == "timeout":
+            raise GatewayTimeout(f"sandbox: no answer for {operation} {key}")
+        return result
+
+    def _parent(self, reference: str) -> SandboxOperation:
+        with self.store.read() as session:
+            op = session.execute(select(SandboxOperation).where(SandboxOperation.reference == reference)).scalar_one_or_none()
+        if op is None:
+            raise GatewayError(f"sandbox has no transaction {reference}")
+        return op
+
+    def _taken_back(self, reference: str) -> int:
+        with self.store.read() as session:
+            return session.execute(
+                select(func.coalesce(func.sum(SandboxOperation.amount), 0)).where(
+                    SandboxOperation.parent_reference == reference,
+                    SandboxOperation.operation.in_(("refund", "void")),
+                    SandboxOperation.outcome == Outcome.APPROVED.value,
+                )
+            ).scalar_one()
+
+    def tokenize(self, card_number: str) -> str:
+        """A token for a card number; the number itself is never kept. Test numbers keep their behaviour."""
+        digits = "".join(ch for ch in card_number if ch.isdigit())
+        kind = TEST_CARDS.get(digits, "tok_approve")
+        return f"{kind}_{secrets.token_hex(6)}"
+
+    def tokenize_card(self, number: str, exp_month: int, exp_year: int) -> tuple[str, str]:
+        """(token, fingerprint): the same card always has the same fingerprint, across customers."""
+        digits = "".join(ch for ch in number if ch.isdigit())
+        fingerprint = hashlib.sha256(f"sandbox-card:{digits}".encode()).hexdigest()[:32]
+        return self.tokenize(digits), fingerprint
+
+    # --- the protocol ---------------------------------------------------------------------
+
+    def sale(self, *, amount, currency, token, idempotency_key):
+        return self._operate(idempotency_key, "sale", amount, currency, token)
+
+    def authorize(self, *, amount, currency, token, idempotency_key):
+        return self._operate(idempotency_key, "authorize", amount, currency, token)
+
+    def capture(self, *, reference, amount, idempotency_key):
+        parent = self._parent(reference)
+        return self._operate(idempotency_key, "capture", amount, parent.currency, parent.token, reference)
+
+    def void(self, *, reference, idempotency_key):
+        parent = self._parent(reference)
+        earlier = self._replay(idempotency_key)
+        if earlier is None and parent.settled:
+            return GatewayResult(Outcome.DECLINED, None, "already settled: refund it instead")
+        return self._operate(idempotency_key, "void", parent.amount, parent.currency, parent.token, reference)
+
+    def refund(self, *, reference, amount, currency, idempotency_key):
+        parent = self._parent(reference)
+        earlier = self._replay(idempotency_key)
+        if earlier is None:
+            if not parent.settled:
+                return GatewayResult(Outcome.DECLINED, None, "not settled yet: void it instead")
+            if self._taken_back(reference) + amount > parent.amount:
+                return GatewayResult(Outcome.DECLINED, None, "refund exceeds what was captured")
+        return self._operate(idempotency_key, "refund", amount, currency, parent.token, reference)
+
+    def payout(self, *, amount, currency, token, idempotency_key):
+        return self._operate(idempotency_key, "payout", amount, currency, token)
+
+    # --- settlement -----------------------------------------------------------------------
+
+    def settle_due(self, everything: bool = False) -> list[str]:
+        """Settle approved sales and captures old enough (or all of them); returns their references."""
+        cutoff = utcnow() - self.settle_after
+        condition = [SandboxOperation.operation.in_(("sale", "capture")), SandboxOperation.outcome == "approved",
+                     SandboxOperation.settled.is_(False)]
+        if not everything:
+            condition.append(SandboxOperation.created_at <= cutoff)
+        with self.store.write() as session:
+            refs = list(session.execute(select(SandboxOperation.reference).where(*condition)).scalars())
+            if refs:
+                session.execute(update(SandboxOperation).where(SandboxOperation.reference.in_(refs)).values(settled=True))
+        return refs

@@ -1,0 +1,265 @@
+"""Money in and out besides refunds: collecting a payment, payouts and credit memos.
+
+Gateway calls follow the same three steps as refunds: a pending record
+committed first, the call outside any transaction, the outcome committed with
+its timeline event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from agentdesk.db.models import (
+    CreditMemo,
+    Customer,
+    PaymentInstrument,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    Website,
+    utcnow,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.money import currency_code, format_amount
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.money.gateways import GatewayError, GatewayTimeout, Outcome, gateway_for
+from agentdesk.services.risk import blocklist
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+OUTSIDE = "outside"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{2,79}$")
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    status: str
+    transaction_id: int | None
+    amount: int
+    currency: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "approved"
+
+
+
+def _customer_id(store, ref: str | int) -> int:
+    with store.read() as session:
+        return customer_by_ref(session, ref).id
+
+
+def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument:
+    instrument = session.execute(
+        select(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id, PaymentInstrument.status == "active")
+        .order_by(PaymentInstrument.is_primary.desc(), PaymentInstrument.id)
+    ).scalars().first()
+    if instrument is None or not instrument.gateway_token:
+        raise Conflict("the customer has no active payment instrument to charge; record a payment made outside instead")
+    return instrument
+
+
+def gateway_name(settings, website: Website) -> str:
+    """The gateway a website's new payments go through: the config's choice, else the website's."""
+    return (getattr(settings, "website_gateways", None) or {}).get(website.code, website.gateway)
+
+
+def _check_amount(amount: int, currency: str) -> str:
+    currency = currency_code(currency)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidInput(fields={"amount": "must be a positive whole number of minor units"})
+    return currency
+
+
+def _description(text: str | None) -> str | None:
+    text = " ".join((text or "").split()) or None
+    if text and len(text) > 500:
+        raise InvalidInput(fields={"description": "at most 500 characters"})
+    return text
+
+
+def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amount: int, currency: str,
+                    description: str | None = None, outside: bool = False) -> PaymentResult:
+    """Charge the default instrument, or record a payment made outside (already settled)."""
+    require(actor, Action.BILLING)
+    currency = _check_amount(amount, currency)
+    description = _description(description)
+    blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payment")
+    with store.write(unrecorded="a pending payment; its outcome is recorded on the timeline") as session:
+        customer = customer_by_ref(session, customer_ref)
+        if currency != customer.currency:
+            raise InvalidInput(fields={"currency": f"this customer pays in {customer.currency}"})
+        key = f"sale-{uuid.uuid4().hex}"
+        if outside:
+            now = utcnow()
+            txn = Transaction(customer_id=customer.id, type=TransactionType.SALE.value,
+                              status=TransactionStatus.APPROVED.value, amount=amount, currency=currency, settled=True,
+                              settled_at=now, gateway=OUTSIDE, idempotency_key=key, description=description,
+                              agent_id=actor.agent_id, processed_at=now)
+            session.add(txn)
+            customer.payment_count += 1
+            customer.lifetime_value += amount
+            customer.last_payment_at = now
+            session.add(customer)
+            session.flush()
+            record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method="paid outside",
+                         amount=amount, currency=currency, transaction=txn.id, description=description)
+            return PaymentResult("approved", txn.id, amount, currency,
+                                 f"Recorded {format_amount(amount, currency)} paid outside")
+        instrument = _default_instrument(session, customer.id)
+        website = session.get(Website, customer.website_id)
+        txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE.value,
+                          status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
+                          gateway=instrument.sticky_gateway or gateway_name(settings, website), idempotency_key=key,
+                          description=description,
+                          agent_id=actor.agent_id)
+        session.add(txn)
+        session.flush()
+        txn_id, token, chosen_gateway = txn.id, instrument.gateway_token, txn.gateway
+        label = f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
+    gateway = gateway_for(store, chosen_gateway, settings)
+    try:
+        result = gateway.sale(amount=amount, currency=currency, token=token, idempotency_key=key)
+    except GatewayTimeout:
+        return PaymentResult("pending", txn_id, amount, currency,
+                             "No answer from the gateway yet; the charge will be confirmed or cancelled, never doubled")
+    except GatewayError as exc:
+        result = None
+        error = str(exc)
+    with store.write() as session:
+        txn = session.get(Transaction, txn_id)
+        customer = session.get(Customer, txn.customer_id)
+        txn.processed_at = utcnow()
+        if result is not None and result.approved:
+            txn.status = TransactionStatus.APPROVED.value
+            txn.gateway_ref = result.reference
+            customer.payment_count += 1
+            customer.last_payment_at = txn.processed_at
+            if result.settled:
+                txn.settled = True
+                txn.settled_at = txn.processed_at
+                customer.lifetime_value += amount
+            session.add_all([txn, customer])
+            record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
+                         currency=currency, transaction=txn.id, description=description)
+            return PaymentResult("approved", txn.id, amount, currency,
+                                 f"Charged {format_amount(amount, currency)} to {label}")
+        message = (result.message if result else error) or "declined"
+        txn.status = (TransactionStatus.DECLINED if result and result.outcome is Outcome.DECLINED
+                      else TransactionStatus.FAILED).value
+        txn.error = message[:500]
+        session.add(txn)
+        record_event(session, actor, customer.id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
+                     message=message)
+        return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
+
+
+def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: int, currency: str,
+                request_id: str) -> PaymentResult:
+    """Send money to the customer's default instrument. The request id makes it happen once, whatever
+    is retried; a payout cannot be taken back."""
+    require(actor, Action.PAYOUT)
+    currency = _check_amount(amount, currency)
+    request_id = (request_id or "").strip()
+    if not REQUEST_ID.match(request_id):
+        raise InvalidInput(fields={"request_id": "3 to 80 letters, digits, '_', '.', ':' or '-'"})
+    key = f"payout-{request_id}"
+    blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payout")
+    with store.write(unrecorded="a pending payout; its outcome is recorded on the timeline") as session:
+        customer = customer_by_ref(session, customer_ref)
+        existing = session.execute(select(Transaction).where(Transaction.idempotency_key == key)).scalar_one_or_none()
+        if existing is not None:
+            if existing.customer_id != customer.id or existing.amount != amount or existing.currency != currency:
+                raise Conflict(f"request id {request_id!r} was already used for a different payout")
+            if existing.status != TransactionStatus.PENDING.value:
+                return PaymentResult(existing.status, existing.id, amount, currency,
+                                     f"Payout {request_id} was already {existing.status}; nothing was sent again")
+            txn_id = existing.id
+            instrument = session.get(PaymentInstrument, existing.instrument_id)
+        else:
+            instrument = _default_instrument(session, customer.id)
+            website = session.get(Website, customer.website_id)
+            txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT.value,
+                              status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
+                              gateway=gateway_name(settings, website), idempotency_key=key, agent_id=actor.agent_id)
+            session.add(txn)
+            session.flush()
+            txn_id = txn.id
+        token, chosen_gateway = instrument.gateway_token, session.get(Transaction, txn_id).gateway
+    gateway = gateway_for(store, chosen_gateway, settings)
+    try:
+        result = gateway.payout(amount=amount, currency=currency, token=token, idempotency_key=key)
+    except GatewayTimeout:
+        return PaymentResult("pending", txn_id, amount, currency,
+                             f"No answer yet; run the same payout again with request id {request_id} to confirm it "
+                             "(it will not be paid twice)")
+    except GatewayError as exc:
+        result, error = None, str(exc)
+    with store.write() as session:
+        txn = session.get(Transaction, txn_id)
+        if result is not None and result.approved:
+            txn.processed_at = utcnow()
+            txn.status = TransactionStatus.APPROVED.value
+            txn.gateway_ref = result.reference
+            txn.settled = True
+            txn.settled_at = txn.processed_at
+            session.add(txn)
+            record_event(session, actor, txn.customer_id, EventType.PAYOUT_SENT, amount=amount, currency=currency,
+                         transaction=txn.id, request_id=request_id)
+            return PaymentResult("approved", txn.id, amount, currency,
+                                 f"Paid out {format_amount(amount, currency)} (request {request_id})")
+        message = (result.message if result else error) or "failed"
+        if result is not None and result.outcome is Outcome.FAILED:
+            return PaymentResult("failed", txn.id, amount, currency,
+                                 f"Payout not sent yet: {message}. Run it again with the same request id.")
+        txn.processed_at = utcnow()
+        txn.status = TransactionStatus.DECLINED.value if result else TransactionStatus.FAILED.value
+        txn.error = message[:500]
+        session.add(txn)
+        record_event(session, actor, txn.customer_id, EventType.PAYOUT_FAILED, amount=amount, currency=currency,
+                     request_id=request_id, message=message)
+        return PaymentResult(txn.status, txn.id, amount, currency, f"Payout {txn.status}: {message}")
+
+
+@dataclass(frozen=True)
+class CreditMemoInfo:
+    id: int
+    amount: int
+    remaining: int
+    currency: str
+    reason: str
+
+
+def create_credit_memo(store, actor: Actor, customer_ref: str | int, amount: int, currency: str,
+                       reason: str) -> CreditMemoInfo:
+    require(actor, Action.BILLING)
+    currency = _check_amount(amount, currency)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidInput(fields={"reason": "say why the customer gets this credit"})
+    if len(reason) > 500:
+        raise InvalidInput(fields={"reason": "at most 500 characters"})
+    with store.write() as session:
+        customer = customer_by_ref(session, customer_ref)
+        memo = CreditMemo(customer_id=customer.id, amount=amount, remaining=amount, currency=currency, reason=reason,
+                          agent_id=actor.agent_id)
+        session.add(memo)
+        session.flush()
+        record_event(session, actor, customer.id, EventType.MANUAL_CREDIT, amount=amount, currency=currency,
+                     reason=reason, credit_memo=memo.id)
+        return CreditMemoInfo(memo.id, memo.amount, memo.remaining, memo.currency, memo.reason)
+
+
+def available_credit(session: Session, customer_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(CreditMemo.currency, func.sum(CreditMemo.remaining)).where(CreditMemo.customer_id == customer_id)
+        .group_by(CreditMemo.currency)
+    ).all()
+    return {currency: total for currency, total in rows if total}

@@ -1,0 +1,478 @@
+"""Refunds and voids: what a transaction allows, and doing it safely.
+
+A refund is for a settled sale and may be partial; a void is for an unsettled
+one and is always for the full amount. Completed plus pending refunds never
+exceed what was captured.
+
+Doing one is three steps, never a gateway call inside an open transaction:
+1. under a lock on the original (`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE` on
+   PostgreSQL) check the rules and record the refund as `pending` with a fresh
+   idempotency key — commit;
+2. call the gateway with that key;
+3. record the outcome with its timeline event and customer email — commit.
+A crash between 1 and 3 leaves a pending refund that `repair_pending` finishes
+by sending the same key again: the gateway answers without paying twice. A
+refund the gateway could not do now is retried once a day, three times in all,
+then dropped and reported to the notify addresses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from agentdesk.db.models import (
+    Customer,
+    CustomerEmail,
+    Job,
+    JobStatus,
+    Order,
+    PaymentInstrument,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    utcnow,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.permissions import SYSTEM, Action, Actor, require, require_refund_amount
+from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.money.gateways import GatewayError, GatewayResult, GatewayTimeout, Outcome, gateway_for
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+RETRY_DELAY = timedelta(days=1)
+RETRY_ATTEMPTS = 3
+REFUNDABLE_KINDS = (TransactionType.SALE.value, TransactionType.CAPTURE.value)
+TAKEN_BACK = (TransactionType.REFUND.value, TransactionType.VOID.value)
+
+
+class RefundKind(StrEnum):
+    REFUND = "refund"
+    VOID = "void"
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """What an agent may do with a transaction, and the numbers the dialog shows."""
+
+    transaction_id: int
+    kind: RefundKind | None
+    currency: str
+    captured: int
+    refunded: int
+    pending: int
+    remaining: int
+    settled: bool
+    reason_not: str | None
+    """Why nothing can be done, when `kind` is None."""
+    order: str | None
+    instrument: str | None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    transaction_id: int
+    """The original transaction."""
+    kind: RefundKind
+    status: str
+    """approved, declined, retrying, pending (outcome unknown yet) or failed."""
+    amount: int
+    currency: str
+    message: str
+    refund_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "approved"
+
+
+def _taken_back(session: Session, original_id: int) -> tuple[int, int]:
+    """(approved, pending) amounts refunded or voided against a transaction."""
+    rows = session.execute(
+        select(Transaction.status, func.coalesce(func.sum(Transaction.amount), 0))
+        .where(Transaction.parent_id == original_id, Transaction.type.in_(TAKEN_BACK))
+        .group_by(Transaction.status)
+    ).all()
+    amounts = dict(rows)
+    return amounts.get(TransactionStatus.APPROVED.value, 0), amounts.get(TransactionStatus.PENDING.value, 0)
+
+
+def _instrument_label(session: Session, instrument_id: int | None) -> str | None:
+    if instrument_id is None:
+        return None
+    instrument = session.get(PaymentInstrument, instrument_id)
+    if instrument is None:
+        return None
+    return f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
+
+
+def _plan(session: Session, txn: Transaction) -> RefundPlan:
+    refunded, pending = _taken_back(session, txn.id)
+    remaining = max(0, txn.amount - refunded - pending)
+    order = session.get(Order, txn.order_id).number if txn.order_id else None
+    kind, reason = None, None
+    if txn.type not in REFUNDABLE_KINDS:
+        reason = f"a {txn.type} transaction cannot be refunded or voided"
+    elif txn.status == TransactionStatus.VOIDED.value:
+        reason = "already voided"
+    elif txn.status == TransactionStatus.REFUNDED.value:
+        reason = "already fully refunded"
+    elif txn.status not in (TransactionStatus.APPROVED.value, TransactionStatus.PARTIALLY_REFUNDED.value):
+        reason = f"a {txn.status} transaction moved no money"
+    elif pending and not remaining:
+        reason = "a refund for the rest is already in progress"
+    elif not txn.settled and (pending or refunded):
+        reason = "a void is already in progress"
+    elif remaining <= 0:
+        reason = "nothing left to refund"
+    else:
+        kind = RefundKind.REFUND if txn.settled else RefundKind.VOID
+    return RefundPlan(txn.id, kind, txn.currency, txn.amount, refunded, pending, remaining, txn.settled, reason,
+                      order, _instrument_label(session, txn.instrument_id))
+
+
+def _get(session: Session, txn_id: int, lock: bool = False) -> Transaction:
+    query = select(Transaction).where(Transaction.id == txn_id)
+    if lock and session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    txn = session.execute(query).scalar_one_or_none()
+    if txn is None:
+        raise NotFound(f"no transaction {txn_id}")
+    return txn
+
+
+def refund_plan(store, actor: Actor, txn_id: int) -> RefundPlan:
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        return _plan(session, _get(session, txn_id))
+
+
+def parse_refund_amount(text: str | None, plan: RefundPlan) -> int:
+    """The amount an agent typed; empty means everything that remains."""
+    if text is None or not str(text).strip():
+        return plan.remaining
+    return parse_amount(str(text), plan.currency)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    refund_id: int
+    original_id: int
+    kind: RefundKind
+    amount: int
+    currency: str
+    gateway: str
+    reference: str | None
+    key: str
+
+
+def _start(store, actor: Actor, settings, txn_id: int, amount: int | None, reason: str | None,
+           want: RefundKind | None) -> _Pending:
+    """Step 1: check everything under the lock and record the pending refund or void."""
+    reason = (reason or "").strip() or None
+    if reason and len(reason) > 500:
+        raise InvalidInput(fields={"reason": "at most 500 characters"})
+    with store.write(unrecorded="a pending refund; its outcome is recorded on the timeline") as session:
+        txn = _get(session, txn_id, lock=True)
+        plan = _plan(session, txn)
+        if plan.kind is None:
+            raise Conflict(f"transaction {txn_id}: {plan.reason_not}")
+        if want is not None and want is not plan.kind:
+            if want is RefundKind.VOID:
+                raise Conflict(f"transaction {txn_id} has settled: it can be refunded, not voided")
+            raise Conflict(f"transaction {txn_id} has not settled: it can only be voided, in full")
+        amount = plan.remaining if amount is None else amount
+        if amount <= 0:
+            raise InvalidInput(fields={"amount": "must be more than zero"})
+        if plan.kind is RefundKind.VOID and amount != plan.remaining:
+            raise InvalidInput(fields={"amount": f"a void is always for the full {format_amount(plan.remaining, plan.currency)}"})
+        if amount > plan.remaining:
+            raise InvalidInput(fields={"amount": f"only {format_amount(plan.remaining, plan.currency)} remains to refund"})
+        require_refund_amount(actor, amount, settings.agent_refund_limit,
+                              format_amount(settings.agent_refund_limit, plan.currency))
+        key = f"{plan.kind.value}-{txn.id}-{uuid.uuid4().hex}"
+        child = Transaction(
+            customer_id=txn.customer_id, order_id=txn.order_id, instrument_id=txn.instrument_id, parent_id=txn.id,
+            type=(TransactionType.REFUND if plan.kind is RefundKind.REFUND else TransactionType.VOID).value,
+            status=TransactionStatus.PENDING.value, amount=amount, currency=txn.currency, gateway=txn.gateway,
+            idempotency_key=key, reason=reason, agent_id=actor.agent_id,
+        )
+        session.add(child)
+        session.flush()
+        return _Pending(child.id, txn.id, plan.kind, amount, txn.currency, txn.gateway, txn.gateway_ref, key)
+
+
+def _call(store, settings, pending: _Pending, key: str | None = None) -> GatewayResult:
+    """Step 2: the gateway call, outside any transaction of ours."""
+    gateway = gateway_for(store, pending.gateway, settings)
+    if not pending.reference:
+        raise GatewayError(f"transaction {pending.original_id} has no gateway reference")
+    if pending.kind is RefundKind.VOID:
+        return gateway.void(reference=pending.reference, idempotency_key=key or pending.key)
+    return gateway.refund(reference=pending.reference, amount=pending.amount, currency=pending.currency,
+                          idempotency_key=key or pending.key)
+
+
+def _customer_email(session: Session, customer_id: int) -> str | None:
+    return session.execute(
+        select(CustomerEmail.address).where(CustomerEmail.customer_id == customer_id, CustomerEmail.is_primary)
+    ).scalar_one_or_none()
+
+
+def enqueue_confirmation(session: Session, refund: Transaction, original: Transaction, key_suffix: str = "") -> bool:
+    """Queue the refund or void confirmation email to the customer; False if they have no email."""
+    to = _customer_email(session, refund.customer_id)
+    if not to:
+        return False
+    word = "refund" if refund.type == TransactionType.REFUND.value else "cancellation (void)"
+    order = session.get(Order, original.order_id).number if original.order_id else None
+    amount = format_amount(refund.amount, refund.currency)
+    body = (
+        f"Hello,\n\nWe have processed a {word} of {amount}"
+        + (f" for order {order}" if order else "")
+        + f".\nReference: transaction {refund.id} (original payment {original.id}).\n"
+        + ("\nRefunds usually reach your account within 5 to 10 business days.\n" if word == "refund" else
+           "\nThe pending charge will disappear from your statement; no money was taken.\n")
+    )
+    subject = f"Your {word} of {amount}"
+    jobs.enqueue(session, "email", f"email-{refund.id}{key_suffix}",
+                 {"to": to, "subject": subject, "body": body, "customer_id": refund.customer_id,
+                  "transaction": refund.id},
+                 customer_id=refund.customer_id, max_attempts=5)
+    return True
+
+
+def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult | None, error: str | None,
+                   transient: bool) -> RefundResult:
+    """Step 3: record what the gateway said, with the timeline event, in one transaction."""
+    with store.write() as session:
+        refund = session.get(Transaction, pending.refund_id)
+        original = _get(session, pending.original_id, lock=True)
+        customer = session.get(Customer, original.customer_id)
+        order = session.get(Order, original.order_id).number if original.order_id else None
+        if refund.status != TransactionStatus.PENDING.value:
+            return RefundResult(original.id, pending.kind, refund.status, refund.amount, refund.currency,
+                                "already recorded", refund.id)
+        common = dict(amount=refund.amount, currency=refund.currency, transaction=original.id, order=order,
+                      reason=refund.reason)
+        refund.processed_at = utcnow()
+        if result is not None and result.approved:
+            approved_before, _ = _taken_back(session, original.id)
+            approved = approved_before + refund.amount
+            refund.status = TransactionStatus.APPROVED.value
+            refund.gateway_ref = result.reference
+            refund.settled = pending.kind is RefundKind.REFUND
+            refund.settled_at = refund.processed_at if refund.settled else None
+            if pending.kind is RefundKind.VOID:
+                original.status = TransactionStatus.VOIDED.value
+                customer.payment_count = max(0, customer.payment_count - 1)
+                record_event(session, actor, customer.id, EventType.TRANSACTION_VOIDED, **common)
+            else:
+                original.status = (TransactionStatus.REFUNDED if approved >= original.amount
+                                   else TransactionStatus.PARTIALLY_REFUNDED).value
+                customer.lifetime_value -= refund.amount
+                record_event(session, actor, customer.id, EventType.MANUAL_REFUND,
+                             instrument=_instrument_label(session, original.instrument_id), **common)
+            customer.updated_at = utcnow()
+            session.add_all([refund, original, customer])
+            session.flush()
+            enqueue_confirmation(session, refund, original)
+            word = "Voided" if pending.kind is RefundKind.VOID else "Refunded"
+            return RefundResult(original.id, pending.kind, "approved", refund.amount, refund.currency,
+                                f"{word} {format_amount(refund.amount, refund.currency)} of transaction {original.id}",
+                                refund.id)
+        message = error or (result.message if result else None) or "the gateway did not say why"
+        if transient and pending.kind is RefundKind.REFUND:
+            next_at = utcnow() + RETRY_DELAY
+            refund.error = message[:500]
+            jobs.enqueue(session, "refund_retry", f"refund-retry-{refund.id}",
+                         {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
+                         customer_id=customer.id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
+            record_event(session, actor, customer.id, EventType.REFUND_RETRYING, attempt=1,
+                         next_at=next_at.isoformat(timespec="minutes"), message=message, **common)
+            session.add(refund)
+            return RefundResult(original.id, pending.kind, "retrying", refund.amount, refund.currency,
+                                f"The gateway could not refund now ({message}); it will retry daily, "
+                                f"{RETRY_ATTEMPTS - 1} more attempts, next at {next_at:%Y-%m-%d %H:%M} UTC", refund.id)
+        refund.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
+                         else TransactionStatus.FAILED).value
+        refund.error = message[:500]
+        event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
+        record_event(session, actor, customer.id, event, message=message, **common)
+        session.add(refund)
+        return RefundResult(original.id, pending.kind, refund.status, refund.amount, refund.currency,
+                            f"{'Void' if pending.kind is RefundKind.VOID else 'Refund'} {refund.status}: {message}",
+                            refund.id)
+
+
+def _finish(store, actor: Actor, settings, pending: _Pending) -> RefundResult:
+    try:
+        result = _call(store, settings, pending)
+    except GatewayTimeout as exc:
+        return RefundResult(pending.original_id, pending.kind, "pending", pending.amount, pending.currency,
+                            f"No answer from the gateway yet ({exc}); the same request will be re-sent "
+                            "automatically, so it can never be paid twice", pending.refund_id)
+    except GatewayError as exc:
+        return _apply_outcome(store, actor, pending, None, str(exc), transient=False)
+    return _apply_outcome(store, actor, pending, result, None, transient=result.outcome is Outcome.FAILED)
+
+
+def refund_transaction(store, actor: Actor, settings, txn_id: int, amount: int | None = None,
+                       reason: str | None = None, kind: RefundKind | None = None) -> RefundResult:
+    """Refund (settled) or void (unsettled) a transaction; `amount` None means all that remains."""
+    require(actor, Action.REFUND)
+    pending = _start(store, actor, settings, txn_id, amount, reason, kind)
+    return _finish(store, actor, settings, pending)
+
+
+def void_transaction(store, actor: Actor, settings, txn_id: int, reason: str | None = None) -> RefundResult:
+    return refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.VOID)
+
+
+def refund_many(store, actor: Actor, settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult | str]:
+    """Each transaction for its remainder, one after another; a refusal is reported, not raised."""
+    require(actor, Action.REFUND)
+    results: list[RefundResult | str] = []
+    for txn_id in txn_ids:
+        try:
+            results.append(refund_transaction(store, actor, settings, txn_id, None, reason))
+        except (Conflict, InvalidInput, NotFound) as exc:
+            results.append(f"transaction {txn_id}: {exc}")
+    return results
+
+
+def refund_order(store, actor: Actor, settings, order_number: str, reason: str | None = None) -> list[RefundResult | str]:
+    """Take back every payment of an order: void what has not settled, refund what has —
+    and refund a payment whose void the gateway refused because it settled meanwhile."""
+    require(actor, Action.REFUND)
+    with store.read() as session:
+        order = session.execute(select(Order).where(Order.number == order_number)).scalar_one_or_none()
+        if order is None:
+            raise NotFound(f"no order {order_number!r}")
+        txn_ids = list(session.execute(
+            select(Transaction.id).where(Transaction.order_id == order.id, Transaction.type.in_(REFUNDABLE_KINDS),
+                                         Transaction.status.in_(("approved", "partially_refunded")))
+            .order_by(Transaction.id)
+        ).scalars())
+    if not txn_ids:
+        raise Conflict(f"order {order_number} has no payment left to refund")
+    results: list[RefundResult | str] = []
+    for txn_id in txn_ids:
+        try:
+            result = refund_transaction(store, actor, settings, txn_id, None, reason)
+            if result.kind is RefundKind.VOID and result.status == "declined":
+                _mark_settled_if_gateway_says(store, settings, txn_id)
+                result = refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.REFUND)
+            results.append(result)
+        except (Conflict, InvalidInput, NotFound) as exc:
+            results.append(f"transaction {txn_id}: {exc}")
+    return results
+
+
+def _mark_settled_if_gateway_says(store, settings, txn_id: int) -> None:
+    from agentdesk.services.money.settlement import mark_settled
+
+    mark_settled(store, [txn_id])
+
+
+# --- the queue and repairs --------------------------------------------------------------------
+
+
+def retry_refund(store, settings, job: jobs.JobInfo) -> dict:
+    """A queued refund's next attempt (job kind "refund_retry"), with a fresh key per attempt."""
+    refund_id = job.payload["refund_id"]
+    actor = Actor(agent_id=job.payload.get("actor_agent_id"), login=job.payload.get("actor_login", "System"),
+                  name="", role=SYSTEM.role) if job.payload.get("actor_agent_id") else SYSTEM
+    with store.read() as session:
+        refund = session.get(Transaction, refund_id)
+        original = session.get(Transaction, refund.parent_id)
+    if refund.status != TransactionStatus.PENDING.value:
+        return {"status": refund.status}
+    attempt = job.attempts + 1
+    pending = _Pending(refund.id, original.id, RefundKind.REFUND, refund.amount, refund.currency, refund.gateway,
+                       original.gateway_ref, refund.idempotency_key)
+    try:
+        result = _call(store, settings, pending, key=f"{refund.idempotency_key}-a{attempt}")
+    except GatewayTimeout as exc:
+        result, error = None, f"no answer: {exc}"
+    except GatewayError as exc:
+        _apply_outcome(store, actor, pending, None, str(exc), transient=False)
+        return {"status": "failed", "message": str(exc)}
+    else:
+        error = result.message
+    if result is not None and result.outcome is not Outcome.FAILED:
+        done = _apply_outcome(store, actor, pending, result, None, transient=False)
+        return {"status": done.status, "message": done.message}
+    raise jobs.RetryLater(error or "the gateway could not refund now", RETRY_DELAY)
+
+
+def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] = ()) -> None:
+    """The last attempt failed: the refund leaves the queue, the notify addresses hear of it."""
+    refund = session.get(Transaction, job.payload["refund_id"])
+    if refund is None or refund.status != TransactionStatus.PENDING.value:
+        return
+    original = session.get(Transaction, refund.parent_id)
+    order = session.get(Order, original.order_id).number if original.order_id else None
+    refund.status = TransactionStatus.FAILED.value
+    refund.processed_at = utcnow()
+    session.add(refund)
+    record_event(session, SYSTEM, refund.customer_id, EventType.REFUND_DROPPED, amount=refund.amount,
+                 currency=refund.currency, transaction=original.id, order=order, reason=refund.reason,
+                 message=job.last_error or "")
+    if notify:
+        customer = session.get(Customer, refund.customer_id)
+        body = (
+            f"A refund could not be completed after {RETRY_ATTEMPTS} attempts and was dropped from the queue.\n\n"
+            f"Customer: {customer.external_id} ({customer.first_name} {customer.last_name})\n"
+            f"Original transaction: {original.id}" + (f", order {order}" if order else "") + "\n"
+            f"Refund transaction: {refund.id}, {format_amount(refund.amount, refund.currency)}\n"
+            f"Last error: {job.last_error}\n\nPlease refund this customer by other means.\n"
+        )
+        jobs.enqueue(session, "email", f"refund-dropped-{refund.id}",
+                     {"to": list(notify), "subject": f"Refund dropped: {format_amount(refund.amount, refund.currency)} "
+                      f"for {customer.external_id}", "body": body},
+                     customer_id=None, max_attempts=5)
+
+
+def repair_pending(store, settings, older_than: timedelta = timedelta(seconds=30)) -> list[RefundResult]:
+    """Finish refunds and voids left pending by a crash or a timeout, re-sending the same key."""
+    cutoff = utcnow() - older_than
+    with store.read() as session:
+        queued = select(Job.payload).where(Job.kind == "refund_retry", Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        waiting = {p["refund_id"] for p in session.execute(queued).scalars()}
+        rows = session.execute(
+            select(Transaction).where(Transaction.status == TransactionStatus.PENDING.value,
+                                      Transaction.type.in_(TAKEN_BACK), Transaction.created_at <= cutoff)
+        ).scalars().all()
+        todo = []
+        for refund in rows:
+            if refund.id in waiting:
+                continue
+            original = session.get(Transaction, refund.parent_id)
+            todo.append(_Pending(refund.id, original.id, RefundKind(refund.type), refund.amount, refund.currency,
+                                 refund.gateway, original.gateway_ref, refund.idempotency_key))
+    return [_finish(store, SYSTEM, settings, pending) for pending in todo]
+
+
+def resend_confirmation(store, actor: Actor, refund_id: int) -> str:
+    """Queue the refund or void confirmation again (the customer lost it); returns where it goes."""
+    require(actor, Action.REFUND)
+    with store.write() as session:
+        refund = session.get(Transaction, refund_id)
+        if refund is None or refund.type not in TAKEN_BACK:
+            raise NotFound(f"no refund or void transaction {refund_id}")
+        if refund.status != TransactionStatus.APPROVED.value:
+            raise Conflict(f"transaction {refund_id} is {refund.status}: there is no confirmation to resend")
+        original = session.get(Transaction, refund.parent_id)
+        sent_before = session.execute(
+            select(func.count()).select_from(Job).where(Job.idempotency_key.like(f"email-{refund.id}%"))
+        ).scalar_one()
+        if not enqueue_confirmation(session, refund, original, key_suffix=f"-resend-{sent_before}"):
+            raise Conflict("the customer has no email address")
+        return _customer_email(session, refund.customer_id)

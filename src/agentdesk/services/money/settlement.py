@@ -1,0 +1,47 @@
+"""Settlement: when the gateway settles a sale, ours is marked settled and counts in lifetime value."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from agentdesk.db.models import Customer, Transaction, TransactionStatus, TransactionType, utcnow
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.money.gateways import gateway_for
+
+SETTLING = (TransactionType.SALE.value, TransactionType.CAPTURE.value)
+COUNTED = (TransactionStatus.APPROVED.value, TransactionStatus.PARTIALLY_REFUNDED.value)
+
+
+def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
+    """Mark unsettled sales settled (by id or gateway reference); each adds to its customer's lifetime value."""
+    if not txn_ids and not references:
+        return 0
+    condition = Transaction.id.in_(txn_ids) if txn_ids else Transaction.gateway_ref.in_(references)
+    now = utcnow()
+    count = 0
+    with store.write(unrecorded="settlement is the gateway's bookkeeping, not an agent's action") as session:
+        rows = session.execute(
+            select(Transaction).where(condition, Transaction.type.in_(SETTLING), Transaction.settled.is_(False),
+                                      Transaction.status.in_(COUNTED))
+        ).scalars().all()
+        for txn in rows:
+            txn.settled = True
+            txn.settled_at = now
+            customer = session.get(Customer, txn.customer_id)
+            if txn.currency == customer.currency:
+                customer.lifetime_value += txn.amount
+            session.add_all([txn, customer])
+            count += 1
+    return count
+
+
+def settle_from_gateway(store, settings, actor: Actor | None = None, everything: bool = False) -> int:
+    """Ask the sandbox to settle what is due (or everything) and mark ours to match."""
+    if actor is not None:
+        require(actor, Action.BILLING)
+    gateway = gateway_for(store, "sandbox", settings)
+    references = gateway.settle_due(everything=everything)
+    total = 0
+    for start in range(0, len(references), 500):
+        total += mark_settled(store, references=references[start:start + 500])
+    return total

@@ -1,0 +1,1 @@
+"""Risk: blocklists, KYC/AML/EDD compliance, privacy (merge, anonymise)."""

@@ -1,0 +1,254 @@
+"""Blocklists: values that may not buy or be paid, managed by admins, enforced in the services.
+
+An entry names a customer id, an email, a phone, a card fingerprint, a BIN, an
+IP address or a country, with a reason and an optional expiry. A customer is
+blocked while any active entry matches one of its values; the customer's
+`blocked` flag (the badge, the table filter) follows the entries that name it
+directly (id, email, phone, fingerprint), on add, remove and expiry. Every
+action that would take or send money asks `refuse_if_blocked` first; a refused
+attempt is recorded on the customer's timeline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import or_, select
+from sqlmodel import Session
+
+from agentdesk.db.models import (
+    Address,
+    BlocklistEntry,
+    Customer,
+    CustomerEmail,
+    CustomerPhone,
+    PaymentInstrument,
+    utcnow,
+)
+from agentdesk.domain.countries import COUNTRY_CODES
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import EMAIL, phone_digits
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+KINDS = ("customer", "email", "phone", "fingerprint", "bin", "ip", "country")
+DIRECT = ("customer", "email", "phone", "fingerprint")
+"""Kinds that name particular customers, and so set their `blocked` flag."""
+
+
+class Blocked(ServiceError):
+    """The action is refused because a blocklist entry matches the customer."""
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    id: int
+    kind: str
+    value: str
+    reason: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    created_by: int | None
+    active: bool
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "value": self.value, "reason": self.reason,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                "created_at": self.created_at.isoformat(), "active": self.active}
+
+
+def _info(entry: BlocklistEntry, now: datetime) -> EntryInfo:
+    return EntryInfo(entry.id, entry.kind, entry.value, entry.reason, entry.expires_at, entry.created_at,
+                     entry.created_by, entry.removed_at is None and (entry.expires_at is None or entry.expires_at > now))
+
+
+def normalise(kind: str, value: str) -> str:
+    kind = (kind or "").strip().lower()
+    if kind not in KINDS:
+        raise InvalidInput(fields={"kind": f"{kind!r} is not a blocklist type; use one of: {', '.join(KINDS)}"})
+    raw = (value or "").strip()
+    if not raw:
+        raise InvalidInput(fields={"value": "say what to block"})
+    if kind == "email":
+        if not EMAIL.match(raw):
+            raise InvalidInput(fields={"value": f"{raw!r} is not an email address"})
+        return raw.lower()
+    if kind == "phone":
+        digits = phone_digits(raw)
+        if not 7 <= len(digits) <= 15:
+            raise InvalidInput(fields={"value": f"{raw!r} is not a phone number"})
+        return digits
+    if kind == "bin":
+        if not raw.isdigit() or not 6 <= len(raw) <= 8:
+            raise InvalidInput(fields={"value": "a BIN is the card's first 6 to 8 digits"})
+        return raw
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(raw))
+        except ValueError:
+            raise InvalidInput(fields={"value": f"{raw!r} is not an IP address"}) from None
+    if kind == "country":
+        code = raw.upper()
+        if code not in COUNTRY_CODES:
+            raise InvalidInput(fields={"value": f"{raw!r} is not an ISO 3166 country code"})
+        return code
+    return raw
+
+
+def parse_expiry(text: str | None) -> datetime | None:
+    if not text or not str(text).strip():
+        return None
+    try:
+        day = date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InvalidInput(fields={"expires": f"{text!r} is not a date; write it as YYYY-MM-DD"}) from None
+    if day <= date.today():
+        raise InvalidInput(fields={"expires": "the expiry must be in the future"})
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _active(now: datetime):
+    return (BlocklistEntry.removed_at.is_(None),
+            or_(BlocklistEntry.expires_at.is_(None), BlocklistEntry.expires_at > now))
+
+
+def _customers_named(session: Session, kind: str, value: str) -> list[int]:
+    if kind == "customer":
+        query = select(Customer.id).where(Customer.external_id == value)
+    elif kind == "email":
+        from sqlalchemy import func
+
+        query = select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == value)
+    elif kind == "phone":
+        query = select(CustomerPhone.customer_id).where(CustomerPhone.digits == value)
+    elif kind == "fingerprint":
+        query = select(PaymentInstrument.customer_id).where(PaymentInstrument.fingerprint == value)
+    else:
+        return []
+    return sorted(set(session.execute(query).scalars()))
+
+
+def _values_of(session: Session, customer: Customer) -> dict[str, set[str]]:
+    cid = customer.id
+    return {
+        "customer": {customer.external_id},
+        "email": {e.lower() for e in session.execute(select(CustomerEmail.address).where(CustomerEmail.customer_id == cid)).scalars()},
+        "phone": set(session.execute(select(CustomerPhone.digits).where(CustomerPhone.customer_id == cid)).scalars()),
+        "fingerprint": {f for f in session.execute(select(PaymentInstrument.fingerprint).where(PaymentInstrument.customer_id == cid)).scalars() if f},
+        "bin": {b for b in session.execute(select(PaymentInstrument.bin).where(PaymentInstrument.customer_id == cid)).scalars() if b},
+        "ip": {customer.signup_ip} if customer.signup_ip else set(),
+        "country": set(session.execute(select(Address.country).where(Address.customer_id == cid)).scalars()),
+    }
+
+
+def entries_matching(session: Session, customer: Customer, kinds=KINDS) -> list[BlocklistEntry]:
+    values = _values_of(session, customer)
+    conditions = [(BlocklistEntry.kind == kind) & BlocklistEntry.value.in_(sorted(values[kind]))
+                  for kind in kinds if values[kind]]
+    if not conditions:
+        return []
+    return list(session.execute(select(BlocklistEntry).where(*_active(utcnow()), or_(*conditions))
+                                .order_by(BlocklistEntry.id)).scalars())
+
+
+def _set_flag(session: Session, customer: Customer) -> None:
+    blocked = bool(entries_matching(session, customer, DIRECT))
+    if customer.blocked != blocked:
+        customer.blocked = blocked
+        customer.updated_at = utcnow()
+        session.add(customer)
+
+
+def add_entry(store, actor: Actor, kind: str, value: str, reason: str | None = None,
+              expires: str | datetime | None = None) -> EntryInfo:
+    require(actor, Action.BLOCKLIST)
+    value = normalise(kind, value)
+    kind = kind.strip().lower()
+    expires_at = expires if isinstance(expires, datetime) else parse_expiry(expires)
+    reason = " ".join((reason or "").split()) or None
+    if reason and len(reason) > 500:
+        raise InvalidInput(fields={"reason": "at most 500 characters"})
+    with store.write() as session:
+        now = utcnow()
+        clash = session.execute(select(BlocklistEntry).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value,
+                                                             *_active(now))).scalars().first()
+        if clash is not None:
+            raise Conflict(f"{kind} {value} is already blocked (entry {clash.id})")
+        entry = BlocklistEntry(kind=kind, value=value, reason=reason, expires_at=expires_at, created_by=actor.agent_id)
+        session.add(entry)
+        session.flush()
+        for cid in _customers_named(session, kind, value):
+            customer = session.get(Customer, cid)
+            _set_flag(session, customer)
+            record_event(session, actor, cid, EventType.BLOCKLISTED, entry=entry.id, kind=kind, value=value,
+                         reason=reason, expires=expires_at.date().isoformat() if expires_at else None)
+        return _info(entry, now)
+
+
+def remove_entry(store, actor: Actor, entry_id: int) -> EntryInfo:
+    require(actor, Action.BLOCKLIST)
+    with store.write() as session:
+        entry = session.get(BlocklistEntry, entry_id)
+        if entry is None or entry.removed_at is not None:
+            raise NotFound(f"no active blocklist entry {entry_id}")
+        entry.removed_at = utcnow()
+        entry.removed_by = actor.agent_id
+        session.add(entry)
+        session.flush()
+        for cid in _customers_named(session, entry.kind, entry.value):
+            _set_flag(session, session.get(Customer, cid))
+            record_event(session, actor, cid, EventType.UNBLOCKED, entry=entry.id, kind=entry.kind, value=entry.value)
+        return _info(entry, utcnow())
+
+
+def list_entries(store, actor: Actor, include_inactive: bool = False) -> list[EntryInfo]:
+    require(actor, Action.VIEW_CUSTOMERS)
+    now = utcnow()
+    with store.read() as session:
+        query = select(BlocklistEntry).order_by(BlocklistEntry.id.desc())
+        if not include_inactive:
+            query = query.where(*_active(now))
+        return [_info(e, now) for e in session.execute(query).scalars()]
+
+
+def blocks_on(store, actor: Actor, customer_id: int) -> list[EntryInfo]:
+    """The active entries that match a customer: what the badge and its reason show."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    now = utcnow()
+    with store.read() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        return [_info(e, now) for e in entries_matching(session, customer)]
+
+
+def refuse_if_blocked(store, actor: Actor, customer_id: int, action: str) -> None:
+    """Raise `Blocked` (after recording the refused attempt) if any active entry matches the customer."""
+    with store.read() as session:
+        customer = session.get(Customer, customer_id)
+        matches = entries_matching(session, customer) if customer else []
+    if not matches:
+        return
+    entry = matches[0]
+    with store.write() as session:
+        record_event(session, actor, customer_id, EventType.BLOCKED_ATTEMPT, action=action, entry=entry.id,
+                     kind=entry.kind)
+    why = f" ({entry.reason})" if entry.reason else ""
+    raise Blocked(f"refused: the customer's {entry.kind} {entry.value} is on the blocklist{why}")
+
+
+def expire_flags(store) -> int:
+    """Clear the flag of customers whose only entries have expired (the worker runs this)."""
+    changed = 0
+    with store.read() as session:
+        flagged = list(session.execute(select(Customer.id).where(Customer.blocked)).scalars())
+    for cid in flagged:
+        with store.write(unrecorded="an expiry is the entry's own end, recorded when it was added") as session:
+            customer = session.get(Customer, cid)
+            before = customer.blocked
+            _set_flag(session, customer)
+            changed += before != customer.blocked
+    return changed

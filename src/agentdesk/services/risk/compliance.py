@@ -1,0 +1,182 @@
+"""KYC documents, AML checks and enhanced due diligence (EDD) for a customer.
+
+Documents are kept like attachments (by sha256 in the data dir). AML checks
+are recorded as they come in (from a screening provider through the API, or
+entered by an agent). EDD is a flag plus manual scores per risk factor; while
+it is required, the automated search runs monthly after the latest check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, utcnow
+from agentdesk.domain.errors import InvalidInput, NotFound
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.timeline.attachments import keep_file
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+DOCUMENT_KINDS = ("passport", "id_card", "driving_licence", "proof_of_address", "bank_statement", "selfie", "other")
+REVIEW = ("accepted", "rejected")
+AML_RESULTS = ("clear", "review", "match")
+FACTORS = ("arrest", "fraud", "bankruptcy", "occupation", "sanctions", "pep", "adverse_media")
+LIKELIHOOD = {"none": 0, "low": 1, "medium": 2, "high": 3}
+SEARCH_EVERY = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: int
+    kind: str
+    status: str
+    name: str
+    size: int
+    uploaded_at: datetime
+    uploaded_by: str | None
+    attachment_id: int
+
+
+@dataclass(frozen=True)
+class AmlView:
+    id: int
+    checked_at: datetime
+    result: str
+    matches: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Compliance:
+    documents: list[DocumentView]
+    checks: list[AmlView]
+    edd_required: bool
+    scores: dict[str, str]
+    next_search: date | None
+
+
+def compliance_for(session, customer_id: int) -> Compliance:
+    customer = customer_by_ref(session, customer_id)
+    docs = session.execute(
+        select(KycDocument, Attachment, Agent.login).join(Attachment, Attachment.id == KycDocument.attachment_id)
+        .outerjoin(Agent, Agent.id == KycDocument.uploaded_by).where(KycDocument.customer_id == customer.id)
+        .order_by(KycDocument.id.desc())).all()
+    checks = session.execute(select(AmlCheck).where(AmlCheck.customer_id == customer.id)
+                             .order_by(AmlCheck.checked_at.desc(), AmlCheck.id.desc())).scalars().all()
+    scores = {s.factor: s.likelihood for s in session.execute(
+        select(EddScore).where(EddScore.customer_id == customer.id).order_by(EddScore.factor)).scalars()}
+    next_search = None
+    if customer.edd_required:
+        last = checks[0].checked_at.date() if checks else utcnow().date()
+        next_search = last + SEARCH_EVERY if checks else last
+    return Compliance(
+        [DocumentView(d.id, d.kind, d.status, a.name, a.size, d.uploaded_at, login, a.id) for d, a, login in docs],
+        [AmlView(c.id, c.checked_at, c.result, c.matches, c.source) for c in checks],
+        customer.edd_required, scores, next_search,
+    )
+
+
+def compliance(store, actor: Actor, customer: str | int) -> Compliance:
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        return compliance_for(session, customer_by_ref(session, customer).id)
+
+
+def upload_document(store, actor: Actor, settings, customer: str | int, kind: str, path: str) -> int:
+    """Upload a KYC document on the customer's behalf; it waits for review as "pending"."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    kind = (kind or "").strip().lower()
+    if kind not in DOCUMENT_KINDS:
+        raise InvalidInput(fields={"kind": f"choose one of: {', '.join(DOCUMENT_KINDS)}"})
+    sha, size, content_type, name = keep_file(settings, path)
+    with store.write() as session:
+        cid = customer_by_ref(session, customer).id
+        attachment = Attachment(customer_id=cid, sha256=sha, name=name, content_type=content_type, size=size,
+                                agent_id=actor.agent_id)
+        session.add(attachment)
+        session.flush()
+        document = KycDocument(customer_id=cid, kind=kind, attachment_id=attachment.id, uploaded_by=actor.agent_id)
+        session.add(document)
+        session.flush()
+        record_event(session, actor, cid, EventType.KYC_DOCUMENT_UPLOADED, document=document.id, kind=kind, name=name)
+        return document.id
+
+
+def review_document(store, actor: Actor, document_id: int, status: str) -> None:
+    require(actor, Action.EDIT_CUSTOMERS)
+    if status not in REVIEW:
+        raise InvalidInput(fields={"status": "accepted or rejected"})
+    with store.write() as session:
+        document = session.get(KycDocument, document_id)
+        if document is None:
+            raise NotFound(f"no KYC document {document_id}")
+        document.status = status
+        document.reviewed_by = actor.agent_id
+        document.reviewed_at = utcnow()
+        session.add(document)
+        record_event(session, actor, document.customer_id, EventType.KYC_DOCUMENT_REVIEWED, document=document.id,
+                     kind=document.kind, status=status)
+
+
+def record_aml_check(store, actor: Actor, customer: str | int, result: str, matches: int = 0,
+                     source: str = "manual") -> int:
+    require(actor, Action.EDIT_CUSTOMERS)
+    if result not in AML_RESULTS:
+        raise InvalidInput(fields={"result": f"one of: {', '.join(AML_RESULTS)}"})
+    if not isinstance(matches, int) or matches < 0:
+        raise InvalidInput(fields={"matches": "a whole number, zero or more"})
+    with store.write() as session:
+        cid = customer_by_ref(session, customer).id
+        check = AmlCheck(customer_id=cid, result=result, matches=matches, source=source[:64] or "manual")
+        session.add(check)
+        session.flush()
+        record_event(session, actor, cid, EventType.AML_CHECK, check=check.id, result=result, matches=matches,
+                     source=check.source)
+        return check.id
+
+
+def set_edd(store, actor: Actor, customer: str | int, required: bool | None = None,
+            scores: dict[str, str] | None = None) -> Compliance:
+    """Mark EDD required (or not) and set likelihoods per factor ("none" removes a score)."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    scores = {k.strip().lower(): (v or "").strip().lower() for k, v in (scores or {}).items()}
+    problems = {}
+    for factor, likelihood in scores.items():
+        if factor not in FACTORS:
+            problems[factor] = f"not a risk factor; use one of: {', '.join(FACTORS)}"
+        elif likelihood not in LIKELIHOOD:
+            problems[factor] = f"likelihood is one of: {', '.join(LIKELIHOOD)}"
+    if problems:
+        raise InvalidInput(fields=problems)
+    with store.write() as session:
+        row = customer_by_ref(session, customer)
+        changes: dict[str, dict] = {}
+        if required is not None and required != row.edd_required:
+            changes["edd required"] = {"from": row.edd_required, "to": required}
+            row.edd_required = required
+            row.updated_at = utcnow()
+            session.add(row)
+        existing = {s.factor: s for s in session.execute(select(EddScore).where(EddScore.customer_id == row.id)).scalars()}
+        for factor, likelihood in scores.items():
+            old = existing.get(factor)
+            if likelihood == "none":
+                if old is not None:
+                    changes[factor] = {"from": old.likelihood, "to": None}
+                    session.delete(old)
+                continue
+            if old is None:
+                session.add(EddScore(customer_id=row.id, factor=factor, likelihood=likelihood,
+                                     score=LIKELIHOOD[likelihood], set_by=actor.agent_id))
+                changes[factor] = {"from": None, "to": likelihood}
+            elif old.likelihood != likelihood:
+                changes[factor] = {"from": old.likelihood, "to": likelihood}
+                old.likelihood, old.score, old.set_by, old.set_at = likelihood, LIKELIHOOD[likelihood], actor.agent_id, utcnow()
+                session.add(old)
+        if changes:
+            record_event(session, actor, row.id, EventType.EDD_CHANGED, changes=changes)
+        session.flush()
+        return compliance_for(session, row.id)

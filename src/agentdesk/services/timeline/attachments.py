@@ -1,0 +1,84 @@
+"""Files attached to a customer's timeline, kept once per content under `<data dir>/attachments/<sha256>`."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from agentdesk.db.models import Attachment
+from agentdesk.domain.errors import InvalidInput, NotFound
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import TimelineEntry, entry_from_row, record_event
+
+
+def attachments_dir(settings) -> Path:
+    return Path(settings.data_dir) / "attachments"
+
+
+def keep_file(settings, path: str | Path) -> tuple[str, int, str, str]:
+    """Copy a file into the content-addressed store; (sha256, size, content type, name)."""
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise InvalidInput(fields={"path": f"{source} is not a readable file"})
+    size = source.stat().st_size
+    if size > settings.attachment_limit:
+        raise InvalidInput(fields={"path": f"{source.name} is {size:,} bytes; the limit is {settings.attachment_limit:,}"})
+    folder = attachments_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp, source.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+            tmp.write(chunk)
+    sha = digest.hexdigest()
+    target = folder / sha
+    if target.exists():
+        os.unlink(tmp.name)
+    else:
+        os.replace(tmp.name, target)
+    content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+    return sha, size, content_type, source.name[:255]
+
+
+def add_attachment(store, actor: Actor, settings, customer: str | int, path: str | Path,
+                   description: str | None = None) -> TimelineEntry:
+    """Keep a copy of the file by its sha256 (stored once however often attached) and note it on the timeline."""
+    require(actor, Action.EDIT_CUSTOMERS)
+    sha, size, content_type, name = keep_file(settings, path)
+    description = " ".join((description or "").split()) or None
+    with store.write() as session:
+        cid = customer_by_ref(session, customer).id
+        attachment = Attachment(customer_id=cid, sha256=sha, name=name, content_type=content_type,
+                                size=size, agent_id=actor.agent_id)
+        session.add(attachment)
+        session.flush()
+        event = record_event(session, actor, cid, EventType.ATTACHMENT, attachment=attachment.id, name=attachment.name,
+                             sha256=sha, size=size, content_type=content_type, description=description)
+        session.flush()
+        return entry_from_row(event)
+
+
+def save_attachment(store, actor: Actor, settings, attachment_id: int, out: str | Path) -> Path:
+    """Write an attachment back out, byte for byte (its sha256 is checked on the way)."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound(f"no attachment {attachment_id}")
+    stored = attachments_dir(settings) / attachment.sha256
+    if not stored.exists():
+        raise NotFound(f"the file of attachment {attachment_id} is missing from {stored.parent}")
+    target = Path(out).expanduser()
+    if target.is_dir():
+        target = target / attachment.name
+    digest = hashlib.sha256(stored.read_bytes()).hexdigest()
+    if digest != attachment.sha256:
+        raise InvalidInput(f"attachment {attachment_id} is damaged on disk (its sha256 does not match)")
+    shutil.copyfile(stored, target)
+    return target

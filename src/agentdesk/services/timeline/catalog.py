@@ -1,0 +1,184 @@
+"""The fixed catalog of timeline event types: a title and the typed attributes of each.
+
+An attribute spec is `name: (kind, required)`. Kinds: "str", "int" (counts,
+ids, and money in minor units), "date" (ISO date text), "list" (of strings),
+"dict" (e.g. {field: {"from":..., "to":...}}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from agentdesk.domain.errors import InvalidInput
+
+
+class EventType(StrEnum):
+    BILLING_DATE_CHANGED = "billing_date_changed"
+    PAYMENT_METHOD_CHANGED = "payment_method_changed"
+    ADDITIONAL_PAYMENT = "additional_payment"
+    ADDRESS_MODIFIED = "address_modified"
+    CREDIT_CONTROL_ENTERED = "credit_control_entered"
+    CREDIT_CONTROL_EXITED = "credit_control_exited"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    CANCELLATION_WITHDRAWN = "cancellation_withdrawn"
+    DOWNGRADE_SCHEDULED = "downgrade_scheduled"
+    DOWNGRADE_WITHDRAWN = "downgrade_withdrawn"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    SUBSCRIPTION_BILLED = "subscription_billed"
+    SUBSCRIPTION_BILLING_FAILED = "subscription_billing_failed"
+    BILLING_RESUBMISSION_FAILED = "billing_resubmission_failed"
+    NEW_PURCHASE = "new_purchase"
+    CUSTOMER_CREATED = "customer_created"
+    NEW_PAYMENT_METHOD = "new_payment_method"
+    MANUAL_REFUND = "manual_refund"
+    MANUAL_CREDIT = "manual_credit"
+    MANUAL_CHARGE = "manual_charge"
+    ENTITLEMENTS_REFRESHED = "entitlements_refreshed"
+    CUSTOMER_ANONYMISED = "customer_anonymised"
+    EMAIL_SENT = "email_sent"
+    PAUSE_SCHEDULED = "pause_scheduled"
+    PAUSE_ACTIVATED = "pause_activated"
+    PAUSE_CANCELLED = "pause_cancelled"
+    PAUSE_ENDED_EARLY = "pause_ended_early"
+    PAUSE_ENDED = "pause_ended"
+    CUSTOMER_EDITED = "customer_edited"
+    ORDER_CREATED = "order_created"
+    TRANSACTION_VOIDED = "transaction_voided"
+    NOTE = "note"
+    REFUND_FAILED = "refund_failed"
+    REFUND_RETRYING = "refund_retrying"
+    REFUND_DROPPED = "refund_dropped"
+    VOID_FAILED = "void_failed"
+    PAYOUT_SENT = "payout_sent"
+    PAYOUT_FAILED = "payout_failed"
+    PAYMENT_FAILED = "payment_failed"
+    ATTACHMENT = "attachment"
+    LINK = "link"
+    MENTION = "mention"
+    BLOCKLISTED = "blocklisted"
+    UNBLOCKED = "unblocked"
+    MERGED = "merged"
+    LINK_REQUESTED = "link_requested"
+    LINK_READY = "link_ready"
+    LINK_OPENED = "link_opened"
+    KYC_DOCUMENT_UPLOADED = "kyc_document_uploaded"
+    BLOCKED_ATTEMPT = "blocked_attempt"
+    KYC_DOCUMENT_REVIEWED = "kyc_document_reviewed"
+    AML_CHECK = "aml_check"
+    EDD_CHANGED = "edd_changed"
+    TAG_ADDED = "tag_added"
+    TAG_REMOVED = "tag_removed"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    title: str
+    attributes: dict[str, tuple[str, bool]]
+
+
+_SUB = {"product": ("str", True), "order": ("str", True)}
+_MONEY_TXN = {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}
+_CODES = {"acquirer_code": ("str", False), "provider_code": ("str", False)}
+
+CATALOG: dict[EventType, EventSpec] = {
+    EventType.BILLING_DATE_CHANGED: EventSpec("Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB}),
+    EventType.PAYMENT_METHOD_CHANGED: EventSpec("Payment method changed", {"from": ("str", True), "to": ("str", True), "product": ("str", False)}),
+    EventType.ADDITIONAL_PAYMENT: EventSpec("Additional payment made", {"method": ("str", True), "amount": ("int", False), "currency": ("str", False), "transaction": ("int", False), "description": ("str", False)}),
+    EventType.ADDRESS_MODIFIED: EventSpec("Address modified", {"fields": ("list", True)}),
+    EventType.CREDIT_CONTROL_ENTERED: EventSpec("Entered credit control", dict(_CODES)),
+    EventType.CREDIT_CONTROL_EXITED: EventSpec("Left credit control", {}),
+    EventType.SUBSCRIPTION_CANCELLED: EventSpec("Subscription cancelled", dict(_SUB)),
+    EventType.CANCELLATION_SCHEDULED: EventSpec("Cancellation scheduled", {**_SUB, "on": ("date", True)}),
+    EventType.CANCELLATION_WITHDRAWN: EventSpec("Scheduled cancellation withdrawn", dict(_SUB)),
+    EventType.DOWNGRADE_SCHEDULED: EventSpec("Downgrade scheduled", {"from": ("str", True), "to": ("str", True), "on": ("date", True), "order": ("str", True)}),
+    EventType.DOWNGRADE_WITHDRAWN: EventSpec("Scheduled downgrade withdrawn", dict(_SUB)),
+    EventType.SUBSCRIPTION_CHANGED: EventSpec("Subscription changed", {"from": ("str", True), "to": ("str", True), "order": ("str", True)}),
+    EventType.SUBSCRIPTION_RENEWED: EventSpec("Subscription renewed", {**_SUB, "discount": ("str", False), "discount_occurrence": ("int", False)}),
+    EventType.SUBSCRIPTION_BILLED: EventSpec("Subscription billed", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}),
+    EventType.SUBSCRIPTION_BILLING_FAILED: EventSpec("Subscription billing failed", {**_SUB, **_CODES}),
+    EventType.BILLING_RESUBMISSION_FAILED: EventSpec("Billing resubmission failed", {**_SUB, **_CODES}),
+    EventType.NEW_PURCHASE: EventSpec("New purchase", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}),
+    EventType.CUSTOMER_CREATED: EventSpec("Customer created", {}),
+    EventType.NEW_PAYMENT_METHOD: EventSpec("Payment method added", {"instrument": ("str", True), "product": ("str", False)}),
+    EventType.MANUAL_REFUND: EventSpec("Refund issued", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "instrument": ("str", False), "reason": ("str", False)}),
+    EventType.MANUAL_CREDIT: EventSpec("Credit added", {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False), "credit_memo": ("int", False)}),
+    EventType.MANUAL_CHARGE: EventSpec("Charge added", {"amount": ("int", True), "currency": ("str", True), "description": ("str", False)}),
+    EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", dict(_SUB)),
+    EventType.CUSTOMER_ANONYMISED: EventSpec("Customer anonymised", {}),
+    EventType.EMAIL_SENT: EventSpec("Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}),
+    EventType.PAUSE_SCHEDULED: EventSpec("Pause scheduled", {**_SUB, "on": ("date", True), "months": ("int", True)}),
+    EventType.PAUSE_ACTIVATED: EventSpec("Pause started", {**_SUB, "months": ("int", True)}),
+    EventType.PAUSE_CANCELLED: EventSpec("Scheduled pause cancelled", dict(_SUB)),
+    EventType.PAUSE_ENDED_EARLY: EventSpec("Pause ended early", dict(_SUB)),
+    EventType.PAUSE_ENDED: EventSpec("Pause ended", dict(_SUB)),
+    EventType.CUSTOMER_EDITED: EventSpec("Customer edited", {"changes": ("dict", True)}),
+    EventType.ORDER_CREATED: EventSpec("Order created", {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)}),
+    EventType.TRANSACTION_VOIDED: EventSpec("Transaction voided", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}),
+    EventType.NOTE: EventSpec("Note", {"text": ("str", True), "mentions": ("list", False), "corrects": ("int", False)}),
+    EventType.ATTACHMENT: EventSpec("Attachment added", {"attachment": ("int", True), "name": ("str", True), "sha256": ("str", True), "size": ("int", True), "content_type": ("str", True), "description": ("str", False)}),
+    EventType.LINK: EventSpec("Linked", {"kind": ("str", True), "target": ("str", True), "target_id": ("int", True), "text": ("str", False)}),
+    EventType.MENTION: EventSpec("Agent mentioned", {"mentions": ("list", True), "text": ("str", False)}),
+    EventType.BLOCKLISTED: EventSpec("Blocklisted", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True), "reason": ("str", False), "expires": ("str", False)}),
+    EventType.UNBLOCKED: EventSpec("Removed from blocklist", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True)}),
+    EventType.MERGED: EventSpec("Customers merged", {"kept": ("str", True), "merged": ("list", True)}),
+    EventType.LINK_REQUESTED: EventSpec("Link requested", {"kind": ("str", True), "job": ("int", False)}),
+    EventType.LINK_READY: EventSpec("Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}),
+    EventType.LINK_OPENED: EventSpec("Link opened", {"kind": ("str", True)}),
+    EventType.KYC_DOCUMENT_UPLOADED: EventSpec("KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}),
+    EventType.KYC_DOCUMENT_REVIEWED: EventSpec("KYC document reviewed", {"document": ("int", True), "kind": ("str", True), "status": ("str", True)}),
+    EventType.AML_CHECK: EventSpec("AML check", {"check": ("int", True), "result": ("str", True), "matches": ("int", True), "source": ("str", True)}),
+    EventType.EDD_CHANGED: EventSpec("Enhanced due diligence changed", {"changes": ("dict", True)}),
+    EventType.BLOCKED_ATTEMPT: EventSpec("Blocked attempt refused", {"action": ("str", True), "entry": ("int", True), "kind": ("str", True)}),
+    EventType.REFUND_FAILED: EventSpec("Refund failed", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.REFUND_RETRYING: EventSpec("Refund queued for retry", {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)}),
+    EventType.REFUND_DROPPED: EventSpec("Refund dropped after retries", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.VOID_FAILED: EventSpec("Void failed", {**_MONEY_TXN, "message": ("str", False)}),
+    EventType.PAYOUT_SENT: EventSpec("Payout sent", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "request_id": ("str", True)}),
+    EventType.PAYOUT_FAILED: EventSpec("Payout failed", {"amount": ("int", True), "currency": ("str", True), "request_id": ("str", True), "message": ("str", False)}),
+    EventType.PAYMENT_FAILED: EventSpec("Payment failed", {"amount": ("int", True), "currency": ("str", True), "message": ("str", False)}),
+    EventType.TAG_ADDED: EventSpec("Tag added", {"tag": ("str", True)}),
+    EventType.TAG_REMOVED: EventSpec("Tag removed", {"tag": ("str", True)}),
+}
+
+
+def _valid(kind: str, value: object) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "list":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "dict":
+        return isinstance(value, dict)
+    if kind == "date":
+        if not isinstance(value, str):
+            return False
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    raise AssertionError(f"unknown attribute kind {kind}")
+
+
+def validate_attributes(event_type: EventType, attributes: dict) -> dict:
+    """Return the attributes if they fit the type's spec; refuse missing, unknown or mistyped ones."""
+    spec = CATALOG[event_type]
+    problems: dict[str, str] = {}
+    for name, (kind, required) in spec.attributes.items():
+        if name not in attributes or attributes[name] is None:
+            if required:
+                problems[name] = "missing"
+            continue
+        if not _valid(kind, attributes[name]):
+            problems[name] = f"expected {kind}, got {type(attributes[name]).__name__}"
+    for name in attributes:
+        if name not in spec.attributes:
+            problems[name] = f"not an attribute of {event_type.value}"
+    if problems:
+        raise InvalidInput(f"timeline event {event_type.value}: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems)
+    return {k: v for k, v in attributes.items() if v is not None}

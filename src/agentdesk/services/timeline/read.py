@@ -1,0 +1,131 @@
+"""Reading a timeline page by page, newest first, with filters by type, dates and words.
+
+Pages are keyed on (time, id), so a customer with 100,000 events opens on its
+first page at once and any depth costs the same. A merged customer's timeline
+includes the events of every duplicate merged into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from agentdesk.db.models import Customer, TimelineEvent
+from agentdesk.db.search_index import fold
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.timeline.catalog import CATALOG, EventType
+from agentdesk.services.timeline.record import TimelineEntry, entry_from_row
+
+MAX_PAGE = 500
+
+Cursor = tuple  # (occurred_at, id)
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    types: frozenset[str] = field(default_factory=frozenset)
+    """Empty means all types."""
+    since: date | None = None
+    until: date | None = None
+    text: str = ""
+
+    def __post_init__(self):
+        unknown = set(self.types) - {t.value for t in EventType}
+        if unknown:
+            raise InvalidInput(fields={"type": f"unknown event type(s): {', '.join(sorted(unknown))}"})
+        if self.since and self.until and self.since > self.until:
+            raise InvalidInput(fields={"until": "the date range ends before it starts"})
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[TimelineEntry]
+    more: bool
+
+
+
+def timeline_owners(session: Session, customer_id: int) -> list[int]:
+    """The customer and every duplicate merged into it: their events make up its timeline
+    (each keeps its own hash chain)."""
+    merged = session.execute(select(Customer.id).where(Customer.merged_into_id == customer_id)).scalars().all()
+    return [customer_id, *merged]
+
+
+def _conditions(owners: list[int], f: TimelineFilter) -> list:
+    conditions = [TimelineEvent.customer_id == owners[0]] if len(owners) == 1 else [TimelineEvent.customer_id.in_(owners)]
+    if f.types:
+        conditions.append(TimelineEvent.type.in_(sorted(f.types)))
+    if f.since:
+        conditions.append(TimelineEvent.occurred_at >= datetime.combine(f.since, time.min, tzinfo=UTC))
+    if f.until:
+        conditions.append(TimelineEvent.occurred_at < datetime.combine(f.until + timedelta(days=1), time.min,
+                                                                        tzinfo=UTC))
+    if f.text.strip():
+        conditions.append(TimelineEvent.search_text.contains(fold(f.text.strip()), autoescape=True))
+    return conditions
+
+
+def timeline_page(store, actor: Actor, customer: str | int, f: TimelineFilter | None = None, limit: int = 100,
+                  after: Cursor | None = None, backward: bool = False) -> TimelinePage:
+    """Events newest first; `after` continues from a cursor, `backward` reads towards the newest."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(fields={"limit": f"must be between 1 and {MAX_PAGE}"})
+    f = f or TimelineFilter()
+    with store.read() as session:
+        cid = customer_by_ref(session, customer).id
+        query = select(TimelineEvent).where(*_conditions(timeline_owners(session, cid), f))
+        if backward:
+            order = [TimelineEvent.occurred_at.asc(), TimelineEvent.id.asc()]
+        else:
+            order = [TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()]
+        levels = [None]
+        if after is not None:
+            when, event_id = after
+            if backward:
+                levels = [and_(TimelineEvent.occurred_at == when, TimelineEvent.id > event_id),
+                          TimelineEvent.occurred_at > when]
+            else:
+                levels = [and_(TimelineEvent.occurred_at == when, TimelineEvent.id < event_id),
+                          TimelineEvent.occurred_at < when]
+        rows: list[TimelineEvent] = []
+        for level in levels:
+            if len(rows) > limit:
+                break
+            step = query if level is None else query.where(level)
+            rows += session.execute(step.order_by(*order).limit(limit + 1 - len(rows))).scalars().all()
+    more = len(rows) > limit
+    entries = [entry_from_row(r) for r in rows[:limit]]
+    if backward:
+        entries.reverse()
+    return TimelinePage(entries, more)
+
+
+def cursor_of(entry: TimelineEntry) -> Cursor:
+    return (entry.occurred_at, entry.id)
+
+
+def event_types() -> list[tuple[str, str]]:
+    return sorted(((t.value, spec.title) for t, spec in CATALOG.items()), key=lambda p: p[1])
+
+
+def parse_since_until(since: str | None, until: str | None) -> tuple[date | None, date | None]:
+    problems = {}
+    values = []
+    for name, value in (("since", since), ("until", until)):
+        if not value:
+            values.append(None)
+            continue
+        try:
+            values.append(date.fromisoformat(value.strip()))
+        except ValueError:
+            problems[name] = f"{value!r} is not a date; write it as YYYY-MM-DD"
+            values.append(None)
+    if problems:
+        raise InvalidInput(fields=problems)
+    return values[0], values[1]

@@ -1,0 +1,1 @@
+"""Textual only: screens, dialogs, widgets and the shared base."""

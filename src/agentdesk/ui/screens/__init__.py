@@ -1,0 +1,1 @@
+"""Full screens: customer table, customer profile, timeline, help, first run."""

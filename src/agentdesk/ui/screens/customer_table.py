@@ -1,0 +1,441 @@
+"""The customer table: segments, search as you type, filters, sort, columns, export.
+
+Only a window of rows is ever held (see `WindowTable`). Every query runs in a
+worker; a newer query cancels the older one, and a generation number drops
+any answer that still arrives for a query the agent has moved on from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.permissions import Action, allowed
+from agentdesk.domain.text import visible
+from agentdesk.services.customers import preferences
+from agentdesk.services.customers.columns import COLUMNS
+from agentdesk.services.customers.filters import (
+    SEGMENT_TITLES,
+    SORT_TITLES,
+    CustomerFilters,
+    CustomerQuery,
+    Segment,
+    SortKey,
+)
+from agentdesk.services.customers.search import (
+    CustomerRow,
+    count_matching,
+    cursor_for,
+    fetch_page,
+    segment_counts,
+)
+from agentdesk.services.timeline import notes as timeline_notes
+from agentdesk.ui.widgets.plain_text import plain
+from agentdesk.ui.widgets.window_table import Column, WindowTable
+
+PAGE_SIZE = 100
+SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VALUE, SortKey.LAST_PAYMENT]
+
+
+class CustomerTableScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search"),
+        Binding("1", "segment('customers')", "Customers", show=False),
+        Binding("2", "segment('leads')", "Leads", show=False),
+        Binding("3", "segment('all')", "All", show=False),
+        Binding("g", "saved_segments", "Segments"),
+        Binding("f", "filters", "Filter"),
+        Binding("x", "remove_filter", "Remove filter", show=False),
+        Binding("s", "next_sort", "Sort"),
+        Binding("o", "flip_order", "Order", show=False),
+        Binding("c", "edit_columns", "Columns", show=False),
+        Binding("e", "export", "Export"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("m", "mentions", "Mentions", show=False),
+        Binding("n", "new_customer", "New customer", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("M", "merge", "Merge marked", show=False),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_state = CustomerQuery()
+        self.counts: dict[Segment, int] = {}
+        self.total: tuple[int, bool] | None = None
+        self.columns: list[str] = []
+        self.generation = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="table-top"):
+            yield Static(id="who")
+            yield Static(id="segments")
+        yield Input(placeholder="/ search: id, name, email, phone, organization, card last 4", id="search")
+        yield Static(id="chips")
+        yield WindowTable(self._cells, page_size=PAGE_SIZE, id="customers")
+        yield Static(id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        actor = self.app.actor
+        self.query_one("#who", Static).update(plain(f"{actor.name} ({actor.role.value})", "bold"))
+        table = self.query_one(WindowTable)
+        table.mark_key = lambda row: row.id
+        table.focus()
+        self.load_columns()
+        self.load_counts()
+        self.run_query()
+        self.check_mentions()
+
+    @work(exclusive=True, group="mentions")
+    async def check_mentions(self) -> None:
+        try:
+            waiting = await asyncio.to_thread(timeline_notes.my_mentions, self.app.store, self.app.actor)
+        except ServiceError:
+            return
+        if waiting:
+            self.notify(f"You were mentioned {len(waiting)} time(s): press m to read.", timeout=8)
+
+    def action_new_customer(self) -> None:
+        from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
+        from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+
+        if not allowed(self.app.actor, Action.EDIT_CUSTOMERS):
+            self.notify("Your role may not add customers.", severity="warning")
+            return
+
+        def opened(customer_id) -> None:
+            if customer_id is not None:
+                self.load_counts()
+                self.run_query()
+                self.app.push_screen(CustomerProfileScreen(customer_id))
+
+        self.app.push_screen(CustomerFormScreen(), opened)
+
+    def action_mentions(self) -> None:
+        from agentdesk.ui.screens.timeline import MentionsScreen
+
+        def open_customer(customer_id) -> None:
+            if customer_id is not None:
+                from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+
+                self.app.push_screen(CustomerProfileScreen(customer_id))
+
+        self.app.push_screen(MentionsScreen(), open_customer)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "export":
+            return allowed(self.app.actor, Action.EXPORT)
+        if action == "merge":
+            return allowed(self.app.actor, Action.MERGE_ANONYMIZE)
+        return True
+
+    def action_mark(self) -> None:
+        self.query_one(WindowTable).toggle_mark()
+
+    def action_merge(self) -> None:
+        from agentdesk.ui.dialogs.privacy import MergeDialog
+
+        table = self.query_one(WindowTable)
+        marked = list(table.marked.values())
+        if not allowed(self.app.actor, Action.MERGE_ANONYMIZE):
+            self.notify("Only admins merge customers.", severity="warning")
+            return
+        if len(marked) < 2:
+            self.notify("Mark two or more customers with Space first.", timeout=3)
+            return
+
+        def merged(done) -> None:
+            if done:
+                table.marked.clear()
+                self.load_counts()
+                self.run_query()
+
+        self.app.push_screen(MergeDialog(marked), merged)
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def _cells(self, row: CustomerRow) -> list[Text]:
+        cells = []
+        for key in self.columns:
+            spec = COLUMNS[key]
+            text = plain(spec.value(row))
+            if key == "name" and row.blocked:
+                text.append(" ⛔", style="red")
+            cells.append(text)
+        return cells
+
+    def _show_segments(self) -> None:
+        parts = Text()
+        for index, segment in enumerate(Segment, start=1):
+            count = self.counts.get(segment)
+            label = f" {index} {SEGMENT_TITLES[segment]}" + (f" ({count:,})" if count is not None else "") + " "
+            parts.append(label, style="reverse bold" if segment is self.query_state.segment else "")
+        self.query_one("#segments", Static).update(parts)
+
+    def _show_chips(self) -> None:
+        q = self.query_state
+        line = Text()
+        arrow = "↓" if q.descending else "↑"
+        line.append(f"sort: {SORT_TITLES[q.sort]} {arrow}", style="dim")
+        for _, label in q.filters.chips():
+            line.append("  ")
+            line.append(f" {visible(label)} ✕ ", style="reverse")
+        if not q.filters.is_empty():
+            line.append("  f edit · x remove", style="dim")
+        self.query_one("#chips", Static).update(line)
+
+    def _show_status(self) -> None:
+        table = self.query_one(WindowTable)
+        q = self.query_state
+        what = SEGMENT_TITLES[q.segment].lower()
+        if not table.rows:
+            message = f"No {what}" + (f" match “{q.search}”" if q.search else "") + ("" if q.filters.is_empty() else " with these filters")
+            message += "." + (" Esc clears the search." if q.search else "")
+            self.query_one("#status", Static).update(plain(message, "dim"))
+            return
+        position = table.position
+        where = f"row {position + 1:,}" if position is not None else "row ?"
+        if self.total is not None:
+            count, exact = self.total
+            where += f" of {count:,}{'' if exact else '+'}"
+        more = "" if table.at_end else " · PgDn/End for more"
+        self.query_one("#status", Static).update(plain(f"{where} {what}{more}", "dim"))
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def run_query(self) -> None:
+        self.generation += 1
+        self.total = None
+        self._show_segments()
+        self._show_chips()
+        self.load_first(self.generation, to_end=False)
+        self.load_total(self.generation)
+
+    @work(exclusive=True, group="columns")
+    async def load_columns(self) -> None:
+        try:
+            self.columns = await asyncio.to_thread(preferences.table_columns, self.app.store, self.app.actor)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._apply_columns()
+
+    def _apply_columns(self) -> None:
+        self.query_one(WindowTable).set_columns(
+            [Column(k, COLUMNS[k].title, COLUMNS[k].width, COLUMNS[k].justify) for k in self.columns]
+        )
+
+    @work(exclusive=True, group="counts")
+    async def load_counts(self) -> None:
+        try:
+            self.counts = await asyncio.to_thread(segment_counts, self.app.store, self.app.actor)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._show_segments()
+
+    @work(exclusive=True, group="total")
+    async def load_total(self, generation: int) -> None:
+        query = self.query_state
+        try:
+            total = await asyncio.to_thread(count_matching, self.app.store, self.app.actor, query)
+        except ServiceError:
+            return
+        if generation == self.generation:
+            self.total = total
+            self._show_status()
+
+    @work(exclusive=True, group="page")
+    async def load_first(self, generation: int, to_end: bool) -> None:
+        """The first page (Home, a new query) or the last one (End)."""
+        query = self.query_state
+        try:
+            page = await asyncio.to_thread(
+                fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE, None, to_end
+            )
+        except ServiceError as exc:
+            self.query_one("#status", Static).update(plain(str(exc), "red"))
+            return
+        if generation != self.generation:
+            return
+        table = self.query_one(WindowTable)
+        if to_end:
+            offset = None
+            if self.total is not None and self.total[1]:
+                offset = max(0, self.total[0] - len(page.rows))
+            table.load(page.rows, at_start=not page.more, at_end=True, offset=offset if page.more else 0,
+                       cursor_at_end=True)
+        else:
+            table.load(page.rows, at_start=True, at_end=not page.more, offset=0)
+        table.empty_message = "nothing here"
+        self._show_status()
+
+    @work(group="more")
+    async def load_more(self, generation: int, forward: bool, edge: CustomerRow) -> None:
+        query = self.query_state
+        table = self.query_one(WindowTable)
+        try:
+            if forward and edge.exact:
+                ordered = [r for r in table.rows if not r.exact]
+                if ordered:
+                    edge = ordered[-1]
+                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                                   cursor_for(edge, query.sort))
+                else:
+                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                                   None, False, False)
+            else:
+                page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
+                                               cursor_for(edge, query.sort), not forward)
+        except ServiceError as exc:
+            self.query_one("#status", Static).update(plain(str(exc), "red"))
+            return
+        if generation != self.generation:
+            return
+        if not forward and not page.more and query.search:
+            # Back at the top of a search: reload it so the exact matches lead again.
+            self.load_first(self.generation, to_end=False)
+            return
+        table.add_rows(page.rows, forward=forward, more=page.more)
+        self._show_status()
+
+    @on(WindowTable.NeedRows, "#customers")
+    def _need_rows(self, event: WindowTable.NeedRows) -> None:
+        self.load_more(self.generation, event.forward, event.edge)
+
+    @on(WindowTable.Jump, "#customers")
+    def _jump(self, event: WindowTable.Jump) -> None:
+        self.generation += 1
+        self.load_first(self.generation, to_end=event.to_end)
+
+    @on(WindowTable.CursorMoved, "#customers")
+    def _moved(self) -> None:
+        self._show_status()
+
+    @on(WindowTable.Selected, "#customers")
+    def _open_row(self, event: WindowTable.Selected) -> None:
+        from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+
+        self.app.push_screen(CustomerProfileScreen(event.row.id))
+
+    # --- search ---------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self._apply_search(event.value)
+
+    def _apply_search(self, text: str) -> None:
+        text = " ".join(text.split())
+        if text != self.query_state.search:
+            self.query_state = replace(self.query_state, search=text)
+            self.run_query()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self._apply_search(event.value)
+        self.query_one(WindowTable).focus()
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.value:
+            search.value = ""
+            self._apply_search("")
+        self.query_one(WindowTable).focus()
+
+    def action_segment(self, name: str) -> None:
+        self.query_state = replace(self.query_state, segment=Segment(name))
+        self.run_query()
+
+    def action_next_sort(self) -> None:
+        current = SORT_CYCLE.index(self.query_state.sort)
+        self.query_state = replace(self.query_state, sort=SORT_CYCLE[(current + 1) % len(SORT_CYCLE)], descending=True)
+        self.run_query()
+
+    def action_flip_order(self) -> None:
+        self.query_state = replace(self.query_state, descending=not self.query_state.descending)
+        self.run_query()
+
+    def action_filters(self) -> None:
+        from agentdesk.ui.dialogs.table import FilterDialog
+
+        def apply(filters) -> None:
+            if filters is not None and filters != self.query_state.filters:
+                self.query_state = replace(self.query_state, filters=filters)
+                self.run_query()
+
+        self.app.push_screen(FilterDialog(self.query_state.filters), apply)
+
+    def action_remove_filter(self) -> None:
+        from agentdesk.ui.dialogs.table import RemoveFilterDialog
+
+        filters = self.query_state.filters
+        if filters.is_empty():
+            self.notify("No filters are set; f adds some.", timeout=3)
+            return
+
+        def apply(name) -> None:
+            if name is None:
+                return
+            remaining = CustomerFilters() if name == RemoveFilterDialog.ALL else filters.without(name)
+            self.query_state = replace(self.query_state, filters=remaining)
+            self.run_query()
+
+        self.app.push_screen(RemoveFilterDialog(filters), apply)
+
+    def action_saved_segments(self) -> None:
+        from agentdesk.ui.dialogs.table import SegmentsDialog
+
+        def apply(query) -> None:
+            if query is not None:
+                self.query_state = query
+                search = self.query_one("#search", Input)
+                with search.prevent(Input.Changed):
+                    search.value = query.search
+                self.run_query()
+
+        self.app.push_screen(SegmentsDialog(self.query_state), apply)
+
+    def action_edit_columns(self) -> None:
+        from agentdesk.ui.dialogs.table import ColumnsDialog
+
+        def apply(columns) -> None:
+            if columns:
+                self.columns = columns
+                self._apply_columns()
+                self.save_columns(columns)
+
+        self.app.push_screen(ColumnsDialog(self.columns), apply)
+
+    @work(group="save-columns")
+    async def save_columns(self, columns: list[str]) -> None:
+        try:
+            await asyncio.to_thread(preferences.set_table_columns, self.app.store, self.app.actor, columns)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+
+    def action_export(self) -> None:
+        from agentdesk.ui.dialogs.table import ExportDialog
+
+        if not allowed(self.app.actor, Action.EXPORT):
+            self.notify("Export needs the admin or finance role.", severity="warning")
+            return
+        self.app.push_screen(ExportDialog(self.query_state, self.columns))
+
+    def action_reload(self) -> None:
+        self.load_counts()
+        self.run_query()

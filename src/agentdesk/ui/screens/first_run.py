@@ -1,0 +1,89 @@
+"""Shown when the store has no agents yet: offer demo data instead of an error."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, ProgressBar, Static
+
+from agentdesk.demo.builder import build_demo
+from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.text import visible
+from agentdesk.services.agents.identity import resolve_actor
+
+DEMO_SIZE = 1_000
+
+
+class FirstRunScreen(Screen):
+    BINDINGS = [
+        Binding("d", "build_demo", "Build demo data"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, login: str) -> None:
+        super().__init__()
+        self.login = login
+        self.building = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="first-run"):
+            yield Static(
+                Text.assemble(
+                    ("Welcome to AgentDesk\n\n", "bold"),
+                    "This store is empty: it has no agents and no customers yet.\n\n",
+                    f"Press d to build a demo data set ({DEMO_SIZE:,} customers and leads, "
+                    f"with you, {visible(self.login)}, as an admin).\n\n",
+                    "For a real store, quit and have an admin run:\n",
+                    (f"  agentdesk agents add {visible(self.login)} --role admin\n", "bold"),
+                )
+            )
+            with Horizontal(id="first-run-buttons"):
+                yield Button("Build demo data", id="build", variant="primary")
+                yield Button("Quit", id="quit")
+            yield ProgressBar(id="demo-progress", total=DEMO_SIZE, show_eta=False)
+            yield Static(id="first-run-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#demo-progress").display = False
+        self.query_one("#build", Button).focus()
+
+    @on(Button.Pressed, "#build")
+    def _build_pressed(self) -> None:
+        self.action_build_demo()
+
+    @on(Button.Pressed, "#quit")
+    def _quit_pressed(self) -> None:
+        self.app.exit()
+
+    def action_build_demo(self) -> None:
+        if self.building:
+            return
+        self.building = True
+        self.query_one("#first-run-buttons").display = False
+        self.query_one("#demo-progress").display = True
+        self.query_one("#first-run-status", Static).update(Text("building demo data…"))
+        self.build()
+
+    @work(exclusive=True, group="demo")
+    async def build(self) -> None:
+        bar = self.query_one("#demo-progress", ProgressBar)
+
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(bar.update, progress=done)
+
+        try:
+            await asyncio.to_thread(build_demo, self.app.store, DEMO_SIZE, 1, self.login, progress)
+            actor = await asyncio.to_thread(resolve_actor, self.app.store, self.login)
+        except ServiceError as exc:
+            self.building = False
+            self.query_one("#first-run-status", Static).update(Text(visible(str(exc)), style="red"))
+            self.query_one("#first-run-buttons").display = True
+            return
+        self.app.signed_in(actor)

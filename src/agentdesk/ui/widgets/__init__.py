@@ -1,0 +1,1 @@
+"""Reusable widgets: the windowed table, plain text, profile panes."""
