@@ -18,7 +18,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
+
+from agentdesk.domain.errors import StoreBusy
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -87,6 +90,20 @@ class TimelineGuard:
             )
 
 
+BUSY_MESSAGES = ("database is locked", "database table is locked", "lock timeout", "could not obtain lock")
+
+
+@contextmanager
+def _busy_as_store_busy() -> Iterator[None]:
+    """A store locked past its timeout is something an agent can act on ("try again"), not a crash."""
+    try:
+        yield
+    except OperationalError as exc:
+        if any(message in str(exc.orig).lower() for message in BUSY_MESSAGES):
+            raise StoreBusy() from exc
+        raise
+
+
 def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -127,7 +144,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with _busy_as_store_busy(), Session(self.engine, expire_on_commit=False) as session:
             yield session
 
     @contextmanager
@@ -138,7 +155,7 @@ class Store:
         customer (see `TimelineGuard`); `unrecorded` names the reason a write
         legitimately has none (a pending record whose outcome will be recorded).
         """
-        with Session(self._write_engine, expire_on_commit=False) as session:
+        with _busy_as_store_busy(), Session(self._write_engine, expire_on_commit=False) as session:
             TimelineGuard(session, unrecorded)
             with session.begin():
                 yield session

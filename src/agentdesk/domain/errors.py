@@ -27,3 +27,10 @@ class InvalidInput(ServiceError):
         if message is None:
             message = "; ".join(f"{name}: {problem}" for name, problem in self.fields.items()) or "invalid input"
         super().__init__(message)
+
+
+class StoreBusy(ServiceError):
+    """The store stayed locked by other writers past the busy timeout; trying again later works."""
+
+    def __init__(self, message: str = "the store is busy, try again") -> None:
+        super().__init__(message)
