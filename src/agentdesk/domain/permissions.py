@@ -74,11 +74,16 @@ def allowed(actor: Actor, action: Action) -> bool:
     return actor.role in POLICY[action]
 
 
+def needed_roles(action: Action) -> str:
+    """The roles that may do `action`, as words: "admin or finance"."""
+    titles = [ROLE_TITLES[r] for r in Role if r in POLICY[action]]
+    return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " or " + titles[-1]
+
+
 def require(actor: Actor, action: Action) -> None:
     if not allowed(actor, action):
-        who = ", ".join(ROLE_TITLES[r] for r in Role if r in POLICY[action])
         raise PermissionDenied(
-            f"{actor.login} ({ROLE_TITLES[actor.role]}) may not {action.value}; this needs: {who}"
+            f"{actor.login} ({ROLE_TITLES[actor.role]}) may not {action.value}; this needs {needed_roles(action)}"
         )
 
 
