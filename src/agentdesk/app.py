@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,7 @@ from agentdesk.db.store import Store
 from agentdesk.domain.permissions import Actor
 
 JOB_INTERVAL = 30.0
+log = logging.getLogger("agentdesk.ui")
 
 CSS = """
 #table-top { height: 1; }
@@ -120,6 +122,14 @@ class AgentDeskApp(App):
             await asyncio.to_thread(worker.run_due, self.store, self.settings)
         except Exception as exc:
             self.log.error(f"job queue: {exc}")
+
+    def worker_failed(self, error: BaseException, where: str = "") -> None:
+        """The one place a failed worker ends up: the agent sees what happened, the log gets the traceback."""
+        from agentdesk.ui.base import describe_failure
+
+        message, severity = describe_failure(error)
+        log.error("worker %s failed: %s", where or "?", error, exc_info=error)
+        self.notify(message, severity="error" if severity == "error" else "warning", timeout=8, markup=False)
 
     def signed_in(self, actor: Actor) -> None:
         """The first-run screen built a store and resolved who the agent is."""
