@@ -1,4 +1,8 @@
-"""What the console tests share: a standard screen size, waiting for workers, reading tables."""
+"""What the console tests share: a standard screen size, waiting for workers, reading what is on screen."""
+
+import io
+
+from rich.console import Console
 
 from agentdesk.app import AgentDeskApp
 from agentdesk.config import load_settings
@@ -27,3 +31,23 @@ def table_rows(screen, selector="#customers") -> list[list[str]]:
 def console(store, as_login=None, settings=None, login="operator") -> AgentDeskApp:
     """The console on `store` as `login` (or, on a demo store, as `as_login`)."""
     return AgentDeskApp(store, settings or load_settings(store.url), identity.resolve_actor(store, login, as_login))
+
+
+def screen_lines(app) -> list[str]:
+    """The terminal as the agent sees it: one string per row, every layer composed (dialogs over screens)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True,
+                      color_system=None, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False).split("\n")[:height]
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def visible_text(app, widget) -> str:
+    """What is on screen inside `widget`'s region (empty if it is not shown)."""
+    region = widget.region
+    rows = screen_lines(app)[region.y: region.y + region.height]
+    return "\n".join(row[region.x: region.x + region.width].rstrip() for row in rows)

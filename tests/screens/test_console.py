@@ -1,6 +1,5 @@
 """The console driven through the pilot, checking what the store holds, not only the widgets."""
 
-import pytest
 from sqlalchemy import text
 from textual.widgets import Static
 
@@ -18,11 +17,9 @@ from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import SIZE, console, settle, table_rows
 
+DEMO = (300, 2)
 
-@pytest.fixture
-def demo_store(sqlite_store):
-    demo.build_demo(sqlite_store, 300, seed=2, login="operator")
-    return sqlite_store
+
 
 
 

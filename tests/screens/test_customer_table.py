@@ -2,10 +2,8 @@
 
 import csv
 
-import pytest
 from textual.widgets import Input, Static
 
-from agentdesk.demo import builder as demo
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import preferences, segments
 from agentdesk.services.customers import records as customers
@@ -17,11 +15,9 @@ from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import SIZE, console, settle
 
+DEMO = (600, 21)
 
-@pytest.fixture
-def demo_store(sqlite_store):
-    demo.build_demo(sqlite_store, 600, seed=21, login="operator")
-    return sqlite_store
+
 
 
 

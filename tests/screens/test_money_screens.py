@@ -1,22 +1,18 @@
 """Refunds and other money actions from the profile, checked in the store afterwards."""
 
-import pytest
 from sqlalchemy import select
 from textual.widgets import DataTable, Input, Static
 
 from agentdesk.config import load_settings
 from agentdesk.db.models import TimelineEvent, Transaction
-from agentdesk.demo import builder as demo
 from agentdesk.ui.dialogs.money import CollectPaymentDialog, RefundDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
 from .helpers import SIZE, console, settle
 
+DEMO = (200, 5)
 
-@pytest.fixture
-def demo_store(sqlite_store):
-    demo.build_demo(sqlite_store, 200, seed=5, login="operator")
-    return sqlite_store
+
 
 
 def settled_sale(store) -> Transaction:

@@ -1,10 +1,8 @@
 """Admin actions on the profile: block and unblock; an agent has no block action at all."""
 
-import pytest
 from textual.widgets import Input
 
 from agentdesk.config import load_settings
-from agentdesk.demo import builder as demo
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers
 from agentdesk.services.risk import blocklist
@@ -13,11 +11,9 @@ from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
 from .helpers import SIZE, console, settle
 
+DEMO = (100, 12)
 
-@pytest.fixture
-def demo_store(sqlite_store):
-    demo.build_demo(sqlite_store, 100, seed=12, login="operator")
-    return sqlite_store
+
 
 
 async def open_profile(pilot, app, external_id="CUS-0000042"):

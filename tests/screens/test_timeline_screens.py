@@ -1,12 +1,10 @@
 """The timeline in the profile: add a note, filter to refunds, open a linked transaction; mentions."""
 
-import pytest
 from sqlalchemy import select
 from textual.widgets import SelectionList, Static, TextArea
 
 from agentdesk.config import load_settings
 from agentdesk.db.models import TimelineEvent, Transaction
-from agentdesk.demo import builder as demo
 from agentdesk.services.agents import identity
 from agentdesk.services.timeline import notes as timeline_notes
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen, TransactionDialog
@@ -15,11 +13,9 @@ from agentdesk.ui.widgets.window_table import WindowTable
 
 from .helpers import console, settle
 
+DEMO = (300, 8)
 
-@pytest.fixture
-def demo_store(sqlite_store):
-    demo.build_demo(sqlite_store, 300, seed=8, login="operator")
-    return sqlite_store
+
 
 
 def refunded_customer(store) -> int:
