@@ -45,7 +45,8 @@ def test_search_and_show_json(demo_db, capsys):
     assert shown["emails"] and any(e["primary"] for e in shown["emails"])
     for key in ("phones", "addresses", "instruments", "transactions", "timeline"):
         assert isinstance(shown[key], list)
-    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--limit", "5", "--json")
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--limit", "5",
+                       "--json")
     rows = json.loads(out)
     assert len(rows) == 5 and all(r["payment_count"] >= 1 for r in rows)
     one = json.loads(run(capsys, "--db", demo_db, "customers", "show", rows[0]["id"], "--json")[1])
@@ -88,7 +89,7 @@ def test_unknown_login_and_as_on_a_real_store(sqlite_url, capsys, login):
 
 
 def test_demo_if_empty_leaves_data_alone(demo_db, capsys):
-    code, out, err = run(capsys, "--db", demo_db, "demo", "--if-empty")
+    code, _, err = run(capsys, "--db", demo_db, "demo", "--if-empty")
     assert code == 0 and "already has data" in err
     code, _, err = run(capsys, "--db", demo_db, "demo")
     assert code == 1 and "empty store" in err
@@ -121,8 +122,8 @@ def test_console_script_runs_as_a_process(tmp_path):
     build = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "demo", "--customers", "30"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert build.returncode == 0, build.stderr
-    found = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "CUS-0000003", "--json"],
-                           capture_output=True, text=True, env=env, timeout=120)
+    found = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "CUS-0000003",
+                            "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert found.returncode == 0 and json.loads(found.stdout)[0]["id"] == "CUS-0000003"
 
 
@@ -134,7 +135,8 @@ def test_search_with_segment_sort_and_filters(demo_db, capsys):
     assert rows and all(r["payment_count"] >= 1 for r in rows)
     values = [r["lifetime_value"] for r in rows]
     assert values == sorted(values, reverse=True)
-    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--sort", "name", "--asc", "--limit", "30", "--json")
+    code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--sort", "name", "--asc", "--limit", "30",
+                       "--json")
     names = [(r["last_name"], r["first_name"]) for r in json.loads(out)]
     assert names == sorted(names)
     code, _, err = run(capsys, "--db", demo_db, "customers", "search", "--country", "Atlantis")
@@ -150,7 +152,8 @@ def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
     listed = json.loads(run(capsys, "--db", demo_db, "segments", "list", "--json")[1])
     assert listed[0]["name"] == "Rich US" and listed[0]["shared"]
     assert listed[0]["query"]["filters"] == {"country": "US", "ltv_min": 5000}
-    rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "rich us", "--limit", "100", "--json")[1])
+    rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "rich us", "--limit", "100",
+                          "--json")[1])
     assert rows and all(r["lifetime_value"] >= 5000 for r in rows)
 
     out_file = tmp_path / "rich.csv"
@@ -192,7 +195,8 @@ def test_refund_void_and_worker(demo_db, capsys, monkeypatch, tmp_path):
     for bad in ("-5", "abc", "12.345", "1e9", ""):
         code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", bad)
         assert code == 1 and out == "" and err.startswith("agentdesk: amount:"), (bad, err)
-    code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", "1.00", "--reason", "sorry", "--json")
+    code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", "1.00", "--reason", "sorry",
+                         "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["status"] == "approved" and result["amount"] == 100 and result["kind"] == "refund"
@@ -245,3 +249,123 @@ def test_blocklist_cli(demo_db, capsys):
     assert code == 0 and "removed entry" in out
     code, _, err = run(capsys, "--db", demo_db, "blocklist", "add", "--type", "ip", "--value", "nope")
     assert code == 1 and "not an IP address" in err
+
+
+def test_log_file_and_debug_reach_the_settings_and_the_logs(sqlite_url, capsys, monkeypatch, tmp_path):
+    from agentdesk import config, logs
+
+    seen, configured = [], []
+    real = config.load_settings
+
+    def recording(database_url=None, env=None, **options):
+        seen.append((database_url, options))
+        return real(database_url, env, **options)
+
+    monkeypatch.setattr(config, "load_settings", recording)
+    monkeypatch.setattr(logs, "configure", lambda settings, **options: configured.append((settings, options)))
+    log = tmp_path / "logs" / "agentdesk.log"
+    code, out, err = run(capsys, "--db", sqlite_url, "--log-file", str(log), "--debug", "db", "upgrade")
+    assert code == 0 and "schema at" in out, err
+    assert seen == [(sqlite_url, {"log_file": log, "debug": True})]
+    assert len(configured) == 1 and configured[0][0].database_url == sqlite_url
+    assert configured[0][0].log_file == log and configured[0][0].debug is True
+    assert configured[0][1] == {"headless": True}
+    code, _, err = run(capsys, "--db", sqlite_url, "db", "upgrade")
+    assert code == 0, err
+    assert seen[1] == (sqlite_url, {"log_file": None, "debug": None}), "absent options leave config and env in charge"
+    assert len(configured) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["nope"],
+    ["customers", "search", "--bogus"],
+    ["refund", "abc"],
+    ["worker", "--interval", "soon"],
+    ["blocklist", "add", "--type", "planet", "--value", "x"],
+    ["agents", "add", "newbie"],
+    ["customers", "search", "--sort", "shoe-size"],
+    ["customers", "search", "--json", "--db", "sqlite:///x.db"],
+    ["--log-file"],
+])
+def test_usage_errors_exit_with_status_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "Error: " in err
+
+
+def test_a_group_without_its_action_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "db")
+    assert code == 2 and out == "" and "upgrade" in err
+
+
+def test_version(capsys):
+    from agentdesk import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out == f"agentdesk {__version__}\n"
+
+
+def test_version_loads_neither_services_nor_textual():
+    heavy = "('sqlalchemy', 'sqlmodel', 'textual', 'rich', 'pydantic_settings')"
+    ours = "('agentdesk.services', 'agentdesk.db', 'agentdesk.config', 'agentdesk.app')"
+    probe = ("import sys; from agentdesk import cli; code = cli.main(['--version']); "
+             f"print(code, sorted(m for m in sys.modules if m.split('.')[0] in {heavy} or m.startswith({ours})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_shell_completion_script_is_produced():
+    env = dict(os.environ, _AGENTDESK_COMPLETE="bash_source")
+    done = subprocess.run([sys.executable, "-m", "agentdesk.cli"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "_agentdesk_completion()" in done.stdout
+    assert "complete -o nosort -F _agentdesk_completion agentdesk" in done.stdout
+
+
+def test_completion_offers_subcommands_and_choices(capsys, monkeypatch):
+    monkeypatch.setenv("_AGENTDESK_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "agentdesk refund")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    code, out, _ = run(capsys)
+    assert code == 0 and out.split() == ["plain,refund", "plain,refund-order"]
+    monkeypatch.setenv("COMP_WORDS", "agentdesk blocklist add --type ")
+    monkeypatch.setenv("COMP_CWORD", "4")
+    code, out, _ = run(capsys)
+    assert code == 0 and "plain,fingerprint" in out.split() and "plain,ip" in out.split()
+
+
+def test_no_subcommand_starts_the_console(sqlite_url, capsys, login, monkeypatch):
+    from agentdesk import app, logs
+
+    started, configured = [], []
+    monkeypatch.setattr(logs, "configure", lambda settings, **options: configured.append(options))
+
+    class Console:
+        def __init__(self, store, settings, actor, first_run=None):
+            self.store, self.settings, self.actor, self.first_run = store, settings, actor, first_run
+
+        def run(self):
+            started.append(self)
+
+    monkeypatch.setattr(app, "AgentDeskApp", Console)
+    assert run(capsys, "--db", sqlite_url)[0] == 0
+    assert started[-1].actor is None and started[-1].first_run == app.FirstRun("operator")
+    assert run(capsys, "--db", sqlite_url, "agents", "add", "operator", "--role", "admin")[0] == 0
+    assert run(capsys, "--db", sqlite_url)[0] == 0
+    assert started[-1].actor.login == "operator" and started[-1].first_run is None
+    assert started[-1].settings.database_url == sqlite_url
+    assert configured == [{"headless": False}, {"headless": True}, {"headless": False}], "console: stderr stays quiet"
+    code, _, err = run(capsys, "--db", sqlite_url, "--as", "someone")
+    assert code == 1 and len(started) == 2 and "--as is only allowed on a demo database" in err
+
+
+def test_json_and_tables_show_control_characters_escaped(capsys):
+    from agentdesk.cli import output
+
+    value = "ok \x1b[2J\x9b31m\x7f\x85 end"
+    text = output.json_text({"name": value})
+    assert json.loads(text) == {"name": value}
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f for c in text)
+    output.table([value, "x"], [output.Column(lambda v: v, 12, clip=True), output.Column(len, 3, right=True)],
+                 as_json=False, to_json=str)
+    assert capsys.readouterr().out.splitlines() == [r"ok \x1b[2J\x  17", "x" + " " * 14 + "1"]

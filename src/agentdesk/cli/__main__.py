@@ -1,0 +1,3 @@
+from agentdesk.cli.root import run
+
+run()

@@ -1,0 +1,86 @@
+"""`agentdesk customers search|show`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from agentdesk.cli import output
+from agentdesk.cli.output import Column
+from agentdesk.cli.query import build_query, query_options
+from agentdesk.cli.root import CliError, Desk, pass_desk
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.text import visible
+
+if TYPE_CHECKING:
+    from agentdesk.services.customers.records import CustomerDetail
+    from agentdesk.services.customers.search import CustomerRow
+
+SEARCH_COLUMNS: tuple[Column[CustomerRow], ...] = (
+    Column(lambda r: r.external_id, 14),
+    Column(lambda r: r.name, 30, clip=True),
+    Column(lambda r: r.email or "", 34, clip=True),
+    Column(lambda r: r.payment_count, 3, right=True),
+    Column(lambda r: format_amount(r.lifetime_value, r.currency), 14, right=True),
+)
+
+
+@click.group()
+def customers() -> None:
+    """find and show customers"""
+
+
+@customers.command()
+@click.argument("text", required=False, default="")
+@query_options(default_segment="all")
+@click.option("--limit", type=int, default=20, show_default=True)
+@output.json_option
+@pass_desk
+def search(desk: Desk, text: str, limit: int, as_json: bool, **options: Any) -> int:
+    """search customers by id, name, email, phone, organization or card last four"""
+    from agentdesk.services.customers import search as customer_search
+
+    store, actor = desk.store(), desk.actor
+    query = build_query(desk, options, text)
+    if not 1 <= limit <= customer_search.MAX_PAGE:
+        raise CliError(f"--limit must be between 1 and {customer_search.MAX_PAGE}")
+    page = customer_search.fetch_page(store, actor, query, limit)
+    output.table(page.rows, SEARCH_COLUMNS, as_json=as_json, to_json=lambda row: row.to_dict())
+    if not page.rows and not as_json:
+        output.echo("no customers match", err=True)
+    return 0
+
+
+@customers.command()
+@click.argument("customer_id", metavar="ID")
+@output.json_option
+@pass_desk
+def show(desk: Desk, customer_id: str, as_json: bool) -> int:
+    """show one customer"""
+    from agentdesk.services.customers import records
+
+    detail = records.get_customer(desk.store(), desk.actor, customer_id)
+    output.record(detail.to_dict(), as_json=as_json, lines=lambda: detail_lines(detail))
+    return 0
+
+
+def detail_lines(d: CustomerDetail) -> list[str]:
+    lines = [f"{visible(d.name)}  ({visible(d.external_id)}, website {d.website})"]
+    if d.organization or d.job_title:
+        lines.append(
+            f"  {visible(d.job_title or '')} {('at ' + visible(d.organization)) if d.organization else ''}".rstrip()
+        )
+    lines.append(f"  payments: {d.payment_count}   lifetime value: {format_amount(d.lifetime_value, d.currency)}")
+    lines += [f"  email  {visible(e.value)}{'  (primary)' if e.primary else ''}" for e in d.emails]
+    lines += [f"  phone  {visible(p.value)}{'  (primary)' if p.primary else ''}" for p in d.phones]
+    lines += [
+        f"  address {visible(a.line1)}, {visible(a.city)} {visible(a.postal_code or '')} {a.country}"
+        for a in d.addresses
+    ]
+    lines += [
+        f"  txn {t.id:>8} {t.created_at:%Y-%m-%d} {t.type:<7} {t.status:<18} "
+        f"{format_amount(t.amount, t.currency):>14} {'settled' if t.settled else 'unsettled'}"
+        for t in d.transactions
+    ]
+    return lines

@@ -1,0 +1,35 @@
+"""`agentdesk demo`: a deterministic demo data set in an empty store."""
+
+from __future__ import annotations
+
+import click
+
+from agentdesk.cli import output
+from agentdesk.cli.root import Desk, pass_desk
+
+
+@click.command()
+@click.option("--customers", type=int, default=1000, show_default=True, metavar="N",
+              help="how many customers and leads")
+@click.option("--seed", type=int, default=1, show_default=True, metavar="S",
+              help="random seed; the same seed gives the same data")
+@click.option("--if-empty", is_flag=True, help="do nothing, successfully, if the store already has data")
+@pass_desk
+def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
+    """build demo data in an empty store"""
+    from agentdesk.demo import builder
+    from agentdesk.services.agents import identity
+
+    store = desk.store()
+    url = desk.settings.database_url
+    if if_empty and not builder.store_is_empty(store):
+        output.echo(f"store already has data: {url}", err=True)
+        return 0
+    with output.progress("building demo data", total=customers) as update:
+        summary = builder.build_demo(store, customers, seed=seed, login=identity.os_login(), progress=update)
+    agents = ", ".join(f"{login} ({role})" for login, _, role in builder.DEMO_AGENTS)
+    output.echo(
+        f"demo store ready: {summary.customers:,} customers and {summary.leads:,} leads in {url}; "
+        f"{identity.os_login()} is an admin (other demo agents: {agents})"
+    )
+    return 0

@@ -1,0 +1,212 @@
+"""`agentdesk`: the console, and headless subcommands over the same services.
+
+Global options come before the subcommand. Headless commands never prompt:
+the command line is the confirmation. Results go to stdout (JSON with
+`--json`); an error is one line on stderr and a non-zero exit status.
+
+Subcommands live one module per noun and are imported only when used, so
+`agentdesk --version` loads neither the services nor Textual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from agentdesk import __version__
+
+if TYPE_CHECKING:
+    from agentdesk.config import Settings
+    from agentdesk.db.store import Store
+    from agentdesk.domain.permissions import Actor
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+SUBCOMMANDS: dict[str, str] = {
+    "demo": "demo:demo",
+    "db": "db:db",
+    "agents": "agents:agents",
+    "customers": "customers:customers",
+    "export": "export:export",
+    "segments": "segments:segments",
+    "refund": "money:refund",
+    "void": "money:void",
+    "refund-order": "money:refund_order",
+    "payout": "money:payout",
+    "timeline": "timeline:timeline",
+    "note": "timeline:note",
+    "audit": "audit:audit",
+    "blocklist": "blocklist:blocklist",
+    "worker": "worker:worker",
+    "gateway": "worker:gateway",
+}
+"""Subcommand → `module:attribute` under `agentdesk.cli`, in the order `--help` lists them."""
+
+
+class CliError(Exception):
+    """A command-line mistake found after parsing (an unknown segment, a limit out of range)."""
+
+
+class Desk:
+    """The context object: global options, and settings, store and actor made on first use."""
+
+    def __init__(self, database_url: str | None, as_login: str | None, log_file: Path | None, debug: bool | None):
+        self.database_url = database_url
+        self.as_login = as_login
+        self.log_file = log_file
+        self.debug = debug
+        self.headless = True
+        """False when no subcommand was given and the console runs (logging then never touches the terminal)."""
+        self._store: Store | None = None
+        self._schema_checked = False
+
+    @cached_property
+    def settings(self) -> Settings:
+        from agentdesk import logs
+        from agentdesk.config import load_settings
+
+        settings = load_settings(self.database_url, log_file=self.log_file, debug=self.debug)
+        logs.configure(settings, headless=self.headless)
+        return settings
+
+    def raw_store(self) -> Store:
+        """The store without touching its schema (for `db upgrade`)."""
+        if self._store is None:
+            from agentdesk.db.store import Store
+
+            self._store = Store(self.settings.database_url)
+            click.get_current_context().find_root().call_on_close(self._store.dispose)
+        return self._store
+
+    def store(self) -> Store:
+        """The store, checked to be at this version's schema (an embedded one is upgraded)."""
+        store = self.raw_store()
+        if not self._schema_checked:
+            store.ensure_schema()
+            self._schema_checked = True
+        return store
+
+    @cached_property
+    def actor(self) -> Actor:
+        """Who is at the keyboard: the OS login, or `--as` on a demo store."""
+        from agentdesk.services.agents import identity
+
+        return identity.resolve_actor(self.store(), as_login=self.as_login)
+
+
+pass_desk = click.make_pass_decorator(Desk)
+
+
+def failure_message(exc: Exception) -> str | None:
+    """The one stderr line for an error a user can act on; None for a bug (which keeps its traceback)."""
+    from sqlalchemy.exc import OperationalError
+
+    from agentdesk.config import ConfigError
+    from agentdesk.db.store import StoreError
+    from agentdesk.domain.errors import ServiceError
+
+    if isinstance(exc, ServiceError | ConfigError | StoreError | CliError):
+        return str(exc)
+    if isinstance(exc, OperationalError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"the database could not be used: {reason}"
+    return None
+
+
+class RootGroup(click.Group):
+    """Loads subcommands on demand and turns expected failures into one stderr line and an exit status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(f"agentdesk.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("agentdesk: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            message = failure_message(exc)
+            if message is None:
+                raise
+            click.echo(f"agentdesk: {message}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(
+    cls=RootGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    subcommand_metavar="SUBCOMMAND [ARGS]...",
+)
+@click.version_option(__version__, "--version", prog_name="agentdesk", message="%(prog)s %(version)s")
+@click.option("--db", "database_url", metavar="URL", help="database URL (sqlite:///PATH or postgresql+psycopg://...)")
+@click.option("--as", "as_login", metavar="LOGIN", help="act as another agent (demo databases only)")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="write the log to this file")
+@click.option("--debug", is_flag=True, default=None, help="log debug detail")
+@click.pass_context
+def root(
+    ctx: click.Context, database_url: str | None, as_login: str | None, log_file: Path | None, debug: bool | None
+) -> int | None:
+    """Keyboard-driven console for subscription-billing support agents.
+
+    Without a subcommand it starts the console.
+    """
+    desk = ctx.obj = Desk(database_url, as_login, log_file, debug)
+    if ctx.invoked_subcommand is None:
+        desk.headless = False
+        return run_console(desk)
+    return None
+
+
+def run_console(desk: Desk) -> int:
+    from agentdesk.app import AgentDeskApp, FirstRun
+    from agentdesk.services.agents import identity
+
+    store = desk.store()
+    if not identity.has_agents(store):
+        AgentDeskApp(store, desk.settings, actor=None, first_run=FirstRun(identity.os_login())).run()
+        return 0
+    AgentDeskApp(store, desk.settings, actor=desk.actor).run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status (the console script exits with it)."""
+    try:
+        result = root.main(
+            args=list(argv) if argv is not None else None, prog_name="agentdesk", standalone_mode=False
+        )
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("agentdesk: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        # click's shell completion (`_AGENTDESK_COMPLETE=bash_source`) answers and exits.
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
