@@ -1,16 +1,36 @@
-import pytest
+import re
+import tomllib
+from pathlib import Path
 
-from agentdesk.config import ConfigError, load_settings
+import pytest
+from pydantic import BaseModel, SecretStr
+from sqlalchemy import func, select, text
+
+from agentdesk.config import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    return tmp_path / "config.toml"
+
+
+def from_file(config: Path, content: str, **env: str) -> Settings:
+    config.write_text(content)
+    return load_settings(env={"AGENTDESK_CONFIG": str(config), **env})
 
 
 def test_defaults_put_sqlite_in_the_data_dir(tmp_path):
     settings = load_settings(env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     assert settings.database_url == f"sqlite:///{tmp_path / 'agentdesk.db'}"
     assert settings.agent_refund_limit == 50_000
+    assert settings.smtp is None and settings.gateways.stripe is None and settings.log_file is None
+    assert settings.gateways.sandbox.settle_after_seconds == 86_400
+    assert not settings.debug and settings.keys == {} and settings.theme is None and settings.config_file is None
 
 
-def test_file_then_environment_then_flag(tmp_path):
-    config = tmp_path / "config.toml"
+def test_file_then_environment_then_flag(config):
     config.write_text(
         'database_url = "sqlite:///from-file.db"\nagent_refund_limit = 12000\nnotify_emails = ["ops@example.com"]\n'
     )
@@ -19,6 +39,7 @@ def test_file_then_environment_then_flag(tmp_path):
     assert settings.database_url == "sqlite:///from-file.db"
     assert settings.agent_refund_limit == 12000
     assert settings.notify_emails == ("ops@example.com",)
+    assert settings.config_file == config
     env.update(AGENTDESK_DATABASE_URL="postgresql+psycopg://u@h/db", AGENTDESK_AGENT_REFUND_LIMIT="300",
                AGENTDESK_NOTIFY_EMAILS="a@example.com, b@example.com")
     settings = load_settings(env=env)
@@ -28,33 +49,284 @@ def test_file_then_environment_then_flag(tmp_path):
     assert load_settings("sqlite:///flag.db", env=env).database_url == "sqlite:///flag.db"
 
 
+def test_the_default_config_file_is_read(tmp_path):
+    """The autouse fixture points XDG_CONFIG_HOME at tmp_path/config, as platformdirs reads it."""
+    default = tmp_path / "config" / "agentdesk" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text("attachment_limit = 1024\n")
+    settings = load_settings(env={})
+    assert settings.attachment_limit == 1024 and settings.config_file == default
+    default.write_text("attachment_limt = 1024\n")
+    says = f"{re.escape(str(default))}: attachment_limt: unknown key; did you mean attachment_limit"
+    with pytest.raises(ConfigError, match=says):
+        load_settings(env={})
+
+
+def test_env_none_reads_the_process_environment(config, monkeypatch, tmp_path):
+    config.write_text("agent_refund_limit = 700\n")
+    monkeypatch.setenv("AGENTDESK_CONFIG", str(config))
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "elsewhere"))
+    settings = load_settings()
+    assert settings.agent_refund_limit == 700 and settings.data_dir == tmp_path / "elsewhere"
+
+
+def test_environment_overrides_the_file_key_by_key(config, tmp_path):
+    settings = from_file(
+        config,
+        'debug = false\nlog_file = "from-file.log"\n[smtp]\nhost = "mail.example"\nport = 25\ntls = "none"\n'
+        '[gateways.stripe]\napi_key = "sk_file"\n',
+        AGENTDESK_SMTP_PORT="2525", AGENTDESK_SMTP_PASSWORD="pw-from-env", AGENTDESK_SMTP_USERNAME="desk",
+        AGENTDESK_DEBUG="true", AGENTDESK_LOG_FILE=str(tmp_path / "env.log"),
+        AGENTDESK_GATEWAYS__STRIPE__API_KEY="sk_env", AGENTDESK_THEME="nord",
+        AGENTDESK_KEYS='{"profile.refund": "ctrl+r"}', AGENTDESK_MAIL_FROM="Desk <desk@example.com>",
+    )
+    assert settings.smtp is not None and settings.gateways.stripe is not None
+    assert (settings.smtp.host, settings.smtp.port, settings.smtp.tls) == ("mail.example", 2525, "none")
+    assert settings.smtp.username == "desk" and settings.smtp.password == SecretStr("pw-from-env")
+    assert settings.gateways.stripe.api_key.get_secret_value() == "sk_env"
+    assert settings.debug and settings.log_file == tmp_path / "env.log"
+    assert settings.theme == "nord" and settings.keys == {"profile.refund": "ctrl+r"}
+    assert settings.mail_from == "Desk <desk@example.com>"
+    blank = from_file(config, "agent_refund_limit = 900\n", AGENTDESK_AGENT_REFUND_LIMIT="")
+    assert blank.agent_refund_limit == 900, "an empty variable is as good as unset"
+
+
+def test_explicit_options_win(config, tmp_path):
+    env = {"AGENTDESK_DATABASE_URL": "sqlite:///env.db", "AGENTDESK_DEBUG": "false",
+           "AGENTDESK_LOG_FILE": str(tmp_path / "env.log")}
+    config.write_text('database_url = "sqlite:///file.db"\ndebug = false\nlog_file = "file.log"\n')
+    env["AGENTDESK_CONFIG"] = str(config)
+    settings = load_settings("sqlite:///flag.db", env, log_file=tmp_path / "flag.log", debug=True)
+    assert settings.database_url == "sqlite:///flag.db"
+    assert settings.log_file == tmp_path / "flag.log" and settings.debug
+    assert load_settings(None, env, log_file=str(tmp_path / "s.log")).log_file == tmp_path / "s.log"
+    assert load_settings(None, env).database_url == "sqlite:///env.db"
+    with pytest.raises(ConfigError, match=r"^--db: database_url: unsupported database URL 'mysql://u:\*\*\*@h/db'"):
+        load_settings("mysql://u:secret@h/db", env)
+
+
 @pytest.mark.parametrize(
     "content, says",
     [("agent_refund_limit = 12.5", "whole number"), ("agent_refund_limit = -1", "negative"),
      ("notify_emails = ['nobody']", "not an email"), ("database_url = 'mysql://x'", "unsupported"),
      ("this is not toml", "not valid TOML")],
 )
-def test_bad_config_is_reported(tmp_path, content, says):
-    config = tmp_path / "config.toml"
-    config.write_text(content)
+def test_bad_config_is_reported(config, content, says):
     with pytest.raises(ConfigError, match=says):
-        load_settings(env={"AGENTDESK_CONFIG": str(config)})
+        from_file(config, content)
+
+
+def test_unknown_top_level_key_is_named_with_its_file(config):
+    with pytest.raises(ConfigError) as refused:
+        from_file(config, 'databse_url = "postgresql+psycopg://u@h/db"\n')
+    assert str(refused.value) == f"{config}: databse_url: unknown key; did you mean database_url? (known: " \
+        "agent_refund_limit, attachment_limit, data_dir, database_url, debug, gateways, keys, log_file, mail_from, " \
+        "notify_emails, smtp, theme, website_gateways)"
+
+
+@pytest.mark.parametrize(
+    "content, key",
+    [('[smtp]\nhost = "m.example"\nhots = "x"\n', "smtp.hots"),
+     ("[gateways.sandbox]\nsettle_after = 5\n", "gateways.sandbox.settle_after"),
+     ('[gateways.stripe]\napi_key = "sk"\nbase_uri = "https://x"\n', "gateways.stripe.base_uri"),
+     ('[gateways.paypal]\napi_key = "x"\n', "gateways.paypal")],
+)
+def test_unknown_nested_key_is_named(config, content, key):
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(config))}: {key}: unknown key"):
+        from_file(config, content)
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [('debug = "sometimes"', "debug: expected true or false, got 'sometimes'"),
+     ("attachment_limit = true", "attachment_limit: expected a whole number, got true"),
+     ('[smtp]\nhost = "m.example"\nport = "abc"', "smtp.port: expected a whole number, got 'abc'"),
+     ('[smtp]\nhost = "m.example"\nport = 70000', "smtp.port: input should be less than or equal to 65535"),
+     ('[smtp]\nhost = "m.example"\ntls = "tsl"', "smtp.tls: input should be 'starttls', 'ssl' or 'none'"),
+     ("[smtp]\nport = 25", "smtp.host: required, but not set"),
+     ('[smtp]\nhost = "  "', "smtp.host: must not be empty"),
+     ('smtp = "mail.example"', "smtp: expected a table"),
+     ('keys = ["ctrl+r"]', "keys: expected a table"),
+     ('[keys.profile]\nrefund = "ctrl+r"', 'keys: quote binding ids, which contain dots: "profile.refund"'),
+     ("theme = 1", "theme: expected text in quotes, got 1"),
+     ("log_file = 3", "log_file: "),
+     ("[gateways.sandbox]\nsettle_after_seconds = -5", "gateways.sandbox.settle_after_seconds: must not be negative"),
+     ('[gateways.stripe]\napi_key = "sk"\ntimeout = "slow"', "gateways.stripe.timeout: expected a number"),
+     ('[gateways.stripe]\napi_key = "sk"\nbase_url = "ftp://x"', "gateways.stripe.base_url: expected an http"),
+     ('[website_gateways]\n"shop-us" = "paypal"', "website_gateways: shop-us: unknown gateway 'paypal'"),
+     ('[website_gateways]\n"shop-us" = "stripe"',
+      r"website_gateways: shop-us uses stripe, but there is no \[gateways.stripe\]"),
+     ('mail_from = "nobody"', "mail_from: expected an address"),
+     ],
+)
+def test_wrong_types_and_values_name_the_key(config, content, says):
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(config))}: {says}"):
+        from_file(config, content + "\n")
+
+
+def test_environment_errors_name_the_variable(config):
+    with pytest.raises(ConfigError, match=r"^AGENTDESK_AGENT_REFUND_LIMIT: expected a whole number, got 'lots'$"):
+        load_settings(env={"AGENTDESK_AGENT_REFUND_LIMIT": "lots"})
+    with pytest.raises(ConfigError, match=r"^AGENTDESK_SMTP_HSOT: smtp.hsot: unknown key; did you mean host"):
+        load_settings(env={"AGENTDESK_SMTP_HOST": "m.example", "AGENTDESK_SMTP_HSOT": "x"})
+    with pytest.raises(ConfigError, match=r"^AGENTDESK_NOTIFY_EMAILS: 'a..b@x.com' is not an email address"):
+        load_settings(env={"AGENTDESK_NOTIFY_EMAILS": "ok@example.com,a..b@x.com"})
+    with pytest.raises(ConfigError, match=r"^AGENTDESK_KEYS: expected JSON"):
+        load_settings(env={"AGENTDESK_KEYS": "profile.refund=ctrl+r"})
+    config.write_text("[smtp]\nport = 25\n")
+    with pytest.raises(ConfigError, match=f"^AGENTDESK_SMTP_TLS and {re.escape(str(config))}: smtp.host: required"):
+        load_settings(env={"AGENTDESK_CONFIG": str(config), "AGENTDESK_SMTP_TLS": "none"})
+
+
+def test_every_problem_is_listed_once(config):
+    with pytest.raises(ConfigError) as refused:
+        from_file(config, "debug = 3\ntheme = 4\nattachment_limit = -1\n")
+    assert len(str(refused.value).splitlines()) == 3
 
 
 def test_named_config_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(env={"AGENTDESK_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="is not a file"):
+        load_settings(env={"AGENTDESK_CONFIG": str(tmp_path)})
 
 
-def test_website_gateways_and_smtp(tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text('[website_gateways]\n"shop-us" = "stripe"\n\n[smtp]\nhost = "mail.example"\nport = 465\ntls = "ssl"\n')
-    settings = load_settings(env={"AGENTDESK_CONFIG": str(config)})
+def test_invalid_utf8_is_a_config_error(config):
+    config.write_bytes(b'theme = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(config))}: not valid UTF-8"):
+        load_settings(env={"AGENTDESK_CONFIG": str(config)})
+
+
+def test_notify_emails_are_checked_properly(config):
+    with pytest.raises(ConfigError, match=r"'a\.\.b@x\.com' is not an email address: .*two periods"):
+        from_file(config, 'notify_emails = ["ops@example.com", "a..b@x.com"]\n')
+    with pytest.raises(ConfigError, match="notify_emails: expected a list"):
+        from_file(config, "notify_emails = 5\n")
+    assert from_file(config, 'notify_emails = "ops@Example.COM, , ar@example.com"\n').notify_emails == (
+        "ops@example.com", "ar@example.com")
+
+
+def test_website_gateways_and_smtp(config):
+    settings = from_file(config, '[website_gateways]\n"shop-us" = "Stripe"\n[gateways.stripe]\napi_key = "sk_test"\n\n'
+                                 '[smtp]\nhost = "mail.example"\nport = 465\ntls = "SSL"\n')
     assert settings.website_gateways == {"shop-us": "stripe"}
-    assert settings.smtp == {"host": "mail.example", "port": 465, "tls": "ssl"}
-    config.write_text('[website_gateways]\n"shop-us" = "paypal"\n')
-    with pytest.raises(ConfigError, match="unknown gateway"):
-        load_settings(env={"AGENTDESK_CONFIG": str(config)})
-    config.write_text('[smtp]\nport = 25\n')
-    with pytest.raises(ConfigError, match="host is required"):
-        load_settings(env={"AGENTDESK_CONFIG": str(config)})
+    assert settings.smtp is not None
+    assert settings.smtp.model_dump() == {"host": "mail.example", "port": 465, "tls": "ssl", "username": None,
+                                          "password": None, "timeout": 20.0}
+
+
+def test_secrets_are_never_shown(config):
+    settings = from_file(config, '[smtp]\nhost = "m.example"\nusername = "u"\npassword = "hunter2-secret"\n'
+                                 '[gateways.stripe]\napi_key = "sk_live_very_secret"\n')
+    for shown in (repr(settings), str(settings), repr(settings.smtp), repr(settings.gateways)):
+        assert "hunter2-secret" not in shown and "sk_live_very_secret" not in shown
+    assert settings.smtp is not None and settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "hunter2-secret"
+    with pytest.raises(ConfigError) as refused:
+        from_file(config, '[smtp]\nhost = "m.example"\npassword = 12345678\n[gateways.stripe]\napi_key = 87654321\n')
+    assert "smtp.password: expected text in quotes" in str(refused.value)
+    assert "12345678" not in str(refused.value) and "87654321" not in str(refused.value)
+
+
+def test_settings_are_frozen_and_accept_plain_tables(tmp_path):
+    """Tests build settings directly, with tables as dicts; those are validated like the file's."""
+    from agentdesk.services.money.gateways import gateway_for
+    from agentdesk.services.money.gateways.stripe import StripeGateway
+
+    settings = load_settings(env={"AGENTDESK_DATA_DIR": str(tmp_path)})
+    stripe = type(settings)(**{**settings.__dict__, "gateways": {"stripe": {"api_key": "sk", "base_url": "http://s"}}})
+    gateway = gateway_for(None, "stripe", stripe)  # type: ignore[arg-type]
+    assert isinstance(gateway, StripeGateway) and str(gateway.client.base_url) == "http://s"
+    assert stripe.data_dir == tmp_path
+    with pytest.raises(ConfigError, match=r"^Settings\(gateways=...\): gateways.stripe.api_kye: unknown key"):
+        Settings(gateways={"stripe": {"api_key": "sk", "api_kye": "sk"}})
+    with pytest.raises(Exception, match="frozen"):
+        settings.debug = True  # type: ignore[misc]
+
+
+def test_settings_alone_read_no_environment(monkeypatch):
+    monkeypatch.setenv("AGENTDESK_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    assert Settings().database_url.startswith("sqlite:///")
+    assert load_settings().database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_a_stripe_typo_stops_before_any_sale_is_recorded(sqlite_store, tmp_path, config):
+    """Issue 9: `[gateways.stripe]` with a misspelled key used to raise a TypeError after the pending sale
+    was committed. Now the settings refuse to load, so nothing reaches the store; spelled right, the same
+    sale ends with an outcome, not a pending row."""
+    from agentdesk.db.models import PaymentInstrument, Role, Transaction
+    from agentdesk.services.customers import records as customers
+    from agentdesk.services.money import payments
+
+    from .conftest import add_roles, add_website, customer_input
+
+    store = sqlite_store
+    add_website(store)
+    admin = add_roles(store)[Role.ADMIN]
+    customers.create_customer(store, admin, customer_input())
+    with store.write(unrecorded="test fixture") as s:
+        s.execute(text("UPDATE website SET gateway = 'stripe'"))
+        s.execute(text("UPDATE payment_instrument SET is_primary = false"))
+        cid = s.execute(text("SELECT id FROM customer")).scalar_one()
+        s.add(PaymentInstrument(customer_id=cid, method="card", brand="Visa", last4="4242", is_primary=True,
+                                gateway_token="pm_card_visa"))
+
+    def charge():
+        settings = load_settings(store.url, env={"AGENTDESK_CONFIG": str(config),
+                                                 "AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+        return payments.collect_payment(store, admin, settings, "C-1", 3_000, "USD")
+
+    def transactions() -> list[tuple[str, str]]:
+        with store.read() as s:
+            return [(t.gateway, t.status) for t in s.execute(select(Transaction)).scalars()]
+
+    config.write_text('[gateways.stripe]\napi_kye = "sk_test_x"\nbase_url = "http://127.0.0.1:9"\n')
+    where = re.escape(str(config))
+    with pytest.raises(ConfigError, match=rf"^{where}: gateways\.stripe\.api_key: required.*\n"
+                                          rf"{where}: gateways\.stripe\.api_kye: unknown key; did you mean api_key"):
+        charge()
+    assert transactions() == []
+    with store.read() as s:
+        assert s.execute(select(func.count()).select_from(Transaction)).scalar_one() == 0
+
+    config.write_text('[gateways.stripe]\napi_key = "sk_test_x"\nbase_url = "http://127.0.0.1:9"\ntimeout = 2\n')
+    result = charge()
+    assert result.status == "failed" and "stripe unreachable" in result.message
+    assert transactions() == [("stripe", "failed")]
+
+
+def _leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, info in model.model_fields.items():
+        nested = [a for a in (info.annotation, *getattr(info.annotation, "__args__", ()))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        found += _leaves(nested[0], (*prefix, name)) if nested else [(*prefix, name)]
+    return found
+
+
+def _value(values, path):
+    for key in path:
+        values = getattr(values, key) if not isinstance(values, dict) else values[key]
+    return values
+
+
+def test_config_example_lists_every_key_and_loads(tmp_path):
+    example = ROOT / "config.example.toml"
+    shown = tomllib.loads(example.read_text())
+    settings = load_settings(env={"AGENTDESK_CONFIG": str(example)})
+    leaves = _leaves(Settings)
+    assert len(leaves) > 20
+    for path in leaves:
+        in_file = _value(shown, path)
+        loaded = _value(settings, path)
+        if isinstance(loaded, SecretStr):
+            loaded = loaded.get_secret_value()
+        elif isinstance(loaded, Path):
+            in_file = Path(in_file).expanduser()
+        elif isinstance(loaded, tuple):
+            loaded = list(loaded)
+        assert loaded == in_file, ".".join(path)
+    assert settings.website_gateways and settings.keys
+    text_of_readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert any(f in text_of_readme for f in (f"`{name}`", f"`[{name}]`", f"`[{name}.")), f"README lacks {name}"

@@ -6,6 +6,7 @@ service call, so a slow mail server cannot hold a database transaction open.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 import uuid
@@ -14,6 +15,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from agentdesk.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class MailError(Exception):
@@ -38,24 +41,29 @@ def outbox_dir(settings: Settings) -> Path:
 def deliver(settings: Settings, message: EmailMessage) -> str:
     """Send it; returns where it went (the SMTP host or the .eml path)."""
     smtp = settings.smtp
-    if not smtp:
+    if smtp is None:
         folder = outbox_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{uuid.uuid4().hex}.eml"
         path.write_bytes(bytes(message))
+        log.info("mail %s written to %s", message["Message-ID"], path)
         return str(path)
-    timeout = float(smtp.get("timeout", 20))
+    where = f"{smtp.host}:{smtp.port}"
+    client: smtplib.SMTP
     try:
-        if smtp["tls"] == "ssl":
-            client = smtplib.SMTP_SSL(smtp["host"], smtp["port"], timeout=timeout, context=ssl.create_default_context())
+        if smtp.tls == "ssl":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(smtp["host"], smtp["port"], timeout=timeout)
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         with client:
-            if smtp["tls"] == "starttls":
+            if smtp.tls == "starttls":
                 client.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
-                client.login(smtp["username"], smtp.get("password", ""))
+            if smtp.username:
+                password = smtp.password.get_secret_value() if smtp.password is not None else ""
+                client.login(smtp.username, password)
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"SMTP {smtp['host']}:{smtp['port']}: {exc}") from exc
-    return f"smtp://{smtp['host']}:{smtp['port']}"
+        log.warning("mail %s not sent through %s: %s", message["Message-ID"], where, exc)
+        raise MailError(f"SMTP {where}: {exc}") from exc
+    log.info("mail %s sent through %s", message["Message-ID"], where)
+    return f"smtp://{where}"

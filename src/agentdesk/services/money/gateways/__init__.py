@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal, overload
+
 from agentdesk.services.money.gateways.base import (  # noqa: F401
     Gateway,
     GatewayError,
@@ -10,16 +12,37 @@ from agentdesk.services.money.gateways.base import (  # noqa: F401
     Outcome,
 )
 
+if TYPE_CHECKING:
+    from agentdesk.config import Settings
+    from agentdesk.db.store import Store
+    from agentdesk.services.money.gateways.sandbox import SandboxGateway
 
-def gateway_for(store, name: str, settings=None) -> Gateway:
-    """The gateway called `name` ("sandbox", "stripe"), configured from `settings.gateways`."""
-    config = dict((getattr(settings, "gateways", None) or {}).get(name, {}))
+
+@overload
+def gateway_for(store: Store, name: Literal["sandbox"], settings: Settings | None = None) -> SandboxGateway: ...
+
+
+@overload
+def gateway_for(store: Store, name: str, settings: Settings | None = None) -> Gateway: ...
+
+
+def gateway_for(store: Store, name: str, settings: Settings | None = None) -> Gateway:
+    """The gateway called `name` ("sandbox", "stripe"), configured from `settings.gateways`.
+
+    The settings were validated when they were loaded, so the only failure left
+    here is a gateway that is not configured at all (`GatewayError`).
+    """
+    from agentdesk.config import GatewaysSettings
+
+    gateways = settings.gateways if settings is not None else GatewaysSettings()
     if name == "sandbox":
         from agentdesk.services.money.gateways.sandbox import SandboxGateway
 
-        return SandboxGateway(store, **config)
+        return SandboxGateway(store, settle_after_seconds=gateways.sandbox.settle_after_seconds)
     if name == "stripe":
         from agentdesk.services.money.gateways.stripe import StripeGateway
 
-        return StripeGateway(**config)
+        if gateways.stripe is None:
+            raise GatewayError("the stripe gateway is not configured: it needs [gateways.stripe] with an api_key")
+        return StripeGateway.from_settings(gateways.stripe)
     raise GatewayError(f"no gateway named {name!r} is configured")

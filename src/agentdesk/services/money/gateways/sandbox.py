@@ -19,14 +19,22 @@ caller's. A repeated idempotency key returns the first answer and moves no money
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from agentdesk.db.models import SandboxOperation, utcnow
 from agentdesk.services.money.gateways.base import GatewayError, GatewayResult, GatewayTimeout, Outcome
+
+if TYPE_CHECKING:
+    from agentdesk.db.store import Store
+
+log = logging.getLogger(__name__)
 
 TEST_CARDS = {
     "4242424242424242": "tok_approve",
@@ -45,9 +53,9 @@ def behaviour(token: str | None) -> str:
 class SandboxGateway:
     name = "sandbox"
 
-    def __init__(self, store, settle_after_seconds: int = 86_400):
+    def __init__(self, store: Store, settle_after_seconds: int = 86_400):
         self.store = store
-        self.settle_after = timedelta(seconds=int(settle_after_seconds))
+        self.settle_after = timedelta(seconds=settle_after_seconds)
 
     def _replay(self, key: str) -> SandboxOperation | None:
         with self.store.read() as session:
@@ -93,7 +101,9 @@ class SandboxGateway:
 
     def _parent(self, reference: str) -> SandboxOperation:
         with self.store.read() as session:
-            op = session.execute(select(SandboxOperation).where(SandboxOperation.reference == reference)).scalar_one_or_none()
+            op = session.execute(
+                select(SandboxOperation).where(col(SandboxOperation.reference) == reference)
+            ).scalar_one_or_none()
         if op is None:
             raise GatewayError(f"sandbox has no transaction {reference}")
         return op
@@ -102,9 +112,9 @@ class SandboxGateway:
         with self.store.read() as session:
             return session.execute(
                 select(func.coalesce(func.sum(SandboxOperation.amount), 0)).where(
-                    SandboxOperation.parent_reference == reference,
-                    SandboxOperation.operation.in_(("refund", "void")),
-                    SandboxOperation.outcome == Outcome.APPROVED.value,
+                    col(SandboxOperation.parent_reference) == reference,
+                    col(SandboxOperation.operation).in_(("refund", "void")),
+                    col(SandboxOperation.outcome) == Outcome.APPROVED.value,
                 )
             ).scalar_one()
 
@@ -122,24 +132,24 @@ class SandboxGateway:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def sale(self, *, amount, currency, token, idempotency_key):
+    def sale(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
         return self._operate(idempotency_key, "sale", amount, currency, token)
 
-    def authorize(self, *, amount, currency, token, idempotency_key):
+    def authorize(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
         return self._operate(idempotency_key, "authorize", amount, currency, token)
 
-    def capture(self, *, reference, amount, idempotency_key):
+    def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult:
         parent = self._parent(reference)
         return self._operate(idempotency_key, "capture", amount, parent.currency, parent.token, reference)
 
-    def void(self, *, reference, idempotency_key):
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         parent = self._parent(reference)
         earlier = self._replay(idempotency_key)
         if earlier is None and parent.settled:
             return GatewayResult(Outcome.DECLINED, None, "already settled: refund it instead")
         return self._operate(idempotency_key, "void", parent.amount, parent.currency, parent.token, reference)
 
-    def refund(self, *, reference, amount, currency, idempotency_key):
+    def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         parent = self._parent(reference)
         earlier = self._replay(idempotency_key)
         if earlier is None:
@@ -149,7 +159,7 @@ class SandboxGateway:
                 return GatewayResult(Outcome.DECLINED, None, "refund exceeds what was captured")
         return self._operate(idempotency_key, "refund", amount, currency, parent.token, reference)
 
-    def payout(self, *, amount, currency, token, idempotency_key):
+    def payout(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
         return self._operate(idempotency_key, "payout", amount, currency, token)
 
     # --- settlement -----------------------------------------------------------------------
@@ -157,12 +167,16 @@ class SandboxGateway:
     def settle_due(self, everything: bool = False) -> list[str]:
         """Settle approved sales and captures old enough (or all of them); returns their references."""
         cutoff = utcnow() - self.settle_after
-        condition = [SandboxOperation.operation.in_(("sale", "capture")), SandboxOperation.outcome == "approved",
-                     SandboxOperation.settled.is_(False)]
+        condition = [col(SandboxOperation.operation).in_(("sale", "capture")),
+                     col(SandboxOperation.outcome) == "approved", col(SandboxOperation.settled).is_(False)]
         if not everything:
-            condition.append(SandboxOperation.created_at <= cutoff)
+            condition.append(col(SandboxOperation.created_at) <= cutoff)
         with self.store.write() as session:
-            refs = list(session.execute(select(SandboxOperation.reference).where(*condition)).scalars())
+            refs = list(session.execute(select(col(SandboxOperation.reference)).where(*condition)).scalars())
             if refs:
-                session.execute(update(SandboxOperation).where(SandboxOperation.reference.in_(refs)).values(settled=True))
+                session.execute(
+                    update(SandboxOperation).where(col(SandboxOperation.reference).in_(refs)).values(settled=True)
+                )
+        if refs:
+            log.info("sandbox settled %d operation(s)", len(refs))
         return refs
