@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from agentdesk.db.models import Role, Website
+from agentdesk.db.models import Website
 from agentdesk.db.store import Store
+from agentdesk.domain.enums import Role
 from agentdesk.domain.permissions import Actor
 from agentdesk.domain.validation import ContactInput, CustomerInput
 from agentdesk.services.agents import identity

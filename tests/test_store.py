@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlmodel import SQLModel
 
 from agentdesk.db import models  # noqa: F401
@@ -89,3 +89,20 @@ def test_a_failing_write_block_rolls_everything_back(sqlite_store):
         raise RuntimeError("boom")
     with sqlite_store.read() as session:
         assert session.execute(text("SELECT COUNT(*) FROM website")).scalar() == 0
+
+
+def test_state_columns_hold_the_enum_value_and_read_back_as_the_enum(store):
+    from sqlalchemy.exc import StatementError
+
+    from agentdesk.db.models import Agent
+    from agentdesk.domain.enums import Role
+
+    with store.write() as session:
+        session.add(Agent(login="finn", name="Finn", role=Role.FINANCE))
+    with store.read() as session:
+        assert session.execute(text("SELECT role FROM agent WHERE login = 'finn'")).scalar_one() == "finance"
+        agent = session.execute(select(Agent).where(Agent.login == "finn")).scalar_one()
+        assert agent.role is Role.FINANCE
+        assert session.execute(select(Agent.id).where(Agent.role == "finance")).scalar_one() == agent.id
+    with pytest.raises(StatementError, match="not a valid Role"), store.write() as session:
+        session.add(Agent(login="eve", name="Eve", role="owner"))

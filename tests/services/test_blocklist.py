@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Customer, Role, TimelineEvent
+from agentdesk.db.models import Customer, TimelineEvent
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.domain.validation import AddressInput
 from agentdesk.services.customers import records as customers

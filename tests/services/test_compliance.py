@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Role
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import InvalidInput, PermissionDenied
 from agentdesk.services.customers import records as customers
 from agentdesk.services.risk import compliance

@@ -43,7 +43,7 @@ def test_card_is_tokenised_and_its_number_never_stored(sqlite_store, tmp_path):
 
     store = sqlite_store
     add_website(store)
-    admin = add_roles(store)[__import__("agentdesk.db.models", fromlist=["Role"]).Role.ADMIN]
+    admin = add_roles(store)[__import__("agentdesk.domain.enums", fromlist=["Role"]).Role.ADMIN]
     settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "d")})
     detail = customers.create_customer(store, admin, customer_input(
         card=CardInput("4000 0566 5566 5556", "08/31", allow_backup=True)), settings)

@@ -3,7 +3,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from agentdesk.db.models import Customer, CustomerEmail, CustomerPhone, Role, TimelineEvent
+from agentdesk.db.models import Customer, CustomerEmail, CustomerPhone, TimelineEvent
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.validation import AddressInput, ContactInput
 from agentdesk.services.customers import records as customers

@@ -4,8 +4,9 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from agentdesk.db.models import Role, TaxId
+from agentdesk.db.models import TaxId
 from agentdesk.demo import builder as demo
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import InvalidInput, PermissionDenied
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers

@@ -1,7 +1,7 @@
 import pytest
 
-from agentdesk.db.models import Role
 from agentdesk.demo import builder as demo
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.services.agents import identity
 

@@ -2,7 +2,8 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import PaymentInstrument, Role
+from agentdesk.db.models import PaymentInstrument
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.filters import CustomerQuery, Segment

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Role, TimelineEvent, Transaction
+from agentdesk.db.models import TimelineEvent, Transaction
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.services.customers import records as customers
 from agentdesk.services.jobs import mailer

@@ -3,7 +3,7 @@ change to the policy has to be a change to this table too."""
 
 import pytest
 
-from agentdesk.db.models import Role
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import NotFound, PermissionDenied
 from agentdesk.domain.permissions import POLICY, Action, Actor, require, require_refund_amount
 from agentdesk.services.agents import identity

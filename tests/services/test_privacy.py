@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import func, select, text
 
-from agentdesk.db.models import Customer, CustomerEmail, PaymentInstrument, Role, TimelineEvent, Transaction
+from agentdesk.db.models import Customer, CustomerEmail, PaymentInstrument, TimelineEvent, Transaction
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.domain.validation import AddressInput, ContactInput
 from agentdesk.services.customers import records as customers

@@ -1,6 +1,6 @@
 import pytest
 
-from agentdesk.db.models import Role
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import InvalidInput, PermissionDenied
 from agentdesk.services.customers import extras as profile_extras
 from agentdesk.services.customers import records as customers

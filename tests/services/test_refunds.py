@@ -9,16 +9,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import (
-    Customer,
-    Job,
-    PaymentInstrument,
-    Role,
-    SandboxOperation,
-    TimelineEvent,
-    Transaction,
-    utcnow,
-)
+from agentdesk.db.models import Customer, Job, PaymentInstrument, SandboxOperation, TimelineEvent, Transaction, utcnow
+from agentdesk.domain.enums import RefundOutcome, Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.services.customers import records as customers
 from agentdesk.services.jobs import runner as worker
@@ -174,7 +166,10 @@ def test_refund_many_reports_each(store, admin, settings, customer):
     refund_transaction(store, admin, settings, b)
     results = refunds.refund_many(store, admin, settings, [a, b, 99_999])
     assert results[0].ok and results[0].amount == 1_000
-    assert "already fully refunded" in results[1] and "no transaction 99999" in results[2]
+    assert [r.transaction_id for r in results] == [a, b, 99_999]
+    assert [r.status for r in results] == [RefundOutcome.APPROVED, RefundOutcome.REFUSED, RefundOutcome.REFUSED]
+    assert "already fully refunded" in results[1].message and "no transaction 99999" in results[2].message
+    assert not results[1].ok and results[1].kind is None and results[1].refund_id is None
 
 
 def _race(store_url, settings, admin, sid, amount, barrier, outcomes):

@@ -1,6 +1,6 @@
 import pytest
 
-from agentdesk.db.models import Role
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.services.customers import preferences, segments
 from agentdesk.services.customers.columns import DEFAULT_COLUMNS

@@ -122,7 +122,7 @@ def test_unreachable_and_slow_stripe(localstripe):
 
 def test_our_rules_hold_where_localstripe_enforces_none(sqlite_store, tmp_path, localstripe):
     """localstripe would refund past the captured amount; the refund service refuses first."""
-    from agentdesk.db.models import Role
+    from agentdesk.domain.enums import Role
 
     from ..conftest import add_roles, add_website
 

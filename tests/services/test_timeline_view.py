@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Customer, Role, TimelineEvent
+from agentdesk.db.models import Customer, TimelineEvent
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import InvalidInput, PermissionDenied
 from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.customers import records as customers

@@ -1,94 +1,61 @@
-"""Tables of the store (SQLModel) and the enums whose values they hold.
+"""Tables of the store (SQLModel).
 
 Money columns are integers in minor units next to an ISO 4217 currency code.
-Datetimes are timezone-aware UTC. Enum values are stored as short strings so that both
-SQLite and PostgreSQL hold the same schema without database enum types.
+Datetimes are timezone-aware UTC. State and kind columns are typed with their
+enums (`agentdesk.domain.enums`) and stored as their values in short strings
+(`EnumText`), so that both SQLite and PostgreSQL hold the same schema without
+database enum types.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, func, text
+from sqlalchemy import JSON, Column, Dialect, Index, String, TypeDecorator, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
+
+from agentdesk.domain.enums import (
+    AmlResult,
+    BlocklistKind,
+    InstrumentMethod,
+    InstrumentStatus,
+    JobKind,
+    JobStatus,
+    KycStatus,
+    OrderKind,
+    OrderStatus,
+    PlanInterval,
+    Role,
+    TransactionStatus,
+    TransactionType,
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Role(StrEnum):
-    ADMIN = "admin"
-    AGENT = "agent"
-    SALES = "sales"
-    FINANCE = "finance"
+E = TypeVar("E", bound=StrEnum)
 
 
-class InstrumentMethod(StrEnum):
-    CARD = "card"
-    BANK_ACCOUNT = "bank_account"
-    PAYPAL = "paypal"
-    OTHER = "other"
+class EnumText(TypeDecorator[E]):
+    """A `StrEnum` column kept as its value in a VARCHAR: the same schema on SQLite and PostgreSQL,
+    no database enum type, and the member (not bare text) when a row is read back."""
 
+    impl = String
+    cache_ok = True
 
-class InstrumentStatus(StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    EXPIRED = "expired"
+    def __init__(self, enum: type[E], length: int = 24):
+        super().__init__(length)
+        self.enum = enum
 
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
 
-class PlanInterval(StrEnum):
-    ONE_TIME = "one_time"
-    MONTH = "month"
-    YEAR = "year"
-
-
-class OrderKind(StrEnum):
-    ONE_TIME = "one_time"
-    SUBSCRIPTION = "subscription"
-
-
-class OrderStatus(StrEnum):
-    PENDING = "pending"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-class TransactionType(StrEnum):
-    SALE = "sale"
-    AUTHORIZE = "authorize"
-    CAPTURE = "capture"
-    REFUND = "refund"
-    VOID = "void"
-    CREDIT = "credit"
-
-
-class TransactionStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    DECLINED = "declined"
-    FAILED = "failed"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    VOIDED = "voided"
-
-
-class TransactionStatusSets:
-    SUCCESSFUL_SALE = ("approved", "partially_refunded", "refunded")
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-def _enum(length: int = 24):
-    return String(length)
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Setting(SQLModel, table=True):
@@ -104,7 +71,7 @@ class Agent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
-    role: str = Field(sa_type=_enum())
+    role: Role = Field(sa_type=EnumText(Role))
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -171,7 +138,7 @@ class BlocklistEntry(SQLModel, table=True):
     __tablename__ = "blocklist_entry"
     __table_args__ = (Index("ix_blocklist_kind_value", "kind", "value"),)
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)
+    kind: BlocklistKind = Field(sa_type=EnumText(BlocklistKind, 16))
     value: str = Field(max_length=320)
     """Normalised: emails lower-cased, phones as digits, countries upper-cased."""
     reason: str | None = Field(default=None, max_length=500)
@@ -187,7 +154,7 @@ class KycDocument(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=32)
-    status: str = Field(default="pending", max_length=16)
+    status: KycStatus = Field(default=KycStatus.PENDING, sa_type=EnumText(KycStatus, 16))
     attachment_id: int = Field(foreign_key="attachment.id")
     uploaded_by: int | None = Field(default=None, foreign_key="agent.id")
     uploaded_at: datetime = Field(default_factory=utcnow)
@@ -202,7 +169,7 @@ class AmlCheck(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     checked_at: datetime = Field(default_factory=utcnow)
-    result: str = Field(max_length=16)
+    result: AmlResult = Field(sa_type=EnumText(AmlResult, 16))
     """clear, review or match."""
     matches: int = Field(default=0)
     source: str = Field(default="manual", max_length=64)
@@ -320,7 +287,7 @@ class PaymentInstrument(SQLModel, table=True):
     __tablename__ = "payment_instrument"
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    method: str = Field(sa_type=_enum())
+    method: InstrumentMethod = Field(sa_type=EnumText(InstrumentMethod))
     brand: str | None = Field(default=None, max_length=40)
     last4: str | None = Field(default=None, max_length=4, index=True)
     exp_month: int | None = None
@@ -328,7 +295,7 @@ class PaymentInstrument(SQLModel, table=True):
     fingerprint: str | None = Field(default=None, max_length=64, index=True)
     bin: str | None = Field(default=None, max_length=8)
     """The card's first six to eight digits (issuer), for BIN blocklists."""
-    status: str = Field(default=InstrumentStatus.ACTIVE, sa_type=_enum())
+    status: InstrumentStatus = Field(default=InstrumentStatus.ACTIVE, sa_type=EnumText(InstrumentStatus))
     is_primary: bool = Field(default=False)
     allow_backup: bool = Field(default=False)
     gateway_token: str | None = Field(default=None, max_length=100)
@@ -354,7 +321,7 @@ class Plan(SQLModel, table=True):
     name: str = Field(max_length=200)
     price: int
     currency: str = Field(max_length=3)
-    interval: str = Field(sa_type=_enum())
+    interval: PlanInterval = Field(sa_type=EnumText(PlanInterval))
     interval_count: int = Field(default=1)
     trial_days: int = Field(default=0)
 
@@ -365,8 +332,8 @@ class Order(SQLModel, table=True):
     number: str = Field(max_length=40, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     website_id: int = Field(foreign_key="website.id")
-    kind: str = Field(sa_type=_enum())
-    status: str = Field(sa_type=_enum())
+    kind: OrderKind = Field(sa_type=EnumText(OrderKind))
+    status: OrderStatus = Field(sa_type=EnumText(OrderStatus))
     currency: str = Field(max_length=3)
     total: int
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
@@ -392,8 +359,8 @@ class Transaction(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
     parent_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
-    type: str = Field(sa_type=_enum())
-    status: str = Field(sa_type=_enum())
+    type: TransactionType = Field(sa_type=EnumText(TransactionType))
+    status: TransactionStatus = Field(sa_type=EnumText(TransactionStatus))
     amount: int
     currency: str = Field(max_length=3)
     settled: bool = Field(default=False)
@@ -503,10 +470,10 @@ class Job(SQLModel, table=True):
         Index("ix_job_due", "status", "run_after"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=48)
+    kind: JobKind = Field(sa_type=EnumText(JobKind, 48))
     idempotency_key: str = Field(max_length=100)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
-    status: str = Field(default=JobStatus.QUEUED, sa_type=_enum())
+    status: JobStatus = Field(default=JobStatus.QUEUED, sa_type=EnumText(JobStatus))
     attempts: int = Field(default=0)
     max_attempts: int = Field(default=3)
     run_after: datetime = Field(default_factory=utcnow)

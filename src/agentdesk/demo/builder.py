@@ -27,22 +27,26 @@ from agentdesk.db.models import (
     Customer,
     CustomerEmail,
     CustomerPhone,
-    InstrumentMethod,
     Order,
     OrderItem,
-    OrderKind,
-    OrderStatus,
     PaymentInstrument,
     Plan,
     Product,
-    Role,
     SandboxOperation,
     Setting,
     TimelineEvent,
     Transaction,
+    Website,
+)
+from agentdesk.domain.enums import (
+    InstrumentMethod,
+    InstrumentStatus,
+    OrderKind,
+    OrderStatus,
+    PlanInterval,
+    Role,
     TransactionStatus,
     TransactionType,
-    Website,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.services.agents.identity import DEMO_SETTING
@@ -231,13 +235,13 @@ class _Generator:
             {
                 "id": iid,
                 "customer_id": cid,
-                "method": InstrumentMethod.CARD.value,
+                "method": InstrumentMethod.CARD,
                 "brand": brand,
                 "last4": last4,
                 "exp_month": rng.randint(1, 12),
                 "exp_year": ANCHOR.year + rng.randint(-1, 5),
                 "fingerprint": fingerprint,
-                "status": "active",
+                "status": InstrumentStatus.ACTIVE,
                 "is_primary": primary,
                 "allow_backup": backup,
                 "gateway_token": f"tok_demo_{iid}",
@@ -309,7 +313,7 @@ class _Generator:
             instrument_id, instrument_label = instruments[0]
             total = plan["price"] * quantity
             if subscription:
-                period = 30 if plan["interval"] == "month" else 365
+                period = 30 if plan["interval"] == PlanInterval.MONTH else 365
                 cycles = max(1, min(4, (ANCHOR - placed).days // period + 1))
                 cycles = rng.randint(1, cycles)
                 status = rng.choices(
@@ -448,12 +452,12 @@ def _seed_reference_data(session, login: str) -> _Catalog:
                 name=plan_spec["name"],
                 price=plan_spec["price"],
                 currency=plan_spec["currency"],
-                interval=plan_spec["interval"],
+                interval=PlanInterval(plan_spec["interval"]),
                 trial_days=plan_spec.get("trial_days", 0),
             )
             session.add(plan)
             session.flush()
-            kind = "one_time" if plan.interval == "one_time" else "subscription"
+            kind = "one_time" if plan.interval == PlanInterval.ONE_TIME else "subscription"
             plans.setdefault(plan.currency, {"one_time": [], "subscription": []})[kind].append(
                 {"id": plan.id, "price": plan.price, "interval": plan.interval, "product": product.name}
             )

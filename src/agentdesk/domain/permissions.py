@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agentdesk.db.models import Role
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import PermissionDenied
 
 

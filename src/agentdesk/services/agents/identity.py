@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import select
 
-from agentdesk.db.models import Agent, Role, Setting
+from agentdesk.db.models import Agent, Setting
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import Action, Actor, require
 
@@ -80,11 +81,11 @@ class AgentInfo:
     id: int
     login: str
     name: str
-    role: str
+    role: Role
     active: bool
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "login": self.login, "name": self.name, "role": self.role, "active": self.active}
+        return {"id": self.id, "login": self.login, "name": self.name, "role": self.role.value, "active": self.active}
 
 
 def _info(agent: Agent) -> AgentInfo:

@@ -19,6 +19,16 @@ from agentdesk.db.models import (
     Website,
     utcnow,
 )
+from agentdesk.domain.enums import (
+    InstrumentMethod,
+    InstrumentStatus,
+    OrderKind,
+    OrderStatus,
+    TransactionStatus,
+    TransactionStatusSets,
+    TransactionType,
+    TransactionTypeSets,
+)
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import (
@@ -65,13 +75,13 @@ class AddressView:
 @dataclass(frozen=True)
 class InstrumentView:
     id: int
-    method: str
+    method: InstrumentMethod
     brand: str | None
     last4: str | None
     exp_month: int | None
     exp_year: int | None
     fingerprint: str | None
-    status: str
+    status: InstrumentStatus
     primary: bool
     allow_backup: bool
     sticky_gateway: str | None = None
@@ -89,8 +99,8 @@ class InstrumentView:
 class OrderView:
     id: int
     number: str
-    kind: str
-    status: str
+    kind: OrderKind
+    status: OrderStatus
     total: int
     currency: str
     next_bill_date: date | None
@@ -100,8 +110,8 @@ class OrderView:
 @dataclass(frozen=True)
 class TransactionView:
     id: int
-    type: str
-    status: str
+    type: TransactionType
+    status: TransactionStatus
     amount: int
     currency: str
     settled: bool
@@ -260,17 +270,18 @@ def monthly_value(transactions, currency: str, months: int = 12, today: date | N
         key = (when.year, when.month)
         if key not in totals:
             continue
-        if t.type in ("sale", "capture") and t.settled and t.status in ("approved", "partially_refunded", "refunded"):
+        if (t.type in TransactionTypeSets.MONEY_IN and t.settled
+                and t.status in TransactionStatusSets.SUCCESSFUL_SALE):
             totals[key] += t.amount
-        elif t.type == "refund" and t.status == "approved":
+        elif t.type == TransactionType.REFUND and t.status == TransactionStatus.APPROVED:
             totals[key] -= t.amount
     return [totals[k] for k in keys]
 
 
 def _transaction_note(session: Session, t: Transaction) -> str | None:
-    if t.status != "pending":
+    if t.status != TransactionStatus.PENDING:
         return None
-    if t.type == "refund":
+    if t.type == TransactionType.REFUND:
         status = refund_retry_status(session, t)
         if status:
             attempt, of, next_at = status

@@ -17,6 +17,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from agentdesk.db import search_index
 from agentdesk.db.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
+from agentdesk.domain.enums import OrderKind, OrderStatus
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import phone_digits
@@ -218,7 +219,8 @@ def filter_conditions(f: CustomerFilters) -> list[ColumnElement]:
     if f.blocked is not None:
         conditions.append(Customer.blocked == (true() if f.blocked else false()))
     if f.active_subscription is not None:
-        active = exists().where(Order.customer_id == Customer.id, Order.kind == "subscription", Order.status == "active")
+        active = exists().where(Order.customer_id == Customer.id, Order.kind == OrderKind.SUBSCRIPTION,
+                                Order.status == OrderStatus.ACTIVE)
         conditions.append(active if f.active_subscription else not_(active))
     return conditions
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_
 from sqlmodel import select
 
-from agentdesk.db.models import Agent, Role, SavedSegment, utcnow
+from agentdesk.db.models import Agent, SavedSegment, utcnow
+from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.filters import CustomerQuery

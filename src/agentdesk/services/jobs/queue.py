@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
-from agentdesk.db.models import Job, JobStatus, utcnow
+from agentdesk.db.models import Job, utcnow
+from agentdesk.domain.enums import JobKind, JobStatus
 
 STALE_RUNNING = timedelta(minutes=10)
 """A job left running this long (its worker died) is claimed again."""
@@ -36,8 +37,8 @@ class GiveUp(Exception):
 @dataclass(frozen=True)
 class JobInfo:
     id: int
-    kind: str
-    status: str
+    kind: JobKind
+    status: JobStatus
     attempts: int
     max_attempts: int
     run_after: datetime
@@ -46,7 +47,7 @@ class JobInfo:
     payload: dict
 
 
-def enqueue(session: Session, kind: str, key: str, payload: dict, customer_id: int | None = None,
+def enqueue(session: Session, kind: JobKind, key: str, payload: dict, customer_id: int | None = None,
             run_after: datetime | None = None, max_attempts: int = 3) -> Job:
     """Add a job to the caller's transaction; a key already queued is not queued twice."""
     existing = session.execute(select(Job).where(Job.idempotency_key == key)).scalar_one_or_none()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agentdesk.db.models import Transaction
+from agentdesk.domain.enums import JobKind
 from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
@@ -56,10 +57,10 @@ def _email_sent(job: jobs.JobInfo):
 
 def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> str:
     try:
-        if job.kind == "email":
+        if job.kind == JobKind.EMAIL:
             result = _send_email(store, settings, job)
             jobs.finish(store, job.id, result, on_done=_email_sent(job))
-        elif job.kind == "refund_retry":
+        elif job.kind == JobKind.REFUND_RETRY:
             result = refunds.retry_refund(store, settings, job)
             jobs.finish(store, job.id, result)
         else:
@@ -67,7 +68,7 @@ def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> 
             return "failed"
     except jobs.RetryLater as exc:
         give_up = None
-        if job.kind == "refund_retry":
+        if job.kind == JobKind.REFUND_RETRY:
             def give_up(session, row):
                 refunds.drop_refund(session, row, settings.notify_emails)
         again = jobs.retry_or_fail(store, job.id, str(exc), exc.delay, now=now, on_give_up=give_up)
@@ -103,11 +104,12 @@ def refund_retry_status(session, refund: Transaction):
     """For the profile: (attempt, of, next_at) while a refund waits in the retry queue, else None."""
     from sqlalchemy import select
 
-    from agentdesk.db.models import Job, JobStatus
+    from agentdesk.db.models import Job
+    from agentdesk.domain.enums import JobStatusSets
 
     job = session.execute(
-        select(Job).where(Job.kind == "refund_retry", Job.idempotency_key == f"refund-retry-{refund.id}",
-                          Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        select(Job).where(Job.kind == JobKind.REFUND_RETRY, Job.idempotency_key == f"refund-retry-{refund.id}",
+                          Job.status.in_(JobStatusSets.OPEN))
     ).scalar_one_or_none()
     if job is None:
         return None

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from agentdesk.db import search_index
-from agentdesk.db.models import InstrumentMethod, PaymentInstrument
+from agentdesk.db.models import PaymentInstrument
+from agentdesk.domain.enums import InstrumentMethod, InstrumentStatus
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import CardInput, card_brand, check_card
@@ -20,7 +21,7 @@ from agentdesk.services.timeline.record import record_event
 
 
 def label_of(i: PaymentInstrument) -> str:
-    if i.method == InstrumentMethod.CARD.value:
+    if i.method == InstrumentMethod.CARD:
         return f"{i.brand or 'Card'} •••• {i.last4 or '????'}"
     return f"{i.method.replace('_', ' ')}" + (f" •••• {i.last4}" if i.last4 else "")
 
@@ -51,7 +52,7 @@ def store_card(session: Session, actor: Actor, customer_id: int, card: tuple[str
     if primary:
         session.execute(update(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id)
                         .values(is_primary=False))
-    instrument = PaymentInstrument(customer_id=customer_id, method="card", brand=card_brand(digits), last4=digits[-4:],
+    instrument = PaymentInstrument(customer_id=customer_id, method=InstrumentMethod.CARD, brand=card_brand(digits), last4=digits[-4:],
                                    bin=digits[:6], exp_month=month, exp_year=year, fingerprint=fingerprint,
                                    is_primary=primary, allow_backup=allow_backup, gateway_token=token)
     session.add(instrument)
@@ -98,7 +99,7 @@ def set_primary(store, actor: Actor, instrument_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
-        if instrument.status != "active":
+        if instrument.status != InstrumentStatus.ACTIVE:
             raise Conflict("an inactive instrument cannot be primary")
         if instrument.is_primary:
             return
@@ -128,7 +129,7 @@ def update_expiry(store, actor: Actor, instrument_id: int, expiry: str) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
-        if instrument.method != "card":
+        if instrument.method != InstrumentMethod.CARD:
             raise Conflict("only cards have an expiry")
         problems: dict[str, str] = {}
         card = check_card(CardInput("4242424242424242", expiry), problems)
@@ -136,8 +137,8 @@ def update_expiry(store, actor: Actor, instrument_id: int, expiry: str) -> None:
             raise InvalidInput(fields={"expiry": problems.get("card.expiry", "write the expiry as MM/YY")})
         old = f"{instrument.exp_month:02d}/{instrument.exp_year}" if instrument.exp_month else None
         instrument.exp_month, instrument.exp_year = card[1], card[2]
-        if instrument.status == "expired":
-            instrument.status = "active"
+        if instrument.status == InstrumentStatus.EXPIRED:
+            instrument.status = InstrumentStatus.ACTIVE
         session.add(instrument)
         _edited(session, actor, instrument, "expiry", old, f"{card[1]:02d}/{card[2]}")
 
@@ -146,16 +147,16 @@ def deactivate(store, actor: Actor, instrument_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
-        if instrument.status == "inactive":
+        if instrument.status == InstrumentStatus.INACTIVE:
             raise Conflict("this instrument is already inactive")
-        _edited(session, actor, instrument, "status", instrument.status, "inactive")
-        instrument.status = "inactive"
+        _edited(session, actor, instrument, "status", instrument.status.value, InstrumentStatus.INACTIVE.value)
+        instrument.status = InstrumentStatus.INACTIVE
         instrument.is_primary = False
         instrument.allow_backup = False
         session.add(instrument)
         session.flush()
         successor = session.execute(select(PaymentInstrument).where(
-            PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.status == "active")
+            PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
             .order_by(PaymentInstrument.allow_backup.desc(), PaymentInstrument.id)).scalars().first()
         if successor is not None and not session.execute(select(PaymentInstrument.id).where(
                 PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.is_primary)).first():
@@ -163,7 +164,7 @@ def deactivate(store, actor: Actor, instrument_id: int) -> None:
             session.add(successor)
 
 
-OTHER_METHODS = ("bank_account", "paypal", "other")
+OTHER_METHODS = tuple(m.value for m in InstrumentMethod if m is not InstrumentMethod.CARD)
 
 
 def add_other_method(store, actor: Actor, customer: str | int, method: str, reference: str = "") -> int:
@@ -179,7 +180,7 @@ def add_other_method(store, actor: Actor, customer: str | int, method: str, refe
         row = customer_by_ref(session, customer)
         has_primary = session.execute(select(PaymentInstrument.id).where(
             PaymentInstrument.customer_id == row.id, PaymentInstrument.is_primary)).first()
-        instrument = PaymentInstrument(customer_id=row.id, method=method, last4=reference or None,
+        instrument = PaymentInstrument(customer_id=row.id, method=InstrumentMethod(method), last4=reference or None,
                                        is_primary=not has_primary)
         session.add(instrument)
         session.flush()

@@ -14,16 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from agentdesk.db.models import (
-    CreditMemo,
-    Customer,
-    PaymentInstrument,
-    Transaction,
-    TransactionStatus,
-    TransactionType,
-    Website,
-    utcnow,
-)
+from agentdesk.db.models import CreditMemo, Customer, PaymentInstrument, Transaction, Website, utcnow
+from agentdesk.domain.enums import InstrumentStatus, TransactionStatus, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.money import currency_code, format_amount
 from agentdesk.domain.permissions import Action, Actor, require
@@ -39,7 +31,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{2,79}$")
 
 @dataclass(frozen=True)
 class PaymentResult:
-    status: str
+    status: TransactionStatus
     transaction_id: int | None
     amount: int
     currency: str
@@ -47,7 +39,7 @@ class PaymentResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "approved"
+        return self.status == TransactionStatus.APPROVED
 
 
 
@@ -58,7 +50,7 @@ def _customer_id(store, ref: str | int) -> int:
 
 def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument:
     instrument = session.execute(
-        select(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id, PaymentInstrument.status == "active")
+        select(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
         .order_by(PaymentInstrument.is_primary.desc(), PaymentInstrument.id)
     ).scalars().first()
     if instrument is None or not instrument.gateway_token:
@@ -99,8 +91,8 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
         key = f"sale-{uuid.uuid4().hex}"
         if outside:
             now = utcnow()
-            txn = Transaction(customer_id=customer.id, type=TransactionType.SALE.value,
-                              status=TransactionStatus.APPROVED.value, amount=amount, currency=currency, settled=True,
+            txn = Transaction(customer_id=customer.id, type=TransactionType.SALE,
+                              status=TransactionStatus.APPROVED, amount=amount, currency=currency, settled=True,
                               settled_at=now, gateway=OUTSIDE, idempotency_key=key, description=description,
                               agent_id=actor.agent_id, processed_at=now)
             session.add(txn)
@@ -111,12 +103,12 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
             session.flush()
             record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method="paid outside",
                          amount=amount, currency=currency, transaction=txn.id, description=description)
-            return PaymentResult("approved", txn.id, amount, currency,
+            return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Recorded {format_amount(amount, currency)} paid outside")
         instrument = _default_instrument(session, customer.id)
         website = session.get(Website, customer.website_id)
-        txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE.value,
-                          status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
+        txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE,
+                          status=TransactionStatus.PENDING, amount=amount, currency=currency,
                           gateway=instrument.sticky_gateway or gateway_name(settings, website), idempotency_key=key,
                           description=description,
                           agent_id=actor.agent_id)
@@ -128,7 +120,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
     try:
         result = gateway.sale(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
-        return PaymentResult("pending", txn_id, amount, currency,
+        return PaymentResult(TransactionStatus.PENDING, txn_id, amount, currency,
                              "No answer from the gateway yet; the charge will be confirmed or cancelled, never doubled")
     except GatewayError as exc:
         result = None
@@ -138,7 +130,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
         customer = session.get(Customer, txn.customer_id)
         txn.processed_at = utcnow()
         if result is not None and result.approved:
-            txn.status = TransactionStatus.APPROVED.value
+            txn.status = TransactionStatus.APPROVED
             txn.gateway_ref = result.reference
             customer.payment_count += 1
             customer.last_payment_at = txn.processed_at
@@ -149,11 +141,11 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
             session.add_all([txn, customer])
             record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
                          currency=currency, transaction=txn.id, description=description)
-            return PaymentResult("approved", txn.id, amount, currency,
+            return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Charged {format_amount(amount, currency)} to {label}")
         message = (result.message if result else error) or "declined"
         txn.status = (TransactionStatus.DECLINED if result and result.outcome is Outcome.DECLINED
-                      else TransactionStatus.FAILED).value
+                      else TransactionStatus.FAILED)
         txn.error = message[:500]
         session.add(txn)
         record_event(session, actor, customer.id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
@@ -178,7 +170,7 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
         if existing is not None:
             if existing.customer_id != customer.id or existing.amount != amount or existing.currency != currency:
                 raise Conflict(f"request id {request_id!r} was already used for a different payout")
-            if existing.status != TransactionStatus.PENDING.value:
+            if existing.status != TransactionStatus.PENDING:
                 return PaymentResult(existing.status, existing.id, amount, currency,
                                      f"Payout {request_id} was already {existing.status}; nothing was sent again")
             txn_id = existing.id
@@ -186,8 +178,8 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
         else:
             instrument = _default_instrument(session, customer.id)
             website = session.get(Website, customer.website_id)
-            txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT.value,
-                              status=TransactionStatus.PENDING.value, amount=amount, currency=currency,
+            txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT,
+                              status=TransactionStatus.PENDING, amount=amount, currency=currency,
                               gateway=gateway_name(settings, website), idempotency_key=key, agent_id=actor.agent_id)
             session.add(txn)
             session.flush()
@@ -197,7 +189,7 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
     try:
         result = gateway.payout(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
-        return PaymentResult("pending", txn_id, amount, currency,
+        return PaymentResult(TransactionStatus.PENDING, txn_id, amount, currency,
                              f"No answer yet; run the same payout again with request id {request_id} to confirm it "
                              "(it will not be paid twice)")
     except GatewayError as exc:
@@ -206,21 +198,21 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
         txn = session.get(Transaction, txn_id)
         if result is not None and result.approved:
             txn.processed_at = utcnow()
-            txn.status = TransactionStatus.APPROVED.value
+            txn.status = TransactionStatus.APPROVED
             txn.gateway_ref = result.reference
             txn.settled = True
             txn.settled_at = txn.processed_at
             session.add(txn)
             record_event(session, actor, txn.customer_id, EventType.PAYOUT_SENT, amount=amount, currency=currency,
                          transaction=txn.id, request_id=request_id)
-            return PaymentResult("approved", txn.id, amount, currency,
+            return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Paid out {format_amount(amount, currency)} (request {request_id})")
         message = (result.message if result else error) or "failed"
         if result is not None and result.outcome is Outcome.FAILED:
-            return PaymentResult("failed", txn.id, amount, currency,
+            return PaymentResult(TransactionStatus.FAILED, txn.id, amount, currency,
                                  f"Payout not sent yet: {message}. Run it again with the same request id.")
         txn.processed_at = utcnow()
-        txn.status = TransactionStatus.DECLINED.value if result else TransactionStatus.FAILED.value
+        txn.status = TransactionStatus.DECLINED if result else TransactionStatus.FAILED
         txn.error = message[:500]
         session.add(txn)
         record_event(session, actor, txn.customer_id, EventType.PAYOUT_FAILED, amount=amount, currency=currency,

@@ -21,22 +21,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from agentdesk.db.models import (
-    Customer,
-    CustomerEmail,
-    Job,
-    JobStatus,
-    Order,
-    PaymentInstrument,
-    Transaction,
+from agentdesk.db.models import Customer, CustomerEmail, Job, Order, PaymentInstrument, Transaction, utcnow
+from agentdesk.domain.enums import (
+    JobKind,
+    JobStatusSets,
+    RefundKind,
+    RefundOutcome,
     TransactionStatus,
+    TransactionStatusSets,
     TransactionType,
-    utcnow,
+    TransactionTypeSets,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.money import format_amount, parse_amount
@@ -48,13 +46,6 @@ from agentdesk.services.timeline.record import record_event
 
 RETRY_DELAY = timedelta(days=1)
 RETRY_ATTEMPTS = 3
-REFUNDABLE_KINDS = (TransactionType.SALE.value, TransactionType.CAPTURE.value)
-TAKEN_BACK = (TransactionType.REFUND.value, TransactionType.VOID.value)
-
-
-class RefundKind(StrEnum):
-    REFUND = "refund"
-    VOID = "void"
 
 
 @dataclass(frozen=True)
@@ -77,11 +68,13 @@ class RefundPlan:
 
 @dataclass(frozen=True)
 class RefundResult:
+    """What became of one transaction's refund or void; `message` says it in words for the agent."""
+
     transaction_id: int
     """The original transaction."""
-    kind: RefundKind
-    status: str
-    """approved, declined, retrying, pending (outcome unknown yet) or failed."""
+    kind: RefundKind | None
+    """None when the rules refused it before deciding between refund and void."""
+    status: RefundOutcome
     amount: int
     currency: str
     message: str
@@ -89,18 +82,23 @@ class RefundResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "approved"
+        return self.status is RefundOutcome.APPROVED
+
+    @classmethod
+    def refused(cls, transaction_id: int, reason: str) -> RefundResult:
+        """A refusal in a bulk refund (reported, not raised); no money moved, so the amount is 0."""
+        return cls(transaction_id, None, RefundOutcome.REFUSED, 0, "", f"transaction {transaction_id}: {reason}")
 
 
 def _taken_back(session: Session, original_id: int) -> tuple[int, int]:
     """(approved, pending) amounts refunded or voided against a transaction."""
     rows = session.execute(
         select(Transaction.status, func.coalesce(func.sum(Transaction.amount), 0))
-        .where(Transaction.parent_id == original_id, Transaction.type.in_(TAKEN_BACK))
+        .where(Transaction.parent_id == original_id, Transaction.type.in_(TransactionTypeSets.TAKEN_BACK))
         .group_by(Transaction.status)
     ).all()
     amounts = dict(rows)
-    return amounts.get(TransactionStatus.APPROVED.value, 0), amounts.get(TransactionStatus.PENDING.value, 0)
+    return amounts.get(TransactionStatus.APPROVED, 0), amounts.get(TransactionStatus.PENDING, 0)
 
 
 def _instrument_label(session: Session, instrument_id: int | None) -> str | None:
@@ -117,13 +115,13 @@ def _plan(session: Session, txn: Transaction) -> RefundPlan:
     remaining = max(0, txn.amount - refunded - pending)
     order = session.get(Order, txn.order_id).number if txn.order_id else None
     kind, reason = None, None
-    if txn.type not in REFUNDABLE_KINDS:
+    if txn.type not in TransactionTypeSets.MONEY_IN:
         reason = f"a {txn.type} transaction cannot be refunded or voided"
-    elif txn.status == TransactionStatus.VOIDED.value:
+    elif txn.status == TransactionStatus.VOIDED:
         reason = "already voided"
-    elif txn.status == TransactionStatus.REFUNDED.value:
+    elif txn.status == TransactionStatus.REFUNDED:
         reason = "already fully refunded"
-    elif txn.status not in (TransactionStatus.APPROVED.value, TransactionStatus.PARTIALLY_REFUNDED.value):
+    elif txn.status not in TransactionStatusSets.REFUNDABLE:
         reason = f"a {txn.status} transaction moved no money"
     elif pending and not remaining:
         reason = "a refund for the rest is already in progress"
@@ -199,8 +197,8 @@ def _start(store, actor: Actor, settings, txn_id: int, amount: int | None, reaso
         key = f"{plan.kind.value}-{txn.id}-{uuid.uuid4().hex}"
         child = Transaction(
             customer_id=txn.customer_id, order_id=txn.order_id, instrument_id=txn.instrument_id, parent_id=txn.id,
-            type=(TransactionType.REFUND if plan.kind is RefundKind.REFUND else TransactionType.VOID).value,
-            status=TransactionStatus.PENDING.value, amount=amount, currency=txn.currency, gateway=txn.gateway,
+            type=TransactionType.REFUND if plan.kind is RefundKind.REFUND else TransactionType.VOID,
+            status=TransactionStatus.PENDING, amount=amount, currency=txn.currency, gateway=txn.gateway,
             idempotency_key=key, reason=reason, agent_id=actor.agent_id,
         )
         session.add(child)
@@ -230,7 +228,7 @@ def enqueue_confirmation(session: Session, refund: Transaction, original: Transa
     to = _customer_email(session, refund.customer_id)
     if not to:
         return False
-    word = "refund" if refund.type == TransactionType.REFUND.value else "cancellation (void)"
+    word = "refund" if refund.type == TransactionType.REFUND else "cancellation (void)"
     order = session.get(Order, original.order_id).number if original.order_id else None
     amount = format_amount(refund.amount, refund.currency)
     body = (
@@ -241,7 +239,7 @@ def enqueue_confirmation(session: Session, refund: Transaction, original: Transa
            "\nThe pending charge will disappear from your statement; no money was taken.\n")
     )
     subject = f"Your {word} of {amount}"
-    jobs.enqueue(session, "email", f"email-{refund.id}{key_suffix}",
+    jobs.enqueue(session, JobKind.EMAIL, f"email-{refund.id}{key_suffix}",
                  {"to": to, "subject": subject, "body": body, "customer_id": refund.customer_id,
                   "transaction": refund.id},
                  customer_id=refund.customer_id, max_attempts=5)
@@ -256,26 +254,26 @@ def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult
         original = _get(session, pending.original_id, lock=True)
         customer = session.get(Customer, original.customer_id)
         order = session.get(Order, original.order_id).number if original.order_id else None
-        if refund.status != TransactionStatus.PENDING.value:
-            return RefundResult(original.id, pending.kind, refund.status, refund.amount, refund.currency,
-                                "already recorded", refund.id)
+        if refund.status != TransactionStatus.PENDING:
+            return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
+                                refund.currency, "already recorded", refund.id)
         common = dict(amount=refund.amount, currency=refund.currency, transaction=original.id, order=order,
                       reason=refund.reason)
         refund.processed_at = utcnow()
         if result is not None and result.approved:
             approved_before, _ = _taken_back(session, original.id)
             approved = approved_before + refund.amount
-            refund.status = TransactionStatus.APPROVED.value
+            refund.status = TransactionStatus.APPROVED
             refund.gateway_ref = result.reference
             refund.settled = pending.kind is RefundKind.REFUND
             refund.settled_at = refund.processed_at if refund.settled else None
             if pending.kind is RefundKind.VOID:
-                original.status = TransactionStatus.VOIDED.value
+                original.status = TransactionStatus.VOIDED
                 customer.payment_count = max(0, customer.payment_count - 1)
                 record_event(session, actor, customer.id, EventType.TRANSACTION_VOIDED, **common)
             else:
                 original.status = (TransactionStatus.REFUNDED if approved >= original.amount
-                                   else TransactionStatus.PARTIALLY_REFUNDED).value
+                                   else TransactionStatus.PARTIALLY_REFUNDED)
                 customer.lifetime_value -= refund.amount
                 record_event(session, actor, customer.id, EventType.MANUAL_REFUND,
                              instrument=_instrument_label(session, original.instrument_id), **common)
@@ -284,29 +282,29 @@ def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult
             session.flush()
             enqueue_confirmation(session, refund, original)
             word = "Voided" if pending.kind is RefundKind.VOID else "Refunded"
-            return RefundResult(original.id, pending.kind, "approved", refund.amount, refund.currency,
+            return RefundResult(original.id, pending.kind, RefundOutcome.APPROVED, refund.amount, refund.currency,
                                 f"{word} {format_amount(refund.amount, refund.currency)} of transaction {original.id}",
                                 refund.id)
         message = error or (result.message if result else None) or "the gateway did not say why"
         if transient and pending.kind is RefundKind.REFUND:
             next_at = utcnow() + RETRY_DELAY
             refund.error = message[:500]
-            jobs.enqueue(session, "refund_retry", f"refund-retry-{refund.id}",
+            jobs.enqueue(session, JobKind.REFUND_RETRY, f"refund-retry-{refund.id}",
                          {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
                          customer_id=customer.id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
             record_event(session, actor, customer.id, EventType.REFUND_RETRYING, attempt=1,
                          next_at=next_at.isoformat(timespec="minutes"), message=message, **common)
             session.add(refund)
-            return RefundResult(original.id, pending.kind, "retrying", refund.amount, refund.currency,
+            return RefundResult(original.id, pending.kind, RefundOutcome.RETRYING, refund.amount, refund.currency,
                                 f"The gateway could not refund now ({message}); it will retry daily, "
                                 f"{RETRY_ATTEMPTS - 1} more attempts, next at {next_at:%Y-%m-%d %H:%M} UTC", refund.id)
         refund.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
-                         else TransactionStatus.FAILED).value
+                         else TransactionStatus.FAILED)
         refund.error = message[:500]
         event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
         record_event(session, actor, customer.id, event, message=message, **common)
         session.add(refund)
-        return RefundResult(original.id, pending.kind, refund.status, refund.amount, refund.currency,
+        return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount, refund.currency,
                             f"{'Void' if pending.kind is RefundKind.VOID else 'Refund'} {refund.status}: {message}",
                             refund.id)
 
@@ -315,7 +313,7 @@ def _finish(store, actor: Actor, settings, pending: _Pending) -> RefundResult:
     try:
         result = _call(store, settings, pending)
     except GatewayTimeout as exc:
-        return RefundResult(pending.original_id, pending.kind, "pending", pending.amount, pending.currency,
+        return RefundResult(pending.original_id, pending.kind, RefundOutcome.PENDING, pending.amount, pending.currency,
                             f"No answer from the gateway yet ({exc}); the same request will be re-sent "
                             "automatically, so it can never be paid twice", pending.refund_id)
     except GatewayError as exc:
@@ -335,19 +333,20 @@ def void_transaction(store, actor: Actor, settings, txn_id: int, reason: str | N
     return refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.VOID)
 
 
-def refund_many(store, actor: Actor, settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult | str]:
-    """Each transaction for its remainder, one after another; a refusal is reported, not raised."""
+def refund_many(store, actor: Actor, settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult]:
+    """Each transaction for its remainder, one after another: one result per transaction, a refusal
+    reported (`RefundOutcome.REFUSED`), not raised."""
     require(actor, Action.REFUND)
-    results: list[RefundResult | str] = []
+    results: list[RefundResult] = []
     for txn_id in txn_ids:
         try:
             results.append(refund_transaction(store, actor, settings, txn_id, None, reason))
         except (Conflict, InvalidInput, NotFound) as exc:
-            results.append(f"transaction {txn_id}: {exc}")
+            results.append(RefundResult.refused(txn_id, str(exc)))
     return results
 
 
-def refund_order(store, actor: Actor, settings, order_number: str, reason: str | None = None) -> list[RefundResult | str]:
+def refund_order(store, actor: Actor, settings, order_number: str, reason: str | None = None) -> list[RefundResult]:
     """Take back every payment of an order: void what has not settled, refund what has —
     and refund a payment whose void the gateway refused because it settled meanwhile."""
     require(actor, Action.REFUND)
@@ -356,22 +355,23 @@ def refund_order(store, actor: Actor, settings, order_number: str, reason: str |
         if order is None:
             raise NotFound(f"no order {order_number!r}")
         txn_ids = list(session.execute(
-            select(Transaction.id).where(Transaction.order_id == order.id, Transaction.type.in_(REFUNDABLE_KINDS),
-                                         Transaction.status.in_(("approved", "partially_refunded")))
+            select(Transaction.id).where(Transaction.order_id == order.id,
+                                         Transaction.type.in_(TransactionTypeSets.MONEY_IN),
+                                         Transaction.status.in_(TransactionStatusSets.REFUNDABLE))
             .order_by(Transaction.id)
         ).scalars())
     if not txn_ids:
         raise Conflict(f"order {order_number} has no payment left to refund")
-    results: list[RefundResult | str] = []
+    results: list[RefundResult] = []
     for txn_id in txn_ids:
         try:
             result = refund_transaction(store, actor, settings, txn_id, None, reason)
-            if result.kind is RefundKind.VOID and result.status == "declined":
+            if result.kind is RefundKind.VOID and result.status is RefundOutcome.DECLINED:
                 _mark_settled_if_gateway_says(store, settings, txn_id)
                 result = refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.REFUND)
             results.append(result)
         except (Conflict, InvalidInput, NotFound) as exc:
-            results.append(f"transaction {txn_id}: {exc}")
+            results.append(RefundResult.refused(txn_id, str(exc)))
     return results
 
 
@@ -392,8 +392,8 @@ def retry_refund(store, settings, job: jobs.JobInfo) -> dict:
     with store.read() as session:
         refund = session.get(Transaction, refund_id)
         original = session.get(Transaction, refund.parent_id)
-    if refund.status != TransactionStatus.PENDING.value:
-        return {"status": refund.status}
+    if refund.status != TransactionStatus.PENDING:
+        return {"status": refund.status.value}
     attempt = job.attempts + 1
     pending = _Pending(refund.id, original.id, RefundKind.REFUND, refund.amount, refund.currency, refund.gateway,
                        original.gateway_ref, refund.idempotency_key)
@@ -403,23 +403,23 @@ def retry_refund(store, settings, job: jobs.JobInfo) -> dict:
         result, error = None, f"no answer: {exc}"
     except GatewayError as exc:
         _apply_outcome(store, actor, pending, None, str(exc), transient=False)
-        return {"status": "failed", "message": str(exc)}
+        return {"status": TransactionStatus.FAILED.value, "message": str(exc)}
     else:
         error = result.message
     if result is not None and result.outcome is not Outcome.FAILED:
         done = _apply_outcome(store, actor, pending, result, None, transient=False)
-        return {"status": done.status, "message": done.message}
+        return {"status": done.status.value, "message": done.message}
     raise jobs.RetryLater(error or "the gateway could not refund now", RETRY_DELAY)
 
 
 def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] = ()) -> None:
     """The last attempt failed: the refund leaves the queue, the notify addresses hear of it."""
     refund = session.get(Transaction, job.payload["refund_id"])
-    if refund is None or refund.status != TransactionStatus.PENDING.value:
+    if refund is None or refund.status != TransactionStatus.PENDING:
         return
     original = session.get(Transaction, refund.parent_id)
     order = session.get(Order, original.order_id).number if original.order_id else None
-    refund.status = TransactionStatus.FAILED.value
+    refund.status = TransactionStatus.FAILED
     refund.processed_at = utcnow()
     session.add(refund)
     record_event(session, SYSTEM, refund.customer_id, EventType.REFUND_DROPPED, amount=refund.amount,
@@ -434,7 +434,7 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
             f"Refund transaction: {refund.id}, {format_amount(refund.amount, refund.currency)}\n"
             f"Last error: {job.last_error}\n\nPlease refund this customer by other means.\n"
         )
-        jobs.enqueue(session, "email", f"refund-dropped-{refund.id}",
+        jobs.enqueue(session, JobKind.EMAIL, f"refund-dropped-{refund.id}",
                      {"to": list(notify), "subject": f"Refund dropped: {format_amount(refund.amount, refund.currency)} "
                       f"for {customer.external_id}", "body": body},
                      customer_id=None, max_attempts=5)
@@ -444,11 +444,12 @@ def repair_pending(store, settings, older_than: timedelta = timedelta(seconds=30
     """Finish refunds and voids left pending by a crash or a timeout, re-sending the same key."""
     cutoff = utcnow() - older_than
     with store.read() as session:
-        queued = select(Job.payload).where(Job.kind == "refund_retry", Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        queued = select(Job.payload).where(Job.kind == JobKind.REFUND_RETRY, Job.status.in_(JobStatusSets.OPEN))
         waiting = {p["refund_id"] for p in session.execute(queued).scalars()}
         rows = session.execute(
-            select(Transaction).where(Transaction.status == TransactionStatus.PENDING.value,
-                                      Transaction.type.in_(TAKEN_BACK), Transaction.created_at <= cutoff)
+            select(Transaction).where(Transaction.status == TransactionStatus.PENDING,
+                                      Transaction.type.in_(TransactionTypeSets.TAKEN_BACK),
+                                      Transaction.created_at <= cutoff)
         ).scalars().all()
         todo = []
         for refund in rows:
@@ -465,9 +466,9 @@ def resend_confirmation(store, actor: Actor, refund_id: int) -> str:
     require(actor, Action.REFUND)
     with store.write() as session:
         refund = session.get(Transaction, refund_id)
-        if refund is None or refund.type not in TAKEN_BACK:
+        if refund is None or refund.type not in TransactionTypeSets.TAKEN_BACK:
             raise NotFound(f"no refund or void transaction {refund_id}")
-        if refund.status != TransactionStatus.APPROVED.value:
+        if refund.status != TransactionStatus.APPROVED:
             raise Conflict(f"transaction {refund_id} is {refund.status}: there is no confirmation to resend")
         original = session.get(Transaction, refund.parent_id)
         sent_before = session.execute(

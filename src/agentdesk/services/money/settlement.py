@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from agentdesk.db.models import Customer, Transaction, TransactionStatus, TransactionType, utcnow
+from agentdesk.db.models import Customer, Transaction, utcnow
+from agentdesk.domain.enums import TransactionStatusSets, TransactionTypeSets
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.money.gateways import gateway_for
-
-SETTLING = (TransactionType.SALE.value, TransactionType.CAPTURE.value)
-COUNTED = (TransactionStatus.APPROVED.value, TransactionStatus.PARTIALLY_REFUNDED.value)
 
 
 def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
@@ -21,8 +19,8 @@ def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] 
     count = 0
     with store.write(unrecorded="settlement is the gateway's bookkeeping, not an agent's action") as session:
         rows = session.execute(
-            select(Transaction).where(condition, Transaction.type.in_(SETTLING), Transaction.settled.is_(False),
-                                      Transaction.status.in_(COUNTED))
+            select(Transaction).where(condition, Transaction.type.in_(TransactionTypeSets.MONEY_IN), Transaction.settled.is_(False),
+                                      Transaction.status.in_(TransactionStatusSets.REFUNDABLE))
         ).scalars().all()
         for txn in rows:
             txn.settled = True

@@ -28,15 +28,14 @@ from agentdesk.db.models import (
     utcnow,
 )
 from agentdesk.domain.countries import COUNTRY_CODES
+from agentdesk.domain.enums import BlocklistKind, BlocklistKindSets
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import EMAIL, phone_digits
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
-KINDS = ("customer", "email", "phone", "fingerprint", "bin", "ip", "country")
-DIRECT = ("customer", "email", "phone", "fingerprint")
-"""Kinds that name particular customers, and so set their `blocked` flag."""
+KINDS = tuple(kind.value for kind in BlocklistKind)
 
 
 class Blocked(ServiceError):
@@ -46,7 +45,7 @@ class Blocked(ServiceError):
 @dataclass(frozen=True)
 class EntryInfo:
     id: int
-    kind: str
+    kind: BlocklistKind
     value: str
     reason: str | None
     expires_at: datetime | None
@@ -65,32 +64,39 @@ def _info(entry: BlocklistEntry, now: datetime) -> EntryInfo:
                      entry.created_by, entry.removed_at is None and (entry.expires_at is None or entry.expires_at > now))
 
 
-def normalise(kind: str, value: str) -> str:
-    kind = (kind or "").strip().lower()
-    if kind not in KINDS:
-        raise InvalidInput(fields={"kind": f"{kind!r} is not a blocklist type; use one of: {', '.join(KINDS)}"})
+def blocklist_kind(text: str) -> BlocklistKind:
+    cleaned = (text or "").strip().lower()
+    try:
+        return BlocklistKind(cleaned)
+    except ValueError:
+        raise InvalidInput(
+            fields={"kind": f"{cleaned!r} is not a blocklist type; use one of: {', '.join(KINDS)}"}
+        ) from None
+
+
+def normalise(kind: BlocklistKind, value: str) -> str:
     raw = (value or "").strip()
     if not raw:
         raise InvalidInput(fields={"value": "say what to block"})
-    if kind == "email":
+    if kind == BlocklistKind.EMAIL:
         if not EMAIL.match(raw):
             raise InvalidInput(fields={"value": f"{raw!r} is not an email address"})
         return raw.lower()
-    if kind == "phone":
+    if kind == BlocklistKind.PHONE:
         digits = phone_digits(raw)
         if not 7 <= len(digits) <= 15:
             raise InvalidInput(fields={"value": f"{raw!r} is not a phone number"})
         return digits
-    if kind == "bin":
+    if kind == BlocklistKind.BIN:
         if not raw.isdigit() or not 6 <= len(raw) <= 8:
             raise InvalidInput(fields={"value": "a BIN is the card's first 6 to 8 digits"})
         return raw
-    if kind == "ip":
+    if kind == BlocklistKind.IP:
         try:
             return str(ipaddress.ip_address(raw))
         except ValueError:
             raise InvalidInput(fields={"value": f"{raw!r} is not an IP address"}) from None
-    if kind == "country":
+    if kind == BlocklistKind.COUNTRY:
         code = raw.upper()
         if code not in COUNTRY_CODES:
             raise InvalidInput(fields={"value": f"{raw!r} is not an ISO 3166 country code"})
@@ -115,36 +121,37 @@ def _active(now: datetime):
             or_(BlocklistEntry.expires_at.is_(None), BlocklistEntry.expires_at > now))
 
 
-def _customers_named(session: Session, kind: str, value: str) -> list[int]:
-    if kind == "customer":
+def _customers_named(session: Session, kind: BlocklistKind, value: str) -> list[int]:
+    if kind == BlocklistKind.CUSTOMER:
         query = select(Customer.id).where(Customer.external_id == value)
-    elif kind == "email":
+    elif kind == BlocklistKind.EMAIL:
         from sqlalchemy import func
 
         query = select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == value)
-    elif kind == "phone":
+    elif kind == BlocklistKind.PHONE:
         query = select(CustomerPhone.customer_id).where(CustomerPhone.digits == value)
-    elif kind == "fingerprint":
+    elif kind == BlocklistKind.FINGERPRINT:
         query = select(PaymentInstrument.customer_id).where(PaymentInstrument.fingerprint == value)
     else:
         return []
     return sorted(set(session.execute(query).scalars()))
 
 
-def _values_of(session: Session, customer: Customer) -> dict[str, set[str]]:
+def _values_of(session: Session, customer: Customer) -> dict[BlocklistKind, set[str]]:
     cid = customer.id
     return {
-        "customer": {customer.external_id},
-        "email": {e.lower() for e in session.execute(select(CustomerEmail.address).where(CustomerEmail.customer_id == cid)).scalars()},
-        "phone": set(session.execute(select(CustomerPhone.digits).where(CustomerPhone.customer_id == cid)).scalars()),
-        "fingerprint": {f for f in session.execute(select(PaymentInstrument.fingerprint).where(PaymentInstrument.customer_id == cid)).scalars() if f},
-        "bin": {b for b in session.execute(select(PaymentInstrument.bin).where(PaymentInstrument.customer_id == cid)).scalars() if b},
-        "ip": {customer.signup_ip} if customer.signup_ip else set(),
-        "country": set(session.execute(select(Address.country).where(Address.customer_id == cid)).scalars()),
+        BlocklistKind.CUSTOMER: {customer.external_id},
+        BlocklistKind.EMAIL: {e.lower() for e in session.execute(select(CustomerEmail.address).where(CustomerEmail.customer_id == cid)).scalars()},
+        BlocklistKind.PHONE: set(session.execute(select(CustomerPhone.digits).where(CustomerPhone.customer_id == cid)).scalars()),
+        BlocklistKind.FINGERPRINT: {f for f in session.execute(select(PaymentInstrument.fingerprint).where(PaymentInstrument.customer_id == cid)).scalars() if f},
+        BlocklistKind.BIN: {b for b in session.execute(select(PaymentInstrument.bin).where(PaymentInstrument.customer_id == cid)).scalars() if b},
+        BlocklistKind.IP: {customer.signup_ip} if customer.signup_ip else set(),
+        BlocklistKind.COUNTRY: set(session.execute(select(Address.country).where(Address.customer_id == cid)).scalars()),
     }
 
 
-def entries_matching(session: Session, customer: Customer, kinds=KINDS) -> list[BlocklistEntry]:
+def entries_matching(session: Session, customer: Customer,
+                     kinds: tuple[BlocklistKind, ...] = tuple(BlocklistKind)) -> list[BlocklistEntry]:
     values = _values_of(session, customer)
     conditions = [(BlocklistEntry.kind == kind) & BlocklistEntry.value.in_(sorted(values[kind]))
                   for kind in kinds if values[kind]]
@@ -155,18 +162,18 @@ def entries_matching(session: Session, customer: Customer, kinds=KINDS) -> list[
 
 
 def _set_flag(session: Session, customer: Customer) -> None:
-    blocked = bool(entries_matching(session, customer, DIRECT))
+    blocked = bool(entries_matching(session, customer, BlocklistKindSets.DIRECT))
     if customer.blocked != blocked:
         customer.blocked = blocked
         customer.updated_at = utcnow()
         session.add(customer)
 
 
-def add_entry(store, actor: Actor, kind: str, value: str, reason: str | None = None,
+def add_entry(store, actor: Actor, kind: BlocklistKind | str, value: str, reason: str | None = None,
               expires: str | datetime | None = None) -> EntryInfo:
     require(actor, Action.BLOCKLIST)
+    kind = blocklist_kind(kind)
     value = normalise(kind, value)
-    kind = kind.strip().lower()
     expires_at = expires if isinstance(expires, datetime) else parse_expiry(expires)
     reason = " ".join((reason or "").split()) or None
     if reason and len(reason) > 500:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, utcnow
+from agentdesk.domain.enums import AmlResult, KycStatus
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -22,8 +23,8 @@ from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
 DOCUMENT_KINDS = ("passport", "id_card", "driving_licence", "proof_of_address", "bank_statement", "selfie", "other")
-REVIEW = ("accepted", "rejected")
-AML_RESULTS = ("clear", "review", "match")
+REVIEW = (KycStatus.ACCEPTED.value, KycStatus.REJECTED.value)
+AML_RESULTS = tuple(result.value for result in AmlResult)
 FACTORS = ("arrest", "fraud", "bankruptcy", "occupation", "sanctions", "pep", "adverse_media")
 LIKELIHOOD = {"none": 0, "low": 1, "medium": 2, "high": 3}
 SEARCH_EVERY = timedelta(days=30)
@@ -33,7 +34,7 @@ SEARCH_EVERY = timedelta(days=30)
 class DocumentView:
     id: int
     kind: str
-    status: str
+    status: KycStatus
     name: str
     size: int
     uploaded_at: datetime
@@ -45,7 +46,7 @@ class DocumentView:
 class AmlView:
     id: int
     checked_at: datetime
-    result: str
+    result: AmlResult
     matches: int
     source: str
 
@@ -114,7 +115,7 @@ def review_document(store, actor: Actor, document_id: int, status: str) -> None:
         document = session.get(KycDocument, document_id)
         if document is None:
             raise NotFound(f"no KYC document {document_id}")
-        document.status = status
+        document.status = KycStatus(status)
         document.reviewed_by = actor.agent_id
         document.reviewed_at = utcnow()
         session.add(document)
@@ -131,7 +132,7 @@ def record_aml_check(store, actor: Actor, customer: str | int, result: str, matc
         raise InvalidInput(fields={"matches": "a whole number, zero or more"})
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
-        check = AmlCheck(customer_id=cid, result=result, matches=matches, source=source[:64] or "manual")
+        check = AmlCheck(customer_id=cid, result=AmlResult(result), matches=matches, source=source[:64] or "manual")
         session.add(check)
         session.flush()
         record_event(session, actor, cid, EventType.AML_CHECK, check=check.id, result=result, matches=matches,

@@ -30,6 +30,7 @@ from agentdesk.db.models import (
     Transaction,
     utcnow,
 )
+from agentdesk.domain.enums import InstrumentStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -67,7 +68,7 @@ def anonymise_customer(store, actor: Actor, ref: str | int, typed_confirmation: 
             instrument.gateway_token = None
             instrument.fingerprint = None
             instrument.bin = None
-            instrument.status = "inactive"
+            instrument.status = InstrumentStatus.INACTIVE
             session.add(instrument)
         record_event(session, actor, cid, EventType.CUSTOMER_ANONYMISED)
         search_index.refresh(session, [cid])

@@ -1,0 +1,152 @@
+"""The states and kinds the store holds, and the named sets of them the rules use.
+
+Each is a `StrEnum`: its value is what the database column holds, and a member
+compares equal to that text. A set of states that a rule names ("a sale that
+took money") is a constant next to its enum, written once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    SALES = "sales"
+    FINANCE = "finance"
+
+
+class InstrumentMethod(StrEnum):
+    CARD = "card"
+    BANK_ACCOUNT = "bank_account"
+    PAYPAL = "paypal"
+    OTHER = "other"
+
+
+class InstrumentStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    EXPIRED = "expired"
+
+
+class PlanInterval(StrEnum):
+    ONE_TIME = "one_time"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class OrderKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TransactionType(StrEnum):
+    SALE = "sale"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    CREDIT = "credit"
+
+
+class TransactionTypeSets:
+    MONEY_IN: ClassVar[tuple[TransactionType, ...]] = (TransactionType.SALE, TransactionType.CAPTURE)
+    """Transactions that take the customer's money: they settle, and can be refunded or voided."""
+    TAKEN_BACK: ClassVar[tuple[TransactionType, ...]] = (TransactionType.REFUND, TransactionType.VOID)
+    """Transactions that give money in (a `MONEY_IN` parent) back."""
+
+
+class TransactionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+class TransactionStatusSets:
+    SUCCESSFUL_SALE: ClassVar[tuple[TransactionStatus, ...]] = (
+        TransactionStatus.APPROVED, TransactionStatus.PARTIALLY_REFUNDED, TransactionStatus.REFUNDED,
+    )
+    """A sale that took money, whatever was refunded of it since."""
+    REFUNDABLE: ClassVar[tuple[TransactionStatus, ...]] = (
+        TransactionStatus.APPROVED, TransactionStatus.PARTIALLY_REFUNDED,
+    )
+    """A sale that still holds money: it can be refunded (or voided), and it counts when it settles."""
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobStatusSets:
+    OPEN: ClassVar[tuple[JobStatus, ...]] = (JobStatus.QUEUED, JobStatus.RUNNING)
+    """A job that will still run (again)."""
+
+
+class JobKind(StrEnum):
+    EMAIL = "email"
+    REFUND_RETRY = "refund_retry"
+
+
+class KycStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class AmlResult(StrEnum):
+    CLEAR = "clear"
+    REVIEW = "review"
+    MATCH = "match"
+
+
+class BlocklistKind(StrEnum):
+    CUSTOMER = "customer"
+    EMAIL = "email"
+    PHONE = "phone"
+    FINGERPRINT = "fingerprint"
+    BIN = "bin"
+    IP = "ip"
+    COUNTRY = "country"
+
+
+class BlocklistKindSets:
+    DIRECT: ClassVar[tuple[BlocklistKind, ...]] = (
+        BlocklistKind.CUSTOMER, BlocklistKind.EMAIL, BlocklistKind.PHONE, BlocklistKind.FINGERPRINT,
+    )
+    """Kinds that name particular customers, and so set their `blocked` flag."""
+
+
+class RefundKind(StrEnum):
+    REFUND = "refund"
+    VOID = "void"
+
+
+class RefundOutcome(StrEnum):
+    """What became of one refund or void an agent asked for."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FAILED = "failed"
+    PENDING = "pending"
+    """No answer from the gateway yet; the same request is re-sent, never paid twice."""
+    RETRYING = "retrying"
+    """The gateway could not do it now; the queue tries again daily."""
+    REFUSED = "refused"
+    """Not attempted: the rules refused it (already refunded, nothing left, not found…)."""
