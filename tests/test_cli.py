@@ -369,3 +369,26 @@ def test_json_and_tables_show_control_characters_escaped(capsys):
     output.table([value, "x"], [output.Column(lambda v: v, 12, clip=True), output.Column(len, 3, right=True)],
                  as_json=False, to_json=str)
     assert capsys.readouterr().out.splitlines() == [r"ok \x1b[2J\x  17", "x" + " " * 14 + "1"]
+
+
+def test_an_unreachable_database_is_one_line(capsys):
+    code, out, err = run(capsys, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/nothing", "customers", "search")
+    assert code == 1 and out == ""
+    assert err.startswith("agentdesk: the database could not be used: ") and len(err.splitlines()) == 1
+
+
+def test_interrupted_command_exits_130(sqlite_url, capsys, login, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(identity, "resolve_actor", interrupted)
+    code, out, err = run(capsys, "--db", sqlite_url, "customers", "search")
+    assert code == 130 and out == "" and err == "agentdesk: interrupted\n"
+
+
+def test_the_console_script_entry_returns_the_exit_status(capsys):
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="agentdesk")
+    assert script.load()(["--version"]) == 0
+    assert script.load()(["no-such-command"]) == 2
