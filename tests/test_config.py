@@ -150,6 +150,7 @@ def test_unknown_nested_key_is_named(config, content, key):
      ('[keys.profile]\nrefund = "ctrl+r"', 'keys: quote binding ids, which contain dots: "profile.refund"'),
      ("theme = 1", "theme: expected text in quotes, got 1"),
      ("log_file = 3", "log_file: "),
+     ('data_dir = ""', "data_dir: must not be empty"),
      ("[gateways.sandbox]\nsettle_after_seconds = -5", "gateways.sandbox.settle_after_seconds: must not be negative"),
      ('[gateways.stripe]\napi_key = "sk"\ntimeout = "slow"', "gateways.stripe.timeout: expected a number"),
      ('[gateways.stripe]\napi_key = "sk"\nbase_url = "ftp://x"', "gateways.stripe.base_url: expected an http"),

@@ -87,6 +87,8 @@ Seconds = Annotated[float, _no_bool("a number of seconds"), Field(gt=0)]
 
 
 def _home(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
     return Path(value).expanduser() if isinstance(value, str | Path) else value
 
 
