@@ -104,17 +104,22 @@ class Desk:
 pass_desk = click.make_pass_decorator(Desk)
 
 
+USER_ERRORS = (
+    ("agentdesk.domain.errors", "ServiceError"),
+    ("agentdesk.config", "ConfigError"),
+    ("agentdesk.db.store", "StoreError"),
+)
+"""Errors shown as their message alone. Looked up among the loaded modules only: an error cannot be of a
+class whose module was never imported, and the handler must not import (and so fail) itself."""
+
+
 def failure_message(exc: Exception) -> str | None:
     """The one stderr line for an error a user can act on; None for a bug (which keeps its traceback)."""
-    from sqlalchemy.exc import OperationalError
-
-    from agentdesk.config import ConfigError
-    from agentdesk.db.store import StoreError
-    from agentdesk.domain.errors import ServiceError
-
-    if isinstance(exc, ServiceError | ConfigError | StoreError | CliError):
+    loaded = [getattr(sys.modules[module], name) for module, name in USER_ERRORS if module in sys.modules]
+    if isinstance(exc, (CliError, *loaded)):
         return str(exc)
-    if isinstance(exc, OperationalError):
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.OperationalError):
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         return f"the database could not be used: {reason}"
     return None
