@@ -392,3 +392,12 @@ def test_the_console_script_entry_returns_the_exit_status(capsys):
     (script,) = entry_points(group="console_scripts", name="agentdesk")
     assert script.load()(["--version"]) == 0
     assert script.load()(["no-such-command"]) == 2
+
+
+def test_a_bug_keeps_its_traceback(sqlite_url, capsys, login, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a user error")
+
+    monkeypatch.setattr(identity, "resolve_actor", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["--db", sqlite_url, "customers", "search"])
