@@ -401,3 +401,12 @@ def test_a_bug_keeps_its_traceback(sqlite_url, capsys, login, monkeypatch):
     monkeypatch.setattr(identity, "resolve_actor", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["--db", sqlite_url, "customers", "search"])
+
+
+def test_every_subcommand_loads_under_its_own_name(capsys):
+    from agentdesk.cli import root
+
+    for name in root.SUBCOMMANDS:
+        command = root.root.get_command(None, name)
+        assert command is not None and command.name == name
+        assert run(capsys, name, "--help")[0] == 0
