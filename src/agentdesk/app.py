@@ -7,15 +7,18 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
-from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from agentdesk.config import Settings
 from agentdesk.db.store import Store
+from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
+from agentdesk.ui.base import desk_work
 
 JOB_INTERVAL = 30.0
 log = logging.getLogger("agentdesk.ui")
@@ -77,7 +80,7 @@ class AgentDeskApp(App):
     TITLE = "AgentDesk"
     CSS = CSS
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
@@ -110,8 +113,9 @@ class AgentDeskApp(App):
         self.drain_jobs(first=True)
         self.set_interval(JOB_INTERVAL, self.drain_jobs)
 
-    @work(exclusive=True, group="jobs")
+    @desk_work(group="jobs")
     async def drain_jobs(self, first: bool = False) -> None:
+        """A refusal or a busy store only postpones the queue (logged); anything else is a failure."""
         from agentdesk.services.jobs import runner as worker
 
         try:
@@ -120,8 +124,12 @@ class AgentDeskApp(App):
                 if report.repaired:
                     self.notify(f"Finished {report.repaired} refund(s) interrupted earlier.", timeout=6)
             await asyncio.to_thread(worker.run_due, self.store, self.settings)
-        except Exception as exc:
-            self.log.error(f"job queue: {exc}")
+        except ServiceError as exc:
+            log.warning("job queue postponed: %s", exc)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.worker_failed(event.worker.error, event.worker.name)
 
     def worker_failed(self, error: BaseException, where: str = "") -> None:
         """The one place a failed worker ends up: the agent sees what happened, the log gets the traceback."""

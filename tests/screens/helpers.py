@@ -46,8 +46,25 @@ def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
 
 
-def visible_text(app, widget) -> str:
-    """What is on screen inside `widget`'s region (empty if it is not shown)."""
-    region = widget.region
+def visible_text(app, widget, inside=False) -> str:
+    """What is on screen inside `widget`'s region (empty if it is not shown); `inside`: within its border."""
+    region = widget.content_region if inside else widget.region
     rows = screen_lines(app)[region.y: region.y + region.height]
     return "\n".join(row[region.x: region.x + region.width].rstrip() for row in rows)
+
+
+def notifications(app) -> list[str]:
+    """The notifications on screen as the agent reads them, one string each (line wrapping undone).
+
+    Needs `app.run_test(..., notifications=True)`: Textual's tests show none otherwise."""
+    return [" ".join(visible_text(app, toast).split()) for toast in app.screen.query("Toast")]
+
+
+def is_running(app) -> bool:
+    """The console is still up: no error closed it."""
+    return app.is_running and app.return_code is None
+
+
+def dialog_text(app) -> str:
+    """What the open dialog shows, its lines joined and spaces collapsed (wrapping undone)."""
+    return " ".join(visible_text(app, app.screen.query_one(".dialog"), inside=True).split())

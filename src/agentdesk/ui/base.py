@@ -7,19 +7,23 @@
   app's one handler (a notification for the agent, a log line with the traceback); the console
   never closes because of it. Screens only handle success.
 - `ServiceDialog[T]`: fill in → call the service → on a `ServiceError` show it next to its field
-  (or under the form) and stay open → on success dismiss with the typed result.
+  (or under the form) and stay open → on success dismiss with the typed result. Closing returns
+  `None` when nothing changed.
+- `ConfirmingDialog[T]`: the same with a second step: Enter shows the exact sentence of what will
+  happen, Enter again does it, the outcome is shown, Enter or Esc closes.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
 from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
@@ -27,7 +31,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from agentdesk.domain.errors import InvalidInput, PermissionDenied, ServiceError
+from agentdesk.domain.errors import InvalidInput, PermissionDenied, ServiceError, StoreBusy
 from agentdesk.domain.permissions import Action, allowed, needed_roles
 from agentdesk.domain.text import visible
 
@@ -36,26 +40,44 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger("agentdesk.ui")
 
 
-def _app_type() -> type[AgentDeskApp]:
-    from agentdesk.app import AgentDeskApp
+class _desk_app(getters.app["AgentDeskApp"]):
+    """`getters.app(AgentDeskApp)`, resolved at first use: `agentdesk.app` itself imports this module."""
 
-    return AgentDeskApp
+    def __init__(self) -> None:
+        pass
+
+    def __get__(self, obj: MessagePump, obj_type: type[MessagePump]) -> AgentDeskApp:
+        if not hasattr(self, "_app_type"):
+            from agentdesk.app import AgentDeskApp
+
+            self._app_type = AgentDeskApp
+        return super().__get__(obj, obj_type)
 
 
-def desk_work(*, group: str = "default", exclusive: bool = True) -> Callable[[Callable[P, Awaitable[T]]], Any]:
+def desk_work(
+    *, group: str = "default", exclusive: bool = True
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Worker[T]]]:
     """`@work` for the console: never exits the app; failures go to `AgentDeskApp.worker_failed`."""
-    return work(group=group, exclusive=exclusive, exit_on_error=False)
+    return cast(
+        "Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Worker[T]]]",
+        work(group=group, exclusive=exclusive, exit_on_error=False),
+    )
 
 
 class DeskNode(MessagePump):
     """Mixed into every screen, widget and dialog of the console (before the Textual base)."""
 
-    app = getters.app(_app_type)
+    app = _desk_app()
 
     async def call(self, service: Callable[Concatenate[Any, Any, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `service(store, actor, *args, **kwargs)` in a thread; the event loop keeps drawing."""
+        import asyncio
+
         return await asyncio.to_thread(service, self.app.store, self.app.actor, *args, **kwargs)
 
     def may(self, action: Action) -> bool:
@@ -84,7 +106,7 @@ class DeskNode(MessagePump):
 
 
 class DeskScreen(DeskNode, Screen[None]):
-    """A full screen of the console."""
+    """A full screen of the console. `TITLE` is its name for people (help, palette)."""
 
 
 class DeskWidget(DeskNode, Widget):
@@ -92,7 +114,20 @@ class DeskWidget(DeskNode, Widget):
 
 
 class DeskModal(DeskNode, ModalScreen[T]):
-    """A modal that returns a `T` to its caller."""
+    """A modal that returns a `T` to its caller; centred, its body in a `.dialog` box."""
+
+    DEFAULT_CSS = """
+    DeskModal { align: center middle; }
+    DeskModal > .dialog {
+        width: 76; height: auto; max-height: 22;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    DeskModal .dialog-title { text-style: bold; }
+    DeskModal .dialog-hint { color: $text-muted; }
+    DeskModal .field-error { height: auto; color: $error; }
+    DeskModal .dialog-error { height: auto; }
+    DeskModal Input.-invalid { background: $error 30%; }
+    """
 
 
 class ServiceDialog(DeskModal[T]):
@@ -101,7 +136,12 @@ class ServiceDialog(DeskModal[T]):
     Subclasses compose their fields with `fields()` and implement `perform()` (the service call,
     usually `await self.call(...)`); `submitted(result)` decides what happens on success (dismiss
     by default). Field problems of an `InvalidInput` are shown in a `Static` with id
-    `error-<field>` when the dialog has one, else all together under the form.
+    `error-<field>` when the dialog has one (`field_of` maps a service's field name to the
+    dialog's), else all together under the form.
+
+    Dialogs that change several things before closing (tags, instruments…) call `attempt()` for
+    each change and set `self.result`; Esc returns `self.result` (None while nothing changed).
+    `load()` reads something for the form; a newer load replaces an older one.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -110,20 +150,26 @@ class ServiceDialog(DeskModal[T]):
     ]
     heading = ""
     submit_hint = "Ctrl+S save · Esc close"
+    input_prefix = ""
+    """Inputs with id `<input_prefix><field>` are marked invalid with their field's problem."""
 
     def __init__(self) -> None:
         super().__init__()
         self.busy = False
+        self.result: T | None = None
 
     def compose(self) -> ComposeResult:
-        from textual.containers import VerticalScroll
-
         with VerticalScroll(classes="dialog"):
             if self.heading:
-                yield Static(Text(self.heading, style="bold"), classes="dialog-title")
-            yield from self.fields()
+                yield Static(Text(visible(self.heading), style="bold"), classes="dialog-title")
+            yield from self.body()
             yield Static(classes="dialog-error", id="dialog-error")
-            yield Static(Text(self.submit_hint, style="dim"), classes="dialog-hint")
+            if self.submit_hint:
+                yield Static(Text(self.submit_hint, style="dim"), classes="dialog-hint")
+
+    def body(self) -> ComposeResult:
+        """Everything between the heading and the error line (`fields()` for a plain form)."""
+        yield from self.fields()
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -134,46 +180,180 @@ class ServiceDialog(DeskModal[T]):
     def submitted(self, result: T) -> None:
         self.dismiss(result)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "submit" and type(self).perform is ServiceDialog.perform)
+
     def action_submit(self) -> None:
-        if not self.busy:
-            self.clear_errors()
-            self.busy = True
-            self._run()
+        self.attempt(self.perform, self.submitted)
 
     def action_cancel(self) -> None:
         if not self.busy:
-            self.dismiss(None)
+            self.dismiss(self.result)
 
-    @desk_work(group="service-dialog")
-    async def _run(self) -> None:
+    # --- running services ---------------------------------------------------------------------
+
+    def attempt(self, job: Callable[[], Awaitable[R]], then: Callable[[R], object]) -> bool:
+        """Run `job` (a service call) unless one is already running: a `ServiceError` goes to
+        `failed()` and the dialog stays open; the result goes to `then`. False when busy."""
+        if self.busy:
+            return False
+        self.clear_errors()
+        self.busy = True
+        self._attempt(job, then)
+        return True
+
+    @desk_work(group="dialog-attempt")
+    async def _attempt(self, job: Callable[[], Awaitable[Any]], then: Callable[[Any], object]) -> None:
         try:
-            result = await self.perform()
+            result = await job()
         except ServiceError as exc:
-            self.show_error(exc)
-            return
-        finally:
             self.busy = False
-        self.submitted(result)
+            self.failed(exc)
+            return
+        except BaseException:
+            self.busy = False
+            raise
+        self.busy = False
+        then(result)
+
+    def load(self, job: Callable[[], Awaitable[R]], then: Callable[[R], object]) -> None:
+        """Read something the form shows; a `ServiceError` is shown under the form."""
+        self._load(job, then)
+
+    @desk_work(group="dialog-load")
+    async def _load(self, job: Callable[[], Awaitable[Any]], then: Callable[[Any], object]) -> None:
+        try:
+            result = await job()
+        except ServiceError as exc:
+            self.failed(exc)
+            return
+        then(result)
+
+    def failed(self, error: ServiceError) -> None:
+        """A service refused or the store was busy: say so in the form (busy stores are also logged)."""
+        if isinstance(error, StoreBusy):
+            log.warning("%s: %s", type(self).__name__, error, exc_info=error)
+        self.show_error(error)
+
+    # --- messages -----------------------------------------------------------------------------
 
     def clear_errors(self) -> None:
         for widget in self.query(".field-error"):
             if isinstance(widget, Static):
                 widget.update("")
+        for field in self.query(".-invalid"):
+            field.remove_class("-invalid")
         self.query_one("#dialog-error", Static).update("")
+
+    def field_of(self, name: str) -> str:
+        """The dialog's field for a service's field name (`emails[1]` → `emails`, say)."""
+        return name
 
     def show_error(self, error: ServiceError | str) -> None:
         """Each field's problem beside its field when there is a place for it; the rest below the form."""
         leftover: list[str] = []
+        placed = False
         if isinstance(error, InvalidInput) and error.fields:
             for name, problem in error.fields.items():
+                field = self.field_of(name)
                 try:
-                    self.query_one(f"#error-{name}", Static).update(Text(visible(problem), style="red"))
+                    slot = self.query_one(f"#error-{field}", Static)
                 except NoMatches:
                     leftover.append(f"{name}: {problem}")
+                    continue
+                slot.update(Text(visible(problem), style="red"))
+                if self.input_prefix:
+                    for widget in self.query(f"#{self.input_prefix}{field}"):
+                        widget.add_class("-invalid")
+                placed = True
         else:
             leftover.append(str(error))
-        if leftover:
-            self.query_one("#dialog-error", Static).update(Text(visible("\n".join(leftover)), style="red"))
+        if placed and not leftover:
+            leftover.append("Fix the fields marked in red; nothing was saved.")
+        self.query_one("#dialog-error", Static).update(Text("\n".join(visible(line) for line in leftover), style="red"))
+
+    def note(self, *lines: str, style: str = "green") -> None:
+        """Lines under the form that are not an error (what was just done, progress)."""
+        self.query_one("#dialog-error", Static).update(Text("\n".join(visible(line) for line in lines), style=style))
+
+
+class ConfirmingDialog(ServiceDialog[T]):
+    """Enter → the exact sentence of what will happen → Enter again does it → the outcome is shown
+    → Enter or Esc closes with the result. Esc while confirming goes back to the form.
+
+    Subclasses implement `confirmation()` (raise `InvalidInput` for a field's problem) and
+    `perform()`; `outcome(result)` is the sentence shown afterwards. `facts` (a `Static` above the
+    fields) holds what the dialog loaded about its subject.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back / close", id="dialog.back"),
+        Binding("enter", "submit", "Next / confirm", id="dialog.confirm", priority=True),
+        Binding("ctrl+s", "submit", "Next / confirm", id="dialog.submit", priority=True, show=False),
+    ]
+    submit_hint = "Enter next · Esc close"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage = "edit"
+
+    def body(self) -> ComposeResult:
+        yield Static(id="dialog-facts")
+        yield from self.fields()
+        yield Static(id="dialog-confirm")
+
+    @property
+    def facts(self) -> Static:
+        return self.query_one("#dialog-facts", Static)
+
+    def confirmation(self) -> str:
+        raise NotImplementedError
+
+    def outcome(self, result: T) -> str:
+        return "Done."
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return True
+
+    def _say(self, text: Text | str) -> None:
+        self.query_one("#dialog-confirm", Static).update(text)
+
+    def action_submit(self) -> None:
+        if self.busy:
+            return
+        if self.stage == "edit":
+            self.clear_errors()
+            try:
+                sentence = self.confirmation()
+            except ServiceError as exc:
+                self.show_error(exc)
+                return
+            self.stage = "confirm"
+            self._say(Text.assemble((visible(sentence), "bold yellow"), "\nEnter to confirm · Esc to change"))
+        elif self.stage == "confirm":
+            self.stage = "running"
+            self._say(Text("working…", style="dim"))
+            self.attempt(self.perform, self.submitted)
+        elif self.stage == "done":
+            self.dismiss(self.result)
+
+    def submitted(self, result: T) -> None:
+        self.result = result
+        self.stage = "done"
+        self._say("")
+        self.note(self.outcome(result), "Enter or Esc to close", style="bold")
+
+    def failed(self, error: ServiceError) -> None:
+        self.stage = "edit"
+        self._say("")
+        super().failed(error)
+
+    def action_back(self) -> None:
+        if self.stage == "confirm":
+            self.stage = "edit"
+            self._say("")
+        elif not self.busy:
+            self.dismiss(self.result)
 
 
 def describe_failure(error: BaseException) -> tuple[str, str]:

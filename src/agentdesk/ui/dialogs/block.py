@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -17,6 +17,7 @@ from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
 from agentdesk.services.customers.records import CustomerDetail
 from agentdesk.services.risk import blocklist
+from agentdesk.ui.base import desk_work
 
 
 def choices(d: CustomerDetail) -> list[tuple[str, str]]:
@@ -57,7 +58,7 @@ class BlockDialog(ModalScreen[bool]):
     def _submitted(self) -> None:
         self.action_save()
 
-    @work(exclusive=True, group="block")
+    @desk_work(group="block")
     async def action_save(self) -> None:
         index = self.query_one(OptionList).highlighted or 0
         kind, value = self.options[index]
@@ -92,7 +93,7 @@ class UnblockDialog(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="unblock-load")
+    @desk_work(group="unblock-load")
     async def load(self) -> None:
         app = self.app
         self.entries = await asyncio.to_thread(blocklist.blocks_on, app.store, app.actor, self.customer_id)
@@ -109,7 +110,7 @@ class UnblockDialog(ModalScreen[bool]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.remove_entry(self.entries[event.option_index].id)
 
-    @work(exclusive=True, group="unblock")
+    @desk_work(group="unblock")
     async def remove_entry(self, entry_id: int) -> None:
         app = self.app
         try:

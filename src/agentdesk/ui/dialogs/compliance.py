@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
 from agentdesk.services.risk import compliance
+from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
 
 
@@ -84,7 +85,7 @@ class KycDialog(ModalScreen[bool]):
             options.highlighted = 0
         options.focus()
 
-    @work(exclusive=True, group="kyc")
+    @desk_work(group="kyc")
     async def run(self, call, *args) -> None:
         app = self.app
         try:
@@ -153,7 +154,7 @@ class EddDialog(ModalScreen[bool]):
                     yield Input(self.view.scores.get(factor, ""), placeholder="none", id=f"edd-{factor}", compact=True)
             yield Static(id="edd-status")
 
-    @work(exclusive=True, group="edd")
+    @desk_work(group="edd")
     async def action_save(self) -> None:
         app = self.app
         scores = {f: self.query_one(f"#edd-{f}", Input).value.strip() or "none" for f in compliance.FACTORS}

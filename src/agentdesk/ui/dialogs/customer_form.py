@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
@@ -28,6 +27,7 @@ from agentdesk.domain.validation import (
 )
 from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.records import CustomerDetail
+from agentdesk.ui.base import desk_work
 
 FIELDS = [
     ("external_id", "ID", "empty: generated"),
@@ -138,7 +138,7 @@ class CustomerFormScreen(ModalScreen[int | None]):
                 found.first().update(Text(visible(problem), style="red"))
         self.query_one("#form-status", Static).update(Text(visible(message), style="red"))
 
-    @work(exclusive=True, group="customer-form")
+    @desk_work(group="customer-form")
     async def action_save(self) -> None:
         app = self.app
         try:

@@ -10,7 +10,6 @@ import asyncio
 import secrets
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -21,6 +20,7 @@ from agentdesk.domain.errors import InvalidInput, ServiceError
 from agentdesk.domain.money import format_amount, parse_amount
 from agentdesk.domain.text import visible
 from agentdesk.services.money import payments, refunds
+from agentdesk.ui.base import desk_work
 
 
 class MoneyDialog(ModalScreen[bool]):
@@ -80,7 +80,7 @@ class MoneyDialog(ModalScreen[bool]):
         elif self.stage == "done":
             self.dismiss(self.did_something)
 
-    @work(exclusive=True, group="money")
+    @desk_work(group="money")
     async def run_it(self) -> None:
         try:
             message = await self.perform()
@@ -122,7 +122,7 @@ class RefundDialog(MoneyDialog):
         self.query_one("#refund-amount", Input).focus()
         self.load_plan()
 
-    @work(exclusive=True, group="plan")
+    @desk_work(group="plan")
     async def load_plan(self) -> None:
         try:
             self.plan = await asyncio.to_thread(refunds.refund_plan, self.app.store, self.app.actor, self.txn_id)

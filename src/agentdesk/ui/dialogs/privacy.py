@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
 from agentdesk.services.risk import privacy
+from agentdesk.ui.base import desk_work
 
 
 class MergeDialog(ModalScreen[bool]):
@@ -50,7 +51,7 @@ class MergeDialog(ModalScreen[bool]):
         self.confirming = False
         self.load_preview()
 
-    @work(exclusive=True, group="merge-preview")
+    @desk_work(group="merge-preview")
     async def load_preview(self) -> None:
         kept, others = self._kept_and_others()
         app = self.app
@@ -77,7 +78,7 @@ class MergeDialog(ModalScreen[bool]):
             return
         self.merge()
 
-    @work(exclusive=True, group="merge")
+    @desk_work(group="merge")
     async def merge(self) -> None:
         kept, others = self._kept_and_others()
         app = self.app
@@ -118,7 +119,7 @@ class AnonymiseDialog(ModalScreen[bool]):
     def _submitted(self, event: Input.Submitted) -> None:
         self.anonymise(event.value)
 
-    @work(exclusive=True, group="anonymise")
+    @desk_work(group="anonymise")
     async def anonymise(self, typed: str) -> None:
         app = self.app
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
+from agentdesk.ui.base import desk_work
 
 
 class TagsDialog(ModalScreen[bool]):
@@ -57,7 +58,7 @@ class TagsDialog(ModalScreen[bool]):
     def _remove(self, event: OptionList.OptionSelected) -> None:
         self.change(self.tags[event.option_index], add=False)
 
-    @work(exclusive=True, group="tags")
+    @desk_work(group="tags")
     async def change(self, tag: str, add: bool) -> None:
         from agentdesk.services.customers import tags as tag_service
 
@@ -133,7 +134,7 @@ class InstrumentsDialog(ModalScreen[bool]):
     def _status(self, message: str, error: bool = False) -> None:
         self.query_one("#instrument-status", Static).update(Text(visible(message), style="red" if error else "green"))
 
-    @work(exclusive=True, group="instruments")
+    @desk_work(group="instruments")
     async def run(self, call, *args, message: str = "Saved") -> None:
         from agentdesk.services.customers.records import get_customer
 
@@ -263,7 +264,7 @@ class TaxIdsDialog(ModalScreen[bool]):
         if self.taxes:
             options.highlighted = 0
 
-    @work(exclusive=True, group="taxes")
+    @desk_work(group="taxes")
     async def run(self, call, *args) -> None:
         from agentdesk.services.customers.records import get_customer
 
@@ -324,7 +325,7 @@ class LeadSourceDialog(ModalScreen[bool]):
                 yield Input(self.values.get(name, ""), placeholder=name.replace("_", " "), id=f"lead-{name}", compact=True)
             yield Static(id="lead-status")
 
-    @work(exclusive=True, group="lead")
+    @desk_work(group="lead")
     async def action_save(self) -> None:
         from agentdesk.services.customers import extras as profile_extras
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -21,6 +21,7 @@ from agentdesk.domain.text import visible
 from agentdesk.services.customers import export, segments
 from agentdesk.services.customers.columns import COLUMNS
 from agentdesk.services.customers.filters import CustomerFilters, CustomerQuery, parse_filters
+from agentdesk.ui.base import desk_work
 
 FILTER_FIELDS = [
     ("website", "Website code", "e.g. northwind-us"),
@@ -197,7 +198,7 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
         self.query_one(OptionList).focus()
         self.reload()
 
-    @work(exclusive=True, group="segments")
+    @desk_work(group="segments")
     async def reload(self) -> None:
         app = self.app
         try:
@@ -248,7 +249,7 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
     def _name_given(self, event: Input.Submitted) -> None:
         self.save(self.mode, event.value, self.query_one("#segment-shared", Checkbox).value, self._selected())
 
-    @work(exclusive=True, group="segment-write")
+    @desk_work(group="segment-write")
     async def save(self, mode: str | None, name: str, shared: bool, chosen) -> None:
         app = self.app
         try:
@@ -271,7 +272,7 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
             return
         self.remove_segment(chosen)
 
-    @work(exclusive=True, group="segment-write")
+    @desk_work(group="segment-write")
     async def remove_segment(self, chosen) -> None:
         app = self.app
         try:
@@ -331,7 +332,7 @@ class ExportDialog(ModalScreen[None]):
         self.query_one("#export-status", Static).update(Text("exporting…", style="dim"))
         self.run_export(event.value, export.CONTACTS_PRESET if preset else list(self.columns))
 
-    @work(exclusive=True, group="export")
+    @desk_work(group="export")
     async def run_export(self, path: str, columns) -> None:
         app = self.app
         bar = self.query_one("#export-progress", ProgressBar)

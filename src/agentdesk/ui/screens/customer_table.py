@@ -7,21 +7,19 @@ any answer that still arrives for a query the agent has moved on from.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
+from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from agentdesk.domain.errors import ServiceError
-from agentdesk.domain.permissions import Action, allowed
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
-from agentdesk.services.customers import preferences
+from agentdesk.services.customers import preferences, search
 from agentdesk.services.customers.columns import COLUMNS
 from agentdesk.services.customers.filters import (
     SEGMENT_TITLES,
@@ -31,23 +29,20 @@ from agentdesk.services.customers.filters import (
     Segment,
     SortKey,
 )
-from agentdesk.services.customers.search import (
-    CustomerRow,
-    count_matching,
-    cursor_for,
-    fetch_page,
-    segment_counts,
-)
+from agentdesk.services.customers.search import CustomerRow, cursor_for
 from agentdesk.services.timeline import notes as timeline_notes
+from agentdesk.ui.base import DeskScreen, desk_work
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.window_table import Column, WindowTable
 
 PAGE_SIZE = 100
 SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VALUE, SortKey.LAST_PAYMENT]
+GATED = {"export": Action.EXPORT, "merge": Action.MERGE_ANONYMIZE, "new_customer": Action.EDIT_CUSTOMERS}
+"""Actions of the table that only some roles may take: hidden from the others."""
 
 
-class CustomerTableScreen(Screen):
-    BINDINGS = [
+class CustomerTableScreen(DeskScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search"),
         Binding("1", "segment('customers')", "Customers", show=False),
         Binding("2", "segment('leads')", "Leads", show=False),
@@ -87,7 +82,8 @@ class CustomerTableScreen(Screen):
 
     def on_mount(self) -> None:
         actor = self.app.actor
-        self.query_one("#who", Static).update(plain(f"{actor.name} ({actor.role.value})", "bold"))
+        if actor is not None:
+            self.query_one("#who", Static).update(plain(f"{actor.name} ({actor.role.value})", "bold"))
         table = self.query_one(WindowTable)
         table.mark_key = lambda row: row.id
         table.focus()
@@ -96,12 +92,9 @@ class CustomerTableScreen(Screen):
         self.run_query()
         self.check_mentions()
 
-    @work(exclusive=True, group="mentions")
+    @desk_work(group="mentions")
     async def check_mentions(self) -> None:
-        try:
-            waiting = await asyncio.to_thread(timeline_notes.my_mentions, self.app.store, self.app.actor)
-        except ServiceError:
-            return
+        waiting = await self.call(timeline_notes.my_mentions)
         if waiting:
             self.notify(f"You were mentioned {len(waiting)} time(s): press m to read.", timeout=8)
 
@@ -109,8 +102,7 @@ class CustomerTableScreen(Screen):
         from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
         from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
-        if not allowed(self.app.actor, Action.EDIT_CUSTOMERS):
-            self.notify("Your role may not add customers.", severity="warning")
+        if not self.refuse(Action.EDIT_CUSTOMERS):
             return
 
         def opened(customer_id) -> None:
@@ -133,11 +125,8 @@ class CustomerTableScreen(Screen):
         self.app.push_screen(MentionsScreen(), open_customer)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "export":
-            return allowed(self.app.actor, Action.EXPORT)
-        if action == "merge":
-            return allowed(self.app.actor, Action.MERGE_ANONYMIZE)
-        return True
+        gated = GATED.get(action)
+        return True if gated is None else self.gate(gated)
 
     def action_mark(self) -> None:
         self.query_one(WindowTable).toggle_mark()
@@ -145,11 +134,10 @@ class CustomerTableScreen(Screen):
     def action_merge(self) -> None:
         from agentdesk.ui.dialogs.privacy import MergeDialog
 
+        if not self.refuse(Action.MERGE_ANONYMIZE):
+            return
         table = self.query_one(WindowTable)
         marked = list(table.marked.values())
-        if not allowed(self.app.actor, Action.MERGE_ANONYMIZE):
-            self.notify("Only admins merge customers.", severity="warning")
-            return
         if len(marked) < 2:
             self.notify("Mark two or more customers with Space first.", timeout=3)
             return
@@ -199,7 +187,8 @@ class CustomerTableScreen(Screen):
         q = self.query_state
         what = SEGMENT_TITLES[q.segment].lower()
         if not table.rows:
-            message = f"No {what}" + (f" match “{q.search}”" if q.search else "") + ("" if q.filters.is_empty() else " with these filters")
+            message = f"No {what}" + (f" match “{q.search}”" if q.search else "")
+            message += "" if q.filters.is_empty() else " with these filters"
             message += "." + (" Esc clears the search." if q.search else "")
             self.query_one("#status", Static).update(plain(message, "dim"))
             return
@@ -221,13 +210,9 @@ class CustomerTableScreen(Screen):
         self.load_first(self.generation, to_end=False)
         self.load_total(self.generation)
 
-    @work(exclusive=True, group="columns")
+    @desk_work(group="columns")
     async def load_columns(self) -> None:
-        try:
-            self.columns = await asyncio.to_thread(preferences.table_columns, self.app.store, self.app.actor)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
+        self.columns = await self.call(preferences.table_columns)
         self._apply_columns()
 
     def _apply_columns(self) -> None:
@@ -235,37 +220,22 @@ class CustomerTableScreen(Screen):
             [Column(k, COLUMNS[k].title, COLUMNS[k].width, COLUMNS[k].justify) for k in self.columns]
         )
 
-    @work(exclusive=True, group="counts")
+    @desk_work(group="counts")
     async def load_counts(self) -> None:
-        try:
-            self.counts = await asyncio.to_thread(segment_counts, self.app.store, self.app.actor)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
+        self.counts = await self.call(search.segment_counts)
         self._show_segments()
 
-    @work(exclusive=True, group="total")
+    @desk_work(group="total")
     async def load_total(self, generation: int) -> None:
-        query = self.query_state
-        try:
-            total = await asyncio.to_thread(count_matching, self.app.store, self.app.actor, query)
-        except ServiceError:
-            return
+        total = await self.call(search.count_matching, self.query_state)
         if generation == self.generation:
             self.total = total
             self._show_status()
 
-    @work(exclusive=True, group="page")
+    @desk_work(group="page")
     async def load_first(self, generation: int, to_end: bool) -> None:
         """The first page (Home, a new query) or the last one (End)."""
-        query = self.query_state
-        try:
-            page = await asyncio.to_thread(
-                fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE, None, to_end
-            )
-        except ServiceError as exc:
-            self.query_one("#status", Static).update(plain(str(exc), "red"))
-            return
+        page = await self.call(search.fetch_page, self.query_state, PAGE_SIZE, None, to_end)
         if generation != self.generation:
             return
         table = self.query_one(WindowTable)
@@ -280,26 +250,18 @@ class CustomerTableScreen(Screen):
         table.empty_message = "nothing here"
         self._show_status()
 
-    @work(group="more")
+    @desk_work(group="more", exclusive=False)
     async def load_more(self, generation: int, forward: bool, edge: CustomerRow) -> None:
         query = self.query_state
         table = self.query_one(WindowTable)
-        try:
-            if forward and edge.exact:
-                ordered = [r for r in table.rows if not r.exact]
-                if ordered:
-                    edge = ordered[-1]
-                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
-                                                   cursor_for(edge, query.sort))
-                else:
-                    page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
-                                                   None, False, False)
+        if forward and edge.exact:
+            ordered = [r for r in table.rows if not r.exact]
+            if ordered:
+                page = await self.call(search.fetch_page, query, PAGE_SIZE, cursor_for(ordered[-1], query.sort))
             else:
-                page = await asyncio.to_thread(fetch_page, self.app.store, self.app.actor, query, PAGE_SIZE,
-                                               cursor_for(edge, query.sort), not forward)
-        except ServiceError as exc:
-            self.query_one("#status", Static).update(plain(str(exc), "red"))
-            return
+                page = await self.call(search.fetch_page, query, PAGE_SIZE, None, False, False)
+        else:
+            page = await self.call(search.fetch_page, query, PAGE_SIZE, cursor_for(edge, query.sort), not forward)
         if generation != self.generation:
             return
         if not forward and not page.more and query.search:
@@ -421,18 +383,14 @@ class CustomerTableScreen(Screen):
 
         self.app.push_screen(ColumnsDialog(self.columns), apply)
 
-    @work(group="save-columns")
+    @desk_work(group="save-columns", exclusive=False)
     async def save_columns(self, columns: list[str]) -> None:
-        try:
-            await asyncio.to_thread(preferences.set_table_columns, self.app.store, self.app.actor, columns)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+        await self.call(preferences.set_table_columns, columns)
 
     def action_export(self) -> None:
         from agentdesk.ui.dialogs.table import ExportDialog
 
-        if not allowed(self.app.actor, Action.EXPORT):
-            self.notify("Export needs the admin or finance role.", severity="warning")
+        if not self.refuse(Action.EXPORT):
             return
         self.app.push_screen(ExportDialog(self.query_state, self.columns))
 

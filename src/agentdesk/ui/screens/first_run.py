@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, ProgressBar, Static
 
 from agentdesk.demo.builder import build_demo
-from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
 from agentdesk.services.agents.identity import resolve_actor
+from agentdesk.ui.base import DeskScreen, desk_work
 
 DEMO_SIZE = 1_000
 
 
-class FirstRunScreen(Screen):
-    BINDINGS = [
+class FirstRunScreen(DeskScreen):
+    TITLE = "Welcome"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "build_demo", "Build demo data"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -71,8 +73,9 @@ class FirstRunScreen(Screen):
         self.query_one("#first-run-status", Static).update(Text("building demo data…"))
         self.build()
 
-    @work(exclusive=True, group="demo")
+    @desk_work(group="demo")
     async def build(self) -> None:
+        """No agent exists yet, so these are not `call()`s; a failure offers the button again."""
         bar = self.query_one("#demo-progress", ProgressBar)
 
         def progress(done: int, total: int) -> None:
@@ -81,9 +84,10 @@ class FirstRunScreen(Screen):
         try:
             await asyncio.to_thread(build_demo, self.app.store, DEMO_SIZE, 1, self.login, progress)
             actor = await asyncio.to_thread(resolve_actor, self.app.store, self.login)
-        except ServiceError as exc:
+        except Exception:
             self.building = False
-            self.query_one("#first-run-status", Static).update(Text(visible(str(exc)), style="red"))
+            self.query_one("#first-run-status", Static).update(Text("The demo data could not be built.", style="red"))
+            self.query_one("#demo-progress").display = False
             self.query_one("#first-run-buttons").display = True
-            return
+            raise
         self.app.signed_in(actor)
