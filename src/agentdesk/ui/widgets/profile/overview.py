@@ -1,0 +1,103 @@
+"""The overview tab: details, contacts, addresses, instruments, tax ids, lead source, custom fields, orders."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from agentdesk.domain.money import format_amount
+from agentdesk.services.customers.records import CustomerDetail
+from agentdesk.ui.widgets.plain_text import plain
+
+
+def _heading(title: str) -> Text:
+    return Text(title, style="bold underline")
+
+
+def _primary(flag: bool, word: str = "primary") -> Text | str:
+    return Text(f"  ★ {word}", style="green") if flag else ""
+
+
+def overview_text(d: CustomerDetail) -> Text:
+    """Everything on the overview tab as one Text; every customer value goes through `plain`."""
+    out = Text(end="")
+
+    def line(*parts: Text | str) -> None:
+        for part in parts:
+            out.append(part if isinstance(part, Text) else Text(part))
+        out.append("\n")
+
+    def section(title: str, empty: str | None, present: bool) -> None:
+        line("")
+        line(_heading(title))
+        if empty and not present:
+            line(Text(empty, style="dim"))
+
+    if d.block_reasons:
+        line(Text("Blocked", style="bold red"))
+        for reason in d.block_reasons:
+            line("  ", plain(reason, "red"))
+        line("")
+    line(_heading("Details"))
+    line("ID            ", plain(d.external_id), "   website ", plain(d.website))
+    if d.organization:
+        line("Organization  ", plain(d.organization))
+    if d.job_title:
+        line("Job title     ", plain(d.job_title))
+    if d.date_of_birth:
+        line(f"Date of birth {d.date_of_birth:%Y-%m-%d}")
+    line(f"Customer since {d.created_at:%Y-%m-%d}   updated {d.updated_at:%Y-%m-%d %H:%M}")
+
+    section("Contacts", "no emails or phones", bool(d.emails or d.phones))
+    for e in d.emails:
+        line("Email  ", plain(e.value), _primary(e.primary))
+    for p in d.phones:
+        line("Phone  ", plain(p.value), "  ", plain(p.label or "", "dim"), _primary(p.primary))
+
+    section("Addresses", "no addresses", bool(d.addresses))
+    for a in d.addresses:
+        parts = [a.line1, a.line2, a.city, a.region, a.postal_code, a.country]
+        line(plain(", ".join(p for p in parts if p)), _primary(a.primary))
+
+    section("Payment instruments", "no payment instruments", bool(d.instruments))
+    for i in d.instruments:
+        flags: list[str] = [i.status]
+        if i.primary:
+            flags.append("primary")
+        if i.allow_backup:
+            flags.append("backup allowed")
+        line(plain(i.label), Text(f"  {', '.join(flags)}", style="dim"))
+
+    section("Tax IDs", "no tax ids", bool(d.tax_ids))
+    for t in d.tax_ids:
+        line(f"{t.type.upper():<6}", plain(t.value), _primary(t.default, "default"))
+    if d.lead_source:
+        section("Lead source", None, True)
+        for key, value in d.lead_source.items():
+            line(f"{key.replace('_', ' '):<14}", plain(value))
+    if d.custom_fields:
+        section("Custom fields", None, True)
+        for key, value in d.custom_fields.items():
+            line(plain(f"{key:<14}"), plain(value))
+
+    section("Orders and subscriptions", "no orders", bool(d.orders))
+    for o in d.orders:
+        next_bill = f"  next bill {o.next_bill_date:%Y-%m-%d}" if o.next_bill_date else ""
+        kind = "subscription" if o.kind == "subscription" else "one-time"
+        line(
+            f"{o.number}  {kind:<12} {o.status:<10} {format_amount(o.total, o.currency):>14}"
+            f"  {o.created_at:%Y-%m-%d}{next_bill}"
+        )
+    return out
+
+
+class OverviewPane(VerticalScroll):
+    """The overview text; focusable so the arrows and Page keys scroll it."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("loading…", style="dim"), id="overview-body")
+
+    def show(self, detail: CustomerDetail) -> None:
+        self.query_one("#overview-body", Static).update(overview_text(detail))

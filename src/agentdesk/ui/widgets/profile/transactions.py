@@ -1,0 +1,253 @@
+"""The transactions tab: the customer's transactions newest first, and the money actions on them.
+
+The rows come from the detail the screen loaded; marking (Space) only redraws a cell. A money
+action that changed something posts `ProfileChanged` so the screen reloads the customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.permissions import Action
+from agentdesk.domain.text import visible
+from agentdesk.services.customers.records import CustomerDetail, TransactionView
+from agentdesk.services.money import refunds
+from agentdesk.ui.base import DeskWidget, desk_work
+from agentdesk.ui.dialogs.transaction import TransactionChoice, TransactionDialog
+from agentdesk.ui.widgets.plain_text import plain
+from agentdesk.ui.widgets.profile import ProfileChanged, changed
+
+COLUMNS = [
+    ("id", "Txn", 8), ("date", "Date", 16), ("type", "Type", 7), ("status", "Status", 18),
+    ("amount", "Amount", 14), ("settled", "Settled", 9), ("order", "Order", 12), ("parent", "Of", 8),
+    ("note", "Note", 40), ("gateway", "Gateway", 8), ("instrument", "Instrument", 24),
+]
+
+GATES = {
+    "refund": Action.REFUND, "mark": Action.REFUND, "refund_marked": Action.REFUND, "refund_order": Action.REFUND,
+    "resend_email": Action.REFUND, "collect": Action.BILLING, "credit_memo": Action.BILLING, "payout": Action.PAYOUT,
+}
+
+
+def _report(results: Sequence[refunds.RefundResult]) -> str:
+    """One line per transaction of a bulk refund (refusals included)."""
+    return "\n".join(visible(r.message) for r in results)
+
+
+class TransactionsPane(DeskWidget):
+    DEFAULT_CSS = """
+    TransactionsPane { height: 1fr; }
+    TransactionsPane DataTable { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refund", "Refund/void", id="profile.refund"),
+        Binding("space", "mark", "Mark", id="profile.mark"),
+        Binding("R", "refund_marked", "Refund marked", id="profile.refund_marked"),
+        Binding("O", "refund_order", "Refund order", show=False, id="profile.refund_order"),
+        Binding("E", "resend_email", "Resend email", show=False, id="profile.resend_email"),
+        Binding("dollar_sign", "collect", "Collect payment", show=False, id="profile.collect"),
+        Binding("P", "payout", "Payout", show=False, id="profile.payout"),
+        Binding("M", "credit_memo", "Credit memo", show=False, id="profile.credit_memo"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.detail: CustomerDetail | None = None
+        self.marked: set[int] = set()
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.table
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        gate = GATES.get(action)
+        return True if gate is None else self.gate(gate)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#transactions-table", DataTable)
+
+    @property
+    def transactions(self) -> list[TransactionView]:
+        return self.detail.transactions if self.detail else []
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def show(self, detail: CustomerDetail) -> None:
+        """A freshly loaded customer: redraw every row, keeping the cursor and the marks still there."""
+        self.detail = detail
+        self.marked &= {t.id for t in detail.transactions}
+        table = self.table
+        cursor = table.cursor_row
+        table.clear()
+        for t in detail.transactions:
+            table.add_row(*self._cells(t), key=str(t.id))
+        if detail.transactions:
+            table.move_cursor(row=min(cursor, len(detail.transactions) - 1))
+
+    def _id_cell(self, t: TransactionView) -> Text:
+        return Text(("✓" if t.id in self.marked else " ") + str(t.id))
+
+    def _cells(self, t: TransactionView) -> list[Text]:
+        return [
+            self._id_cell(t),
+            Text(f"{t.created_at:%Y-%m-%d %H:%M}"),
+            Text(t.type),
+            Text(t.status.replace("_", " ")),
+            Text(format_amount(t.amount, t.currency), justify="right"),
+            Text("settled" if t.settled else "unsettled", style="" if t.settled else "yellow"),
+            plain(t.order_number or ""),
+            Text(str(t.parent_id) if t.parent_id else ""),
+            plain(t.note or t.error or "", "yellow" if t.note else "red"),
+            plain(t.gateway),
+            plain(t.instrument or ""),
+        ]
+
+    def _current(self) -> TransactionView | None:
+        if not self.transactions:
+            self.app.notify("This customer has no transactions.", timeout=3)
+            return None
+        return self.transactions[min(self.table.cursor_row, len(self.transactions) - 1)]
+
+    def _after_dialog(self, result: object) -> None:
+        if changed(result):
+            self.post_message(ProfileChanged())
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#transactions-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if self.transactions:
+            self.open_transaction(self.transactions[event.cursor_row].id)
+
+    def open_transaction(self, txn_id: object) -> bool:
+        """Show one of this customer's transactions with its history; False when it is not theirs."""
+        txn = next((t for t in self.transactions if t.id == txn_id), None)
+        if txn is None:
+            return False
+        related = [t for t in self.transactions if t.parent_id == txn.id or t.id == txn.parent_id]
+
+        def chosen(choice: TransactionChoice | None) -> None:
+            if choice == "refund":
+                self._refund(txn)
+            elif choice == "resend":
+                self._resend(txn)
+
+        self.app.push_screen(TransactionDialog(txn, related), chosen)
+        return True
+
+    def action_mark(self) -> None:
+        """Toggle the mark on the highlighted row; redraws that one cell, no store round trip."""
+        if not self.refuse(Action.REFUND):
+            return
+        txn = self._current()
+        if txn is None:
+            return
+        self.marked.symmetric_difference_update({txn.id})
+        self.table.update_cell(str(txn.id), "id", self._id_cell(txn))
+
+    def action_refund(self) -> None:
+        if not self.refuse(Action.REFUND):
+            return
+        txn = self._current()
+        if txn is not None:
+            self._refund(txn)
+
+    def _refund(self, txn: TransactionView) -> None:
+        from agentdesk.ui.dialogs.money import RefundDialog
+
+        if not self.refuse(Action.REFUND):
+            return
+        self.app.push_screen(RefundDialog(txn.id), self._after_dialog)
+
+    def action_refund_marked(self) -> None:
+        if not self.refuse(Action.REFUND):
+            return
+        if not self.marked:
+            self.app.notify("Mark transactions with Space first.", timeout=3)
+            return
+        self.refund_marked(sorted(self.marked))
+
+    @desk_work(group="bulk-refund")
+    async def refund_marked(self, ids: list[int]) -> None:
+        try:
+            results = await self.call(refunds.refund_many, self.app.settings, ids)
+        finally:
+            self.post_message(ProfileChanged())
+        self.marked.difference_update(ids)
+        self.app.notify(_report(results), title="Refund marked", timeout=10, markup=False)
+
+    def action_refund_order(self) -> None:
+        if not self.refuse(Action.REFUND):
+            return
+        txn = self._current()
+        if txn is None:
+            return
+        if not txn.order_number:
+            self.app.notify("This transaction belongs to no order.", timeout=3)
+            return
+        self.refund_whole_order(txn.order_number)
+
+    @desk_work(group="order-refund")
+    async def refund_whole_order(self, number: str) -> None:
+        try:
+            results = await self.call(refunds.refund_order, self.app.settings, number)
+        finally:
+            self.post_message(ProfileChanged())
+        self.app.notify(_report(results), title=f"Order {visible(number)}", timeout=10, markup=False)
+
+    def action_resend_email(self) -> None:
+        if not self.refuse(Action.REFUND):
+            return
+        txn = self._current()
+        if txn is not None:
+            self._resend(txn)
+
+    def _resend(self, txn: TransactionView) -> None:
+        if not self.refuse(Action.REFUND):
+            return
+        self.resend(txn.id)
+
+    @desk_work(group="resend")
+    async def resend(self, txn_id: int) -> None:
+        to = await self.call(refunds.resend_confirmation, txn_id)
+        self.app.notify(f"Confirmation queued to {visible(to)}", markup=False)
+
+    # --- money in and out -------------------------------------------------------------------------
+
+    def action_collect(self) -> None:
+        from agentdesk.ui.dialogs.money import CollectPaymentDialog
+
+        if not self.refuse(Action.BILLING) or self.detail is None:
+            return
+        self.app.push_screen(CollectPaymentDialog(self.detail.id, self.detail.currency), self._after_dialog)
+
+    def action_payout(self) -> None:
+        from agentdesk.ui.dialogs.money import PayoutDialog
+
+        if not self.refuse(Action.PAYOUT) or self.detail is None:
+            return
+        self.app.push_screen(PayoutDialog(self.detail.id, self.detail.currency), self._after_dialog)
+
+    def action_credit_memo(self) -> None:
+        from agentdesk.ui.dialogs.money import CreditMemoDialog
+
+        if not self.refuse(Action.BILLING) or self.detail is None:
+            return
+        self.app.push_screen(CreditMemoDialog(self.detail.id, self.detail.currency), self._after_dialog)
