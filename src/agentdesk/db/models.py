@@ -13,7 +13,19 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import JSON, Column, Dialect, Index, String, TypeDecorator, UniqueConstraint, func, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Dialect,
+    Index,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+    inspect,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from agentdesk.domain.enums import (
@@ -35,6 +47,13 @@ from agentdesk.domain.enums import (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for bulk inserts and plain-column reads."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -68,7 +87,7 @@ class Setting(SQLModel, table=True):
 
 class Agent(SQLModel, table=True):
     __tablename__ = "agent"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     login: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     role: Role = Field(sa_type=EnumText(Role))
@@ -78,7 +97,7 @@ class Agent(SQLModel, table=True):
 
 class Website(SQLModel, table=True):
     __tablename__ = "website"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     url: str = Field(max_length=400)
@@ -100,7 +119,7 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_segment_ltv", "payment_count", "lifetime_value", "id"),
         Index("ix_customer_segment_last_payment", "payment_count", "last_payment_at", "id"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=100, unique=True)
     """The merchant's own customer id, shown to agents as "Customer ID"."""
     website_id: int = Field(foreign_key="website.id", index=True)
@@ -137,7 +156,7 @@ class BlocklistEntry(SQLModel, table=True):
 
     __tablename__ = "blocklist_entry"
     __table_args__ = (Index("ix_blocklist_kind_value", "kind", "value"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: BlocklistKind = Field(sa_type=EnumText(BlocklistKind, 16))
     value: str = Field(max_length=320)
     """Normalised: emails lower-cased, phones as digits, countries upper-cased."""
@@ -151,7 +170,7 @@ class BlocklistEntry(SQLModel, table=True):
 
 class KycDocument(SQLModel, table=True):
     __tablename__ = "kyc_document"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=32)
     status: KycStatus = Field(default=KycStatus.PENDING, sa_type=EnumText(KycStatus, 16))
@@ -166,7 +185,7 @@ class AmlCheck(SQLModel, table=True):
     """One screening of the customer against sanctions and watch lists."""
 
     __tablename__ = "aml_check"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     checked_at: datetime = Field(default_factory=utcnow)
     result: AmlResult = Field(sa_type=EnumText(AmlResult, 16))
@@ -180,7 +199,7 @@ class EddScore(SQLModel, table=True):
 
     __tablename__ = "edd_score"
     __table_args__ = (UniqueConstraint("customer_id", "factor", name="uq_edd_score_factor"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     factor: str = Field(max_length=32)
     likelihood: str = Field(max_length=16)
@@ -198,7 +217,7 @@ class CustomerTag(SQLModel, table=True):
 
 class TaxId(SQLModel, table=True):
     __tablename__ = "tax_id"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     type: str = Field(max_length=32)
     """e.g. "vat", "ein", "abn"."""
@@ -211,7 +230,7 @@ class SavedSegment(SQLModel, table=True):
 
     __tablename__ = "saved_segment"
     __table_args__ = (UniqueConstraint("owner_agent_id", "name", name="uq_saved_segment_owner_name"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)
     owner_agent_id: int = Field(foreign_key="agent.id", index=True)
     shared: bool = Field(default=False)
@@ -239,7 +258,7 @@ class CustomerEmail(SQLModel, table=True):
             postgresql_where=text("is_primary"),
         ),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     address: str = Field(max_length=320, index=True)
     is_primary: bool = Field(default=False)
@@ -256,7 +275,7 @@ class CustomerPhone(SQLModel, table=True):
             postgresql_where=text("is_primary"),
         ),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     number: str = Field(max_length=40)
     """As the agent or merchant wrote it, cleaned of surrounding space."""
@@ -269,7 +288,7 @@ class CustomerPhone(SQLModel, table=True):
 class Address(SQLModel, table=True):
     __tablename__ = "address"
     __table_args__ = (Index("ix_address_country", "country", "customer_id"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     line1: str = Field(max_length=200)
     line2: str | None = Field(default=None, max_length=200)
@@ -285,7 +304,7 @@ class PaymentInstrument(SQLModel, table=True):
     expiry and the gateway's fingerprint are all we keep."""
 
     __tablename__ = "payment_instrument"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     method: InstrumentMethod = Field(sa_type=EnumText(InstrumentMethod))
     brand: str | None = Field(default=None, max_length=40)
@@ -307,7 +326,7 @@ class PaymentInstrument(SQLModel, table=True):
 
 class Product(SQLModel, table=True):
     __tablename__ = "product"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     sku: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=1000)
@@ -315,7 +334,7 @@ class Product(SQLModel, table=True):
 
 class Plan(SQLModel, table=True):
     __tablename__ = "plan"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="product.id", index=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
@@ -328,7 +347,7 @@ class Plan(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     number: str = Field(max_length=40, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     website_id: int = Field(foreign_key="website.id")
@@ -343,7 +362,7 @@ class Order(SQLModel, table=True):
 
 class OrderItem(SQLModel, table=True):
     __tablename__ = "order_item"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     plan_id: int = Field(foreign_key="plan.id")
     quantity: int = Field(default=1)
@@ -354,7 +373,7 @@ class OrderItem(SQLModel, table=True):
 class Transaction(SQLModel, table=True):
     __tablename__ = "transaction"
     __table_args__ = (Index("ix_transaction_customer_created", "customer_id", "created_at", "id"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
@@ -382,7 +401,7 @@ class CreditMemo(SQLModel, table=True):
     """Credit the merchant owes the customer, drawn down by later charges."""
 
     __tablename__ = "credit_memo"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     amount: int
     remaining: int
@@ -420,7 +439,7 @@ class TimelineEvent(SQLModel, table=True):
         Index("ix_timeline_customer_time", "customer_id", "occurred_at", "id"),
         Index("ix_timeline_customer_type_time", "customer_id", "type", "occurred_at", "id"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     type: str = Field(max_length=48, index=True)
     title: str = Field(max_length=200)
@@ -441,7 +460,7 @@ class Mention(SQLModel, table=True):
 
     __tablename__ = "mention"
     __table_args__ = (Index("ix_mention_agent_seen", "agent_id", "seen_at"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="timeline_event.id")
     agent_id: int = Field(foreign_key="agent.id")
     customer_id: int = Field(foreign_key="customer.id")
@@ -453,7 +472,7 @@ class Attachment(SQLModel, table=True):
     """A file kept content-addressed in the data dir (`attachments/<sha256>`)."""
 
     __tablename__ = "attachment"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     sha256: str = Field(max_length=64, index=True)
     name: str = Field(max_length=255)
@@ -469,7 +488,7 @@ class Job(SQLModel, table=True):
         UniqueConstraint("idempotency_key", name="uq_job_idempotency_key"),
         Index("ix_job_due", "status", "run_after"),
     )
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: JobKind = Field(sa_type=EnumText(JobKind, 48))
     idempotency_key: str = Field(max_length=100)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)

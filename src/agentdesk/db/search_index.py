@@ -19,6 +19,8 @@ from sqlalchemy import and_, bindparam, column, func, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
+from sqlmodel import col
 
 from agentdesk.db.models import Customer, CustomerEmail, CustomerPhone, PaymentInstrument
 
@@ -54,27 +56,30 @@ def documents_for(connection: Connection, customer_ids: list[int]) -> dict[int, 
     emails: dict[int, list[str]] = defaultdict(list)
     phones: dict[int, list[str]] = defaultdict(list)
     cards: dict[int, list[str]] = defaultdict(list)
-    ids = bindparam("ids", expanding=True)
+    ids: BindParameter[int] = bindparam("ids", expanding=True)
+    params = {"ids": customer_ids}
     for cid, address in connection.execute(
-        select(CustomerEmail.customer_id, CustomerEmail.address).where(CustomerEmail.customer_id.in_(ids)), {"ids": customer_ids}
+        select(col(CustomerEmail.customer_id), col(CustomerEmail.address))
+        .where(col(CustomerEmail.customer_id).in_(ids)), params
     ):
         emails[cid].append(address)
     for cid, digits in connection.execute(
-        select(CustomerPhone.customer_id, CustomerPhone.digits).where(CustomerPhone.customer_id.in_(ids)), {"ids": customer_ids}
+        select(col(CustomerPhone.customer_id), col(CustomerPhone.digits)).where(col(CustomerPhone.customer_id).in_(ids)),
+        params,
     ):
         phones[cid].append(digits)
     for cid, last4 in connection.execute(
-        select(PaymentInstrument.customer_id, PaymentInstrument.last4).where(
-            PaymentInstrument.customer_id.in_(ids), PaymentInstrument.last4.is_not(None)
+        select(col(PaymentInstrument.customer_id), col(PaymentInstrument.last4)).where(
+            col(PaymentInstrument.customer_id).in_(ids), col(PaymentInstrument.last4).is_not(None)
         ),
-        {"ids": customer_ids},
+        params,
     ):
-        cards[cid].append(last4)
+        if last4:
+            cards[cid].append(last4)
     rows = connection.execute(
-        select(Customer.id, Customer.external_id, Customer.first_name, Customer.last_name, Customer.organization).where(
-            Customer.id.in_(ids)
-        ),
-        {"ids": customer_ids},
+        select(col(Customer.id), col(Customer.external_id), col(Customer.first_name), col(Customer.last_name),
+               col(Customer.organization)).where(col(Customer.id).in_(ids)),
+        params,
     )
     return {
         cid: document(external_id, first, last, org, emails[cid], phones[cid], cards[cid])
@@ -116,7 +121,9 @@ def rebuild(connection: Connection, batch: int = 5_000) -> int:
     last, total = 0, 0
     while True:
         ids = list(
-            connection.execute(select(Customer.id).where(Customer.id > last).order_by(Customer.id).limit(batch)).scalars()
+            connection.execute(
+                select(col(Customer.id)).where(col(Customer.id) > last).order_by(col(Customer.id)).limit(batch)
+            ).scalars()
         )
         if not ids:
             return total

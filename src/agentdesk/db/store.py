@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -21,10 +22,25 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
-from agentdesk.domain.errors import StoreBusy
+from agentdesk.domain.errors import NotFound, StoreBusy
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+T = TypeVar("T")
+
+
+def get_row(session: Session, model: type[T], ident: object, what: str | None = None) -> T:
+    """The row of `model` with this primary key, or `NotFound` naming what was asked for.
+
+    For rows the caller was given an id of, and for rows a foreign key guarantees
+    (a transaction's customer): there, a missing one is a bug reported as such.
+    """
+    row = session.get(model, ident)
+    if row is None:
+        raise NotFound(f"no {what or model.__name__.lower()} {ident}")
+    return row
 
 
 class StoreError(Exception):

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
 from sqlalchemy import func, insert, select
+from sqlmodel import Session, SQLModel
 
 from agentdesk.db import search_index
 from agentdesk.db.models import (
@@ -37,7 +38,9 @@ from agentdesk.db.models import (
     TimelineEvent,
     Transaction,
     Website,
+    table_of,
 )
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import (
     InstrumentMethod,
     InstrumentStatus,
@@ -411,7 +414,7 @@ class _Generator:
             customer["last_payment_at"] = sale["created_at"]
 
 
-TABLES = [
+TABLES: list[tuple[str, type[SQLModel]]] = [
     ("customer", Customer),
     ("customer_email", CustomerEmail),
     ("customer_phone", CustomerPhone),
@@ -425,7 +428,7 @@ TABLES = [
 ]
 
 
-def _seed_reference_data(session, login: str) -> _Catalog:
+def _seed_reference_data(session: Session, login: str) -> _Catalog:
     catalog = _load("catalog.toml")
     people = _load("people.toml")
     agents: dict[str, int] = {}
@@ -465,7 +468,7 @@ def _seed_reference_data(session, login: str) -> _Catalog:
     return _Catalog(websites=websites, plans_by_currency=plans, people=people, agents=agents)
 
 
-def store_is_empty(store) -> bool:
+def store_is_empty(store: Store) -> bool:
     """No customers and no agents: a store nobody has started using."""
     with store.read() as session:
         customers = session.execute(select(func.count()).select_from(Customer)).scalar_one()
@@ -474,7 +477,7 @@ def store_is_empty(store) -> bool:
 
 
 def build_demo(
-    store,
+    store: Store,
     customers: int,
     seed: int = 1,
     login: str = "admin",
@@ -508,7 +511,7 @@ def build_demo(
             connection = session.connection()
             for name, model in TABLES:
                 if rows[name]:
-                    connection.execute(insert(model.__table__), rows[name])
+                    connection.execute(insert(table_of(model)), rows[name])
                     summary.rows[name] = summary.rows.get(name, 0) + len(rows[name])
             search_index.write_documents(connection, _search_documents(rows), replace=False)
         done += size
@@ -540,12 +543,12 @@ def _search_documents(rows: dict[str, list[dict]]) -> dict[int, str]:
     }
 
 
-def _advance_sequences(store) -> None:
+def _advance_sequences(store: Store) -> None:
     """Ids were chosen here, so PostgreSQL's sequences must be moved past them."""
     with store.write() as session:
         connection = session.connection()
         for name, model in TABLES:
-            table = model.__table__
+            table = table_of(model)
             if "id" not in table.c:
                 continue
             connection.exec_driver_sql(

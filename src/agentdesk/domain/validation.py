@@ -64,8 +64,26 @@ class CustomerInput:
     addresses: list[AddressInput] = field(default_factory=list)
     custom_fields: dict[str, str] = field(default_factory=dict)
     card: CardInput | None = None
-    card_details: tuple[str, int, int] | None = None
-    """Set by validation: the card's digits, expiry month and year (never stored)."""
+
+
+@dataclass(frozen=True)
+class ValidCustomer:
+    """A `CustomerInput` that passed validation: cleaned, with an id, a date of birth as a date."""
+
+    external_id: str
+    website: str | None
+    first_name: str
+    last_name: str
+    organization: str | None
+    job_title: str | None
+    date_of_birth: date | None
+    emails: list[ContactInput]
+    phones: list[ContactInput]
+    addresses: list[AddressInput]
+    custom_fields: dict[str, str]
+    card_details: tuple[str, int, int] | None
+    """The card's digits, expiry month and year: handed to the gateway, never stored."""
+    card_allow_backup: bool = False
 
 
 CUSTOM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -95,7 +113,8 @@ def card_brand(digits: str) -> str:
     return "Card"
 
 
-def check_card(card: CardInput | None, problems: dict[str, str], today: date | None = None):
+def check_card(card: CardInput | None, problems: dict[str, str],
+               today: date | None = None) -> tuple[str, int, int] | None:
     """(digits, month, year) of a valid card, or None with the problems noted."""
     if card is None or not (card.number or "").strip():
         return None
@@ -287,16 +306,16 @@ def check_external_id(value: str | None, problems: dict[str, str]) -> str:
     return cleaned
 
 
-def validated(draft: CustomerInput) -> CustomerInput:
+def validated(draft: CustomerInput) -> ValidCustomer:
     """A cleaned copy of the input, or `InvalidInput` listing every bad field."""
     problems: dict[str, str] = {}
     addresses = check_addresses(draft.addresses, problems)
     region = addresses[0].country if addresses and addresses[0].country in COUNTRY_CODES else None
-    result = CustomerInput(
+    result = ValidCustomer(
         external_id=check_external_id(draft.external_id, problems),
         website=_clean(draft.website),
-        first_name=check_name(draft.first_name, "first name", problems, "first_name", True),
-        last_name=check_name(draft.last_name, "last name", problems, "last_name", True),
+        first_name=check_name(draft.first_name, "first name", problems, "first_name", True) or "",
+        last_name=check_name(draft.last_name, "last name", problems, "last_name", True) or "",
         organization=check_name(draft.organization, "organization", problems, "organization", False),
         job_title=check_name(draft.job_title, "job title", problems, "job_title", False),
         date_of_birth=check_date_of_birth(draft.date_of_birth, problems),
@@ -304,8 +323,8 @@ def validated(draft: CustomerInput) -> CustomerInput:
         phones=check_phones(draft.phones, problems, region),
         addresses=addresses,
         custom_fields=check_custom_fields(draft.custom_fields, problems),
-        card=draft.card,
         card_details=check_card(draft.card, problems),
+        card_allow_backup=bool(draft.card and draft.card.allow_backup),
     )
     if problems:
         raise InvalidInput(fields=problems)

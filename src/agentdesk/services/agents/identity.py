@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agentdesk.db.models import Agent, Setting
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import Action, Actor, require
@@ -28,18 +29,18 @@ def actor_of(agent: Agent) -> Actor:
     return Actor(agent_id=agent.id, login=agent.login, name=agent.name, role=Role(agent.role))
 
 
-def is_demo(store) -> bool:
+def is_demo(store: Store) -> bool:
     with store.read() as session:
         setting = session.get(Setting, DEMO_SETTING)
         return setting is not None and setting.value == "1"
 
 
-def has_agents(store) -> bool:
+def has_agents(store: Store) -> bool:
     with store.read() as session:
         return session.exec(select(func.count()).select_from(Agent)).one() > 0
 
 
-def resolve_actor(store, login: str | None = None, as_login: str | None = None) -> Actor:
+def resolve_actor(store: Store, login: str | None = None, as_login: str | None = None) -> Actor:
     """The acting agent for this session.
 
     On a demo store the current login is an admin even if it was never added,
@@ -66,7 +67,7 @@ def resolve_actor(store, login: str | None = None, as_login: str | None = None) 
     return actor_of(agent)
 
 
-def _add_demo_admin(store, login: str) -> Actor:
+def _add_demo_admin(store: Store, login: str) -> Actor:
     with store.write() as session:
         agent = session.exec(select(Agent).where(Agent.login == login)).first()
         if agent is None:
@@ -92,7 +93,7 @@ def _info(agent: Agent) -> AgentInfo:
     return AgentInfo(agent.id, agent.login, agent.name, agent.role, agent.active)
 
 
-def add_agent(store, actor: Actor | None, login: str, role: str, name: str | None = None) -> AgentInfo:
+def add_agent(store: Store, actor: Actor | None, login: str, role: str, name: str | None = None) -> AgentInfo:
     """Add an agent. With no actor this is the bootstrap of an empty store: only an admin may be added."""
     fields: dict[str, str] = {}
     if not _LOGIN.match(login or ""):
@@ -119,7 +120,7 @@ def add_agent(store, actor: Actor | None, login: str, role: str, name: str | Non
         return _info(agent)
 
 
-def list_agents(store, actor: Actor) -> list[AgentInfo]:
+def list_agents(store: Store, actor: Actor) -> list[AgentInfo]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         return [_info(a) for a in session.exec(select(Agent).order_by(Agent.login)).all()]

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
+from sqlalchemy.sql.elements import BindParameter
+from sqlmodel import col, select
 
 from agentdesk.db.models import Address, Customer, TaxId
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action, Actor, require
@@ -63,27 +66,30 @@ def _target(path: str | Path) -> Path:
 class _ContactDetails:
     """Address, company and tax fields for a page of rows, fetched in three queries, not per row."""
 
-    def __init__(self, store, rows: list[CustomerRow]):
+    def __init__(self, store: Store, rows: list[CustomerRow]):
         ids = [r.id for r in rows]
         self.address: dict[int, Address] = {}
-        self.company: dict[int, tuple] = {}
+        self.company: dict[int, tuple[str, str]] = {}
         self.tax: dict[int, list[TaxId]] = defaultdict(list)
-        param = bindparam("ids", expanding=True)
+        param: BindParameter[int] = bindparam("ids", expanding=True)
+        params = {"ids": ids}
         with store.read() as session:
-            for address in session.execute(
-                select(Address).where(Address.customer_id.in_(param)).order_by(Address.is_primary.desc(), Address.id),
-                {"ids": ids},
-            ).scalars():
+            for address in session.exec(
+                select(Address).where(col(Address.customer_id).in_(param))
+                .order_by(col(Address.is_primary).desc(), col(Address.id)),
+                params=params,
+            ):
                 self.address.setdefault(address.customer_id, address)
-            for cid, company_id, company_email in session.execute(
-                select(Customer.id, Customer.company_id, Customer.company_email).where(Customer.id.in_(param)),
-                {"ids": ids},
+            for cid, company_id, company_email in session.exec(
+                select(Customer.id, Customer.company_id, Customer.company_email).where(col(Customer.id).in_(param)),
+                params=params,
             ):
                 self.company[cid] = (company_id or "", company_email or "")
-            for tax in session.execute(
-                select(TaxId).where(TaxId.customer_id.in_(param)).order_by(TaxId.is_default.desc(), TaxId.id),
-                {"ids": ids},
-            ).scalars():
+            for tax in session.exec(
+                select(TaxId).where(col(TaxId.customer_id).in_(param)).order_by(col(TaxId.is_default).desc(),
+                                                                                col(TaxId.id)),
+                params=params,
+            ):
                 self.tax[tax.customer_id].append(tax)
 
     def cells(self, row: CustomerRow) -> list[str]:
@@ -102,7 +108,7 @@ class _ContactDetails:
 
 
 def export_customers(
-    store,
+    store: Store,
     actor: Actor,
     query: CustomerQuery,
     out: str | Path,

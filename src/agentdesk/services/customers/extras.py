@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import TaxId, utcnow
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -28,12 +30,12 @@ class TaxIdInfo:
     default: bool
 
 
-def tax_ids(session, customer_id: int) -> list[TaxIdInfo]:
-    rows = session.execute(select(TaxId).where(TaxId.customer_id == customer_id).order_by(TaxId.id)).scalars()
+def tax_ids(session: Session, customer_id: int) -> list[TaxIdInfo]:
+    rows = session.exec(select(TaxId).where(TaxId.customer_id == customer_id).order_by(col(TaxId.id)))
     return [TaxIdInfo(t.id, t.type, t.value, t.is_default) for t in rows]
 
 
-def add_tax_id(store, actor: Actor, customer: str | int, kind: str, value: str, default: bool = False) -> int:
+def add_tax_id(store: Store, actor: Actor, customer: str | int, kind: str, value: str, default: bool = False) -> int:
     require(actor, Action.EDIT_CUSTOMERS)
     kind = (kind or "").strip().lower()
     value = " ".join((value or "").split())
@@ -46,10 +48,10 @@ def add_tax_id(store, actor: Actor, customer: str | int, kind: str, value: str, 
         raise InvalidInput(fields=problems)
     with store.write() as session:
         row = customer_by_ref(session, customer)
-        existing = session.execute(select(TaxId).where(TaxId.customer_id == row.id)).scalars().all()
+        existing = session.exec(select(TaxId).where(TaxId.customer_id == row.id)).all()
         make_default = default or not existing
         if make_default:
-            session.execute(update(TaxId).where(TaxId.customer_id == row.id).values(is_default=False))
+            session.exec(update(TaxId).where(col(TaxId.customer_id) == row.id).values(is_default=False))
         tax = TaxId(customer_id=row.id, type=kind, value=value, is_default=make_default)
         session.add(tax)
         session.flush()
@@ -58,7 +60,7 @@ def add_tax_id(store, actor: Actor, customer: str | int, kind: str, value: str, 
         return tax.id
 
 
-def delete_tax_id(store, actor: Actor, tax_id: int) -> None:
+def delete_tax_id(store: Store, actor: Actor, tax_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         tax = session.get(TaxId, tax_id)
@@ -67,7 +69,9 @@ def delete_tax_id(store, actor: Actor, tax_id: int) -> None:
         session.delete(tax)
         session.flush()
         if tax.is_default:
-            other = session.execute(select(TaxId).where(TaxId.customer_id == tax.customer_id).order_by(TaxId.id)).scalars().first()
+            other = session.exec(
+                select(TaxId).where(TaxId.customer_id == tax.customer_id).order_by(col(TaxId.id))
+            ).first()
             if other is not None:
                 other.is_default = True
                 session.add(other)
@@ -75,7 +79,7 @@ def delete_tax_id(store, actor: Actor, tax_id: int) -> None:
                      changes={"tax id": {"from": f"{tax.type} {tax.value}", "to": None}})
 
 
-def set_default_tax_id(store, actor: Actor, tax_id: int) -> None:
+def set_default_tax_id(store: Store, actor: Actor, tax_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         tax = session.get(TaxId, tax_id)
@@ -83,14 +87,14 @@ def set_default_tax_id(store, actor: Actor, tax_id: int) -> None:
             raise NotFound(f"no tax id {tax_id}")
         if tax.is_default:
             return
-        session.execute(update(TaxId).where(TaxId.customer_id == tax.customer_id).values(is_default=False))
+        session.exec(update(TaxId).where(col(TaxId.customer_id) == tax.customer_id).values(is_default=False))
         tax.is_default = True
         session.add(tax)
         record_event(session, actor, tax.customer_id, EventType.CUSTOMER_EDITED,
                      changes={"default tax id": {"from": None, "to": f"{tax.type} {tax.value}"}})
 
 
-def set_lead_source(store, actor: Actor, customer: str | int, values: dict[str, str]) -> dict[str, str]:
+def set_lead_source(store: Store, actor: Actor, customer: str | int, values: dict[str, str]) -> dict[str, str]:
     require(actor, Action.EDIT_CUSTOMERS)
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:

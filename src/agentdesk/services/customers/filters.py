@@ -98,7 +98,11 @@ class CustomerFilters:
 
     def chips(self) -> list[tuple[str, str]]:
         """(filter name, short label) for each active filter, for the summary above the table."""
-        money = (lambda v: format_amount(v, self.currency)) if self.currency else (lambda v: _minor_as_text(v))
+        currency = self.currency
+
+        def money(minor: int) -> str:
+            return format_amount(minor, currency) if currency else _minor_as_text(minor)
+
         labels = {
             "website": lambda v: f"website {v}",
             "country": lambda v: f"country {v}",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlmodel import Session, select
 
 from agentdesk.db.models import Customer
 from agentdesk.domain.errors import NotFound
 
 
-def customer_by_ref(session, ref: str | int) -> Customer:
+def customer_by_ref(session: Session, ref: str | int) -> Customer:
     """By merchant id (text) or internal id (int); `NotFound` names what was asked for."""
     if isinstance(ref, int):
         customer = session.get(Customer, ref)
     else:
-        customer = session.execute(select(Customer).where(Customer.external_id == ref)).scalar_one_or_none()
+        customer = session.exec(select(Customer).where(Customer.external_id == ref)).one_or_none()
     if customer is None:
         raise NotFound(f"no customer with the id {ref!r}")
     return customer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from agentdesk.db.models import AgentPreference
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.columns import DEFAULT_COLUMNS, validate_columns
@@ -18,7 +19,7 @@ def _own(actor: Actor) -> int:
     return actor.agent_id
 
 
-def table_columns(store, actor: Actor) -> list[str]:
+def table_columns(store: Store, actor: Actor) -> list[str]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         pref = session.exec(
@@ -32,7 +33,7 @@ def table_columns(store, actor: Actor) -> list[str]:
         return list(DEFAULT_COLUMNS)
 
 
-def set_table_columns(store, actor: Actor, columns: list[str]) -> list[str]:
+def set_table_columns(store: Store, actor: Actor, columns: list[str]) -> list[str]:
     require(actor, Action.VIEW_CUSTOMERS)
     cleaned = validate_columns(columns)
     with store.write() as session:

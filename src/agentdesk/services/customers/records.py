@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from typing import Any, TypeVar
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from agentdesk.config import Settings
 from agentdesk.db import search_index
 from agentdesk.db.models import (
     Address,
@@ -19,6 +22,7 @@ from agentdesk.db.models import (
     Website,
     utcnow,
 )
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import (
     InstrumentMethod,
     InstrumentStatus,
@@ -32,6 +36,7 @@ from agentdesk.domain.enums import (
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import (
+    ContactInput,
     CustomerInput,
     check_date_of_birth,
     check_name,
@@ -186,20 +191,26 @@ def _jsonable(value):
 def _detail(session: Session, customer: Customer, timeline_limit: int) -> CustomerDetail:
     cid = customer.id
     website = session.get(Website, customer.website_id)
-    emails = session.exec(select(CustomerEmail).where(CustomerEmail.customer_id == cid).order_by(CustomerEmail.id)).all()
-    phones = session.exec(select(CustomerPhone).where(CustomerPhone.customer_id == cid).order_by(CustomerPhone.id)).all()
-    addresses = session.exec(select(Address).where(Address.customer_id == cid).order_by(Address.id)).all()
-    instruments = session.exec(
-        select(PaymentInstrument).where(PaymentInstrument.customer_id == cid).order_by(PaymentInstrument.id)
+    emails = session.exec(
+        select(CustomerEmail).where(CustomerEmail.customer_id == cid).order_by(col(CustomerEmail.id))
     ).all()
-    orders = session.exec(select(Order).where(Order.customer_id == cid).order_by(Order.created_at.desc(), Order.id.desc())).all()
+    phones = session.exec(
+        select(CustomerPhone).where(CustomerPhone.customer_id == cid).order_by(col(CustomerPhone.id))
+    ).all()
+    addresses = session.exec(select(Address).where(Address.customer_id == cid).order_by(col(Address.id))).all()
+    instruments = session.exec(
+        select(PaymentInstrument).where(PaymentInstrument.customer_id == cid).order_by(col(PaymentInstrument.id))
+    ).all()
+    orders = session.exec(
+        select(Order).where(Order.customer_id == cid).order_by(col(Order.created_at).desc(), col(Order.id).desc())
+    ).all()
     numbers = {o.id: o.number for o in orders}
     labels = {i.id: InstrumentView(i.id, i.method, i.brand, i.last4, i.exp_month, i.exp_year, i.fingerprint, i.status,
                                    i.is_primary, i.allow_backup).label for i in instruments}
     transactions = session.exec(
         select(Transaction)
         .where(Transaction.customer_id == cid)
-        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+        .order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc())
     ).all()
     return CustomerDetail(
         id=cid,
@@ -236,7 +247,7 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
             TransactionView(
                 t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
                 numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref, t.error,
-                labels.get(t.instrument_id), _transaction_note(session, t),
+                labels.get(t.instrument_id) if t.instrument_id else None, _transaction_note(session, t),
             )
             for t in transactions
         ],
@@ -289,7 +300,7 @@ def _transaction_note(session: Session, t: Transaction) -> str | None:
     return "waiting for the gateway's answer"
 
 
-def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100) -> CustomerDetail:
+def get_customer(store: Store, actor: Actor, ref: str | int, timeline_limit: int = 100) -> CustomerDetail:
     """A customer by merchant id (text) or internal id (int), with everything the profile shows.
 
     A duplicate merged into another customer opens that customer instead."""
@@ -298,7 +309,7 @@ def get_customer(store, actor: Actor, ref: str | int, timeline_limit: int = 100)
         customer = customer_by_ref(session, ref)
         hops = 0
         while customer.merged_into_id is not None and hops < 10:
-            customer = session.get(Customer, customer.merged_into_id)
+            customer = get_row(session, Customer, customer.merged_into_id, "customer")
             hops += 1
         return _detail(session, customer, timeline_limit)
 
@@ -310,16 +321,16 @@ def _website(session: Session, code: str | None) -> Website:
     if code:
         website = session.exec(select(Website).where(Website.code == code)).first()
         if website is None:
-            known = ", ".join(w.code for w in session.exec(select(Website).order_by(Website.code)).all()) or "none yet"
+            known = ", ".join(session.exec(select(Website.code).order_by(col(Website.code))).all()) or "none yet"
             raise InvalidInput(fields={"website": f"no website {code!r}; known websites: {known}"})
         return website
-    website = session.exec(select(Website).order_by(Website.id)).first()
+    website = session.exec(select(Website).order_by(col(Website.id))).first()
     if website is None:
         raise InvalidInput(fields={"website": "the store has no website yet; add one before adding customers"})
     return website
 
 
-def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) -> CustomerDetail:
+def create_customer(store: Store, actor: Actor, draft: CustomerInput, settings: Settings | None = None) -> CustomerDetail:
     require(actor, Action.EDIT_CUSTOMERS)
     clean = validated(draft)
     tokenized = None
@@ -374,15 +385,15 @@ def create_customer(store, actor: Actor, draft: CustomerInput, settings=None) ->
                 )
             )
         record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
-        if tokenized:
+        if tokenized and clean.card_details:
             _, token, fingerprint = tokenized
-            store_card(session, actor, customer.id, clean.card_details, clean.card.allow_backup, token, fingerprint, True)
+            store_card(session, actor, customer.id, clean.card_details, clean.card_allow_backup, token, fingerprint, True)
         else:
             search_index.refresh(session, [customer.id])  # store_card refreshes it otherwise
         return _detail(session, customer, 100)
 
 
-def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> CustomerDetail:
+def edit_customer(store: Store, actor: Actor, ref: str | int, changes: dict) -> CustomerDetail:
     """Change the customer's own fields; the timeline records each field's old and new value."""
     require(actor, Action.EDIT_CUSTOMERS)
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -429,9 +440,14 @@ def edit_customer(store, actor: Actor, ref: str | int, changes: dict) -> Custome
 ADDRESS_FIELDS = ("line1", "line2", "city", "region", "postal_code", "country")
 
 
-def _replace_contacts(session: Session, diff: dict, name: str, model, value_column: str, cid: int, wanted, make) -> None:
+Contact = TypeVar("Contact", CustomerEmail, CustomerPhone)
+
+
+def _replace_contacts(session: Session, diff: dict[str, dict[str, Any]], name: str, model: type[Contact],
+                      value_column: str, cid: int, wanted: list[ContactInput],
+                      make: Callable[[ContactInput], Contact]) -> None:
     """Replace a customer's emails or phones when the list (values, order, primary) changed, noting it in `diff`."""
-    rows = session.execute(select(model).where(model.customer_id == cid).order_by(model.id)).scalars().all()
+    rows = session.exec(select(model).where(model.customer_id == cid).order_by(col(model.id))).all()
     before = [[getattr(r, value_column), r.is_primary] for r in rows]
     after = [[c.value, c.primary] for c in wanted]
     if before == after:
@@ -444,7 +460,7 @@ def _replace_contacts(session: Session, diff: dict, name: str, model, value_colu
         session.add(make(contact))
 
 
-def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -> CustomerDetail:
+def update_customer(store: Store, actor: Actor, ref: str | int, draft: CustomerInput) -> CustomerDetail:
     """Save the whole edit form: own fields, emails, phones, the primary address, custom fields.
 
     The timeline gets "customer edited" with each changed field's old and new
@@ -470,17 +486,18 @@ def update_customer(store, actor: Actor, ref: str | int, draft: CustomerInput) -
             if old != new:
                 diff[name] = {"from": _jsonable(old), "to": _jsonable(new)}
                 setattr(customer, name, new)
-        website = _website(session, clean.website) if clean.website else session.get(Website, customer.website_id)
+        current_website = get_row(session, Website, customer.website_id, "website")
+        website = _website(session, clean.website) if clean.website else current_website
         if website.id != customer.website_id:
-            diff["website"] = {"from": session.get(Website, customer.website_id).code, "to": website.code}
+            diff["website"] = {"from": current_website.code, "to": website.code}
             customer.website_id = website.id
         _replace_contacts(session, diff, "emails", CustomerEmail, "address", cid, clean.emails,
                           lambda e: CustomerEmail(customer_id=cid, address=e.value, is_primary=e.primary))
         _replace_contacts(session, diff, "phones", CustomerPhone, "number", cid, clean.phones,
                           lambda p: CustomerPhone(customer_id=cid, number=p.value, digits=phone_digits(p.value),
                                                   label=p.label, is_primary=p.primary))
-        primary = session.execute(select(Address).where(Address.customer_id == cid)
-                                  .order_by(Address.is_primary.desc(), Address.id)).scalars().first()
+        primary = session.exec(select(Address).where(Address.customer_id == cid)
+                               .order_by(col(Address.is_primary).desc(), col(Address.id))).first()
         changed_address: list[str] = []
         if clean.addresses:
             wanted = clean.addresses[0]

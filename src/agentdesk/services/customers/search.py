@@ -10,13 +10,18 @@ match follows in the chosen order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, false, func, not_, select, true, union
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql import ColumnElement, CompoundSelect, Select
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlmodel import Session, col
 
 from agentdesk.db import search_index
 from agentdesk.db.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import OrderKind, OrderStatus
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
@@ -78,7 +83,7 @@ class CustomerRow:
         }
 
 
-Cursor = tuple
+Cursor = tuple[Any, ...]
 """The sort values of one row, ending with its id: where the next page starts."""
 
 
@@ -93,14 +98,15 @@ class CustomerPage:
 # --- the query ----------------------------------------------------------------------------
 
 
-def _sort_columns(sort: SortKey) -> list:
-    return {
-        SortKey.NEWEST: [Customer.id],
-        SortKey.NAME: [Customer.last_name, Customer.first_name, Customer.id],
-        SortKey.CREATED: [Customer.created_at, Customer.id],
-        SortKey.LIFETIME_VALUE: [Customer.lifetime_value, Customer.id],
-        SortKey.LAST_PAYMENT: [Customer.last_payment_at, Customer.id],
-    }[sort]
+def _sort_columns(sort: SortKey) -> list[Mapped[Any]]:
+    columns: dict[SortKey, list[Mapped[Any]]] = {
+        SortKey.NEWEST: [col(Customer.id)],
+        SortKey.NAME: [col(Customer.last_name), col(Customer.first_name), col(Customer.id)],
+        SortKey.CREATED: [col(Customer.created_at), col(Customer.id)],
+        SortKey.LIFETIME_VALUE: [col(Customer.lifetime_value), col(Customer.id)],
+        SortKey.LAST_PAYMENT: [col(Customer.last_payment_at), col(Customer.id)],
+    }
+    return columns[sort]
 
 
 _CURSOR_FIELDS = {
@@ -116,7 +122,7 @@ def cursor_for(row: CustomerRow, sort: SortKey) -> Cursor:
     return tuple(getattr(row, name) for name in _CURSOR_FIELDS[sort])
 
 
-def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list:
+def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list[UnaryExpression[Any]]:
     """ORDER BY for the sort. Never-paid customers come after the paid ones in either
     direction (`nulls_last`); reading a page backward flips that along with the direction."""
     columns = _sort_columns(sort)
@@ -137,17 +143,17 @@ def _after_levels(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: b
     """
     columns = _sort_columns(sort)
 
-    def beyond(column, value):
+    def beyond(column: Mapped[Any], value: object) -> ColumnElement[bool]:
         return column < value if descending else column > value
 
     if sort is SortKey.LAST_PAYMENT:
         value, last_id = cursor
-        col = Customer.last_payment_at
+        paid_at, customer_id = col(Customer.last_payment_at), col(Customer.id)
         if value is None:
-            levels = [and_(col.is_(None), beyond(Customer.id, last_id))]
-            return levels if nulls_last else levels + [col.is_not(None)]
-        levels = [and_(col == value, beyond(Customer.id, last_id)), beyond(col, value)]
-        return levels + [col.is_(None)] if nulls_last else levels
+            levels = [and_(paid_at.is_(None), beyond(customer_id, last_id))]
+            return levels if nulls_last else [*levels, paid_at.is_not(None)]
+        levels = [and_(paid_at == value, beyond(customer_id, last_id)), beyond(paid_at, value)]
+        return [*levels, paid_at.is_(None)] if nulls_last else levels
     levels = []
     for depth in range(len(columns) - 1, -1, -1):
         tied = [columns[i] == cursor[i] for i in range(depth)]
@@ -155,72 +161,76 @@ def _after_levels(sort: SortKey, descending: bool, cursor: Cursor, nulls_last: b
     return levels
 
 
-def _row_select() -> Select:
+def _row_select() -> Select[Any]:
+    """The columns of a `CustomerRow`, each labelled with its field's name."""
     primary_email = (
-        select(CustomerEmail.address)
-        .where(CustomerEmail.customer_id == Customer.id, CustomerEmail.is_primary)
+        select(col(CustomerEmail.address))
+        .where(col(CustomerEmail.customer_id) == col(Customer.id), col(CustomerEmail.is_primary))
         .limit(1)
         .scalar_subquery()
     )
     primary_phone = (
-        select(CustomerPhone.number)
-        .where(CustomerPhone.customer_id == Customer.id, CustomerPhone.is_primary)
+        select(col(CustomerPhone.number))
+        .where(col(CustomerPhone.customer_id) == col(Customer.id), col(CustomerPhone.is_primary))
         .limit(1)
         .scalar_subquery()
     )
     country = (
-        select(Address.country)
-        .where(Address.customer_id == Customer.id)
-        .order_by(Address.is_primary.desc(), Address.id)
+        select(col(Address.country))
+        .where(col(Address.customer_id) == col(Customer.id))
+        .order_by(col(Address.is_primary).desc(), col(Address.id))
         .limit(1)
         .scalar_subquery()
     )
     return select(
-        Customer.id, Customer.external_id, Customer.first_name, Customer.last_name, primary_email, primary_phone,
-        Customer.organization, country, Customer.payment_count, Customer.lifetime_value, Customer.currency,
-        Customer.created_at, Customer.last_payment_at, Customer.blocked,
+        col(Customer.id), col(Customer.external_id), col(Customer.first_name), col(Customer.last_name),
+        primary_email.label("email"), primary_phone.label("phone"), col(Customer.organization),
+        country.label("country"), col(Customer.payment_count), col(Customer.lifetime_value), col(Customer.currency),
+        col(Customer.created_at), col(Customer.last_payment_at), col(Customer.blocked),
     )
 
 
-def _segment_condition(segment: Segment) -> ColumnElement:
+def _segment_condition(segment: Segment) -> ColumnElement[bool]:
     if segment is Segment.CUSTOMERS:
-        return Customer.payment_count >= 1
+        return col(Customer.payment_count) >= 1
     if segment is Segment.LEADS:
-        return Customer.payment_count == 0
+        return col(Customer.payment_count) == 0
     return true()
 
 
-def _day_start(day) -> datetime:
+def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def filter_conditions(f: CustomerFilters) -> list[ColumnElement]:
-    conditions: list[ColumnElement] = []
+def filter_conditions(f: CustomerFilters) -> list[ColumnElement[bool]]:
+    customer_id = col(Customer.id)
+    conditions: list[ColumnElement[bool]] = []
     if f.website:
-        conditions.append(Customer.website_id == select(Website.id).where(Website.code == f.website).scalar_subquery())
+        website = select(col(Website.id)).where(col(Website.code) == f.website).scalar_subquery()
+        conditions.append(col(Customer.website_id) == website)
     if f.country:
-        conditions.append(exists().where(Address.customer_id == Customer.id, Address.country == f.country))
+        conditions.append(exists().where(col(Address.customer_id) == customer_id, col(Address.country) == f.country))
     if f.currency:
-        conditions.append(Customer.currency == f.currency)
+        conditions.append(col(Customer.currency) == f.currency)
     if f.tag:
-        conditions.append(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == f.tag))
+        conditions.append(exists().where(col(CustomerTag.customer_id) == customer_id, col(CustomerTag.tag) == f.tag))
     if f.created_from:
-        conditions.append(Customer.created_at >= _day_start(f.created_from))
+        conditions.append(col(Customer.created_at) >= _day_start(f.created_from))
     if f.created_to:
-        conditions.append(Customer.created_at < _day_start(f.created_to + timedelta(days=1)))
+        conditions.append(col(Customer.created_at) < _day_start(f.created_to + timedelta(days=1)))
     if f.payments_min is not None:
-        conditions.append(Customer.payment_count >= f.payments_min)
+        conditions.append(col(Customer.payment_count) >= f.payments_min)
     if f.payments_max is not None:
-        conditions.append(Customer.payment_count <= f.payments_max)
+        conditions.append(col(Customer.payment_count) <= f.payments_max)
     if f.ltv_min is not None:
-        conditions.append(Customer.lifetime_value >= f.ltv_min)
+        conditions.append(col(Customer.lifetime_value) >= f.ltv_min)
     if f.ltv_max is not None:
-        conditions.append(Customer.lifetime_value <= f.ltv_max)
+        conditions.append(col(Customer.lifetime_value) <= f.ltv_max)
     if f.blocked is not None:
-        conditions.append(Customer.blocked == (true() if f.blocked else false()))
+        conditions.append(col(Customer.blocked) == (true() if f.blocked else false()))
     if f.active_subscription is not None:
-        active = exists().where(Order.customer_id == Customer.id, Order.kind == OrderKind.SUBSCRIPTION,
-                                Order.status == OrderStatus.ACTIVE)
+        active = exists().where(col(Order.customer_id) == customer_id, col(Order.kind) == OrderKind.SUBSCRIPTION,
+                                col(Order.status) == OrderStatus.ACTIVE)
         conditions.append(active if f.active_subscription else not_(active))
     return conditions
 
@@ -236,15 +246,15 @@ def _needle(text: str) -> str:
     return phone_digits(text) if _looks_like_phone(text) else search_index.fold(text)
 
 
-def _exact_ids(text: str):
+def _exact_ids(text: str) -> CompoundSelect[Any]:
     """Ids of customers whose id, an email or a phone equals the text: three index look-ups."""
     lookups = [
-        select(Customer.id).where(Customer.external_id == text),
-        select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == text.lower()),
+        select(col(Customer.id)).where(col(Customer.external_id) == text),
+        select(col(CustomerEmail.customer_id)).where(func.lower(col(CustomerEmail.address)) == text.lower()),
     ]
     digits = phone_digits(text)
     if len(digits) >= 7 and _looks_like_phone(text):
-        lookups.append(select(CustomerPhone.customer_id).where(CustomerPhone.digits == digits))
+        lookups.append(select(col(CustomerPhone.customer_id)).where(col(CustomerPhone.digits) == digits))
     return union(*lookups)
 
 
@@ -255,22 +265,23 @@ def _normalized(query: CustomerQuery) -> CustomerQuery:
     return CustomerQuery(segment_of(query.segment), search, query.filters, sort_of(query.sort), query.descending)
 
 
-def _filtered(statement: Select, query: CustomerQuery) -> Select:
+def _filtered(statement: Select[Any], query: CustomerQuery) -> Select[Any]:
     # coalesce(): a row check, never an index choice (an index on merged_into_id would win and
     # turn every page into a scan of the million unmerged customers).
-    return statement.where(_segment_condition(query.segment), func.coalesce(Customer.merged_into_id, 0) == 0,
+    return statement.where(_segment_condition(query.segment), func.coalesce(col(Customer.merged_into_id), 0) == 0,
                            *filter_conditions(query.filters))
 
 
-def _base(query: CustomerQuery, dialect: str) -> Select:
+def _base(query: CustomerQuery, dialect: str) -> Select[Any]:
     base = _row_select()
     if query.search:
         table, key = search_index.index_table(dialect), search_index.key_column(dialect)
-        base = base.join(table, key == Customer.id).where(search_index.match_condition(dialect, _needle(query.search)))
+        base = base.join(table, key == col(Customer.id)).where(search_index.match_condition(dialect, _needle(query.search)))
     return _filtered(base, query)
 
 
-def _order_for_search(query: CustomerQuery, dialect: str, descending: bool, nulls_last: bool) -> list:
+def _order_for_search(query: CustomerQuery, dialect: str, descending: bool,
+                      nulls_last: bool) -> list[UnaryExpression[Any]]:
     """Newest-first with a search reads the index in its own key order, so the first rows come at once."""
     if query.sort is SortKey.NEWEST and query.search:
         key = search_index.key_column(dialect)
@@ -278,12 +289,12 @@ def _order_for_search(query: CustomerQuery, dialect: str, descending: bool, null
     return _order_by(query.sort, descending, nulls_last)
 
 
-def _rows(session, statement, exact: bool = False) -> list[CustomerRow]:
-    return [CustomerRow(*row, exact=exact) for row in session.execute(statement).all()]
+def _rows(session: Session, statement: Select[Any], exact: bool = False) -> list[CustomerRow]:
+    return [CustomerRow(**row._asdict(), exact=exact) for row in session.execute(statement).all()]
 
 
 def fetch_page(
-    store,
+    store: Store,
     actor: Actor,
     query: CustomerQuery,
     limit: int = 50,
@@ -308,11 +319,12 @@ def fetch_page(
     with store.read() as session:
         if query.search:
             exact = _exact_ids(query.search)
-            statement = statement.where(Customer.id.not_in(exact))
+            statement = statement.where(col(Customer.id).not_in(exact))
             if after is None and not backward and include_exact:
                 exact_rows = _rows(
                     session,
-                    _filtered(_row_select(), query).where(Customer.id.in_(exact)).order_by(Customer.id.desc()).limit(limit),
+                    _filtered(_row_select(), query).where(col(Customer.id).in_(exact))
+                    .order_by(col(Customer.id).desc()).limit(limit),
                     exact=True,
                 )
         wanted = limit - len(exact_rows)
@@ -331,7 +343,7 @@ def fetch_page(
     return CustomerPage(exact_rows + rest, more)
 
 
-def count_matching(store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
+def count_matching(store: Store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
     """How many rows the query has: (count, exact). Past `cap` a search or filter count stops there."""
     require(actor, Action.VIEW_CUSTOMERS)
     query = _normalized(query)
@@ -339,25 +351,27 @@ def count_matching(store, actor: Actor, query: CustomerQuery, cap: int = EXACT_C
     with store.read() as session:
         if not query.search and query.filters.is_empty():
             return segment_counts_in(session)[query.segment], True
-        inner = _base(query, dialect).with_only_columns(Customer.id).limit(cap + 1).subquery()
+        inner = _base(query, dialect).with_only_columns(col(Customer.id)).limit(cap + 1).subquery()
         count = session.execute(select(func.count()).select_from(inner)).scalar_one()
     return (cap, False) if count > cap else (count, True)
 
 
-def segment_counts_in(session) -> dict[Segment, int]:
-    customers = session.execute(select(func.count()).select_from(Customer).where(Customer.payment_count >= 1)).scalar_one()
+def segment_counts_in(session: Session) -> dict[Segment, int]:
+    customers = session.execute(
+        select(func.count()).select_from(Customer).where(col(Customer.payment_count) >= 1)
+    ).scalar_one()
     everyone = session.execute(select(func.count()).select_from(Customer)).scalar_one()
     return {Segment.CUSTOMERS: customers, Segment.LEADS: everyone - customers, Segment.ALL: everyone}
 
 
-def segment_counts(store, actor: Actor) -> dict[Segment, int]:
+def segment_counts(store: Store, actor: Actor) -> dict[Segment, int]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         return segment_counts_in(session)
 
 
 def search_customers(
-    store, actor: Actor, text: str = "", segment: str | Segment = Segment.ALL, limit: int = 50,
+    store: Store, actor: Actor, text: str = "", segment: str | Segment = Segment.ALL, limit: int = 50,
     filters: CustomerFilters | None = None, sort: str | SortKey = SortKey.NEWEST, descending: bool = True,
 ) -> CustomerPage:
     """The first page of a search: what the CLI and quick look-ups need."""

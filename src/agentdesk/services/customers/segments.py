@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import or_
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Agent, SavedSegment, utcnow
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import Action, Actor, require
@@ -44,20 +45,20 @@ def _info(segment: SavedSegment, owner: str, actor: Actor) -> SegmentInfo:
                        segment.owner_agent_id == actor.agent_id)
 
 
-def list_segments(store, actor: Actor) -> list[SegmentInfo]:
+def list_segments(store: Store, actor: Actor) -> list[SegmentInfo]:
     """The agent's own segments and everyone's shared ones, by name."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         rows = session.exec(
             select(SavedSegment, Agent.login)
-            .join(Agent, Agent.id == SavedSegment.owner_agent_id)
-            .where(or_(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.shared))
-            .order_by(SavedSegment.name, SavedSegment.id)
+            .join(Agent, col(Agent.id) == col(SavedSegment.owner_agent_id))
+            .where(or_(col(SavedSegment.owner_agent_id) == actor.agent_id, col(SavedSegment.shared)))
+            .order_by(col(SavedSegment.name), col(SavedSegment.id))
         ).all()
     return [_info(segment, login, actor) for segment, login in rows]
 
 
-def create_segment(store, actor: Actor, name: str, query: CustomerQuery, shared: bool = False) -> SegmentInfo:
+def create_segment(store: Store, actor: Actor, name: str, query: CustomerQuery, shared: bool = False) -> SegmentInfo:
     require(actor, Action.VIEW_CUSTOMERS)
     if actor.agent_id is None:
         raise InvalidInput("System cannot own a segment")
@@ -72,7 +73,7 @@ def create_segment(store, actor: Actor, name: str, query: CustomerQuery, shared:
         return _info(segment, actor.login, actor)
 
 
-def _editable(session, actor: Actor, segment_id: int) -> SavedSegment:
+def _editable(session: Session, actor: Actor, segment_id: int) -> SavedSegment:
     segment = session.get(SavedSegment, segment_id)
     if segment is None or (segment.owner_agent_id != actor.agent_id and not segment.shared):
         raise NotFound(f"no segment {segment_id}")
@@ -81,7 +82,7 @@ def _editable(session, actor: Actor, segment_id: int) -> SavedSegment:
     return segment
 
 
-def rename_segment(store, actor: Actor, segment_id: int, name: str) -> SegmentInfo:
+def rename_segment(store: Store, actor: Actor, segment_id: int, name: str) -> SegmentInfo:
     require(actor, Action.VIEW_CUSTOMERS)
     name = _name(name)
     with store.write() as session:
@@ -95,11 +96,11 @@ def rename_segment(store, actor: Actor, segment_id: int, name: str) -> SegmentIn
         segment.name = name
         segment.updated_at = utcnow()
         session.add(segment)
-        owner = session.get(Agent, segment.owner_agent_id)
+        owner = get_row(session, Agent, segment.owner_agent_id, "agent")
         return _info(segment, owner.login, actor)
 
 
-def delete_segment(store, actor: Actor, segment_id: int) -> None:
+def delete_segment(store: Store, actor: Actor, segment_id: int) -> None:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.write() as session:
         session.delete(_editable(session, actor, segment_id))

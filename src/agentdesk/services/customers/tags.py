@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from agentdesk.db.models import CustomerTag, utcnow
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -24,11 +25,11 @@ def clean_tag(value: str) -> str:
 
 
 
-def tags_of(session, customer_id: int) -> list[str]:
+def tags_of(session: Session, customer_id: int) -> list[str]:
     return list(session.exec(select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)))
 
 
-def add_tag(store, actor: Actor, customer: str | int, tag: str) -> list[str]:
+def add_tag(store: Store, actor: Actor, customer: str | int, tag: str) -> list[str]:
     """Tag the customer; adding a tag it already has changes nothing and records nothing."""
     require(actor, Action.EDIT_CUSTOMERS)
     tag = clean_tag(tag)
@@ -43,7 +44,7 @@ def add_tag(store, actor: Actor, customer: str | int, tag: str) -> list[str]:
         return tags_of(session, row.id)
 
 
-def remove_tag(store, actor: Actor, customer: str | int, tag: str) -> list[str]:
+def remove_tag(store: Store, actor: Actor, customer: str | int, tag: str) -> list[str]:
     require(actor, Action.EDIT_CUSTOMERS)
     tag = clean_tag(tag)
     with store.write() as session:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Job, utcnow
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import JobKind, JobStatus
 
 STALE_RUNNING = timedelta(minutes=10)
@@ -50,7 +51,7 @@ class JobInfo:
 def enqueue(session: Session, kind: JobKind, key: str, payload: dict, customer_id: int | None = None,
             run_after: datetime | None = None, max_attempts: int = 3) -> Job:
     """Add a job to the caller's transaction; a key already queued is not queued twice."""
-    existing = session.execute(select(Job).where(Job.idempotency_key == key)).scalar_one_or_none()
+    existing = session.exec(select(Job).where(Job.idempotency_key == key)).one_or_none()
     if existing is not None:
         return existing
     job = Job(kind=kind, idempotency_key=key, payload=payload, customer_id=customer_id,
@@ -59,18 +60,19 @@ def enqueue(session: Session, kind: JobKind, key: str, payload: dict, customer_i
     return job
 
 
-def claim(store, now: datetime | None = None) -> JobInfo | None:
+def claim(store: Store, now: datetime | None = None) -> JobInfo | None:
     """Take the next due job, if any, and mark it running."""
     now = now or utcnow()
+    status = col(Job.status)
     due = or_(
-        (Job.status == JobStatus.QUEUED) & (Job.run_after <= now),
-        (Job.status == JobStatus.RUNNING) & (Job.updated_at <= now - STALE_RUNNING),
+        (status == JobStatus.QUEUED) & (col(Job.run_after) <= now),
+        (status == JobStatus.RUNNING) & (col(Job.updated_at) <= now - STALE_RUNNING),
     )
-    query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
+    query = select(Job).where(due).order_by(col(Job.run_after), col(Job.id)).limit(1)
     if not store.is_sqlite:
         query = query.with_for_update(skip_locked=True)
     with store.write() as session:
-        job = session.execute(query).scalar_one_or_none()
+        job = session.exec(query).one_or_none()
         if job is None:
             return None
         job.status = JobStatus.RUNNING
@@ -86,9 +88,9 @@ def _info(job: Job) -> JobInfo:
                    job.result, dict(job.payload))
 
 
-def finish(store, job_id: int, result: dict, on_done: Callable[[Session], None] | None = None) -> None:
+def finish(store: Store, job_id: int, result: dict, on_done: Callable[[Session], None] | None = None) -> None:
     with store.write() as session:
-        job = session.get(Job, job_id)
+        job = get_row(session, Job, job_id)
         job.status = JobStatus.DONE
         job.result = result
         job.last_error = None
@@ -98,12 +100,12 @@ def finish(store, job_id: int, result: dict, on_done: Callable[[Session], None] 
             on_done(session)
 
 
-def retry_or_fail(store, job_id: int, error: str, delay: timedelta, now: datetime | None = None,
+def retry_or_fail(store: Store, job_id: int, error: str, delay: timedelta, now: datetime | None = None,
                   on_give_up: Callable[[Session, Job], None] | None = None) -> bool:
     """Schedule another attempt, or, out of attempts, fail the job. Returns True if it will run again."""
     now = now or utcnow()
     with store.write() as session:
-        job = session.get(Job, job_id)
+        job = get_row(session, Job, job_id)
         job.last_error = error[:2000]
         job.updated_at = utcnow()
         again = job.attempts < job.max_attempts
@@ -118,9 +120,9 @@ def retry_or_fail(store, job_id: int, error: str, delay: timedelta, now: datetim
         return again
 
 
-def fail(store, job_id: int, error: str) -> None:
+def fail(store: Store, job_id: int, error: str) -> None:
     with store.write() as session:
-        job = session.get(Job, job_id)
+        job = get_row(session, Job, job_id)
         job.status = JobStatus.FAILED
         job.last_error = error[:2000]
         job.updated_at = utcnow()
@@ -128,7 +130,8 @@ def fail(store, job_id: int, error: str) -> None:
 
 
 def jobs_for_customer(session: Session, customer_id: int) -> list[JobInfo]:
-    rows = session.execute(
-        select(Job).where(Job.customer_id == customer_id).order_by(Job.created_at.desc(), Job.id.desc()).limit(50)
-    ).scalars()
+    rows = session.exec(
+        select(Job).where(Job.customer_id == customer_id)
+        .order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(50)
+    )
     return [_info(j) for j in rows]

@@ -10,7 +10,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from agentdesk.db.models import Transaction
+from sqlmodel import Session
+
+from agentdesk.config import Settings
+from agentdesk.db.models import Job, Transaction
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import JobKind
 from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.jobs import mailer
@@ -34,7 +38,7 @@ class WorkReport:
     messages: list[str] = field(default_factory=list)
 
 
-def _send_email(store, settings, job: jobs.JobInfo) -> dict:
+def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict:
     payload = job.payload
     message = mailer.compose(settings, payload["to"], payload["subject"], payload["body"])
     try:
@@ -47,7 +51,7 @@ def _send_email(store, settings, job: jobs.JobInfo) -> dict:
 def _email_sent(job: jobs.JobInfo):
     customer_id = job.payload.get("customer_id")
 
-    def record(session) -> None:
+    def record(session: Session) -> None:
         if customer_id:
             to = job.payload["to"]
             record_event(session, SYSTEM, customer_id, EventType.EMAIL_SENT, subject=job.payload["subject"],
@@ -55,7 +59,7 @@ def _email_sent(job: jobs.JobInfo):
     return record
 
 
-def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> str:
+def run_job(store: Store, settings: Settings, job: jobs.JobInfo, now: datetime | None = None) -> str:
     try:
         if job.kind == JobKind.EMAIL:
             result = _send_email(store, settings, job)
@@ -69,7 +73,7 @@ def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> 
     except jobs.RetryLater as exc:
         give_up = None
         if job.kind == JobKind.REFUND_RETRY:
-            def give_up(session, row):
+            def give_up(session: Session, row: Job) -> None:
                 refunds.drop_refund(session, row, settings.notify_emails)
         again = jobs.retry_or_fail(store, job.id, str(exc), exc.delay, now=now, on_give_up=give_up)
         return "retrying" if again else "failed"
@@ -80,7 +84,7 @@ def run_job(store, settings, job: jobs.JobInfo, now: datetime | None = None) -> 
     return "done"
 
 
-def run_due(store, settings, now: datetime | None = None, limit: int = 100) -> WorkReport:
+def run_due(store: Store, settings: Settings, now: datetime | None = None, limit: int = 100) -> WorkReport:
     report = WorkReport()
     for _ in range(limit):
         job = jobs.claim(store, now)
@@ -91,7 +95,7 @@ def run_due(store, settings, now: datetime | None = None, limit: int = 100) -> W
     return report
 
 
-def start_up(store, settings) -> WorkReport:
+def start_up(store: Store, settings: Settings) -> WorkReport:
     """What every console or worker start does first: finish interrupted refunds, settle what is due."""
     report = WorkReport()
     report.repaired = len(refunds.repair_pending(store, settings, older_than=timedelta(0)))
@@ -100,17 +104,16 @@ def start_up(store, settings) -> WorkReport:
     return report
 
 
-def refund_retry_status(session, refund: Transaction):
+def refund_retry_status(session: Session, refund: Transaction) -> tuple[int, int, datetime] | None:
     """For the profile: (attempt, of, next_at) while a refund waits in the retry queue, else None."""
-    from sqlalchemy import select
+    from sqlmodel import col, select
 
-    from agentdesk.db.models import Job
     from agentdesk.domain.enums import JobStatusSets
 
-    job = session.execute(
+    job = session.exec(
         select(Job).where(Job.kind == JobKind.REFUND_RETRY, Job.idempotency_key == f"refund-retry-{refund.id}",
-                          Job.status.in_(JobStatusSets.OPEN))
-    ).scalar_one_or_none()
+                          col(Job.status).in_(JobStatusSets.OPEN))
+    ).one_or_none()
     if job is None:
         return None
     return job.attempts + 2, refunds.RETRY_ATTEMPTS, job.run_after

@@ -6,16 +6,22 @@ Each change is recorded on the timeline; the search index follows the cards' las
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
-from sqlmodel import Session
+from typing import Any
 
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from agentdesk.config import Settings
 from agentdesk.db import search_index
-from agentdesk.db.models import PaymentInstrument
+from agentdesk.db.models import PaymentInstrument, Website
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import InstrumentMethod, InstrumentStatus
-from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.domain.validation import CardInput, card_brand, check_card
+from agentdesk.domain.validation import AddressInput, CardInput, card_brand, check_addresses, check_card
 from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.money.gateways import GatewayError, gateway_for
+from agentdesk.services.money.payments import gateway_name
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -26,15 +32,12 @@ def label_of(i: PaymentInstrument) -> str:
     return f"{i.method.replace('_', ' ')}" + (f" •••• {i.last4}" if i.last4 else "")
 
 
-def tokenize_card(store, settings, website_code: str | None, card: tuple[str, int, int]) -> tuple[str, str, str]:
+def tokenize_card(store: Store, settings: Settings | None, website_code: str | None,
+                  card: tuple[str, int, int]) -> tuple[str, str, str]:
     """(gateway name, token, fingerprint) from the website's gateway, outside any transaction."""
-    from agentdesk.db.models import Website
-    from agentdesk.services.money.gateways import GatewayError, gateway_for
-    from agentdesk.services.money.payments import gateway_name
-
     with store.read() as session:
-        website = session.execute(select(Website).where(Website.code == website_code)).scalar_one_or_none() \
-            if website_code else session.execute(select(Website).order_by(Website.id)).scalars().first()
+        query = select(Website).where(Website.code == website_code) if website_code else select(Website)
+        website = session.exec(query.order_by(col(Website.id))).first()
         if website is None:
             raise InvalidInput(fields={"website": f"no website {website_code!r}"})
         name = gateway_name(settings, website)
@@ -47,22 +50,24 @@ def tokenize_card(store, settings, website_code: str | None, card: tuple[str, in
 
 
 def store_card(session: Session, actor: Actor, customer_id: int, card: tuple[str, int, int], allow_backup: bool,
-               token: str, fingerprint: str, primary: bool) -> PaymentInstrument:
+               token: str, fingerprint: str, primary: bool) -> int:
+    """Keep a tokenised card in the caller's transaction; returns the new instrument's id."""
     digits, month, year = card
     if primary:
-        session.execute(update(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id)
-                        .values(is_primary=False))
-    instrument = PaymentInstrument(customer_id=customer_id, method=InstrumentMethod.CARD, brand=card_brand(digits), last4=digits[-4:],
-                                   bin=digits[:6], exp_month=month, exp_year=year, fingerprint=fingerprint,
-                                   is_primary=primary, allow_backup=allow_backup, gateway_token=token)
+        session.exec(update(PaymentInstrument).where(col(PaymentInstrument.customer_id) == customer_id)
+                     .values(is_primary=False))
+    instrument = PaymentInstrument(customer_id=customer_id, method=InstrumentMethod.CARD, brand=card_brand(digits),
+                                   last4=digits[-4:], bin=digits[:6], exp_month=month, exp_year=year,
+                                   fingerprint=fingerprint, is_primary=primary, allow_backup=allow_backup,
+                                   gateway_token=token)
     session.add(instrument)
     session.flush()
     record_event(session, actor, customer_id, EventType.NEW_PAYMENT_METHOD, instrument=label_of(instrument))
     search_index.refresh(session, [customer_id])
-    return instrument
+    return instrument.id
 
 
-def add_card(store, actor: Actor, settings, customer: str | int, number: str, expiry: str,
+def add_card(store: Store, actor: Actor, settings: Settings, customer: str | int, number: str, expiry: str,
              allow_backup: bool = False, primary: bool = False) -> int:
     require(actor, Action.EDIT_CUSTOMERS)
     problems: dict[str, str] = {}
@@ -71,31 +76,30 @@ def add_card(store, actor: Actor, settings, customer: str | int, number: str, ex
         raise InvalidInput(fields=problems or {"card.number": "enter the card number"})
     with store.read() as session:
         row = customer_by_ref(session, customer)
-        from agentdesk.db.models import Website
-
-        website = session.get(Website, row.website_id).code
+        website = get_row(session, Website, row.website_id).code
     _, token, fingerprint = tokenize_card(store, settings, website, card)
     with store.write() as session:
         row = customer_by_ref(session, customer)
-        has_primary = session.execute(select(PaymentInstrument.id).where(
-            PaymentInstrument.customer_id == row.id, PaymentInstrument.is_primary)).first()
         return store_card(session, actor, row.id, card, allow_backup, token, fingerprint,
-                          primary or not has_primary).id
+                          primary or not _has_primary(session, row.id))
+
+
+def _has_primary(session: Session, customer_id: int) -> bool:
+    return session.exec(select(PaymentInstrument.id).where(
+        PaymentInstrument.customer_id == customer_id, PaymentInstrument.is_primary)).first() is not None
 
 
 def _instrument(session: Session, instrument_id: int) -> PaymentInstrument:
-    instrument = session.get(PaymentInstrument, instrument_id)
-    if instrument is None:
-        raise NotFound(f"no payment instrument {instrument_id}")
-    return instrument
+    return get_row(session, PaymentInstrument, instrument_id, "payment instrument")
 
 
-def _edited(session, actor, instrument: PaymentInstrument, what: str, old, new) -> None:
+def _edited(session: Session, actor: Actor, instrument: PaymentInstrument, what: str, old: object,
+            new: object) -> None:
     record_event(session, actor, instrument.customer_id, EventType.CUSTOMER_EDITED,
                  changes={f"{label_of(instrument)} {what}": {"from": old, "to": new}})
 
 
-def set_primary(store, actor: Actor, instrument_id: int) -> None:
+def set_primary(store: Store, actor: Actor, instrument_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
@@ -103,19 +107,19 @@ def set_primary(store, actor: Actor, instrument_id: int) -> None:
             raise Conflict("an inactive instrument cannot be primary")
         if instrument.is_primary:
             return
-        old = session.execute(select(PaymentInstrument).where(PaymentInstrument.customer_id == instrument.customer_id,
-                                                              PaymentInstrument.is_primary)).scalars().first()
+        old = session.exec(select(PaymentInstrument).where(PaymentInstrument.customer_id == instrument.customer_id,
+                                                           PaymentInstrument.is_primary)).first()
         if old is not None:
             old.is_primary = False
             session.add(old)
             session.flush()
         instrument.is_primary = True
         session.add(instrument)
-        record_event(session, actor, instrument.customer_id, EventType.PAYMENT_METHOD_CHANGED,
-                     **{"from": label_of(old) if old else "none", "to": label_of(instrument)})
+        change: dict[str, Any] = {"from": label_of(old) if old else "none", "to": label_of(instrument)}
+        record_event(session, actor, instrument.customer_id, EventType.PAYMENT_METHOD_CHANGED, **change)
 
 
-def set_backup(store, actor: Actor, instrument_id: int, allowed: bool) -> None:
+def set_backup(store: Store, actor: Actor, instrument_id: int, allowed: bool) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
@@ -125,7 +129,7 @@ def set_backup(store, actor: Actor, instrument_id: int, allowed: bool) -> None:
             session.add(instrument)
 
 
-def update_expiry(store, actor: Actor, instrument_id: int, expiry: str) -> None:
+def update_expiry(store: Store, actor: Actor, instrument_id: int, expiry: str) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
@@ -143,7 +147,7 @@ def update_expiry(store, actor: Actor, instrument_id: int, expiry: str) -> None:
         _edited(session, actor, instrument, "expiry", old, f"{card[1]:02d}/{card[2]}")
 
 
-def deactivate(store, actor: Actor, instrument_id: int) -> None:
+def deactivate(store: Store, actor: Actor, instrument_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
         instrument = _instrument(session, instrument_id)
@@ -155,11 +159,10 @@ def deactivate(store, actor: Actor, instrument_id: int) -> None:
         instrument.allow_backup = False
         session.add(instrument)
         session.flush()
-        successor = session.execute(select(PaymentInstrument).where(
+        successor = session.exec(select(PaymentInstrument).where(
             PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
-            .order_by(PaymentInstrument.allow_backup.desc(), PaymentInstrument.id)).scalars().first()
-        if successor is not None and not session.execute(select(PaymentInstrument.id).where(
-                PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.is_primary)).first():
+            .order_by(col(PaymentInstrument.allow_backup).desc(), col(PaymentInstrument.id))).first()
+        if successor is not None and not _has_primary(session, instrument.customer_id):
             successor.is_primary = True
             session.add(successor)
 
@@ -167,7 +170,7 @@ def deactivate(store, actor: Actor, instrument_id: int) -> None:
 OTHER_METHODS = tuple(m.value for m in InstrumentMethod if m is not InstrumentMethod.CARD)
 
 
-def add_other_method(store, actor: Actor, customer: str | int, method: str, reference: str = "") -> int:
+def add_other_method(store: Store, actor: Actor, customer: str | int, method: str, reference: str = "") -> int:
     """A bank account, PayPal or other method; `reference` is its last four (or a short label), never a full number."""
     require(actor, Action.EDIT_CUSTOMERS)
     method = (method or "").strip().lower()
@@ -178,17 +181,15 @@ def add_other_method(store, actor: Actor, customer: str | int, method: str, refe
         raise InvalidInput(fields={"reference": "give only the last four digits"})
     with store.write() as session:
         row = customer_by_ref(session, customer)
-        has_primary = session.execute(select(PaymentInstrument.id).where(
-            PaymentInstrument.customer_id == row.id, PaymentInstrument.is_primary)).first()
         instrument = PaymentInstrument(customer_id=row.id, method=InstrumentMethod(method), last4=reference or None,
-                                       is_primary=not has_primary)
+                                       is_primary=not _has_primary(session, row.id))
         session.add(instrument)
         session.flush()
         record_event(session, actor, row.id, EventType.NEW_PAYMENT_METHOD, instrument=label_of(instrument))
         return instrument.id
 
 
-def set_sticky_gateway(store, actor: Actor, instrument_id: int, gateway: str | None) -> None:
+def set_sticky_gateway(store: Store, actor: Actor, instrument_id: int, gateway: str | None) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     gateway = (gateway or "").strip().lower() or None
     if gateway not in (None, "sandbox", "stripe"):
@@ -201,10 +202,8 @@ def set_sticky_gateway(store, actor: Actor, instrument_id: int, gateway: str | N
             session.add(instrument)
 
 
-def set_billing_address(store, actor: Actor, instrument_id: int, line1: str, city: str, country: str,
+def set_billing_address(store: Store, actor: Actor, instrument_id: int, line1: str, city: str, country: str,
                         postal_code: str | None = None) -> None:
-    from agentdesk.domain.validation import AddressInput, check_addresses
-
     require(actor, Action.EDIT_CUSTOMERS)
     problems: dict[str, str] = {}
     address = check_addresses([AddressInput(line1, city, country, postal_code=postal_code)], problems)[0]

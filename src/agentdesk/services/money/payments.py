@@ -11,16 +11,18 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
+from agentdesk.config import Settings
 from agentdesk.db.models import CreditMemo, Customer, PaymentInstrument, Transaction, Website, utcnow
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import InstrumentStatus, TransactionStatus, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.money import currency_code, format_amount
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
-from agentdesk.services.money.gateways import GatewayError, GatewayTimeout, Outcome, gateway_for
+from agentdesk.services.money.gateways import GatewayError, GatewayResult, GatewayTimeout, Outcome, gateway_for
 from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
@@ -43,24 +45,27 @@ class PaymentResult:
 
 
 
-def _customer_id(store, ref: str | int) -> int:
+def _customer_id(store: Store, ref: str | int) -> int:
     with store.read() as session:
         return customer_by_ref(session, ref).id
 
 
-def _default_instrument(session: Session, customer_id: int) -> PaymentInstrument:
-    instrument = session.execute(
-        select(PaymentInstrument).where(PaymentInstrument.customer_id == customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
-        .order_by(PaymentInstrument.is_primary.desc(), PaymentInstrument.id)
-    ).scalars().first()
+def _default_instrument(session: Session, customer_id: int) -> tuple[PaymentInstrument, str]:
+    """The instrument to charge or pay out to, with its gateway token."""
+    instrument = session.exec(
+        select(PaymentInstrument)
+        .where(PaymentInstrument.customer_id == customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
+        .order_by(col(PaymentInstrument.is_primary).desc(), col(PaymentInstrument.id))
+    ).first()
     if instrument is None or not instrument.gateway_token:
         raise Conflict("the customer has no active payment instrument to charge; record a payment made outside instead")
-    return instrument
+    return instrument, instrument.gateway_token
 
 
-def gateway_name(settings, website: Website) -> str:
+def gateway_name(settings: Settings | None, website: Website) -> str:
     """The gateway a website's new payments go through: the config's choice, else the website's."""
-    return (getattr(settings, "website_gateways", None) or {}).get(website.code, website.gateway)
+    chosen = settings.website_gateways if settings is not None else {}
+    return chosen.get(website.code, website.gateway)
 
 
 def _check_amount(amount: int, currency: str) -> str:
@@ -77,7 +82,7 @@ def _description(text: str | None) -> str | None:
     return text
 
 
-def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amount: int, currency: str,
+def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref: str | int, amount: int, currency: str,
                     description: str | None = None, outside: bool = False) -> PaymentResult:
     """Charge the default instrument, or record a payment made outside (already settled)."""
     require(actor, Action.BILLING)
@@ -105,8 +110,8 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
                          amount=amount, currency=currency, transaction=txn.id, description=description)
             return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Recorded {format_amount(amount, currency)} paid outside")
-        instrument = _default_instrument(session, customer.id)
-        website = session.get(Website, customer.website_id)
+        instrument, token = _default_instrument(session, customer.id)
+        website = get_row(session, Website, customer.website_id)
         txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE,
                           status=TransactionStatus.PENDING, amount=amount, currency=currency,
                           gateway=instrument.sticky_gateway or gateway_name(settings, website), idempotency_key=key,
@@ -114,20 +119,21 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
                           agent_id=actor.agent_id)
         session.add(txn)
         session.flush()
-        txn_id, token, chosen_gateway = txn.id, instrument.gateway_token, txn.gateway
+        txn_id, chosen_gateway = txn.id, txn.gateway
         label = f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
     gateway = gateway_for(store, chosen_gateway, settings)
+    result: GatewayResult | None = None
+    error: str | None = None
     try:
         result = gateway.sale(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
         return PaymentResult(TransactionStatus.PENDING, txn_id, amount, currency,
                              "No answer from the gateway yet; the charge will be confirmed or cancelled, never doubled")
     except GatewayError as exc:
-        result = None
         error = str(exc)
     with store.write() as session:
-        txn = session.get(Transaction, txn_id)
-        customer = session.get(Customer, txn.customer_id)
+        txn = get_row(session, Transaction, txn_id)
+        customer = get_row(session, Customer, txn.customer_id)
         txn.processed_at = utcnow()
         if result is not None and result.approved:
             txn.status = TransactionStatus.APPROVED
@@ -153,7 +159,7 @@ def collect_payment(store, actor: Actor, settings, customer_ref: str | int, amou
         return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
 
 
-def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: int, currency: str,
+def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: str | int, amount: int, currency: str,
                 request_id: str) -> PaymentResult:
     """Send money to the customer's default instrument. The request id makes it happen once, whatever
     is retried; a payout cannot be taken back."""
@@ -166,26 +172,30 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
     blocklist.refuse_if_blocked(store, actor, _customer_id(store, customer_ref), "payout")
     with store.write(unrecorded="a pending payout; its outcome is recorded on the timeline") as session:
         customer = customer_by_ref(session, customer_ref)
-        existing = session.execute(select(Transaction).where(Transaction.idempotency_key == key)).scalar_one_or_none()
+        existing = session.exec(select(Transaction).where(Transaction.idempotency_key == key)).one_or_none()
         if existing is not None:
             if existing.customer_id != customer.id or existing.amount != amount or existing.currency != currency:
                 raise Conflict(f"request id {request_id!r} was already used for a different payout")
             if existing.status != TransactionStatus.PENDING:
                 return PaymentResult(existing.status, existing.id, amount, currency,
                                      f"Payout {request_id} was already {existing.status}; nothing was sent again")
-            txn_id = existing.id
-            instrument = session.get(PaymentInstrument, existing.instrument_id)
+            txn_id, chosen_gateway = existing.id, existing.gateway
+            instrument = get_row(session, PaymentInstrument, existing.instrument_id, "payment instrument")
+            if not instrument.gateway_token:
+                raise Conflict(f"the payment instrument of payout {request_id} can no longer be paid to")
+            token = instrument.gateway_token
         else:
-            instrument = _default_instrument(session, customer.id)
-            website = session.get(Website, customer.website_id)
+            instrument, token = _default_instrument(session, customer.id)
+            website = get_row(session, Website, customer.website_id)
             txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT,
                               status=TransactionStatus.PENDING, amount=amount, currency=currency,
                               gateway=gateway_name(settings, website), idempotency_key=key, agent_id=actor.agent_id)
             session.add(txn)
             session.flush()
-            txn_id = txn.id
-        token, chosen_gateway = instrument.gateway_token, session.get(Transaction, txn_id).gateway
+            txn_id, chosen_gateway = txn.id, txn.gateway
     gateway = gateway_for(store, chosen_gateway, settings)
+    result: GatewayResult | None = None
+    error: str | None = None
     try:
         result = gateway.payout(amount=amount, currency=currency, token=token, idempotency_key=key)
     except GatewayTimeout:
@@ -193,9 +203,9 @@ def send_payout(store, actor: Actor, settings, customer_ref: str | int, amount: 
                              f"No answer yet; run the same payout again with request id {request_id} to confirm it "
                              "(it will not be paid twice)")
     except GatewayError as exc:
-        result, error = None, str(exc)
+        error = str(exc)
     with store.write() as session:
-        txn = session.get(Transaction, txn_id)
+        txn = get_row(session, Transaction, txn_id)
         if result is not None and result.approved:
             txn.processed_at = utcnow()
             txn.status = TransactionStatus.APPROVED
@@ -229,7 +239,7 @@ class CreditMemoInfo:
     reason: str
 
 
-def create_credit_memo(store, actor: Actor, customer_ref: str | int, amount: int, currency: str,
+def create_credit_memo(store: Store, actor: Actor, customer_ref: str | int, amount: int, currency: str,
                        reason: str) -> CreditMemoInfo:
     require(actor, Action.BILLING)
     currency = _check_amount(amount, currency)
@@ -250,8 +260,8 @@ def create_credit_memo(store, actor: Actor, customer_ref: str | int, amount: int
 
 
 def available_credit(session: Session, customer_id: int) -> dict[str, int]:
-    rows = session.execute(
+    rows = session.exec(
         select(CreditMemo.currency, func.sum(CreditMemo.remaining)).where(CreditMemo.customer_id == customer_id)
-        .group_by(CreditMemo.currency)
+        .group_by(col(CreditMemo.currency))
     ).all()
     return {currency: total for currency, total in rows if total}

@@ -21,11 +21,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
+from agentdesk.config import Settings
 from agentdesk.db.models import Customer, CustomerEmail, Job, Order, PaymentInstrument, Transaction, utcnow
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import (
     JobKind,
     JobStatusSets,
@@ -92,12 +95,12 @@ class RefundResult:
 
 def _taken_back(session: Session, original_id: int) -> tuple[int, int]:
     """(approved, pending) amounts refunded or voided against a transaction."""
-    rows = session.execute(
+    rows = session.exec(
         select(Transaction.status, func.coalesce(func.sum(Transaction.amount), 0))
-        .where(Transaction.parent_id == original_id, Transaction.type.in_(TransactionTypeSets.TAKEN_BACK))
+        .where(Transaction.parent_id == original_id, col(Transaction.type).in_(TransactionTypeSets.TAKEN_BACK))
         .group_by(Transaction.status)
     ).all()
-    amounts = dict(rows)
+    amounts: dict[str, int] = dict(rows)
     return amounts.get(TransactionStatus.APPROVED, 0), amounts.get(TransactionStatus.PENDING, 0)
 
 
@@ -110,10 +113,14 @@ def _instrument_label(session: Session, instrument_id: int | None) -> str | None
     return f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
 
 
+def _order_number(session: Session, order_id: int | None) -> str | None:
+    return get_row(session, Order, order_id).number if order_id is not None else None
+
+
 def _plan(session: Session, txn: Transaction) -> RefundPlan:
     refunded, pending = _taken_back(session, txn.id)
     remaining = max(0, txn.amount - refunded - pending)
-    order = session.get(Order, txn.order_id).number if txn.order_id else None
+    order = _order_number(session, txn.order_id)
     kind, reason = None, None
     if txn.type not in TransactionTypeSets.MONEY_IN:
         reason = f"a {txn.type} transaction cannot be refunded or voided"
@@ -139,13 +146,13 @@ def _get(session: Session, txn_id: int, lock: bool = False) -> Transaction:
     query = select(Transaction).where(Transaction.id == txn_id)
     if lock and session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
-    txn = session.execute(query).scalar_one_or_none()
+    txn = session.exec(query).one_or_none()
     if txn is None:
         raise NotFound(f"no transaction {txn_id}")
     return txn
 
 
-def refund_plan(store, actor: Actor, txn_id: int) -> RefundPlan:
+def refund_plan(store: Store, actor: Actor, txn_id: int) -> RefundPlan:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         return _plan(session, _get(session, txn_id))
@@ -170,7 +177,7 @@ class _Pending:
     key: str
 
 
-def _start(store, actor: Actor, settings, txn_id: int, amount: int | None, reason: str | None,
+def _start(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: int | None, reason: str | None,
            want: RefundKind | None) -> _Pending:
     """Step 1: check everything under the lock and record the pending refund or void."""
     reason = (reason or "").strip() or None
@@ -206,7 +213,7 @@ def _start(store, actor: Actor, settings, txn_id: int, amount: int | None, reaso
         return _Pending(child.id, txn.id, plan.kind, amount, txn.currency, txn.gateway, txn.gateway_ref, key)
 
 
-def _call(store, settings, pending: _Pending, key: str | None = None) -> GatewayResult:
+def _call(store: Store, settings: Settings, pending: _Pending, key: str | None = None) -> GatewayResult:
     """Step 2: the gateway call, outside any transaction of ours."""
     gateway = gateway_for(store, pending.gateway, settings)
     if not pending.reference:
@@ -218,9 +225,9 @@ def _call(store, settings, pending: _Pending, key: str | None = None) -> Gateway
 
 
 def _customer_email(session: Session, customer_id: int) -> str | None:
-    return session.execute(
+    return session.exec(
         select(CustomerEmail.address).where(CustomerEmail.customer_id == customer_id, CustomerEmail.is_primary)
-    ).scalar_one_or_none()
+    ).one_or_none()
 
 
 def enqueue_confirmation(session: Session, refund: Transaction, original: Transaction, key_suffix: str = "") -> bool:
@@ -229,7 +236,7 @@ def enqueue_confirmation(session: Session, refund: Transaction, original: Transa
     if not to:
         return False
     word = "refund" if refund.type == TransactionType.REFUND else "cancellation (void)"
-    order = session.get(Order, original.order_id).number if original.order_id else None
+    order = _order_number(session, original.order_id)
     amount = format_amount(refund.amount, refund.currency)
     body = (
         f"Hello,\n\nWe have processed a {word} of {amount}"
@@ -246,19 +253,19 @@ def enqueue_confirmation(session: Session, refund: Transaction, original: Transa
     return True
 
 
-def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult | None, error: str | None,
+def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: GatewayResult | None, error: str | None,
                    transient: bool) -> RefundResult:
     """Step 3: record what the gateway said, with the timeline event, in one transaction."""
     with store.write() as session:
-        refund = session.get(Transaction, pending.refund_id)
+        refund = get_row(session, Transaction, pending.refund_id)
         original = _get(session, pending.original_id, lock=True)
-        customer = session.get(Customer, original.customer_id)
-        order = session.get(Order, original.order_id).number if original.order_id else None
+        customer = get_row(session, Customer, original.customer_id)
+        order = _order_number(session, original.order_id)
         if refund.status != TransactionStatus.PENDING:
             return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
                                 refund.currency, "already recorded", refund.id)
-        common = dict(amount=refund.amount, currency=refund.currency, transaction=original.id, order=order,
-                      reason=refund.reason)
+        common: dict[str, Any] = dict(amount=refund.amount, currency=refund.currency, transaction=original.id,
+                                      order=order, reason=refund.reason)
         refund.processed_at = utcnow()
         if result is not None and result.approved:
             approved_before, _ = _taken_back(session, original.id)
@@ -309,7 +316,7 @@ def _apply_outcome(store, actor: Actor, pending: _Pending, result: GatewayResult
                             refund.id)
 
 
-def _finish(store, actor: Actor, settings, pending: _Pending) -> RefundResult:
+def _finish(store: Store, actor: Actor, settings: Settings, pending: _Pending) -> RefundResult:
     try:
         result = _call(store, settings, pending)
     except GatewayTimeout as exc:
@@ -321,7 +328,7 @@ def _finish(store, actor: Actor, settings, pending: _Pending) -> RefundResult:
     return _apply_outcome(store, actor, pending, result, None, transient=result.outcome is Outcome.FAILED)
 
 
-def refund_transaction(store, actor: Actor, settings, txn_id: int, amount: int | None = None,
+def refund_transaction(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: int | None = None,
                        reason: str | None = None, kind: RefundKind | None = None) -> RefundResult:
     """Refund (settled) or void (unsettled) a transaction; `amount` None means all that remains."""
     require(actor, Action.REFUND)
@@ -329,11 +336,11 @@ def refund_transaction(store, actor: Actor, settings, txn_id: int, amount: int |
     return _finish(store, actor, settings, pending)
 
 
-def void_transaction(store, actor: Actor, settings, txn_id: int, reason: str | None = None) -> RefundResult:
+def void_transaction(store: Store, actor: Actor, settings: Settings, txn_id: int, reason: str | None = None) -> RefundResult:
     return refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.VOID)
 
 
-def refund_many(store, actor: Actor, settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult]:
+def refund_many(store: Store, actor: Actor, settings: Settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult]:
     """Each transaction for its remainder, one after another: one result per transaction, a refusal
     reported (`RefundOutcome.REFUSED`), not raised."""
     require(actor, Action.REFUND)
@@ -346,20 +353,20 @@ def refund_many(store, actor: Actor, settings, txn_ids: list[int], reason: str |
     return results
 
 
-def refund_order(store, actor: Actor, settings, order_number: str, reason: str | None = None) -> list[RefundResult]:
+def refund_order(store: Store, actor: Actor, settings: Settings, order_number: str, reason: str | None = None) -> list[RefundResult]:
     """Take back every payment of an order: void what has not settled, refund what has —
     and refund a payment whose void the gateway refused because it settled meanwhile."""
     require(actor, Action.REFUND)
     with store.read() as session:
-        order = session.execute(select(Order).where(Order.number == order_number)).scalar_one_or_none()
+        order = session.exec(select(Order).where(Order.number == order_number)).one_or_none()
         if order is None:
             raise NotFound(f"no order {order_number!r}")
-        txn_ids = list(session.execute(
+        txn_ids = list(session.exec(
             select(Transaction.id).where(Transaction.order_id == order.id,
-                                         Transaction.type.in_(TransactionTypeSets.MONEY_IN),
-                                         Transaction.status.in_(TransactionStatusSets.REFUNDABLE))
-            .order_by(Transaction.id)
-        ).scalars())
+                                         col(Transaction.type).in_(TransactionTypeSets.MONEY_IN),
+                                         col(Transaction.status).in_(TransactionStatusSets.REFUNDABLE))
+            .order_by(col(Transaction.id))
+        ))
     if not txn_ids:
         raise Conflict(f"order {order_number} has no payment left to refund")
     results: list[RefundResult] = []
@@ -375,7 +382,7 @@ def refund_order(store, actor: Actor, settings, order_number: str, reason: str |
     return results
 
 
-def _mark_settled_if_gateway_says(store, settings, txn_id: int) -> None:
+def _mark_settled_if_gateway_says(store: Store, settings: Settings, txn_id: int) -> None:
     from agentdesk.services.money.settlement import mark_settled
 
     mark_settled(store, [txn_id])
@@ -384,19 +391,21 @@ def _mark_settled_if_gateway_says(store, settings, txn_id: int) -> None:
 # --- the queue and repairs --------------------------------------------------------------------
 
 
-def retry_refund(store, settings, job: jobs.JobInfo) -> dict:
+def retry_refund(store: Store, settings: Settings, job: jobs.JobInfo) -> dict:
     """A queued refund's next attempt (job kind "refund_retry"), with a fresh key per attempt."""
     refund_id = job.payload["refund_id"]
     actor = Actor(agent_id=job.payload.get("actor_agent_id"), login=job.payload.get("actor_login", "System"),
                   name="", role=SYSTEM.role) if job.payload.get("actor_agent_id") else SYSTEM
     with store.read() as session:
-        refund = session.get(Transaction, refund_id)
-        original = session.get(Transaction, refund.parent_id)
-    if refund.status != TransactionStatus.PENDING:
+        refund = get_row(session, Transaction, refund_id)
+        original = get_row(session, Transaction, refund.parent_id)
+    if refund.status != TransactionStatus.PENDING or refund.idempotency_key is None:
         return {"status": refund.status.value}
     attempt = job.attempts + 1
     pending = _Pending(refund.id, original.id, RefundKind.REFUND, refund.amount, refund.currency, refund.gateway,
                        original.gateway_ref, refund.idempotency_key)
+    result: GatewayResult | None
+    error: str | None
     try:
         result = _call(store, settings, pending, key=f"{refund.idempotency_key}-a{attempt}")
     except GatewayTimeout as exc:
@@ -417,8 +426,8 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
     refund = session.get(Transaction, job.payload["refund_id"])
     if refund is None or refund.status != TransactionStatus.PENDING:
         return
-    original = session.get(Transaction, refund.parent_id)
-    order = session.get(Order, original.order_id).number if original.order_id else None
+    original = get_row(session, Transaction, refund.parent_id)
+    order = _order_number(session, original.order_id)
     refund.status = TransactionStatus.FAILED
     refund.processed_at = utcnow()
     session.add(refund)
@@ -426,7 +435,7 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
                  currency=refund.currency, transaction=original.id, order=order, reason=refund.reason,
                  message=job.last_error or "")
     if notify:
-        customer = session.get(Customer, refund.customer_id)
+        customer = get_row(session, Customer, refund.customer_id)
         body = (
             f"A refund could not be completed after {RETRY_ATTEMPTS} attempts and was dropped from the queue.\n\n"
             f"Customer: {customer.external_id} ({customer.first_name} {customer.last_name})\n"
@@ -440,28 +449,28 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
                      customer_id=None, max_attempts=5)
 
 
-def repair_pending(store, settings, older_than: timedelta = timedelta(seconds=30)) -> list[RefundResult]:
+def repair_pending(store: Store, settings: Settings, older_than: timedelta = timedelta(seconds=30)) -> list[RefundResult]:
     """Finish refunds and voids left pending by a crash or a timeout, re-sending the same key."""
     cutoff = utcnow() - older_than
     with store.read() as session:
-        queued = select(Job.payload).where(Job.kind == JobKind.REFUND_RETRY, Job.status.in_(JobStatusSets.OPEN))
-        waiting = {p["refund_id"] for p in session.execute(queued).scalars()}
-        rows = session.execute(
+        queued = select(Job.payload).where(Job.kind == JobKind.REFUND_RETRY, col(Job.status).in_(JobStatusSets.OPEN))
+        waiting = {p["refund_id"] for p in session.exec(queued)}
+        rows = session.exec(
             select(Transaction).where(Transaction.status == TransactionStatus.PENDING,
-                                      Transaction.type.in_(TransactionTypeSets.TAKEN_BACK),
+                                      col(Transaction.type).in_(TransactionTypeSets.TAKEN_BACK),
                                       Transaction.created_at <= cutoff)
-        ).scalars().all()
+        ).all()
         todo = []
         for refund in rows:
-            if refund.id in waiting:
+            if refund.id in waiting or refund.idempotency_key is None:
                 continue
-            original = session.get(Transaction, refund.parent_id)
+            original = get_row(session, Transaction, refund.parent_id)
             todo.append(_Pending(refund.id, original.id, RefundKind(refund.type), refund.amount, refund.currency,
                                  refund.gateway, original.gateway_ref, refund.idempotency_key))
     return [_finish(store, SYSTEM, settings, pending) for pending in todo]
 
 
-def resend_confirmation(store, actor: Actor, refund_id: int) -> str:
+def resend_confirmation(store: Store, actor: Actor, refund_id: int) -> str:
     """Queue the refund or void confirmation again (the customer lost it); returns where it goes."""
     require(actor, Action.REFUND)
     with store.write() as session:
@@ -470,10 +479,11 @@ def resend_confirmation(store, actor: Actor, refund_id: int) -> str:
             raise NotFound(f"no refund or void transaction {refund_id}")
         if refund.status != TransactionStatus.APPROVED:
             raise Conflict(f"transaction {refund_id} is {refund.status}: there is no confirmation to resend")
-        original = session.get(Transaction, refund.parent_id)
-        sent_before = session.execute(
-            select(func.count()).select_from(Job).where(Job.idempotency_key.like(f"email-{refund.id}%"))
-        ).scalar_one()
-        if not enqueue_confirmation(session, refund, original, key_suffix=f"-resend-{sent_before}"):
+        original = get_row(session, Transaction, refund.parent_id)
+        sent_before = session.exec(
+            select(func.count()).select_from(Job).where(col(Job.idempotency_key).like(f"email-{refund.id}%"))
+        ).one()
+        to = _customer_email(session, refund.customer_id)
+        if to is None or not enqueue_confirmation(session, refund, original, key_suffix=f"-resend-{sent_before}"):
             raise Conflict("the customer has no email address")
-        return _customer_email(session, refund.customer_id)
+        return to

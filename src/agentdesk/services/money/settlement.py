@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
+from agentdesk.config import Settings
 from agentdesk.db.models import Customer, Transaction, utcnow
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import TransactionStatusSets, TransactionTypeSets
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.money.gateways import gateway_for
 
 
-def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
+def mark_settled(store: Store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
     """Mark unsettled sales settled (by id or gateway reference); each adds to its customer's lifetime value."""
     if not txn_ids and not references:
         return 0
-    condition = Transaction.id.in_(txn_ids) if txn_ids else Transaction.gateway_ref.in_(references)
+    condition = col(Transaction.id).in_(txn_ids) if txn_ids else col(Transaction.gateway_ref).in_(references or [])
     now = utcnow()
     count = 0
     with store.write(unrecorded="settlement is the gateway's bookkeeping, not an agent's action") as session:
-        rows = session.execute(
-            select(Transaction).where(condition, Transaction.type.in_(TransactionTypeSets.MONEY_IN), Transaction.settled.is_(False),
-                                      Transaction.status.in_(TransactionStatusSets.REFUNDABLE))
-        ).scalars().all()
+        rows = session.exec(
+            select(Transaction).where(condition, col(Transaction.type).in_(TransactionTypeSets.MONEY_IN),
+                                      col(Transaction.settled).is_(False),
+                                      col(Transaction.status).in_(TransactionStatusSets.REFUNDABLE))
+        ).all()
         for txn in rows:
             txn.settled = True
             txn.settled_at = now
-            customer = session.get(Customer, txn.customer_id)
+            customer = get_row(session, Customer, txn.customer_id)
             if txn.currency == customer.currency:
                 customer.lifetime_value += txn.amount
             session.add_all([txn, customer])
@@ -33,7 +36,7 @@ def mark_settled(store, txn_ids: list[int] | None = None, references: list[str] 
     return count
 
 
-def settle_from_gateway(store, settings, actor: Actor | None = None, everything: bool = False) -> int:
+def settle_from_gateway(store: Store, settings: Settings, actor: Actor | None = None, everything: bool = False) -> int:
     """Ask the sandbox to settle what is due (or everything) and mark ours to match."""
     if actor is not None:
         require(actor, Action.BILLING)

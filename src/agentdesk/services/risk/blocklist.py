@@ -15,8 +15,8 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, func, or_
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import (
     Address,
@@ -27,6 +27,7 @@ from agentdesk.db.models import (
     PaymentInstrument,
     utcnow,
 )
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.enums import BlocklistKind, BlocklistKindSets
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
@@ -116,49 +117,52 @@ def parse_expiry(text: str | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _active(now: datetime):
-    return (BlocklistEntry.removed_at.is_(None),
-            or_(BlocklistEntry.expires_at.is_(None), BlocklistEntry.expires_at > now))
+def _active(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    expires_at = col(BlocklistEntry.expires_at)
+    return col(BlocklistEntry.removed_at).is_(None), or_(expires_at.is_(None), expires_at > now)
 
 
 def _customers_named(session: Session, kind: BlocklistKind, value: str) -> list[int]:
     if kind == BlocklistKind.CUSTOMER:
         query = select(Customer.id).where(Customer.external_id == value)
     elif kind == BlocklistKind.EMAIL:
-        from sqlalchemy import func
-
-        query = select(CustomerEmail.customer_id).where(func.lower(CustomerEmail.address) == value)
+        query = select(CustomerEmail.customer_id).where(func.lower(col(CustomerEmail.address)) == value)
     elif kind == BlocklistKind.PHONE:
         query = select(CustomerPhone.customer_id).where(CustomerPhone.digits == value)
     elif kind == BlocklistKind.FINGERPRINT:
         query = select(PaymentInstrument.customer_id).where(PaymentInstrument.fingerprint == value)
     else:
         return []
-    return sorted(set(session.execute(query).scalars()))
+    return sorted(set(session.exec(query)))
 
 
 def _values_of(session: Session, customer: Customer) -> dict[BlocklistKind, set[str]]:
     cid = customer.id
+    emails = session.exec(select(CustomerEmail.address).where(CustomerEmail.customer_id == cid))
+    phones = session.exec(select(CustomerPhone.digits).where(CustomerPhone.customer_id == cid))
+    cards = session.exec(select(PaymentInstrument.fingerprint, PaymentInstrument.bin)
+                         .where(PaymentInstrument.customer_id == cid)).all()
+    countries = session.exec(select(Address.country).where(Address.customer_id == cid))
     return {
         BlocklistKind.CUSTOMER: {customer.external_id},
-        BlocklistKind.EMAIL: {e.lower() for e in session.execute(select(CustomerEmail.address).where(CustomerEmail.customer_id == cid)).scalars()},
-        BlocklistKind.PHONE: set(session.execute(select(CustomerPhone.digits).where(CustomerPhone.customer_id == cid)).scalars()),
-        BlocklistKind.FINGERPRINT: {f for f in session.execute(select(PaymentInstrument.fingerprint).where(PaymentInstrument.customer_id == cid)).scalars() if f},
-        BlocklistKind.BIN: {b for b in session.execute(select(PaymentInstrument.bin).where(PaymentInstrument.customer_id == cid)).scalars() if b},
+        BlocklistKind.EMAIL: {e.lower() for e in emails},
+        BlocklistKind.PHONE: set(phones),
+        BlocklistKind.FINGERPRINT: {fingerprint for fingerprint, _ in cards if fingerprint},
+        BlocklistKind.BIN: {bin_ for _, bin_ in cards if bin_},
         BlocklistKind.IP: {customer.signup_ip} if customer.signup_ip else set(),
-        BlocklistKind.COUNTRY: set(session.execute(select(Address.country).where(Address.customer_id == cid)).scalars()),
+        BlocklistKind.COUNTRY: set(countries),
     }
 
 
 def entries_matching(session: Session, customer: Customer,
                      kinds: tuple[BlocklistKind, ...] = tuple(BlocklistKind)) -> list[BlocklistEntry]:
     values = _values_of(session, customer)
-    conditions = [(BlocklistEntry.kind == kind) & BlocklistEntry.value.in_(sorted(values[kind]))
+    conditions = [(col(BlocklistEntry.kind) == kind) & col(BlocklistEntry.value).in_(sorted(values[kind]))
                   for kind in kinds if values[kind]]
     if not conditions:
         return []
-    return list(session.execute(select(BlocklistEntry).where(*_active(utcnow()), or_(*conditions))
-                                .order_by(BlocklistEntry.id)).scalars())
+    return list(session.exec(select(BlocklistEntry).where(*_active(utcnow()), or_(*conditions))
+                             .order_by(col(BlocklistEntry.id))))
 
 
 def _set_flag(session: Session, customer: Customer) -> None:
@@ -169,7 +173,7 @@ def _set_flag(session: Session, customer: Customer) -> None:
         session.add(customer)
 
 
-def add_entry(store, actor: Actor, kind: BlocklistKind | str, value: str, reason: str | None = None,
+def add_entry(store: Store, actor: Actor, kind: BlocklistKind | str, value: str, reason: str | None = None,
               expires: str | datetime | None = None) -> EntryInfo:
     require(actor, Action.BLOCKLIST)
     kind = blocklist_kind(kind)
@@ -180,22 +184,21 @@ def add_entry(store, actor: Actor, kind: BlocklistKind | str, value: str, reason
         raise InvalidInput(fields={"reason": "at most 500 characters"})
     with store.write() as session:
         now = utcnow()
-        clash = session.execute(select(BlocklistEntry).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value,
-                                                             *_active(now))).scalars().first()
+        clash = session.exec(select(BlocklistEntry).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value,
+                                                          *_active(now))).first()
         if clash is not None:
             raise Conflict(f"{kind} {value} is already blocked (entry {clash.id})")
         entry = BlocklistEntry(kind=kind, value=value, reason=reason, expires_at=expires_at, created_by=actor.agent_id)
         session.add(entry)
         session.flush()
         for cid in _customers_named(session, kind, value):
-            customer = session.get(Customer, cid)
-            _set_flag(session, customer)
+            _set_flag(session, get_row(session, Customer, cid))
             record_event(session, actor, cid, EventType.BLOCKLISTED, entry=entry.id, kind=kind, value=value,
                          reason=reason, expires=expires_at.date().isoformat() if expires_at else None)
         return _info(entry, now)
 
 
-def remove_entry(store, actor: Actor, entry_id: int) -> EntryInfo:
+def remove_entry(store: Store, actor: Actor, entry_id: int) -> EntryInfo:
     require(actor, Action.BLOCKLIST)
     with store.write() as session:
         entry = session.get(BlocklistEntry, entry_id)
@@ -206,33 +209,31 @@ def remove_entry(store, actor: Actor, entry_id: int) -> EntryInfo:
         session.add(entry)
         session.flush()
         for cid in _customers_named(session, entry.kind, entry.value):
-            _set_flag(session, session.get(Customer, cid))
+            _set_flag(session, get_row(session, Customer, cid))
             record_event(session, actor, cid, EventType.UNBLOCKED, entry=entry.id, kind=entry.kind, value=entry.value)
         return _info(entry, utcnow())
 
 
-def list_entries(store, actor: Actor, include_inactive: bool = False) -> list[EntryInfo]:
+def list_entries(store: Store, actor: Actor, include_inactive: bool = False) -> list[EntryInfo]:
     require(actor, Action.VIEW_CUSTOMERS)
     now = utcnow()
     with store.read() as session:
-        query = select(BlocklistEntry).order_by(BlocklistEntry.id.desc())
+        query = select(BlocklistEntry).order_by(col(BlocklistEntry.id).desc())
         if not include_inactive:
             query = query.where(*_active(now))
-        return [_info(e, now) for e in session.execute(query).scalars()]
+        return [_info(e, now) for e in session.exec(query)]
 
 
-def blocks_on(store, actor: Actor, customer_id: int) -> list[EntryInfo]:
+def blocks_on(store: Store, actor: Actor, customer_id: int) -> list[EntryInfo]:
     """The active entries that match a customer: what the badge and its reason show."""
     require(actor, Action.VIEW_CUSTOMERS)
     now = utcnow()
     with store.read() as session:
-        customer = session.get(Customer, customer_id)
-        if customer is None:
-            raise NotFound(f"no customer {customer_id}")
+        customer = get_row(session, Customer, customer_id, "customer")
         return [_info(e, now) for e in entries_matching(session, customer)]
 
 
-def refuse_if_blocked(store, actor: Actor, customer_id: int, action: str) -> None:
+def refuse_if_blocked(store: Store, actor: Actor, customer_id: int, action: str) -> None:
     """Raise `Blocked` (after recording the refused attempt) if any active entry matches the customer."""
     with store.read() as session:
         customer = session.get(Customer, customer_id)
@@ -247,14 +248,14 @@ def refuse_if_blocked(store, actor: Actor, customer_id: int, action: str) -> Non
     raise Blocked(f"refused: the customer's {entry.kind} {entry.value} is on the blocklist{why}")
 
 
-def expire_flags(store) -> int:
+def expire_flags(store: Store) -> int:
     """Clear the flag of customers whose only entries have expired (the worker runs this)."""
     changed = 0
     with store.read() as session:
-        flagged = list(session.execute(select(Customer.id).where(Customer.blocked)).scalars())
+        flagged = list(session.exec(select(Customer.id).where(Customer.blocked)))
     for cid in flagged:
         with store.write(unrecorded="an expiry is the entry's own end, recorded when it was added") as session:
-            customer = session.get(Customer, cid)
+            customer = get_row(session, Customer, cid)
             before = customer.blocked
             _set_flag(session, customer)
             changed += before != customer.blocked

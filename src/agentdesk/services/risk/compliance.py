@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlmodel import Session, col, select
 
+from agentdesk.config import Settings
 from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, utcnow
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import AmlResult, KycStatus
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
@@ -60,16 +62,17 @@ class Compliance:
     next_search: date | None
 
 
-def compliance_for(session, customer_id: int) -> Compliance:
+def compliance_for(session: Session, customer_id: int) -> Compliance:
     customer = customer_by_ref(session, customer_id)
-    docs = session.execute(
-        select(KycDocument, Attachment, Agent.login).join(Attachment, Attachment.id == KycDocument.attachment_id)
-        .outerjoin(Agent, Agent.id == KycDocument.uploaded_by).where(KycDocument.customer_id == customer.id)
-        .order_by(KycDocument.id.desc())).all()
-    checks = session.execute(select(AmlCheck).where(AmlCheck.customer_id == customer.id)
-                             .order_by(AmlCheck.checked_at.desc(), AmlCheck.id.desc())).scalars().all()
-    scores = {s.factor: s.likelihood for s in session.execute(
-        select(EddScore).where(EddScore.customer_id == customer.id).order_by(EddScore.factor)).scalars()}
+    docs = session.exec(
+        select(KycDocument, Attachment, Agent.login)
+        .join(Attachment, col(Attachment.id) == col(KycDocument.attachment_id))
+        .outerjoin(Agent, col(Agent.id) == col(KycDocument.uploaded_by)).where(KycDocument.customer_id == customer.id)
+        .order_by(col(KycDocument.id).desc())).all()
+    checks = session.exec(select(AmlCheck).where(AmlCheck.customer_id == customer.id)
+                          .order_by(col(AmlCheck.checked_at).desc(), col(AmlCheck.id).desc())).all()
+    scores = {s.factor: s.likelihood for s in session.exec(
+        select(EddScore).where(EddScore.customer_id == customer.id).order_by(col(EddScore.factor)))}
     next_search = None
     if customer.edd_required:
         last = checks[0].checked_at.date() if checks else utcnow().date()
@@ -81,13 +84,13 @@ def compliance_for(session, customer_id: int) -> Compliance:
     )
 
 
-def compliance(store, actor: Actor, customer: str | int) -> Compliance:
+def compliance(store: Store, actor: Actor, customer: str | int) -> Compliance:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         return compliance_for(session, customer_by_ref(session, customer).id)
 
 
-def upload_document(store, actor: Actor, settings, customer: str | int, kind: str, path: str) -> int:
+def upload_document(store: Store, actor: Actor, settings: Settings, customer: str | int, kind: str, path: str) -> int:
     """Upload a KYC document on the customer's behalf; it waits for review as "pending"."""
     require(actor, Action.EDIT_CUSTOMERS)
     kind = (kind or "").strip().lower()
@@ -107,7 +110,7 @@ def upload_document(store, actor: Actor, settings, customer: str | int, kind: st
         return document.id
 
 
-def review_document(store, actor: Actor, document_id: int, status: str) -> None:
+def review_document(store: Store, actor: Actor, document_id: int, status: str) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     if status not in REVIEW:
         raise InvalidInput(fields={"status": "accepted or rejected"})
@@ -123,7 +126,7 @@ def review_document(store, actor: Actor, document_id: int, status: str) -> None:
                      kind=document.kind, status=status)
 
 
-def record_aml_check(store, actor: Actor, customer: str | int, result: str, matches: int = 0,
+def record_aml_check(store: Store, actor: Actor, customer: str | int, result: str, matches: int = 0,
                      source: str = "manual") -> int:
     require(actor, Action.EDIT_CUSTOMERS)
     if result not in AML_RESULTS:
@@ -140,12 +143,12 @@ def record_aml_check(store, actor: Actor, customer: str | int, result: str, matc
         return check.id
 
 
-def set_edd(store, actor: Actor, customer: str | int, required: bool | None = None,
+def set_edd(store: Store, actor: Actor, customer: str | int, required: bool | None = None,
             scores: dict[str, str] | None = None) -> Compliance:
     """Mark EDD required (or not) and set likelihoods per factor ("none" removes a score)."""
     require(actor, Action.EDIT_CUSTOMERS)
     scores = {k.strip().lower(): (v or "").strip().lower() for k, v in (scores or {}).items()}
-    problems = {}
+    problems: dict[str, str] = {}
     for factor, likelihood in scores.items():
         if factor not in FACTORS:
             problems[factor] = f"not a risk factor; use one of: {', '.join(FACTORS)}"
@@ -161,7 +164,7 @@ def set_edd(store, actor: Actor, customer: str | int, required: bool | None = No
             row.edd_required = required
             row.updated_at = utcnow()
             session.add(row)
-        existing = {s.factor: s for s in session.execute(select(EddScore).where(EddScore.customer_id == row.id)).scalars()}
+        existing = {s.factor: s for s in session.exec(select(EddScore).where(EddScore.customer_id == row.id))}
         for factor, likelihood in scores.items():
             old = existing.get(factor)
             if likelihood == "none":

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, update
+from sqlmodel import Session, SQLModel, col, select
 
 from agentdesk.db import search_index
 from agentdesk.db.models import (
@@ -28,8 +29,10 @@ from agentdesk.db.models import (
     TaxId,
     TimelineEvent,
     Transaction,
+    table_of,
     utcnow,
 )
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import InstrumentStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
@@ -41,7 +44,7 @@ PLACEHOLDER = "anonymised"
 
 
 
-def anonymise_customer(store, actor: Actor, ref: str | int, typed_confirmation: str) -> None:
+def anonymise_customer(store: Store, actor: Actor, ref: str | int, typed_confirmation: str) -> None:
     require(actor, Action.MERGE_ANONYMIZE)
     with store.write() as session:
         customer = customer_by_ref(session, ref)
@@ -61,10 +64,11 @@ def anonymise_customer(store, actor: Actor, ref: str | int, typed_confirmation: 
         customer.custom_fields = {}
         customer.updated_at = utcnow()
         session.add(customer)
-        for model in (CustomerEmail, CustomerPhone, Address, TaxId, CustomerTag):
-            for row in session.execute(select(model).where(model.customer_id == cid)).scalars():
+        personal: tuple[type[SQLModel], ...] = (CustomerEmail, CustomerPhone, Address, TaxId, CustomerTag)
+        for model in personal:
+            for row in session.exec(select(model).where(table_of(model).c.customer_id == cid)):
                 session.delete(row)
-        for instrument in session.execute(select(PaymentInstrument).where(PaymentInstrument.customer_id == cid)).scalars():
+        for instrument in session.exec(select(PaymentInstrument).where(PaymentInstrument.customer_id == cid)):
             instrument.gateway_token = None
             instrument.fingerprint = None
             instrument.bin = None
@@ -84,14 +88,14 @@ class MergePreview:
     """Field → (the kept customer's value, which wins; the others' differing values)."""
 
 
-MOVED = [("emails", CustomerEmail), ("phones", CustomerPhone), ("addresses", Address),
+MOVED: list[tuple[str, type[SQLModel]]] = [("emails", CustomerEmail), ("phones", CustomerPhone), ("addresses", Address),
          ("instruments", PaymentInstrument), ("orders", Order), ("transactions", Transaction),
          ("timeline events", TimelineEvent), ("tags", CustomerTag), ("tax ids", TaxId), ("credit memos", CreditMemo),
          ("attachments", Attachment), ("mentions", Mention)]
 COMPARED = ("first_name", "last_name", "organization", "job_title", "date_of_birth", "currency")
 
 
-def _load(session, kept_ref: str, merged_refs: list[str]) -> tuple[Customer, list[Customer]]:
+def _load(session: Session, kept_ref: str, merged_refs: list[str]) -> tuple[Customer, list[Customer]]:
     kept = customer_by_ref(session, kept_ref)
     others = [customer_by_ref(session, ref) for ref in dict.fromkeys(merged_refs)]
     if not others or any(o.id == kept.id for o in others):
@@ -102,17 +106,17 @@ def _load(session, kept_ref: str, merged_refs: list[str]) -> tuple[Customer, lis
     return kept, others
 
 
-def merge_preview(store, actor: Actor, kept_ref: str, merged_refs: list[str]) -> MergePreview:
+def merge_preview(store: Store, actor: Actor, kept_ref: str, merged_refs: list[str]) -> MergePreview:
     require(actor, Action.MERGE_ANONYMIZE)
-    from sqlalchemy import func
-
     with store.read() as session:
         kept, others = _load(session, kept_ref, merged_refs)
         ids = [o.id for o in others]
-        moves = {}
+        moves: dict[str, int] = {}
         for label, model in MOVED:
-            moves[label] = session.execute(select(func.count()).select_from(model).where(model.customer_id.in_(ids))).scalar_one()
-        conflicts = {}
+            table = table_of(model)
+            moves[label] = session.exec(select(func.count()).select_from(table)
+                                        .where(table.c.customer_id.in_(ids))).one()
+        conflicts: dict[str, tuple[str, list[str]]] = {}
         for name in COMPARED:
             mine = getattr(kept, name)
             theirs = sorted({str(getattr(o, name)) for o in others if getattr(o, name) not in (None, mine)})
@@ -121,7 +125,7 @@ def merge_preview(store, actor: Actor, kept_ref: str, merged_refs: list[str]) ->
         return MergePreview(kept.external_id, [o.external_id for o in others], moves, conflicts)
 
 
-def merge_customers(store, actor: Actor, kept_ref: str, merged_refs: list[str]) -> MergePreview:
+def merge_customers(store: Store, actor: Actor, kept_ref: str, merged_refs: list[str]) -> MergePreview:
     """All or nothing: every row of the duplicates moves to the kept customer, whose own fields win;
     the duplicates remain as pointers to it and leave the search index."""
     preview = merge_preview(store, actor, kept_ref, merged_refs)
@@ -131,33 +135,35 @@ def merge_customers(store, actor: Actor, kept_ref: str, merged_refs: list[str]) 
         kept, others = _load(session, kept_ref, merged_refs)
         ids = [o.id for o in others]
         session.flush()
-        has_primary_email = session.execute(select(CustomerEmail.id).where(CustomerEmail.customer_id == kept.id,
-                                                                           CustomerEmail.is_primary)).first()
-        has_primary_phone = session.execute(select(CustomerPhone.id).where(CustomerPhone.customer_id == kept.id,
-                                                                           CustomerPhone.is_primary)).first()
+        has_primary_email = session.exec(select(CustomerEmail.id).where(CustomerEmail.customer_id == kept.id,
+                                                                        CustomerEmail.is_primary)).first()
+        has_primary_phone = session.exec(select(CustomerPhone.id).where(CustomerPhone.customer_id == kept.id,
+                                                                        CustomerPhone.is_primary)).first()
         # The kept customer's primaries stay primary; the others' become secondary.
         if has_primary_email:
-            session.execute(update(CustomerEmail).where(CustomerEmail.customer_id.in_(ids)).values(is_primary=False))
+            session.exec(update(CustomerEmail).where(col(CustomerEmail.customer_id).in_(ids)).values(is_primary=False))
         if has_primary_phone:
-            session.execute(update(CustomerPhone).where(CustomerPhone.customer_id.in_(ids)).values(is_primary=False))
-        session.execute(update(Address).where(Address.customer_id.in_(ids)).values(is_primary=False))
-        session.execute(update(PaymentInstrument).where(PaymentInstrument.customer_id.in_(ids)).values(is_primary=False))
-        kept_tags = set(session.execute(select(CustomerTag.tag).where(CustomerTag.customer_id == kept.id)).scalars())
-        for tag in session.execute(select(CustomerTag).where(CustomerTag.customer_id.in_(ids))).scalars().all():
+            session.exec(update(CustomerPhone).where(col(CustomerPhone.customer_id).in_(ids)).values(is_primary=False))
+        session.exec(update(Address).where(col(Address.customer_id).in_(ids)).values(is_primary=False))
+        session.exec(update(PaymentInstrument).where(col(PaymentInstrument.customer_id).in_(ids))
+                     .values(is_primary=False))
+        kept_tags = set(session.exec(select(CustomerTag.tag).where(CustomerTag.customer_id == kept.id)))
+        for tag in session.exec(select(CustomerTag).where(col(CustomerTag.customer_id).in_(ids))).all():
             if tag.tag in kept_tags:
                 session.delete(tag)
             kept_tags.add(tag.tag)
         session.flush()
         for _, model in MOVED:
             if model is CustomerTag:
-                for tag in session.execute(select(CustomerTag).where(CustomerTag.customer_id.in_(ids))).scalars().all():
+                for tag in session.exec(select(CustomerTag).where(col(CustomerTag.customer_id).in_(ids))).all():
                     session.delete(tag)
                     session.flush()
                     session.add(CustomerTag(customer_id=kept.id, tag=tag.tag))
                 continue
             if model is TimelineEvent:
                 continue
-            session.execute(update(model).where(model.customer_id.in_(ids)).values(customer_id=kept.id))
+            table = table_of(model)
+            session.exec(update(table).where(table.c.customer_id.in_(ids)).values(customer_id=kept.id))
         for other in others:
             kept.payment_count += other.payment_count
             kept.lifetime_value += other.lifetime_value
@@ -174,8 +180,6 @@ def merge_customers(store, actor: Actor, kept_ref: str, merged_refs: list[str]) 
         record_event(session, actor, kept.id, EventType.MERGED, kept=kept.external_id,
                      merged=[o.external_id for o in others])
         search_index.refresh(session, [kept.id, *ids])
-        from agentdesk.db.search_index import index_table, key_column
-
         dialect = session.get_bind().dialect.name
-        session.execute(index_table(dialect).delete().where(key_column(dialect).in_(ids)))
+        session.exec(search_index.index_table(dialect).delete().where(search_index.key_column(dialect).in_(ids)))
     return preview

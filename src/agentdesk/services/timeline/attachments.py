@@ -9,7 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from agentdesk.config import Settings
 from agentdesk.db.models import Attachment
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -17,11 +19,11 @@ from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import TimelineEntry, entry_from_row, record_event
 
 
-def attachments_dir(settings) -> Path:
+def attachments_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "attachments"
 
 
-def keep_file(settings, path: str | Path) -> tuple[str, int, str, str]:
+def keep_file(settings: Settings, path: str | Path) -> tuple[str, int, str, str]:
     """Copy a file into the content-addressed store; (sha256, size, content type, name)."""
     source = Path(path).expanduser()
     if not source.is_file():
@@ -46,7 +48,7 @@ def keep_file(settings, path: str | Path) -> tuple[str, int, str, str]:
     return sha, size, content_type, source.name[:255]
 
 
-def add_attachment(store, actor: Actor, settings, customer: str | int, path: str | Path,
+def add_attachment(store: Store, actor: Actor, settings: Settings, customer: str | int, path: str | Path,
                    description: str | None = None) -> TimelineEntry:
     """Keep a copy of the file by its sha256 (stored once however often attached) and note it on the timeline."""
     require(actor, Action.EDIT_CUSTOMERS)
@@ -64,7 +66,7 @@ def add_attachment(store, actor: Actor, settings, customer: str | int, path: str
         return entry_from_row(event)
 
 
-def save_attachment(store, actor: Actor, settings, attachment_id: int, out: str | Path) -> Path:
+def save_attachment(store: Store, actor: Actor, settings: Settings, attachment_id: int, out: str | Path) -> Path:
     """Write an attachment back out, byte for byte (its sha256 is checked on the way)."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:

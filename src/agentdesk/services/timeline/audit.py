@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from agentdesk.db.models import Customer
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.timeline import chain as timeline_chain
@@ -19,15 +20,17 @@ class ChainBreak:
     problem: str
 
 
-def verify_chains(store, actor: Actor, customer: str | None = None) -> tuple[int, list[ChainBreak]]:
+def verify_chains(store: Store, actor: Actor, customer: str | None = None) -> tuple[int, list[ChainBreak]]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         customer_id = None
         if customer is not None:
-            customer_id = session.execute(select(Customer.id).where(Customer.external_id == customer)).scalar_one_or_none()
+            customer_id = session.exec(select(Customer.id).where(Customer.external_id == customer)).one_or_none()
             if customer_id is None:
                 raise NotFound(f"no customer with the id {customer!r}")
         checked, breaks = timeline_chain.verify(session.connection(), customer_id)
         ids = {b.customer_id for b in breaks}
-        names = dict(session.execute(select(Customer.id, Customer.external_id).where(Customer.id.in_(ids))).all()) if ids else {}
+        names: dict[int, str] = {}
+        if ids:
+            names = dict(session.exec(select(Customer.id, Customer.external_id).where(col(Customer.id).in_(ids))).all())
     return checked, [ChainBreak(names.get(b.customer_id, str(b.customer_id)), b.event_id, b.problem) for b in breaks]

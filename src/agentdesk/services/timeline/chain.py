@@ -12,17 +12,20 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from agentdesk.db.models import Customer, TimelineEvent
+from agentdesk.db.models import Customer, TimelineEvent, table_of
 
 GENESIS = "0" * 64
+_EVENTS = table_of(TimelineEvent)
 
 
-def _when(value) -> str:
+def _when(value: datetime | str) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
@@ -30,8 +33,8 @@ def _when(value) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def event_hash(prev_hash: str, customer_id: int, type_: str, title: str, actor_agent_id, actor_label: str,
-               occurred_at, attributes) -> str:
+def event_hash(prev_hash: str, customer_id: int, type_: str, title: str, actor_agent_id: int | None,
+               actor_label: str, occurred_at: datetime | str, attributes: dict[str, Any] | str) -> str:
     if isinstance(attributes, str):
         attributes = json.loads(attributes)
     content = json.dumps(
@@ -42,16 +45,16 @@ def event_hash(prev_hash: str, customer_id: int, type_: str, title: str, actor_a
 
 
 def _last_hash(session: Session, customer_id: int) -> str:
-    chain = session.info.setdefault("chain_heads", {})
+    chain: dict[int, str] = session.info.setdefault("chain_heads", {})
     if customer_id in chain:
         return chain[customer_id]
     if session.get_bind().dialect.name == "postgresql":
         # Serialise writers of one customer's chain: the second waits, then reads the new head.
-        session.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
-    head = session.execute(
-        select(TimelineEvent.hash).where(TimelineEvent.customer_id == customer_id, TimelineEvent.hash.is_not(None))
-        .order_by(TimelineEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
+        session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    head = session.exec(
+        select(TimelineEvent.hash).where(TimelineEvent.customer_id == customer_id, col(TimelineEvent.hash).is_not(None))
+        .order_by(col(TimelineEvent.id).desc()).limit(1)
+    ).one_or_none()
     return head or GENESIS
 
 
@@ -71,7 +74,7 @@ class Break:
     problem: str
 
 
-def _walk(rows) -> Break | None:
+def _walk(rows: list[Row[Any]]) -> Break | None:
     prev = GENESIS
     for row in rows:
         if row.prev_hash != prev:
@@ -87,15 +90,17 @@ def _walk(rows) -> Break | None:
 
 def verify(connection: Connection, customer_id: int | None = None) -> tuple[int, list[Break]]:
     """Walk the chains (one customer's, or every customer's); returns (events checked, first break of each chain)."""
-    columns = [TimelineEvent.__table__.c[name] for name in
+    t = _EVENTS
+    columns = [t.c[name] for name in
                ("id", "customer_id", "type", "title", "actor_agent_id", "actor_label", "occurred_at", "attributes",
                 "prev_hash", "hash")]
-    query = select(*columns).order_by(TimelineEvent.customer_id, TimelineEvent.id)
+    query = sa_select(*columns).order_by(t.c.customer_id, t.c.id)
     if customer_id is not None:
-        query = query.where(TimelineEvent.customer_id == customer_id)
+        query = query.where(t.c.customer_id == customer_id)
     breaks: list[Break] = []
     checked = 0
-    current, batch = None, []
+    current: int | None = None
+    batch: list[Row[Any]] = []
     for row in connection.execute(query.execution_options(yield_per=5000)):
         checked += 1
         if row.customer_id != current:
@@ -110,26 +115,24 @@ def verify(connection: Connection, customer_id: int | None = None) -> tuple[int,
 
 def backfill(connection: Connection, batch: int = 5000) -> int:
     """Chain every event that has no hash yet (a store from before the chain existed)."""
-    t = TimelineEvent.__table__
+    t = _EVENTS
     heads: dict[int, str] = {}
     done = 0
     last_id = 0
     while True:
         rows = connection.execute(
-            select(t.c.id, t.c.customer_id, t.c.type, t.c.title, t.c.actor_agent_id, t.c.actor_label, t.c.occurred_at,
+            sa_select(t.c.id, t.c.customer_id, t.c.type, t.c.title, t.c.actor_agent_id, t.c.actor_label, t.c.occurred_at,
                    t.c.attributes).where(t.c.id > last_id).order_by(t.c.id).limit(batch)
         ).all()
         if not rows:
             return done
-        updates = []
+        updates: list[dict[str, Any]] = []
         for row in rows:
             prev = heads.get(row.customer_id, GENESIS)
             digest = event_hash(prev, row.customer_id, row.type, row.title, row.actor_agent_id, row.actor_label,
                                 row.occurred_at, row.attributes)
             heads[row.customer_id] = digest
             updates.append({"event_id": row.id, "p": prev, "h": digest})
-        from sqlalchemy import bindparam
-
         connection.execute(
             update(t).where(t.c.id == bindparam("event_id")).values(prev_hash=bindparam("p"), hash=bindparam("h")),
             updates,

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Agent, Customer, Mention, TimelineEvent, Transaction, utcnow
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -28,14 +28,14 @@ def _mentioned_agents(session: Session, text: str) -> list[Agent]:
     logins = sorted({m.group(1) for m in MENTION.finditer(text)})
     if not logins:
         return []
-    agents = session.execute(select(Agent).where(Agent.login.in_(logins))).scalars().all()
+    agents = session.exec(select(Agent).where(col(Agent.login).in_(logins))).all()
     unknown = set(logins) - {a.login for a in agents}
     if unknown:
         raise InvalidInput(fields={"text": f"no agent with the login {', '.join('@' + u for u in sorted(unknown))}"})
     return list(agents)
 
 
-def add_note(store, actor: Actor, customer: str | int, text: str, corrects: int | None = None) -> TimelineEntry:
+def add_note(store: Store, actor: Actor, customer: str | int, text: str, corrects: int | None = None) -> TimelineEntry:
     """A note (several lines allowed); @login mentions reach those agents' mention lists."""
     require(actor, Action.EDIT_CUSTOMERS)
     text = (text or "").strip()
@@ -70,31 +70,31 @@ class MentionInfo:
     customer_id: int
 
 
-def my_mentions(store, actor: Actor, unseen_only: bool = True) -> list[MentionInfo]:
+def my_mentions(store: Store, actor: Actor, unseen_only: bool = True) -> list[MentionInfo]:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         query = (select(Mention, TimelineEvent, Customer)
-                 .join(TimelineEvent, TimelineEvent.id == Mention.event_id)
-                 .join(Customer, Customer.id == Mention.customer_id)
+                 .join(TimelineEvent, col(TimelineEvent.id) == col(Mention.event_id))
+                 .join(Customer, col(Customer.id) == col(Mention.customer_id))
                  .where(Mention.agent_id == actor.agent_id)
-                 .order_by(Mention.id.desc()).limit(200))
+                 .order_by(col(Mention.id).desc()).limit(200))
         if unseen_only:
-            query = query.where(Mention.seen_at.is_(None))
+            query = query.where(col(Mention.seen_at).is_(None))
         return [MentionInfo(m.id, c.external_id, f"{c.first_name} {c.last_name}", e.actor_label,
                             e.attributes.get("text", ""), e.occurred_at, e.id, c.id)
-                for m, e, c in session.execute(query).all()]
+                for m, e, c in session.exec(query).all()]
 
 
-def mark_mentions_seen(store, actor: Actor, mention_ids: list[int]) -> None:
+def mark_mentions_seen(store: Store, actor: Actor, mention_ids: list[int]) -> None:
     require(actor, Action.VIEW_CUSTOMERS)
     with store.write(unrecorded="reading a mention is the agent's own bookkeeping") as session:
-        for mention in session.execute(select(Mention).where(Mention.id.in_(mention_ids),
-                                                             Mention.agent_id == actor.agent_id)).scalars():
+        for mention in session.exec(select(Mention).where(col(Mention.id).in_(mention_ids),
+                                                          Mention.agent_id == actor.agent_id)):
             mention.seen_at = utcnow()
             session.add(mention)
 
 
-def add_link(store, actor: Actor, customer: str | int, kind: str, target: str, text: str | None = None) -> TimelineEntry:
+def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target: str, text: str | None = None) -> TimelineEntry:
     """Link the timeline to another customer (by id) or a transaction (by number)."""
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:

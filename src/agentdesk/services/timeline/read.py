@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, UnaryExpression, and_
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Customer, TimelineEvent
 from agentdesk.db.search_index import fold
+from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -23,7 +25,7 @@ from agentdesk.services.timeline.record import TimelineEntry, entry_from_row
 
 MAX_PAGE = 500
 
-Cursor = tuple  # (occurred_at, id)
+Cursor = tuple[datetime, int]  # (occurred_at, id)
 
 
 @dataclass(frozen=True)
@@ -52,25 +54,25 @@ class TimelinePage:
 def timeline_owners(session: Session, customer_id: int) -> list[int]:
     """The customer and every duplicate merged into it: their events make up its timeline
     (each keeps its own hash chain)."""
-    merged = session.execute(select(Customer.id).where(Customer.merged_into_id == customer_id)).scalars().all()
+    merged = session.exec(select(Customer.id).where(Customer.merged_into_id == customer_id)).all()
     return [customer_id, *merged]
 
 
-def _conditions(owners: list[int], f: TimelineFilter) -> list:
-    conditions = [TimelineEvent.customer_id == owners[0]] if len(owners) == 1 else [TimelineEvent.customer_id.in_(owners)]
+def _conditions(owners: list[int], f: TimelineFilter) -> list[ColumnElement[bool]]:
+    customer_id, occurred_at = col(TimelineEvent.customer_id), col(TimelineEvent.occurred_at)
+    conditions: list[ColumnElement[bool]] = [customer_id == owners[0] if len(owners) == 1 else customer_id.in_(owners)]
     if f.types:
-        conditions.append(TimelineEvent.type.in_(sorted(f.types)))
+        conditions.append(col(TimelineEvent.type).in_(sorted(f.types)))
     if f.since:
-        conditions.append(TimelineEvent.occurred_at >= datetime.combine(f.since, time.min, tzinfo=UTC))
+        conditions.append(occurred_at >= datetime.combine(f.since, time.min, tzinfo=UTC))
     if f.until:
-        conditions.append(TimelineEvent.occurred_at < datetime.combine(f.until + timedelta(days=1), time.min,
-                                                                        tzinfo=UTC))
+        conditions.append(occurred_at < datetime.combine(f.until + timedelta(days=1), time.min, tzinfo=UTC))
     if f.text.strip():
-        conditions.append(TimelineEvent.search_text.contains(fold(f.text.strip()), autoescape=True))
+        conditions.append(col(TimelineEvent.search_text).contains(fold(f.text.strip()), autoescape=True))
     return conditions
 
 
-def timeline_page(store, actor: Actor, customer: str | int, f: TimelineFilter | None = None, limit: int = 100,
+def timeline_page(store: Store, actor: Actor, customer: str | int, f: TimelineFilter | None = None, limit: int = 100,
                   after: Cursor | None = None, backward: bool = False) -> TimelinePage:
     """Events newest first; `after` continues from a cursor, `backward` reads towards the newest."""
     require(actor, Action.VIEW_CUSTOMERS)
@@ -80,25 +82,23 @@ def timeline_page(store, actor: Actor, customer: str | int, f: TimelineFilter | 
     with store.read() as session:
         cid = customer_by_ref(session, customer).id
         query = select(TimelineEvent).where(*_conditions(timeline_owners(session, cid), f))
-        if backward:
-            order = [TimelineEvent.occurred_at.asc(), TimelineEvent.id.asc()]
-        else:
-            order = [TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()]
-        levels = [None]
+        occurred_at, event_id = col(TimelineEvent.occurred_at), col(TimelineEvent.id)
+        order: list[UnaryExpression[Any]] = (
+            [occurred_at.asc(), event_id.asc()] if backward else [occurred_at.desc(), event_id.desc()]
+        )
+        levels: list[ColumnElement[bool] | None] = [None]
         if after is not None:
-            when, event_id = after
+            when, last_id = after
             if backward:
-                levels = [and_(TimelineEvent.occurred_at == when, TimelineEvent.id > event_id),
-                          TimelineEvent.occurred_at > when]
+                levels = [and_(occurred_at == when, event_id > last_id), occurred_at > when]
             else:
-                levels = [and_(TimelineEvent.occurred_at == when, TimelineEvent.id < event_id),
-                          TimelineEvent.occurred_at < when]
+                levels = [and_(occurred_at == when, event_id < last_id), occurred_at < when]
         rows: list[TimelineEvent] = []
         for level in levels:
             if len(rows) > limit:
                 break
             step = query if level is None else query.where(level)
-            rows += session.execute(step.order_by(*order).limit(limit + 1 - len(rows))).scalars().all()
+            rows += session.exec(step.order_by(*order).limit(limit + 1 - len(rows))).all()
     more = len(rows) > limit
     entries = [entry_from_row(r) for r in rows[:limit]]
     if backward:
@@ -115,8 +115,8 @@ def event_types() -> list[tuple[str, str]]:
 
 
 def parse_since_until(since: str | None, until: str | None) -> tuple[date | None, date | None]:
-    problems = {}
-    values = []
+    problems: dict[str, str] = {}
+    values: list[date | None] = []
     for name, value in (("since", since), ("until", until)):
         if not value:
             values.append(None)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from agentdesk.db.models import TimelineEvent, utcnow
+from agentdesk.db.models import Customer, TimelineEvent, utcnow
 from agentdesk.db.search_index import fold
+from agentdesk.db.store import Store
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline.catalog import CATALOG, EventType, validate_attributes
@@ -25,9 +27,9 @@ class TimelineEntry:
     title: str
     actor: str
     occurred_at: datetime
-    attributes: dict
+    attributes: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "type": self.type,
@@ -44,7 +46,7 @@ def record_event(
     customer_id: int,
     event_type: EventType,
     occurred_at: datetime | None = None,
-    **attributes,
+    **attributes: Any,
 ) -> TimelineEvent:
     clean = validate_attributes(event_type, attributes)
     event = TimelineEvent(
@@ -65,7 +67,7 @@ def record_event(
 SEARCHED_ATTRIBUTES = ("text", "description", "name", "subject")
 
 
-def searchable_text(attributes: dict) -> str | None:
+def searchable_text(attributes: dict[str, Any]) -> str | None:
     words = " ".join(str(attributes[k]) for k in SEARCHED_ATTRIBUTES if isinstance(attributes.get(k), str))
     return fold(words)[:4000] or None
 
@@ -82,19 +84,17 @@ def entry_from_row(row: TimelineEvent) -> TimelineEntry:
 
 
 def events_for(session: Session, customer_id: int, limit: int = 100) -> list[TimelineEntry]:
-    from agentdesk.db.models import Customer
-
     owners = [customer_id, *session.exec(select(Customer.id).where(Customer.merged_into_id == customer_id)).all()]
     rows = session.exec(
         select(TimelineEvent)
-        .where(TimelineEvent.customer_id.in_(owners))
-        .order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc())
+        .where(col(TimelineEvent.customer_id).in_(owners))
+        .order_by(col(TimelineEvent.occurred_at).desc(), col(TimelineEvent.id).desc())
         .limit(limit)
     ).all()
     return [entry_from_row(r) for r in rows]
 
 
-def list_events(store, actor: Actor, customer_id: int, limit: int = 100) -> list[TimelineEntry]:
+def list_events(store: Store, actor: Actor, customer_id: int, limit: int = 100) -> list[TimelineEntry]:
     """A customer's events, newest first."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:

@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-11-21 15:55:51
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 from agentdesk.db import search_index
 
@@ -19,19 +19,19 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('agent_preference',
     sa.Column('agent_id', sa.Integer(), nullable=False),
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('key', AutoString(length=64), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
     sa.PrimaryKeyConstraint('agent_id', 'key')
     )
     op.create_table('saved_segment',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('name', AutoString(length=100), nullable=False),
     sa.Column('owner_agent_id', sa.Integer(), nullable=False),
     sa.Column('shared', sa.Boolean(), nullable=False),
     sa.Column('definition', sa.JSON(), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_agent_id'], ['agent.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('owner_agent_id', 'name', name='uq_saved_segment_owner_name')
@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.create_index('ix_saved_segment_owner_agent_id', 'saved_segment', ['owner_agent_id'], unique=False)
     op.create_table('customer_tag',
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('tag', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('tag', AutoString(length=64), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('customer_id', 'tag')
     )
@@ -47,8 +47,8 @@ def upgrade() -> None:
     op.create_table('tax_id',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('type', AutoString(length=32), nullable=False),
+    sa.Column('value', AutoString(length=64), nullable=False),
     sa.Column('is_default', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -58,8 +58,8 @@ def upgrade() -> None:
     # Plain ALTER / CREATE INDEX: SQLite supports both, so no table is rebuilt (a batch
     # rebuild of `customer` would copy every row and trip the foreign keys).
     op.create_index('ix_address_country', 'address', ['country', 'customer_id'], unique=False)
-    op.add_column('customer', sa.Column('company_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
-    op.add_column('customer', sa.Column('company_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True))
+    op.add_column('customer', sa.Column('company_id', AutoString(length=100), nullable=True))
+    op.add_column('customer', sa.Column('company_email', AutoString(length=320), nullable=True))
     op.add_column('customer', sa.Column('blocked', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index('ix_customer_created', 'customer', ['created_at', 'id'], unique=False)
     op.create_index('ix_customer_last_payment', 'customer', ['last_payment_at', 'id'], unique=False)

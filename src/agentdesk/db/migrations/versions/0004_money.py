@@ -5,8 +5,8 @@ Revises: 0003
 Create Date: 2026-11-21 16:18:20.559507
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = '0004'
 down_revision = '0003'
@@ -16,17 +16,17 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('sandbox_operation',
-    sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
-    sa.Column('operation', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('parent_reference', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('idempotency_key', AutoString(length=120), nullable=False),
+    sa.Column('operation', AutoString(length=16), nullable=False),
+    sa.Column('reference', AutoString(length=64), nullable=False),
+    sa.Column('parent_reference', AutoString(length=64), nullable=True),
+    sa.Column('token', AutoString(length=100), nullable=True),
     sa.Column('amount', sa.Integer(), nullable=False),
-    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('message', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('currency', AutoString(length=3), nullable=False),
+    sa.Column('outcome', AutoString(length=16), nullable=False),
+    sa.Column('message', AutoString(length=200), nullable=True),
     sa.Column('settled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('idempotency_key')
     )
     with op.batch_alter_table('sandbox_operation', schema=None) as batch_op:
@@ -37,10 +37,10 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('amount', sa.Integer(), nullable=False),
     sa.Column('remaining', sa.Integer(), nullable=False),
-    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('currency', AutoString(length=3), nullable=False),
+    sa.Column('reason', AutoString(length=500), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -49,14 +49,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_credit_memo_customer_id'), ['customer_id'], unique=False)
 
     # Plain ADD COLUMN (a REFERENCES clause is allowed there in SQLite): no copy of the table.
-    op.add_column('transaction', sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
-    op.add_column('transaction', sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
+    op.add_column('transaction', sa.Column('description', AutoString(length=500), nullable=True))
+    op.add_column('transaction', sa.Column('error', AutoString(length=500), nullable=True))
     if op.get_bind().dialect.name == 'sqlite':
         op.execute('ALTER TABLE "transaction" ADD COLUMN agent_id INTEGER REFERENCES agent (id)')
     else:
         op.add_column('transaction', sa.Column('agent_id', sa.Integer(), nullable=True))
         op.create_foreign_key('fk_transaction_agent', 'transaction', 'agent', ['agent_id'], ['id'])
-    op.add_column('transaction', sa.Column('processed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    op.add_column('transaction', sa.Column('processed_at', UTCDateTime(), nullable=True))
 
 
 

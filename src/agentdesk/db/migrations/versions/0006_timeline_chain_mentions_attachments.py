@@ -5,8 +5,8 @@ Revises: 0005
 Create Date: 2026-11-21 16:35:35.691904
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 from agentdesk.services.timeline import chain as timeline_chain
 
@@ -20,12 +20,12 @@ def upgrade() -> None:
     op.create_table('attachment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-    sa.Column('content_type', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('sha256', AutoString(length=64), nullable=False),
+    sa.Column('name', AutoString(length=255), nullable=False),
+    sa.Column('content_type', AutoString(length=100), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -39,8 +39,8 @@ def upgrade() -> None:
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('seen_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('seen_at', UTCDateTime(), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['event_id'], ['timeline_event.id'], ),
@@ -49,9 +49,9 @@ def upgrade() -> None:
     with op.batch_alter_table('mention', schema=None) as batch_op:
         batch_op.create_index('ix_mention_agent_seen', ['agent_id', 'seen_at'], unique=False)
 
-    op.add_column('timeline_event', sa.Column('search_text', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True))
-    op.add_column('timeline_event', sa.Column('prev_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
-    op.add_column('timeline_event', sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+    op.add_column('timeline_event', sa.Column('search_text', AutoString(length=4000), nullable=True))
+    op.add_column('timeline_event', sa.Column('prev_hash', AutoString(length=64), nullable=True))
+    op.add_column('timeline_event', sa.Column('hash', AutoString(length=64), nullable=True))
     op.create_index('ix_timeline_customer_type_time', 'timeline_event', ['customer_id', 'type', 'occurred_at', 'id'],
                     unique=False)
     timeline_chain.backfill(op.get_bind())

@@ -5,8 +5,8 @@ Revises: 0006
 Create Date: 2026-11-21 16:50:58.554855
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = '0007'
 down_revision = '0006'
@@ -17,13 +17,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('blocklist_entry',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('kind', AutoString(length=16), nullable=False),
+    sa.Column('value', AutoString(length=320), nullable=False),
+    sa.Column('reason', AutoString(length=500), nullable=True),
+    sa.Column('expires_at', UTCDateTime(), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('removed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('removed_at', UTCDateTime(), nullable=True),
     sa.Column('removed_by', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by'], ['agent.id'], ),
     sa.ForeignKeyConstraint(['removed_by'], ['agent.id'], ),
@@ -32,9 +32,9 @@ def upgrade() -> None:
     with op.batch_alter_table('blocklist_entry', schema=None) as batch_op:
         batch_op.create_index('ix_blocklist_kind_value', ['kind', 'value'], unique=False)
 
-    op.add_column('customer', sa.Column('signup_ip', sqlmodel.sql.sqltypes.AutoString(length=45), nullable=True))
+    op.add_column('customer', sa.Column('signup_ip', AutoString(length=45), nullable=True))
 
-    op.add_column('payment_instrument', sa.Column('bin', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True))
+    op.add_column('payment_instrument', sa.Column('bin', AutoString(length=8), nullable=True))
 
 
 

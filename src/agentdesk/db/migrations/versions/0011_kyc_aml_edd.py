@@ -5,8 +5,8 @@ Revises: 0010
 Create Date: 2026-11-21 17:29:07.407900
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 revision = '0011'
 down_revision = '0010'
@@ -18,10 +18,10 @@ def upgrade() -> None:
     op.create_table('aml_check',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('checked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('result', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('checked_at', UTCDateTime(), nullable=False),
+    sa.Column('result', AutoString(length=16), nullable=False),
     sa.Column('matches', sa.Integer(), nullable=False),
-    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('source', AutoString(length=64), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -31,11 +31,11 @@ def upgrade() -> None:
     op.create_table('edd_score',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('factor', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('likelihood', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('factor', AutoString(length=32), nullable=False),
+    sa.Column('likelihood', AutoString(length=16), nullable=False),
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('set_by', sa.Integer(), nullable=True),
-    sa.Column('set_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('set_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['set_by'], ['agent.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -47,13 +47,13 @@ def upgrade() -> None:
     op.create_table('kyc_document',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('kind', AutoString(length=32), nullable=False),
+    sa.Column('status', AutoString(length=16), nullable=False),
     sa.Column('attachment_id', sa.Integer(), nullable=False),
     sa.Column('uploaded_by', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('uploaded_at', UTCDateTime(), nullable=False),
     sa.Column('reviewed_by', sa.Integer(), nullable=True),
-    sa.Column('reviewed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('reviewed_at', UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['attachment_id'], ['attachment.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['reviewed_by'], ['agent.id'], ),

@@ -5,8 +5,8 @@ Revises: 0011
 Create Date: 2026-11-21 17:40:00
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = '0012'
 down_revision = '0011'
@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column('payment_instrument', sa.Column('sticky_gateway', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
+    op.add_column('payment_instrument', sa.Column('sticky_gateway', AutoString(length=32), nullable=True))
     op.add_column('payment_instrument', sa.Column('billing_address', sa.JSON(), server_default='{}', nullable=False))
 
 
