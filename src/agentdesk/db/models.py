@@ -4,7 +4,8 @@ Money columns are integers in minor units next to an ISO 4217 currency code.
 Datetimes are timezone-aware UTC. State and kind columns are typed with their
 enums (`agentdesk.domain.enums`) and stored as their values in short strings
 (`EnumText`), so that both SQLite and PostgreSQL hold the same schema without
-database enum types.
+database enum types. Primary keys are typed `int`: a row read from the store
+has one, and a new row has one once flushed, which is when services read it.
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import and_, bindparam, column, func, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, TableClause
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
@@ -42,11 +44,11 @@ def document(external_id: str, first_name: str, last_name: str, organization: st
     return fold("\n".join(p for p in parts if p))
 
 
-def key_column(dialect: str):
+def key_column(dialect: str) -> ColumnClause[Any]:
     return SQLITE_TABLE.c.rowid if dialect == "sqlite" else PG_TABLE.c.customer_id
 
 
-def index_table(dialect: str):
+def index_table(dialect: str) -> TableClause:
     return SQLITE_TABLE if dialect == "sqlite" else PG_TABLE
 
 

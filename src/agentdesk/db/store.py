@@ -8,6 +8,7 @@ deadlock on a lock upgrade: the second waits (busy timeout) for the first.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
@@ -79,10 +80,10 @@ class TimelineGuard:
         event.listen(session, "after_flush", self._after_flush)
         event.listen(session, "before_commit", self._before_commit)
 
-    def _customer_of(self, obj) -> int | None:
+    def _customer_of(self, obj: object) -> int | None:
         return obj.id if isinstance(obj, self.customer_type) else getattr(obj, "customer_id", None)
 
-    def _after_flush(self, session: Session, _context) -> None:
+    def _after_flush(self, session: Session, _context: object) -> None:
         new, deleted = list(session.new), list(session.deleted)
         changed = [o for o in session.dirty if session.is_modified(o)]
         for obj in deleted + changed:
@@ -122,7 +123,7 @@ def _busy_as_store_busy() -> Iterator[None]:
 
 def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Let SQLAlchemy's begin event, not the driver, start transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -133,7 +134,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
 

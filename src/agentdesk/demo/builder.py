@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from importlib import resources
 
 from sqlalchemy import func, insert, select
@@ -70,6 +71,10 @@ DEMO_AGENTS = [
 ]
 
 ProgressFn = Callable[[int, int], None]
+Row = dict[str, Any]
+"""One row to insert, column name → value."""
+Rows = dict[str, list[Row]]
+"""The rows of a batch, by table name."""
 
 
 @dataclass
@@ -79,7 +84,7 @@ class DemoSummary:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def _load(name: str) -> dict:
+def _load(name: str) -> dict[str, Any]:
     with resources.files("agentdesk.demo.data").joinpath(name).open("rb") as fh:
         return tomllib.load(fh)
 
@@ -92,7 +97,7 @@ def _ascii(text: str) -> str:
 class _Ids:
     """Sequential primary keys per table, handed out as rows are generated."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.next: dict[str, int] = {}
 
     def __call__(self, table: str) -> int:
@@ -125,7 +130,8 @@ class _Generator:
         self.chain_customer: int | None = None
         self.chain_head = timeline_chain.GENESIS
 
-    def _event(self, rows, customer_id, event_type, when, actor, **attrs):
+    def _event(self, rows: Rows, customer_id: int, event_type: EventType, when: datetime, actor: str,
+               **attrs: Any) -> None:
         agent_id = self.c.agents.get(actor)
         attributes = validate_attributes(event_type, attrs)
         title = CATALOG[event_type].title
@@ -148,7 +154,7 @@ class _Generator:
             }
         )
 
-    def customer(self, index: int, rows: dict[str, list[dict]]) -> None:
+    def customer(self, index: int, rows: Rows) -> None:
         rng = self.rng
         site = rng.choices(self.c.websites, weights=[6, 3, 2])[0]
         currency = site["currency"]
@@ -186,7 +192,8 @@ class _Generator:
         instruments = self._instruments(rows, cid, created)
         self._orders(rows, cid, site, currency, instruments, created)
 
-    def _contacts(self, rows, cid, index, first, last, country, place):
+    def _contacts(self, rows: Rows, cid: int, index: int, first: str, last: str, country: str,
+                  place: dict[str, Any]) -> None:
         rng = self.rng
         local = f"{_ascii(first)}.{_ascii(last)}"
         domains = self.c.people["email_domains"]
@@ -228,7 +235,7 @@ class _Generator:
                 }
             )
 
-    def _card(self, rows, cid, created, primary, backup):
+    def _card(self, rows: Rows, cid: int, created: datetime, primary: bool, backup: bool) -> tuple[int, str]:
         rng = self.rng
         brand = rng.choices([b for b, _ in CARD_BRANDS], weights=[w for _, w in CARD_BRANDS])[0]
         last4 = f"{rng.randint(0, 9999):04d}"
@@ -253,7 +260,7 @@ class _Generator:
         )
         return iid, f"{brand} •••• {last4}"
 
-    def _instruments(self, rows, cid, created):
+    def _instruments(self, rows: Rows, cid: int, created: datetime) -> list[tuple[int, str]]:
         instruments = [self._card(rows, cid, created, True, False)]
         if self.rng.random() < 0.2:
             instruments.append(self._card(rows, cid, created + timedelta(days=30), False, True))
@@ -261,7 +268,7 @@ class _Generator:
             self._event(rows, cid, EventType.NEW_PAYMENT_METHOD, created, "System", instrument=label)
         return instruments
 
-    def _declined_attempt(self, rows, cid, currency, created):
+    def _declined_attempt(self, rows: Rows, cid: int, currency: str, created: datetime) -> None:
         plans = self.c.plans_by_currency[currency]["one_time"]
         plan = self.rng.choice(plans)
         rows["transaction"].append(
@@ -269,8 +276,10 @@ class _Generator:
                       rows=rows)
         )
 
-    def _txn(self, cid, order_id, instrument_id, parent_id, kind, status, amount, currency, settled, when, reason=None,
-             rows=None, parent_ref=None):
+    def _txn(self, cid: int, order_id: int | None, instrument_id: int | None, parent_id: int | None,
+             kind: TransactionType, status: TransactionStatus, amount: int, currency: str, settled: bool,
+             when: datetime, reason: str | None = None, rows: Rows | None = None,
+             parent_ref: str | None = None) -> Row:
         tid = self.ids("transaction")
         if rows is not None:
             rows["sandbox_operation"].append({
@@ -301,7 +310,8 @@ class _Generator:
             "created_at": when,
         }
 
-    def _orders(self, rows, cid, site, currency, instruments, created):
+    def _orders(self, rows: Rows, cid: int, site: dict[str, Any], currency: str, instruments: list[tuple[int, str]],
+                created: datetime) -> None:
         rng = self.rng
         customer = rows["customer"][-1]
         for n in range(1 + (rng.random() < 0.45) + (rng.random() < 0.15)):
@@ -371,7 +381,7 @@ class _Generator:
                     )
                 self._after_sale(rows, customer, sale, number, instrument_label)
 
-    def _after_sale(self, rows, customer, sale, number, instrument_label):
+    def _after_sale(self, rows: Rows, customer: Row, sale: Row, number: str, instrument_label: str) -> None:
         rng = self.rng
         cid, amount, currency, when = sale["customer_id"], sale["amount"], sale["currency"], sale["created_at"]
         if not sale["settled"]:
@@ -407,7 +417,7 @@ class _Generator:
         self._count_payment(customer, sale, settled_value=amount - refunded)
 
     @staticmethod
-    def _count_payment(customer, sale, settled_value):
+    def _count_payment(customer: Row, sale: Row, settled_value: int) -> None:
         customer["payment_count"] += 1
         customer["lifetime_value"] += settled_value
         if customer["last_payment_at"] is None or sale["created_at"] > customer["last_payment_at"]:
@@ -524,7 +534,7 @@ def build_demo(
     return summary
 
 
-def _search_documents(rows: dict[str, list[dict]]) -> dict[int, str]:
+def _search_documents(rows: Rows) -> dict[int, str]:
     emails: dict[int, list[str]] = {}
     phones: dict[int, list[str]] = {}
     cards: dict[int, list[str]] = {}

@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection the Store hands over, or on the URL."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 from sqlmodel import SQLModel
 
 from agentdesk.db import models  # noqa: F401  (registers the tables)
@@ -10,7 +10,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """The search index (FTS5 or pg_trgm) and the PostgreSQL-only indexes are built by hand, outside the models."""
     if type_ == "table" and name and name.startswith("customer_search"):
         return False
@@ -19,7 +19,7 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     return True
 
 
-def _configure(connection) -> None:
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

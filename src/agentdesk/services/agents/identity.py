@@ -6,6 +6,7 @@ import os
 import pwd
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -85,7 +86,7 @@ class AgentInfo:
     role: Role
     active: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "login": self.login, "name": self.name, "role": self.role.value, "active": self.active}
 
 

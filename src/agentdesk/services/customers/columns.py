@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import format_amount
@@ -19,7 +20,7 @@ class ColumnSpec:
     justify: str = "left"
 
 
-def _date(value) -> str:
+def _date(value: date | None) -> str:
     return f"{value:%Y-%m-%d}" if value else ""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.errors import InvalidInput
@@ -75,7 +76,7 @@ class CustomerFilters:
     blocked: bool | None = None
     active_subscription: bool | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None}
         for key in ("created_from", "created_to"):
             if key in data:
@@ -125,7 +126,7 @@ def _minor_as_text(value: int) -> str:
     return f"{whole:,}.{frac:02d}"
 
 
-def _parse_bool(value, name: str, problems: dict) -> bool | None:
+def _parse_bool(value: object, name: str, problems: dict[str, str]) -> bool | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -139,7 +140,7 @@ def _parse_bool(value, name: str, problems: dict) -> bool | None:
     return None
 
 
-def _parse_int(value, name: str, problems: dict) -> int | None:
+def _parse_int(value: object, name: str, problems: dict[str, str]) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -155,7 +156,7 @@ def _parse_int(value, name: str, problems: dict) -> int | None:
     return number
 
 
-def _parse_date(value, name: str, problems: dict) -> date | None:
+def _parse_date(value: object, name: str, problems: dict[str, str]) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, date):
@@ -167,7 +168,7 @@ def _parse_date(value, name: str, problems: dict) -> date | None:
         return None
 
 
-def _parse_money(value, name: str, currency: str | None, problems: dict) -> int | None:
+def _parse_money(value: object, name: str, currency: str | None, problems: dict[str, str]) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -179,14 +180,14 @@ def _parse_money(value, name: str, currency: str | None, problems: dict) -> int 
         return None
 
 
-def _clean_text(value) -> str | None:
+def _clean_text(value: object) -> str | None:
     if value is None:
         return None
     text = " ".join(str(value).split())
     return text or None
 
 
-def parse_filters(values: dict) -> CustomerFilters:
+def parse_filters(values: dict[str, Any]) -> CustomerFilters:
     """Filters from text (screen, CLI) or stored JSON; every bad value is reported at once."""
     problems: dict[str, str] = {}
     country = _clean_text(values.get("country"))
@@ -232,7 +233,7 @@ class CustomerQuery:
     sort: SortKey = SortKey.NEWEST
     descending: bool = True
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "segment": self.segment.value,
             "search": self.search,

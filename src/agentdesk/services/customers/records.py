@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -43,7 +43,7 @@ from agentdesk.domain.validation import (
     phone_digits,
     validated,
 )
-from agentdesk.services.customers.extras import tax_ids
+from agentdesk.services.customers.extras import TaxIdInfo, tax_ids
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.customers.tags import tags_of
 from agentdesk.services.jobs.runner import refund_retry_status
@@ -90,7 +90,7 @@ class InstrumentView:
     primary: bool
     allow_backup: bool
     sticky_gateway: str | None = None
-    billing_address: dict = field(default_factory=dict)
+    billing_address: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -159,7 +159,7 @@ class CustomerDetail:
     block_reasons: list[str] = field(default_factory=list)
     custom_fields: dict[str, str] = field(default_factory=dict)
     lead_source: dict[str, str] = field(default_factory=dict)
-    tax_ids: list = field(default_factory=list)
+    tax_ids: list[TaxIdInfo] = field(default_factory=list)
     monthly_value: list[int] = field(default_factory=list)
     """Settled sales minus refunds per month, oldest first, for the last 12 months (customer's currency)."""
     """One line per active blocklist entry that matches the customer."""
@@ -168,13 +168,13 @@ class CustomerDetail:
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["timeline"] = [e.to_dict() for e in self.timeline]
         return _jsonable(data)
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -264,7 +264,8 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
     )
 
 
-def monthly_value(transactions, currency: str, months: int = 12, today: date | None = None) -> list[int]:
+def monthly_value(transactions: Sequence[Transaction], currency: str, months: int = 12,
+                  today: date | None = None) -> list[int]:
     """Settled sales and captures minus refunds, per calendar month, the last `months` ending this month."""
     today = today or utcnow().date()
     keys = []
@@ -414,7 +415,7 @@ def edit_customer(store: Store, actor: Actor, ref: str | int, changes: dict) -> 
         raise InvalidInput(fields=problems)
     with store.write() as session:
         customer = customer_by_ref(session, ref)
-        diff: dict[str, dict] = {}
+        diff: dict[str, dict[str, Any]] = {}
         for name, value in wanted.items():
             if name == "website":
                 website = _website(session, str(value))
@@ -478,7 +479,7 @@ def update_customer(store: Store, actor: Actor, ref: str | int, draft: CustomerI
     with store.write() as session:
         customer = customer_by_ref(session, ref)
         cid = customer.id
-        diff: dict[str, dict] = {}
+        diff: dict[str, dict[str, Any]] = {}
         for name in ("first_name", "last_name", "organization", "job_title", "date_of_birth", "custom_fields"):
             old, new = getattr(customer, name), getattr(clean, name)
             if name == "custom_fields":

@@ -64,7 +64,7 @@ class CustomerRow:
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.external_id,
             "name": self.name,

@@ -6,6 +6,7 @@ Anyone may save a segment; only its owner or an admin may rename or delete it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -27,7 +28,7 @@ class SegmentInfo:
     query: CustomerQuery
     mine: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "owner": self.owner, "shared": self.shared, "query": self.query.to_dict()}
 
 

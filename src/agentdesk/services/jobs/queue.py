@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -44,11 +45,11 @@ class JobInfo:
     max_attempts: int
     run_after: datetime
     last_error: str | None
-    result: dict | None
-    payload: dict
+    result: dict[str, Any] | None
+    payload: dict[str, Any]
 
 
-def enqueue(session: Session, kind: JobKind, key: str, payload: dict, customer_id: int | None = None,
+def enqueue(session: Session, kind: JobKind, key: str, payload: dict[str, Any], customer_id: int | None = None,
             run_after: datetime | None = None, max_attempts: int = 3) -> Job:
     """Add a job to the caller's transaction; a key already queued is not queued twice."""
     existing = session.exec(select(Job).where(Job.idempotency_key == key)).one_or_none()
@@ -88,7 +89,7 @@ def _info(job: Job) -> JobInfo:
                    job.result, dict(job.payload))
 
 
-def finish(store: Store, job_id: int, result: dict, on_done: Callable[[Session], None] | None = None) -> None:
+def finish(store: Store, job_id: int, result: dict[str, Any], on_done: Callable[[Session], None] | None = None) -> None:
     with store.write() as session:
         job = get_row(session, Job, job_id)
         job.status = JobStatus.DONE

@@ -7,8 +7,10 @@ background worker so a single agent needs nothing else running.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -38,7 +40,7 @@ class WorkReport:
     messages: list[str] = field(default_factory=list)
 
 
-def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict:
+def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any]:
     payload = job.payload
     message = mailer.compose(settings, payload["to"], payload["subject"], payload["body"])
     try:
@@ -48,7 +50,7 @@ def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict:
     return {"delivered_to": where, "message_id": message["Message-ID"]}
 
 
-def _email_sent(job: jobs.JobInfo):
+def _email_sent(job: jobs.JobInfo) -> Callable[[Session], None]:
     customer_id = job.payload.get("customer_id")
 
     def record(session: Session) -> None:

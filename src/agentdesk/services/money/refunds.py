@@ -391,7 +391,7 @@ def _mark_settled_if_gateway_says(store: Store, settings: Settings, txn_id: int)
 # --- the queue and repairs --------------------------------------------------------------------
 
 
-def retry_refund(store: Store, settings: Settings, job: jobs.JobInfo) -> dict:
+def retry_refund(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any]:
     """A queued refund's next attempt (job kind "refund_retry"), with a fresh key per attempt."""
     refund_id = job.payload["refund_id"]
     actor = Actor(agent_id=job.payload.get("actor_agent_id"), login=job.payload.get("actor_login", "System"),

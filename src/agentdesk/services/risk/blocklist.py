@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
@@ -54,7 +55,7 @@ class EntryInfo:
     created_by: int | None
     active: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "value": self.value, "reason": self.reason,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 "created_at": self.created_at.isoformat(), "active": self.active}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -158,7 +159,7 @@ def set_edd(store: Store, actor: Actor, customer: str | int, required: bool | No
         raise InvalidInput(fields=problems)
     with store.write() as session:
         row = customer_by_ref(session, customer)
-        changes: dict[str, dict] = {}
+        changes: dict[str, dict[str, Any]] = {}
         if required is not None and required != row.edd_required:
             changes["edd required"] = {"from": row.edd_required, "to": required}
             row.edd_required = required

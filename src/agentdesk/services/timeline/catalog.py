@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from agentdesk.domain.errors import InvalidInput
 
@@ -165,7 +166,7 @@ def _valid(kind: str, value: object) -> bool:
     raise AssertionError(f"unknown attribute kind {kind}")
 
 
-def validate_attributes(event_type: EventType, attributes: dict) -> dict:
+def validate_attributes(event_type: EventType, attributes: dict) -> dict[str, Any]:
     """Return the attributes if they fit the type's spec; refuse missing, unknown or mistyped ones."""
     spec = CATALOG[event_type]
     problems: dict[str, str] = {}

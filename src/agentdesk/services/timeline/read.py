@@ -36,7 +36,7 @@ class TimelineFilter:
     until: date | None = None
     text: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         unknown = set(self.types) - {t.value for t in EventType}
         if unknown:
             raise InvalidInput(fields={"type": f"unknown event type(s): {', '.join(sorted(unknown))}"})
