@@ -1,7 +1,9 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.money import format_amount, format_major, parse_amount
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,16 @@ def test_format():
     assert format_amount(1500, "JPY") == "1,500 JPY"
     assert format_amount(1230, "USD", symbol=True) == "$12.30"
     assert format_amount(1, "KWD") == "0.001 KWD"
+
+
+@pytest.mark.parametrize("minor, currency, text", [
+    (2500, "USD", "25.00"), (2500, "JPY", "2500"), (5, "EUR", "0.05"), (1234, "KWD", "1.234"), (0, "USD", "0.00"),
+    (123456789, "USD", "1234567.89"), (-150, "GBP", "-1.50"),
+])
+def test_format_major_is_the_plain_number_in_major_units(minor, currency, text):
+    assert format_major(minor, currency) == text
+
+
+@given(st.integers(min_value=1, max_value=999_999_999_999), st.sampled_from(["USD", "JPY", "KWD", "EUR"]))
+def test_format_major_reads_back_through_parse_amount(minor, currency):
+    assert parse_amount(format_major(minor, currency), currency) == minor

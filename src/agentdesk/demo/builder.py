@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlmodel import Session, SQLModel
@@ -53,6 +53,7 @@ from agentdesk.domain.enums import (
     TransactionType,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.formatting import instrument_label
 from agentdesk.services.agents.identity import DEMO_SETTING
 from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline.catalog import CATALOG, EventType, validate_attributes
@@ -258,7 +259,7 @@ class _Generator:
                 "created_at": created,
             }
         )
-        return iid, f"{brand} •••• {last4}"
+        return iid, instrument_label(InstrumentMethod.CARD, brand, last4)
 
     def _instruments(self, rows: Rows, cid: int, created: datetime) -> list[tuple[int, str]]:
         instruments = [self._card(rows, cid, created, True, False)]

@@ -68,6 +68,19 @@ def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero:
     return minor
 
 
+def format_major(minor: int, currency: str) -> str:
+    """The plain number in major units, as an agent would type it back: 2500 USD → "25.00", 2500 JPY → "2500".
+
+    No symbol, code or thousands separator, so `parse_amount` reads it back to the same minor units.
+    """
+    digits = exponent(currency)
+    sign = "-" if minor < 0 else ""
+    if not digits:
+        return f"{sign}{abs(minor)}"
+    whole, frac = divmod(abs(minor), 10**digits)
+    return f"{sign}{whole}.{frac:0{digits}d}"
+
+
 def format_amount(minor: int, currency: str, *, symbol: bool = False) -> str:
     """1230, "USD" → "12.30 USD" (or "$12.30" with `symbol`)."""
     code = currency_code(currency)

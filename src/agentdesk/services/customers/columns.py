@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.formatting import format_date
 from agentdesk.domain.money import format_amount
 from agentdesk.services.customers.search import CustomerRow
 
@@ -20,10 +20,6 @@ class ColumnSpec:
     justify: str = "left"
 
 
-def _date(value: date | None) -> str:
-    return f"{value:%Y-%m-%d}" if value else ""
-
-
 COLUMNS: dict[str, ColumnSpec] = {
     spec.key: spec
     for spec in [
@@ -35,8 +31,8 @@ COLUMNS: dict[str, ColumnSpec] = {
         ColumnSpec("country", "Ctry", 4, lambda r: r.country or ""),
         ColumnSpec("payments", "Pay", 4, lambda r: str(r.payment_count), "right"),
         ColumnSpec("ltv", "Lifetime value", 15, lambda r: format_amount(r.lifetime_value, r.currency), "right"),
-        ColumnSpec("created", "Created", 10, lambda r: _date(r.created_at)),
-        ColumnSpec("last_payment", "Last paid", 10, lambda r: _date(r.last_payment_at)),
+        ColumnSpec("created", "Created", 10, lambda r: format_date(r.created_at)),
+        ColumnSpec("last_payment", "Last paid", 10, lambda r: format_date(r.last_payment_at)),
     ]
 }
 

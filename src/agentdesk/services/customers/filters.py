@@ -13,6 +13,7 @@ from typing import Any
 
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.formatting import format_date
 from agentdesk.domain.money import CURRENCY_EXPONENTS, format_amount, parse_amount
 
 
@@ -109,8 +110,8 @@ class CustomerFilters:
             "country": lambda v: f"country {v}",
             "currency": lambda v: f"currency {v}",
             "tag": lambda v: f"tag {v}",
-            "created_from": lambda v: f"created ≥ {v:%Y-%m-%d}",
-            "created_to": lambda v: f"created ≤ {v:%Y-%m-%d}",
+            "created_from": lambda v: f"created ≥ {format_date(v)}",
+            "created_to": lambda v: f"created ≤ {format_date(v)}",
             "payments_min": lambda v: f"payments ≥ {v}",
             "payments_max": lambda v: f"payments ≤ {v}",
             "ltv_min": lambda v: f"LTV ≥ {money(v)}",

@@ -34,6 +34,7 @@ from agentdesk.domain.enums import (
     TransactionTypeSets,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.formatting import format_utc, instrument_label
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import (
     ContactInput,
@@ -94,10 +95,7 @@ class InstrumentView:
 
     @property
     def label(self) -> str:
-        if self.method == "card":
-            expiry = f" exp {self.exp_month:02d}/{self.exp_year % 100:02d}" if self.exp_month and self.exp_year else ""
-            return f"{self.brand or 'Card'} •••• {self.last4 or '????'}{expiry}"
-        return f"{self.method.replace('_', ' ')}{' •••• ' + self.last4 if self.last4 else ''}"
+        return instrument_label(self.method, self.brand, self.last4, self.exp_month, self.exp_year)
 
 
 @dataclass(frozen=True)
@@ -297,7 +295,7 @@ def _transaction_note(session: Session, t: Transaction) -> str | None:
         status = refund_retry_status(session, t)
         if status:
             attempt, of, next_at = status
-            return f"refund retrying: attempt {attempt} of {of}, next at {next_at:%Y-%m-%d %H:%M} UTC"
+            return f"refund retrying: attempt {attempt} of {of}, next at {format_utc(next_at)}"
     return "waiting for the gateway's answer"
 
 

@@ -17,6 +17,7 @@ from agentdesk.db.models import PaymentInstrument, Website
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import InstrumentMethod, InstrumentStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.formatting import format_expiry, instrument_label
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import AddressInput, CardInput, card_brand, check_addresses, check_card
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -27,9 +28,8 @@ from agentdesk.services.timeline.record import record_event
 
 
 def label_of(i: PaymentInstrument) -> str:
-    if i.method == InstrumentMethod.CARD:
-        return f"{i.brand or 'Card'} •••• {i.last4 or '????'}"
-    return f"{i.method.replace('_', ' ')}" + (f" •••• {i.last4}" if i.last4 else "")
+    """The instrument's name on the timeline (without the expiry, which can change)."""
+    return instrument_label(i.method, i.brand, i.last4)
 
 
 def tokenize_card(store: Store, settings: Settings | None, website_code: str | None,
@@ -139,12 +139,13 @@ def update_expiry(store: Store, actor: Actor, instrument_id: int, expiry: str) -
         card = check_card(CardInput("4242424242424242", expiry), problems)
         if card is None:
             raise InvalidInput(fields={"expiry": problems.get("card.expiry", "write the expiry as MM/YY")})
-        old = f"{instrument.exp_month:02d}/{instrument.exp_year}" if instrument.exp_month else None
+        old = (format_expiry(instrument.exp_month, instrument.exp_year)
+               if instrument.exp_month and instrument.exp_year else None)
         instrument.exp_month, instrument.exp_year = card[1], card[2]
         if instrument.status == InstrumentStatus.EXPIRED:
             instrument.status = InstrumentStatus.ACTIVE
         session.add(instrument)
-        _edited(session, actor, instrument, "expiry", old, f"{card[1]:02d}/{card[2]}")
+        _edited(session, actor, instrument, "expiry", old, format_expiry(card[1], card[2]))
 
 
 def deactivate(store: Store, actor: Actor, instrument_id: int) -> None:

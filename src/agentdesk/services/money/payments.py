@@ -19,6 +19,7 @@ from agentdesk.db.models import CreditMemo, Customer, PaymentInstrument, Transac
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import InstrumentStatus, TransactionStatus, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.formatting import instrument_label
 from agentdesk.domain.money import currency_code, format_amount
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -120,7 +121,7 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
         session.add(txn)
         session.flush()
         txn_id, chosen_gateway = txn.id, txn.gateway
-        label = f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
+        label = instrument_label(instrument.method, instrument.brand, instrument.last4)
     gateway = gateway_for(store, chosen_gateway, settings)
     result: GatewayResult | None = None
     error: str | None = None

@@ -40,6 +40,7 @@ from agentdesk.domain.enums import (
     TransactionTypeSets,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.formatting import format_utc, instrument_label
 from agentdesk.domain.money import format_amount, parse_amount
 from agentdesk.domain.permissions import SYSTEM, Action, Actor, require, require_refund_amount
 from agentdesk.services.jobs import queue as jobs
@@ -110,7 +111,7 @@ def _instrument_label(session: Session, instrument_id: int | None) -> str | None
     instrument = session.get(PaymentInstrument, instrument_id)
     if instrument is None:
         return None
-    return f"{instrument.brand or instrument.method} •••• {instrument.last4 or '????'}"
+    return instrument_label(instrument.method, instrument.brand, instrument.last4)
 
 
 def _order_number(session: Session, order_id: int | None) -> str | None:
@@ -304,7 +305,7 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
             session.add(refund)
             return RefundResult(original.id, pending.kind, RefundOutcome.RETRYING, refund.amount, refund.currency,
                                 f"The gateway could not refund now ({message}); it will retry daily, "
-                                f"{RETRY_ATTEMPTS - 1} more attempts, next at {next_at:%Y-%m-%d %H:%M} UTC", refund.id)
+                                f"{RETRY_ATTEMPTS - 1} more attempts, next at {format_utc(next_at)}", refund.id)
         refund.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
                          else TransactionStatus.FAILED)
         refund.error = message[:500]
