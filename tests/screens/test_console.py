@@ -15,7 +15,7 @@ from agentdesk.ui.screens.first_run import FirstRunScreen
 from agentdesk.ui.screens.help import HelpScreen
 from agentdesk.ui.widgets.window_table import WindowTable
 
-from .helpers import SIZE, console, settle, table_rows
+from .helpers import SIZE, console, screen_lines, screen_text, settle, table_rows, visible_text
 
 DEMO = (300, 2)
 
@@ -31,7 +31,7 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
         assert len(table_rows(app.screen)) == 100
         assert len(app.screen.query_one(WindowTable).rows) <= 400
         counts = segment_counts(demo_store, app.actor)
-        assert f"Customers ({counts['customers']:,})" in app.screen.query_one("#segments", Static).render().plain
+        assert f"Customers ({counts['customers']:,})" in visible_text(app, app.screen.query_one("#segments"))
 
         target = customers.get_customer(demo_store, app.actor, "CUS-0000017")
         await pilot.press("slash", *"CUS-0000017", "enter")
@@ -42,13 +42,18 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
-        header = app.screen.query_one("#profile-header", Static).render().plain
+        header = visible_text(app, app.screen.query_one("#profile-header"))
         assert target.name in header and "CUS-0000017" in header
 
         await pilot.press("2")
         await settle(pilot, app)
         txns = table_rows(app.screen, "#transactions-table")
         assert [int(r[0]) for r in txns] == [t.id for t in target.transactions]
+        shown = visible_text(app, app.screen.query_one("#transactions-table")).splitlines()
+        assert shown[0].split()[:3] == ["Txn", "Date", "Type"]
+        rows_shown = min(len(txns), 15)
+        ids_shown = [int(line.split()[0]) for line in shown[1:rows_shown + 1]]
+        assert ids_shown == [t.id for t in target.transactions][:rows_shown]
         with demo_store.read() as s:
             stored = s.execute(
                 text('SELECT COUNT(*) FROM "transaction" WHERE customer_id = :c'), {"c": target.id}
@@ -65,6 +70,28 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_the_profile_fits_80_by_24(demo_store):
+    target = customers.get_customer(demo_store, identity.resolve_actor(demo_store, "operator"), "CUS-0000017")
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.push_screen(CustomerProfileScreen(target.id))
+        await settle(pilot, app)
+        lines = screen_lines(app)
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert target.name in lines[0] and "CUS-0000017" in lines[0] and "Lifetime value" in lines[1]
+        assert lines[2].split() == ["Overview", "Transactions", "Timeline", "KYC"]
+        assert "Details" in lines[4]
+        assert "esc Back" in lines[-1] and "2 Transactions" in lines[-1]
+        for tab, keys in (("2", ["r Refund/void", "space Mark", "esc Back"]), ("3", ["n Note", "f Filter", "esc Back"]),
+                          ("4", ["K KYC documents", "D EDD", "esc Back"])):
+            await pilot.press(tab)
+            await settle(pilot, app)
+            lines = screen_lines(app)
+            assert target.name in lines[0] and lines[2].split() == ["Overview", "Transactions", "Timeline", "KYC"]
+            assert all(key in lines[-1] for key in keys), (tab, lines[-1])
 
 
 async def test_segments_and_paging(demo_store):
@@ -92,8 +119,8 @@ async def test_segments_and_paging(demo_store):
 
 async def test_names_show_literally_never_as_markup_or_escapes(demo_store):
     with demo_store.write() as s:
-        s.execute(text("UPDATE customer SET first_name = '[red]x[/red]', last_name = :evil WHERE external_id = 'CUS-0000300'"),
-                  {"evil": "\x1b[31mEvil\x07"})
+        s.execute(text("UPDATE customer SET first_name = '[red]x[/red]', last_name = :evil "
+                       "WHERE external_id = 'CUS-0000300'"), {"evil": "\x1b[31mEvil\x07"})
     app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
@@ -103,9 +130,9 @@ async def test_names_show_literally_never_as_markup_or_escapes(demo_store):
         assert "[red]x[/red]" in app.export_screenshot()
         await pilot.press("enter")
         await settle(pilot, app)
-        header = app.screen.query_one("#profile-header", Static).render()
-        assert header.plain.startswith("[red]x[/red] \\x1b[31mEvil\\x07")
-        assert not any("red" in str(span.style) for span in header.spans)
+        header = visible_text(app, app.screen.query_one("#profile-header"))
+        assert header.lstrip().startswith("[red]x[/red] \\x1b[31mEvil\\x07")
+        assert "[red]x[/red]" in app.export_screenshot()
 
 
 async def test_help_lists_the_keys_and_the_palette_lists_the_actions(demo_store):
@@ -134,7 +161,7 @@ async def test_first_run_offers_demo_data(sqlite_store):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, FirstRunScreen)
-        assert "agentdesk agents add newcomer --role admin" in app.screen.query_one(Static).render().plain
+        assert "agentdesk agents add newcomer --role admin" in screen_text(app)
         await pilot.press("d")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerTableScreen)
