@@ -157,3 +157,18 @@ def test_segments_count_customers_and_leads(store, admin):
             c = s.execute(select(Customer).where(Customer.external_id == external_id)).scalar_one()
             c.payment_count = 1
     assert segment_counts(store, admin) == {Segment.CUSTOMERS: 2, Segment.LEADS: 1, Segment.ALL: 3}
+
+
+def test_customer_services_do_not_reach_into_the_job_runner():
+    """The profile's retry note comes from the refunds service; customers never import the worker."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(customers_module.__file__).parent
+    imported = set()
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    assert "agentdesk.services.money.refunds" in imported
+    assert not {m for m in imported if m.startswith("agentdesk.services.jobs")}

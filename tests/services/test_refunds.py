@@ -263,13 +263,16 @@ def test_transient_failure_retries_daily_three_times_then_emails(store, admin, s
     assert txn(store, result.refund_id).status == "pending"
     with store.read() as s:
         refund = s.get(Transaction, result.refund_id)
-        assert worker.refund_retry_status(s, refund)[:2] == (2, 3)
+        assert refunds.refund_retry_status(s, refund.id)[:2] == (2, 3)
+    shown = {t.id: t for t in customers.get_customer(store, admin, "C-1").transactions}[result.refund_id]
+    assert shown.note is not None and shown.note.startswith("refund retrying: attempt 2 of 3, next at ")
+    assert shown.note.endswith(" UTC")
     now = utcnow()
     assert worker.run_due(store, settings, now=now).done == 0, "not due before a day has passed"
     report = worker.run_due(store, settings, now=now + timedelta(days=1, minutes=1))
     assert report.retrying == 1
     with store.read() as s:
-        assert worker.refund_retry_status(s, s.get(Transaction, result.refund_id))[:2] == (3, 3)
+        assert refunds.refund_retry_status(s, result.refund_id)[:2] == (3, 3)
     report = worker.run_due(store, settings, now=now + timedelta(days=2, minutes=2))
     assert report.failed == 1
     assert txn(store, result.refund_id).status == "failed"

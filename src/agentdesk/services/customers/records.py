@@ -47,9 +47,9 @@ from agentdesk.domain.validation import (
 from agentdesk.services.customers.extras import TaxIdInfo, tax_ids
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.customers.tags import tags_of
-from agentdesk.services.jobs.runner import refund_retry_status
 from agentdesk.services.money.instruments import store_card, tokenize_card
 from agentdesk.services.money.payments import available_credit
+from agentdesk.services.money.refunds import refund_retry_status
 from agentdesk.services.risk.blocklist import entries_matching
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import TimelineEntry, events_for, record_event
@@ -292,7 +292,7 @@ def _transaction_note(session: Session, t: Transaction) -> str | None:
     if t.status != TransactionStatus.PENDING:
         return None
     if t.type == TransactionType.REFUND:
-        status = refund_retry_status(session, t)
+        status = refund_retry_status(session, t.id)
         if status:
             attempt, of, next_at = status
             return f"refund retrying: attempt {attempt} of {of}, next at {format_utc(next_at)}"

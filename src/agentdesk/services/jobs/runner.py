@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Job, Transaction
+from agentdesk.db.models import Job
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import JobKind
 from agentdesk.domain.permissions import SYSTEM
@@ -105,17 +105,3 @@ def start_up(store: Store, settings: Settings) -> WorkReport:
     blocklist.expire_flags(store)
     return report
 
-
-def refund_retry_status(session: Session, refund: Transaction) -> tuple[int, int, datetime] | None:
-    """For the profile: (attempt, of, next_at) while a refund waits in the retry queue, else None."""
-    from sqlmodel import col, select
-
-    from agentdesk.domain.enums import JobStatusSets
-
-    job = session.exec(
-        select(Job).where(Job.kind == JobKind.REFUND_RETRY, Job.idempotency_key == f"refund-retry-{refund.id}",
-                          col(Job.status).in_(JobStatusSets.OPEN))
-    ).one_or_none()
-    if job is None:
-        return None
-    return job.attempts + 2, refunds.RETRY_ATTEMPTS, job.run_after

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -297,7 +297,7 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
         if transient and pending.kind is RefundKind.REFUND:
             next_at = utcnow() + RETRY_DELAY
             refund.error = message[:500]
-            jobs.enqueue(session, JobKind.REFUND_RETRY, f"refund-retry-{refund.id}",
+            jobs.enqueue(session, JobKind.REFUND_RETRY, retry_job_key(refund.id),
                          {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
                          customer_id=customer.id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
             record_event(session, actor, customer.id, EventType.REFUND_RETRYING, attempt=1,
@@ -390,6 +390,22 @@ def _mark_settled_if_gateway_says(store: Store, settings: Settings, txn_id: int)
 
 
 # --- the queue and repairs --------------------------------------------------------------------
+
+
+def retry_job_key(refund_id: int) -> str:
+    """The idempotency key of a refund's retry job: one retry job per refund, however often it is asked for."""
+    return f"refund-retry-{refund_id}"
+
+
+def refund_retry_status(session: Session, refund_id: int) -> tuple[int, int, datetime] | None:
+    """(next attempt, of how many, when) while a refund waits in the retry queue, else None."""
+    job = session.exec(
+        select(Job).where(Job.kind == JobKind.REFUND_RETRY, Job.idempotency_key == retry_job_key(refund_id),
+                          col(Job.status).in_(JobStatusSets.OPEN))
+    ).one_or_none()
+    if job is None:
+        return None
+    return job.attempts + 2, RETRY_ATTEMPTS, job.run_after
 
 
 def retry_refund(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any]:

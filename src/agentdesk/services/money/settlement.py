@@ -9,7 +9,7 @@ from agentdesk.db.models import Customer, Transaction, utcnow
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain.enums import TransactionStatusSets, TransactionTypeSets
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.services.money.gateways import gateway_for
+from agentdesk.services.money.gateways import gateways_that_settle
 
 
 def mark_settled(store: Store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
@@ -37,12 +37,12 @@ def mark_settled(store: Store, txn_ids: list[int] | None = None, references: lis
 
 
 def settle_from_gateway(store: Store, settings: Settings, actor: Actor | None = None, everything: bool = False) -> int:
-    """Ask the sandbox to settle what is due (or everything) and mark ours to match."""
+    """Ask each gateway that settles on demand to settle what is due (or everything) and mark ours to match."""
     if actor is not None:
         require(actor, Action.BILLING)
-    gateway = gateway_for(store, "sandbox", settings)
-    references = gateway.settle_due(everything=everything)
     total = 0
-    for start in range(0, len(references), 500):
-        total += mark_settled(store, references=references[start:start + 500])
+    for gateway in gateways_that_settle(store, settings):
+        references = gateway.settle_due(everything=everything)
+        for start in range(0, len(references), 500):
+            total += mark_settled(store, references=references[start:start + 500])
     return total

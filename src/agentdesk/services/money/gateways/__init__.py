@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from agentdesk.services.money.gateways.base import (  # noqa: F401
     Gateway,
@@ -46,3 +46,16 @@ def gateway_for(store: Store, name: str, settings: Settings | None = None) -> Ga
             raise GatewayError("the stripe gateway is not configured: it needs [gateways.stripe] with an api_key")
         return StripeGateway.from_settings(gateways.stripe)
     raise GatewayError(f"no gateway named {name!r} is configured")
+
+
+class SettlesOnDemand(Protocol):
+    """A gateway that settles when asked to (the sandbox); a real processor reports its settlements."""
+
+    name: str
+
+    def settle_due(self, everything: bool = False) -> list[str]: ...
+
+
+def gateways_that_settle(store: Store, settings: Settings | None = None) -> list[SettlesOnDemand]:
+    """The gateways to ask for what is due to settle (at start-up and by `agentdesk gateway settle`)."""
+    return [gateway_for(store, "sandbox", settings)]
