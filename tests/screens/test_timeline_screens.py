@@ -80,6 +80,40 @@ async def test_note_filter_and_linked_transaction(demo_store):
             assert s.get(Transaction, refund.attributes["transaction"]).customer_id == customer_id
 
 
+async def test_the_transaction_dialog_and_the_full_timeline_lead_on(demo_store):
+    """r in the transaction dialog opens the refund of that transaction; Enter on a refund in the
+    full-screen timeline (T) opens its transaction on the profile below."""
+    from agentdesk.ui.dialogs.money import RefundDialog
+    from agentdesk.ui.screens.timeline import TimelineScreen
+
+    customer_id = refunded_customer(demo_store)
+    refund = newest_event(demo_store, customer_id, "manual_refund")
+    app = console(demo_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        app.push_screen(CustomerProfileScreen(customer_id))
+        await settle(pilot, app)
+        await pilot.press("T")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TimelineScreen) and screen_text(app).startswith("Timeline · ")
+        await pilot.press("f")
+        await settle(pilot, app)
+        app.screen.query_one(SelectionList).select("manual_refund")
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert all("Refund issued" in row for row in event_rows(app))
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, TransactionDialog)
+        assert [type(s) for s in app.screen_stack[-2:]] == [CustomerProfileScreen, TransactionDialog]
+        assert f"Transaction {refund.attributes['transaction']}" in screen_text(app)
+
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert isinstance(app.screen, RefundDialog)
+        assert isinstance(app.screen_stack[-2], CustomerProfileScreen)
+
+
 async def test_timeline_keys_are_the_panes_own(demo_store):
     customer_id = refunded_customer(demo_store)
     app = console(demo_store, as_login="fred")
