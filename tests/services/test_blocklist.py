@@ -9,7 +9,7 @@ from agentdesk.config import load_settings
 from agentdesk.db.models import Customer, TimelineEvent
 from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
-from agentdesk.domain.validation import AddressInput
+from agentdesk.domain.validation import AddressInput, ContactInput
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import payments
 from agentdesk.services.risk import blocklist
@@ -98,6 +98,21 @@ def test_bad_entries(store, admin, kind, value, field):
         blocklist.add_entry(store, admin, kind, value)
     assert field in refused.value.fields
     assert blocklist.list_entries(store, admin) == []
+
+
+@pytest.mark.parametrize("address", ["a..b@x.com", ".a@x.com", "a.@x.com"])
+def test_email_entries_are_checked_by_email_validator(store, admin, address):
+    with pytest.raises(InvalidInput, match="is not an email address"):
+        blocklist.add_entry(store, admin, "email", address)
+    assert blocklist.list_entries(store, admin) == []
+
+
+def test_international_email_entries_are_normalised_and_match(store, admin):
+    customers.create_customer(store, admin, customer_input(external_id="C-9", emails=[ContactInput("Anna@münchen.de")]))
+    entry = blocklist.add_entry(store, admin, "email", "ANNA@MÜNCHEN.DE", "fraud")
+    assert entry.value == "anna@münchen.de"
+    assert customers.get_customer(store, admin, "C-9").blocked
+    assert blocklist.add_entry(store, admin, "email", "josé@example.com").value == "josé@example.com"
 
 
 def test_duplicates_and_past_expiry(store, admin, grace):

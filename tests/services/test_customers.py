@@ -172,3 +172,22 @@ def test_customer_services_do_not_reach_into_the_job_runner():
                 imported.add(node.module)
     assert "agentdesk.services.money.refunds" in imported
     assert not {m for m in imported if m.startswith("agentdesk.services.jobs")}
+
+
+@pytest.mark.parametrize("address, why", [
+    ("a..b@x.com", "two periods"), (".a@x.com", "start with a period"), ("a.@x.com", "period immediately before"),
+])
+def test_email_syntax_is_checked_by_email_validator(store, admin, address, why):
+    with pytest.raises(InvalidInput) as refused:
+        customers.create_customer(store, admin, customer_input(emails=[ContactInput(address)]))
+    assert why in refused.value.fields["emails[0]"]
+    assert counts(store)[0] == 0
+
+
+def test_international_emails_are_kept_in_their_normalised_form(store, admin):
+    detail = customers.create_customer(store, admin, customer_input(
+        emails=[ContactInput("josé@example.com"), ContactInput("Anna@MÜNCHEN.de")]))
+    assert [e.value for e in detail.emails] == ["josé@example.com", "Anna@münchen.de"]
+    with store.read() as s:
+        stored = s.execute(select(CustomerEmail.address).order_by(CustomerEmail.id)).scalars().all()
+    assert stored == ["josé@example.com", "Anna@münchen.de"]

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.errors import InvalidInput
 
-EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_LIMIT = 320
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 NAME_LIMIT = 100
@@ -218,14 +219,27 @@ def check_date_of_birth(value: date | str | None, problems: dict[str, str], toda
     return value
 
 
+def normalized_email(text: str) -> str:
+    """The address in the form email-validator normalises it to (domain lower-cased and in Unicode,
+    NFC); `ValueError` says why it is not an address. Deliverability is not checked (no DNS)."""
+    address = (text or "").strip()
+    if len(address) > EMAIL_LIMIT:
+        raise ValueError(f"longer than {EMAIL_LIMIT} characters")
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def check_emails(emails: list[ContactInput], problems: dict[str, str]) -> list[ContactInput]:
     cleaned: list[ContactInput] = []
     seen: set[str] = set()
     for index, email in enumerate(emails):
-        address = (email.value or "").strip()
         key = f"emails[{index}]"
-        if not EMAIL.match(address) or len(address) > 320:
-            problems[key] = f"{address!r} is not a valid email address"
+        try:
+            address = normalized_email(email.value)
+        except ValueError as exc:
+            problems[key] = f"{(email.value or '').strip()!r} is not a valid email address: {exc}"
             continue
         if address.lower() in seen:
             problems[key] = f"{address} is listed twice"

@@ -33,7 +33,7 @@ from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.enums import BlocklistKind, BlocklistKindSets
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.domain.validation import EMAIL, phone_digits
+from agentdesk.domain.validation import normalized_email, phone_digits
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -81,9 +81,10 @@ def normalise(kind: BlocklistKind, value: str) -> str:
     if not raw:
         raise InvalidInput(fields={"value": "say what to block"})
     if kind == BlocklistKind.EMAIL:
-        if not EMAIL.match(raw):
-            raise InvalidInput(fields={"value": f"{raw!r} is not an email address"})
-        return raw.lower()
+        try:
+            return normalized_email(raw).lower()
+        except ValueError as exc:
+            raise InvalidInput(fields={"value": f"{raw!r} is not an email address: {exc}"}) from None
     if kind == BlocklistKind.PHONE:
         digits = phone_digits(raw)
         if not 7 <= len(digits) <= 15:
