@@ -35,28 +35,10 @@ CSS = """
 FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
 RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
 AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog, TaxIdsDialog, LeadSourceDialog, KycDialog, EddDialog { align: center middle; }
-#kyc-list { height: auto; max-height: 6; }
-#kyc-upload { grid-size: 2; grid-columns: 6 1fr; height: 2; }
-#edd-grid { grid-size: 2; grid-columns: 16 1fr; height: auto; }
 #kyc-body { padding: 0 1; }
-#tax-list { height: auto; max-height: 6; }
-#instrument-list { height: auto; max-height: 8; }
-#merge-keep { height: auto; max-height: 8; }
-#customer-form { max-height: 24; height: 24; }
-#form-grid { grid-size: 3; grid-columns: 15 30 1fr; height: auto; }
-.field-error { height: 1; }
-#tag-list { height: auto; max-height: 8; }
-#block-what, #unblock-list { height: auto; max-height: 8; }
 #tl-types { height: 10; }
 #tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }
 #note-text { height: 8; }
-#filter-grid { grid-size: 4; grid-columns: 16 1fr 16 1fr; grid-gutter: 0 1; height: auto; }
-#filter-grid Label { padding: 0 0; }
-#filter-errors { height: auto; }
-Input.invalid { background: $error 30%; }
-#columns-list, #segments-list, #chips-list { height: auto; max-height: 14; }
-#segment-name-row { height: 1; }
-#segment-name { width: 1fr; }
 #status { height: 1; color: $text-muted; }
 #profile-header { height: 2; padding: 0 1; background: $boost; }
 #profile-tabs { height: 1fr; }

@@ -1,14 +1,15 @@
 """Refunds and other money actions from the profile, checked in the store afterwards."""
 
 from sqlalchemy import select
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from agentdesk.config import load_settings
 from agentdesk.db.models import TimelineEvent, Transaction
+from agentdesk.services.customers import records as customers
 from agentdesk.ui.dialogs.money import CollectPaymentDialog, RefundDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
-from .helpers import SIZE, console, settle
+from .helpers import SIZE, console, dialog_text, settle, visible_text
 
 DEMO = (200, 5)
 
@@ -29,7 +30,8 @@ async def open_transactions(pilot, app, sale: Transaction):
     await settle(pilot, app)
     await pilot.press("2")
     await settle(pilot, app)
-    row = [t.id for t in app.screen.detail.transactions].index(sale.id)
+    shown = customers.get_customer(app.store, app.actor, sale.customer_id).transactions
+    row = [t.id for t in shown].index(sale.id)
     app.screen.query_one("#transactions-table", DataTable).move_cursor(row=row)
 
 
@@ -44,16 +46,16 @@ async def test_partial_refund_from_the_profile(demo_store, tmp_path):
         await settle(pilot, app)
         dialog = app.screen
         assert isinstance(dialog, RefundDialog)
-        facts = dialog.query_one("#money-facts", Static).render().plain
+        facts = dialog_text(app)
         assert f"Transaction {sale.id}" in facts and "remaining" in facts
         dialog.query_one("#refund-amount", Input).value = "5.00"
         dialog.query_one("#refund-reason", Input).value = "late delivery"
         await pilot.press("enter")
         await pilot.pause()
-        assert "Refund 5.00" in dialog.query_one("#money-confirm", Static).render().plain
+        assert "Refund 5.00" in dialog_text(app) and "Enter to confirm" in dialog_text(app)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert "Refunded 5.00" in dialog.query_one("#money-result", Static).render().plain
+        assert "Refunded 5.00" in dialog_text(app)
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerProfileScreen)
@@ -65,7 +67,8 @@ async def test_partial_refund_from_the_profile(demo_store, tmp_path):
                           .order_by(TimelineEvent.id.desc())).scalars().first()
     assert original.status == "partially_refunded"
     assert refund.amount == 500 and refund.status == "approved" and refund.reason == "late delivery"
-    assert event.actor_label == "bob" and event.attributes["amount"] == 500 and event.attributes["transaction"] == sale.id
+    assert event.actor_label == "bob"
+    assert event.attributes["amount"] == 500 and event.attributes["transaction"] == sale.id
 
 
 async def test_bad_amount_is_explained_and_nothing_happens(demo_store, tmp_path):
@@ -80,8 +83,11 @@ async def test_bad_amount_is_explained_and_nothing_happens(demo_store, tmp_path)
         app.screen.query_one("#refund-amount", Input).value = "12.345"
         await pilot.press("enter")
         await pilot.pause()
-        assert "decimal places" in app.screen.query_one("#money-result", Static).render().plain
-        assert app.screen.stage == "edit"
+        assert "decimal places" in visible_text(app, app.screen.query_one("#error-amount"))
+        assert "Enter to confirm" not in dialog_text(app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, RefundDialog) and "Enter to confirm" not in dialog_text(app)
     with demo_store.read() as s:
         assert s.execute(select(Transaction).where(Transaction.parent_id == sale.id)).first() is None
 
@@ -104,7 +110,7 @@ async def test_record_a_payment_made_outside(demo_store, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await open_transactions(pilot, app, sale)
-        before = app.screen.detail.lifetime_value
+        before = customers.get_customer(demo_store, app.actor, sale.customer_id).lifetime_value
         await pilot.press("dollar_sign")
         await settle(pilot, app)
         dialog = app.screen
@@ -117,7 +123,8 @@ async def test_record_a_payment_made_outside(demo_store, tmp_path):
         await settle(pilot, app)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert app.screen.detail.lifetime_value == before + 2000
+        assert isinstance(app.screen, CustomerProfileScreen)
+    assert customers.get_customer(demo_store, app.actor, sale.customer_id).lifetime_value == before + 2000
 
 
 async def test_credit_memo_and_payout_dialogs(demo_store, tmp_path):
@@ -135,23 +142,25 @@ async def test_credit_memo_and_payout_dialogs(demo_store, tmp_path):
         app.screen.query_one("#memo-amount", Input).value = "7.50"
         await pilot.press("enter")
         await pilot.pause()
-        assert "Say why" in app.screen.query_one("#money-result", Static).render().plain
+        assert "Say why" in visible_text(app, app.screen.query_one("#error-reason"))
         app.screen.query_one("#memo-reason", Input).value = "parcel arrived late"
         await pilot.press("enter", "enter")
         await settle(pilot, app)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert app.screen.detail.available_credit == {app.screen.detail.currency: 750}
+        assert isinstance(app.screen, CustomerProfileScreen)
+        detail = customers.get_customer(demo_store, app.actor, sale.customer_id)
+        assert detail.available_credit == {detail.currency: 750}
         await pilot.press("P")
         await settle(pilot, app)
         assert isinstance(app.screen, PayoutDialog)
         app.screen.query_one("#payout-amount", Input).value = "3"
         await pilot.press("enter")
         await pilot.pause()
-        assert "cannot be reversed" in app.screen.query_one("#money-confirm", Static).render().plain
+        assert "cannot be reversed" in dialog_text(app)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert "Paid out 3.00" in app.screen.query_one("#money-result", Static).render().plain
+        assert "Paid out 3.00" in dialog_text(app)
     with demo_store.read() as s:
         payout = s.execute(select(Transaction).where(Transaction.type == "credit")).scalar_one()
     assert payout.amount == 300 and payout.status == "approved" and payout.customer_id == sale.customer_id

@@ -28,7 +28,7 @@ from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Label, Static
 from textual.worker import Worker, WorkerState
 
 from agentdesk.domain.errors import InvalidInput, PermissionDenied, ServiceError, StoreBusy
@@ -124,8 +124,9 @@ class DeskModal(DeskNode, ModalScreen[T]):
     }
     DeskModal .dialog-title { text-style: bold; }
     DeskModal .dialog-hint { color: $text-muted; }
-    DeskModal .field-error { height: auto; color: $error; }
-    DeskModal .dialog-error { height: auto; }
+    DeskModal .field-error { height: auto; color: $error; display: none; }
+    DeskModal .dialog-error { height: auto; display: none; }
+    DeskModal #dialog-confirm { height: auto; display: none; }
     DeskModal Input.-invalid { background: $error 30%; }
     """
 
@@ -230,8 +231,9 @@ class ServiceDialog(DeskModal[T]):
         then(result)
 
     def failed(self, error: ServiceError) -> None:
-        """A service refused or the store was busy: say so in the form (busy stores are also logged)."""
-        if isinstance(error, StoreBusy):
+        """A service refused or the store was busy: say so in the form. A busy store and a refused
+        permission are also logged (someone may need to look); bad input is only shown."""
+        if isinstance(error, StoreBusy | PermissionDenied):
             log.warning("%s: %s", type(self).__name__, error, exc_info=error)
         self.show_error(error)
 
@@ -240,10 +242,10 @@ class ServiceDialog(DeskModal[T]):
     def clear_errors(self) -> None:
         for widget in self.query(".field-error"):
             if isinstance(widget, Static):
-                widget.update("")
+                put(widget, "")
         for field in self.query(".-invalid"):
             field.remove_class("-invalid")
-        self.query_one("#dialog-error", Static).update("")
+        put(self.query_one("#dialog-error", Static), "")
 
     def field_of(self, name: str) -> str:
         """The dialog's field for a service's field name (`emails[1]` → `emails`, say)."""
@@ -252,7 +254,7 @@ class ServiceDialog(DeskModal[T]):
     def show_error(self, error: ServiceError | str) -> None:
         """Each field's problem beside its field when there is a place for it; the rest below the form."""
         leftover: list[str] = []
-        placed = False
+        placed: list[Static] = []
         if isinstance(error, InvalidInput) and error.fields:
             for name, problem in error.fields.items():
                 field = self.field_of(name)
@@ -261,20 +263,22 @@ class ServiceDialog(DeskModal[T]):
                 except NoMatches:
                     leftover.append(f"{name}: {problem}")
                     continue
-                slot.update(Text(visible(problem), style="red"))
+                put(slot, Text(visible(problem), style="red"))
                 if self.input_prefix:
                     for widget in self.query(f"#{self.input_prefix}{field}"):
                         widget.add_class("-invalid")
-                placed = True
+                placed.append(slot)
         else:
             leftover.append(str(error))
         if placed and not leftover:
             leftover.append("Fix the fields marked in red; nothing was saved.")
-        self.query_one("#dialog-error", Static).update(Text("\n".join(visible(line) for line in leftover), style="red"))
+        below = self.query_one("#dialog-error", Static)
+        put(below, Text("\n".join(visible(line) for line in leftover), style="red"))
+        self.call_after_refresh((placed[0] if placed else below).scroll_visible, animate=False)
 
     def note(self, *lines: str, style: str = "green") -> None:
         """Lines under the form that are not an error (what was just done, progress)."""
-        self.query_one("#dialog-error", Static).update(Text("\n".join(visible(line) for line in lines), style=style))
+        put(self.query_one("#dialog-error", Static), Text("\n".join(visible(line) for line in lines), style=style))
 
 
 class ConfirmingDialog(ServiceDialog[T]):
@@ -316,7 +320,7 @@ class ConfirmingDialog(ServiceDialog[T]):
         return True
 
     def _say(self, text: Text | str) -> None:
-        self.query_one("#dialog-confirm", Static).update(text)
+        put(self.query_one("#dialog-confirm", Static), text)
 
     def action_submit(self) -> None:
         if self.busy:
@@ -354,6 +358,19 @@ class ConfirmingDialog(ServiceDialog[T]):
             self._say("")
         elif not self.busy:
             self.dismiss(self.result)
+
+
+def put(slot: Static, content: Text | str) -> None:
+    """Show `content` in a message line of a form; an empty line takes no room."""
+    slot.update(content)
+    slot.display = bool(content.plain if isinstance(content, Text) else content)
+
+
+def form_field(label: str, widget: Widget, name: str) -> ComposeResult:
+    """A label, its input, and the line where a service's problem with field `name` is shown."""
+    yield Label(Text(label))
+    yield widget
+    yield Static(id=f"error-{name}", classes="field-error")
 
 
 def describe_failure(error: BaseException) -> tuple[str, str]:

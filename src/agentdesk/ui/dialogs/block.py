@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.text import visible
 from agentdesk.services.customers.records import CustomerDetail
 from agentdesk.services.risk import blocklist
-from agentdesk.ui.base import desk_work
+from agentdesk.ui.base import ServiceDialog, form_field
 
 
 def choices(d: CustomerDetail) -> list[tuple[str, str]]:
@@ -30,24 +25,26 @@ def choices(d: CustomerDetail) -> list[tuple[str, str]]:
     return found
 
 
-class BlockDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Block")]
+class BlockDialog(ServiceDialog[blocklist.EntryInfo]):
+    """Choose what to block (↑/↓), say why and until when; dismisses with the new entry."""
+
+    DEFAULT_CSS = """
+    #block-what { height: auto; max-height: 8; }
+    """
+    heading = "Block · choose what"
+    submit_hint = "Ctrl+S or Enter block · Esc cancel"
 
     def __init__(self, detail: CustomerDetail) -> None:
         super().__init__()
         self.detail = detail
         self.options = choices(detail)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Block · choose what · Ctrl+S block · Esc cancel", style="bold"))
-            yield OptionList(*[Option(Text(f"{kind:<12} {visible(value)}")) for kind, value in self.options],
-                             id="block-what")
-            yield Label("Reason")
-            yield Input(id="block-reason", compact=True, max_length=500)
-            yield Label("Expires (YYYY-MM-DD, empty: never)")
-            yield Input(id="block-expires", compact=True)
-            yield Static(id="block-error")
+    def fields(self) -> ComposeResult:
+        yield OptionList(*[Option(Text(f"{kind:<12} {visible(value)}")) for kind, value in self.options],
+                         id="block-what")
+        yield Static(id="error-value", classes="field-error")
+        yield from form_field("Reason", Input(id="block-reason", compact=True, max_length=500), "reason")
+        yield from form_field("Expires (YYYY-MM-DD, empty: never)", Input(id="block-expires", compact=True), "expires")
 
     def on_mount(self) -> None:
         what = self.query_one(OptionList)
@@ -56,69 +53,51 @@ class BlockDialog(ModalScreen[bool]):
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
-        self.action_save()
+        self.action_submit()
 
-    @desk_work(group="block")
-    async def action_save(self) -> None:
-        index = self.query_one(OptionList).highlighted or 0
-        kind, value = self.options[index]
-        app = self.app
-        try:
-            await asyncio.to_thread(blocklist.add_entry, app.store, app.actor, kind, value,
-                                    self.query_one("#block-reason", Input).value,
-                                    self.query_one("#block-expires", Input).value)
-        except ServiceError as exc:
-            self.query_one("#block-error", Static).update(Text(visible(str(exc)), style="red"))
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    async def perform(self) -> blocklist.EntryInfo:
+        kind, value = self.options[self.query_one(OptionList).highlighted or 0]
+        return await self.call(blocklist.add_entry, kind, value, self.query_one("#block-reason", Input).value,
+                                self.query_one("#block-expires", Input).value)
 
 
-class UnblockDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class UnblockDialog(ServiceDialog[blocklist.EntryInfo]):
+    """The entries that block this customer; Enter removes the highlighted one and closes."""
+
+    DEFAULT_CSS = """
+    #unblock-list { height: auto; max-height: 8; }
+    """
+    heading = "Unblock"
+    submit_hint = "Enter removes the entry · Esc cancel"
 
     def __init__(self, customer_id: int) -> None:
         super().__init__()
         self.customer_id = customer_id
         self.entries: list[blocklist.EntryInfo] = []
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Unblock · Enter removes the entry · Esc cancel", style="bold"))
-            yield OptionList(id="unblock-list")
-            yield Static(id="unblock-status")
+    def fields(self) -> ComposeResult:
+        yield OptionList(id="unblock-list")
 
     def on_mount(self) -> None:
-        self.load()
+        self.load(lambda: self.call(blocklist.blocks_on, self.customer_id), self.show_entries)
 
-    @desk_work(group="unblock-load")
-    async def load(self) -> None:
-        app = self.app
-        self.entries = await asyncio.to_thread(blocklist.blocks_on, app.store, app.actor, self.customer_id)
+    def show_entries(self, entries: list[blocklist.EntryInfo]) -> None:
+        self.entries = entries
         options = self.query_one(OptionList)
-        for e in self.entries:
+        for e in entries:
             options.add_option(Option(Text(f"#{e.id} {e.kind} {visible(e.value)} {visible(e.reason or '')}")))
-        if self.entries:
+        if entries:
             options.highlighted = 0
             options.focus()
         else:
-            self.query_one("#unblock-status", Static).update(Text("No entry blocks this customer.", style="dim"))
+            self.note("No entry blocks this customer.", style="dim")
 
     @on(OptionList.OptionSelected, "#unblock-list")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.remove_entry(self.entries[event.option_index].id)
+    def _chosen(self) -> None:
+        self.action_submit()
 
-    @desk_work(group="unblock")
-    async def remove_entry(self, entry_id: int) -> None:
-        app = self.app
-        try:
-            await asyncio.to_thread(blocklist.remove_entry, app.store, app.actor, entry_id)
-        except ServiceError as exc:
-            self.query_one("#unblock-status", Static).update(Text(visible(str(exc)), style="red"))
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    async def perform(self) -> blocklist.EntryInfo:
+        index = self.query_one(OptionList).highlighted
+        if index is None or not self.entries:
+            raise InvalidInput("Choose an entry first.")
+        return await self.call(blocklist.remove_entry, self.entries[index].id)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen
+from textual.binding import Binding, BindingType
+from textual.containers import Grid
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.text import visible
 from agentdesk.services.risk import compliance
-from agentdesk.ui.base import desk_work
+from agentdesk.ui.base import ServiceDialog
 from agentdesk.ui.widgets.plain_text import plain
 
 
@@ -50,27 +49,35 @@ def compliance_text(c: compliance.Compliance) -> Text:
     return out
 
 
-class KycDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("a", "review('accepted')", "Accept"),
-                Binding("r", "review('rejected')", "Reject"), Binding("u", "upload", "Upload"),
-                Binding("s", "save_copy", "Save a copy")]
+class KycDialog(ServiceDialog[bool]):
+    """The customer's KYC documents: review the highlighted one, upload another, or save a copy."""
 
-    def __init__(self, customer_id: int, documents: list) -> None:
+    DEFAULT_CSS = """
+    #kyc-list { height: auto; max-height: 6; }
+    #kyc-upload { grid-size: 2; grid-columns: 6 1fr; height: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "review('accepted')", "Accept", id="kyc.accept"),
+        Binding("r", "review('rejected')", "Reject", id="kyc.reject"),
+        Binding("u", "upload", "Upload", id="kyc.upload"),
+        Binding("s", "save_copy", "Save a copy", id="kyc.save_copy"),
+    ]
+    heading = "KYC documents"
+    submit_hint = "a accept · r reject · u upload · s save a copy · Esc close"
+
+    def __init__(self, customer_id: int, documents: list[compliance.DocumentView]) -> None:
         super().__init__()
         self.customer_id = customer_id
         self.documents = documents
-        self.changed = False
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("KYC documents · a accept · r reject · u upload · s save a copy · Esc close", style="bold"))
-            yield OptionList(id="kyc-list")
-            with Grid(id="kyc-upload"):
-                yield Label("Kind")
-                yield Input(placeholder=", ".join(compliance.DOCUMENT_KINDS), id="kyc-kind", compact=True)
-                yield Label("File")
-                yield Input(placeholder="path of the scan", id="kyc-path", compact=True)
-            yield Static(id="kyc-status")
+    def fields(self) -> ComposeResult:
+        yield OptionList(id="kyc-list")
+        with Grid(id="kyc-upload"):
+            yield Label("Kind")
+            yield Input(placeholder=", ".join(compliance.DOCUMENT_KINDS), id="kyc-kind", compact=True)
+            yield Label("File")
+            yield Input(placeholder="path of the scan", id="kyc-path", compact=True)
+        yield Static(id="error-kind", classes="field-error")
 
     def on_mount(self) -> None:
         self.query_one("#kyc-upload").display = False
@@ -80,40 +87,42 @@ class KycDialog(ModalScreen[bool]):
         options = self.query_one(OptionList)
         options.clear_options()
         for d in self.documents:
-            options.add_option(Option(Text(f"{d.kind:<17} {d.status:<9} {visible(d.name)}")))
+            options.add_option(Option(Text(f"{visible(d.kind):<17} {visible(d.status):<9} {visible(d.name)}")))
         if self.documents:
             options.highlighted = 0
         options.focus()
 
-    @desk_work(group="kyc")
-    async def run(self, call, *args) -> None:
-        app = self.app
-        try:
-            await asyncio.to_thread(call, *args)
-            view = await asyncio.to_thread(compliance.compliance, app.store, app.actor, self.customer_id)
-        except ServiceError as exc:
-            self.query_one("#kyc-status", Static).update(Text(visible(str(exc)), style="red"))
-            return
-        self.documents = view.documents
-        self.changed = True
-        self.query_one("#kyc-upload").display = False
-        self.query_one("#kyc-status", Static).update(Text("Saved", style="green"))
-        self._show()
+    def change(self, service: Callable[..., Any], *args: Any) -> None:
+        """Call `service(store, actor, *args)`, then read the documents again."""
 
-    def action_review(self, status: str) -> None:
+        async def run() -> compliance.Compliance:
+            await self.call(service, *args)
+            return await self.call(compliance.compliance, self.customer_id)
+
+        def done(view: compliance.Compliance) -> None:
+            self.documents = view.documents
+            self.result = True
+            self.query_one("#kyc-upload").display = False
+            self.note("Saved")
+            self._show()
+
+        self.attempt(run, done)
+
+    def _highlighted(self) -> compliance.DocumentView | None:
         index = self.query_one(OptionList).highlighted
         if self.query_one("#kyc-upload").display or index is None or not self.documents:
-            return
-        self.run(compliance.review_document, self.app.store, self.app.actor, self.documents[index].id, status)
+            return None
+        return self.documents[index]
+
+    def action_review(self, status: str) -> None:
+        if (document := self._highlighted()) is not None:
+            self.change(compliance.review_document, document.id, status)
 
     def action_save_copy(self) -> None:
         from agentdesk.ui.screens.timeline import SaveAttachmentDialog
 
-        index = self.query_one(OptionList).highlighted
-        if self.query_one("#kyc-upload").display or index is None or not self.documents:
-            return
-        document = self.documents[index]
-        self.app.push_screen(SaveAttachmentDialog(document.attachment_id, document.name))
+        if (document := self._highlighted()) is not None:
+            self.app.push_screen(SaveAttachmentDialog(document.attachment_id, document.name))
 
     def action_upload(self) -> None:
         self.query_one("#kyc-upload").display = True
@@ -124,47 +133,39 @@ class KycDialog(ModalScreen[bool]):
         if event.input.id == "kyc-kind":
             self.query_one("#kyc-path", Input).focus()
             return
-        app = self.app
-        self.run(compliance.upload_document, app.store, app.actor, app.settings, self.customer_id,
-                 self.query_one("#kyc-kind", Input).value, self.query_one("#kyc-path", Input).value.strip())
+        self.change(compliance.upload_document, self.app.settings, self.customer_id,
+                    self.query_one("#kyc-kind", Input).value, self.query_one("#kyc-path", Input).value.strip())
 
-    def action_close(self) -> None:
+    def action_cancel(self) -> None:
         if self.query_one("#kyc-upload").display:
             self.query_one("#kyc-upload").display = False
             self.query_one(OptionList).focus()
             return
-        self.dismiss(self.changed)
+        super().action_cancel()
 
 
-class EddDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+class EddDialog(ServiceDialog[compliance.Compliance]):
+    """EDD required or not, and a likelihood per risk factor; dismisses with the saved view."""
+
+    DEFAULT_CSS = """
+    #edd-grid { grid-size: 3; grid-columns: 16 12 1fr; grid-rows: auto; height: auto; }
+    """
+    heading = "Enhanced due diligence · likelihood: none, low, medium, high"
 
     def __init__(self, customer_id: int, view: compliance.Compliance) -> None:
         super().__init__()
         self.customer_id = customer_id
         self.view = view
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Enhanced due diligence · likelihood: none, low, medium, high · Ctrl+S save", style="bold"))
-            yield Checkbox("EDD required", self.view.edd_required, id="edd-required", compact=True)
-            with Grid(id="edd-grid"):
-                for factor in compliance.FACTORS:
-                    yield Label(factor.replace("_", " "))
-                    yield Input(self.view.scores.get(factor, ""), placeholder="none", id=f"edd-{factor}", compact=True)
-            yield Static(id="edd-status")
+    def fields(self) -> ComposeResult:
+        yield Checkbox("EDD required", self.view.edd_required, id="edd-required", compact=True)
+        with Grid(id="edd-grid"):
+            for factor in compliance.FACTORS:
+                yield Label(factor.replace("_", " "))
+                yield Input(self.view.scores.get(factor, ""), placeholder="none", id=f"edd-{factor}", compact=True)
+                yield Static(id=f"error-{factor}", classes="field-error")
 
-    @desk_work(group="edd")
-    async def action_save(self) -> None:
-        app = self.app
+    async def perform(self) -> compliance.Compliance:
         scores = {f: self.query_one(f"#edd-{f}", Input).value.strip() or "none" for f in compliance.FACTORS}
-        try:
-            await asyncio.to_thread(compliance.set_edd, app.store, app.actor, self.customer_id,
-                                    self.query_one("#edd-required", Checkbox).value, scores)
-        except ServiceError as exc:
-            self.query_one("#edd-status", Static).update(Text(visible(str(exc)), style="red"))
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+        return await self.call(compliance.set_edd, self.customer_id, self.query_one("#edd-required", Checkbox).value,
+                               scores)

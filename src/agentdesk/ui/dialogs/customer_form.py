@@ -7,17 +7,11 @@ saved until all of them are valid (the service checks again).
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Grid
 from textual.widgets import Checkbox, Input, Label, Static
 
-from agentdesk.domain.errors import InvalidInput, ServiceError
-from agentdesk.domain.text import visible
 from agentdesk.domain.validation import (
     AddressInput,
     CardInput,
@@ -27,7 +21,7 @@ from agentdesk.domain.validation import (
 )
 from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.records import CustomerDetail
-from agentdesk.ui.base import desk_work
+from agentdesk.ui.base import ServiceDialog
 
 FIELDS = [
     ("external_id", "ID", "empty: generated"),
@@ -73,32 +67,32 @@ def _initial(detail: CustomerDetail | None) -> dict[str, str]:
     return values
 
 
-class CustomerFormScreen(ModalScreen[int | None]):
+class CustomerFormScreen(ServiceDialog[int]):
     """Dismisses with the saved customer's internal id, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    DEFAULT_CSS = """
+    CustomerFormScreen > .dialog { height: 24; max-height: 24; }
+    #form-grid { grid-size: 3; grid-columns: 15 30 1fr; grid-rows: auto; height: auto; }
+    """
+    submit_hint = "Ctrl+S save · Esc cancel · Tab next field"
+    input_prefix = "c-"
 
     def __init__(self, detail: CustomerDetail | None = None) -> None:
         super().__init__()
         self.detail = detail
+        self.heading = "New customer" if detail is None else f"Edit {detail.name} ({detail.external_id})"
 
-    def compose(self) -> ComposeResult:
-        title = "New customer" if self.detail is None else f"Edit {self.detail.name} ({self.detail.external_id})"
+    def fields(self) -> ComposeResult:
         values = _initial(self.detail)
-        with VerticalScroll(classes="dialog", id="customer-form"):
-            yield Static(Text.assemble((visible(title), "bold"), "  ·  Ctrl+S save · Esc cancel · Tab next field"))
-            with Grid(id="form-grid"):
-                fields = FIELDS + (CARD_FIELDS if self.detail is None else [])
-                for name, label, hint in fields:
-                    yield Label(label)
-                    field = Input(values.get(name, ""), placeholder=hint, id=f"c-{name}", compact=True)
-                    if name == "external_id" and self.detail is not None:
-                        field.disabled = True
-                    yield field
-                    yield Static(id=f"e-{name}", classes="field-error")
-            if self.detail is None:
-                yield Checkbox("allow the card as a backup method", id="c-card_backup", compact=True)
-            yield Static(id="form-status")
+        with Grid(id="form-grid"):
+            for name, label, hint in FIELDS + (CARD_FIELDS if self.detail is None else []):
+                yield Label(Text(label))
+                field = Input(values.get(name, ""), placeholder=hint, id=f"c-{name}", compact=True)
+                field.disabled = name == "external_id" and self.detail is not None
+                yield field
+                yield Static(id=f"error-{name}", classes="field-error")
+        if self.detail is None:
+            yield Checkbox("allow the card as a backup method", id="c-card_backup", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#c-first_name" if self.detail else "#c-external_id", Input).focus()
@@ -126,34 +120,19 @@ class CustomerFormScreen(ModalScreen[int | None]):
             addresses=address, custom_fields=parse_custom_fields(self.value("custom_fields")), card=card,
         )
 
-    def show_problems(self, fields: dict[str, str], message: str) -> None:
-        for error in self.query(".field-error"):
-            error.update("")
-        for key, problem in fields.items():
-            target = key.split("[")[0].split(".")[0]
-            target = {"addresses": key.rsplit(".", 1)[-1] if key.startswith("addresses") else "line1",
-                      "card": "card_number" if key.endswith("number") else "card_expiry"}.get(target, target)
-            found = self.query(f"#e-{target}")
-            if found:
-                found.first().update(Text(visible(problem), style="red"))
-        self.query_one("#form-status", Static).update(Text(visible(message), style="red"))
+    def field_of(self, name: str) -> str:
+        """`emails[1]` → emails, `addresses[0].city` → city, `card.number` → card_number."""
+        head = name.split("[")[0].split(".")[0]
+        if head == "addresses":
+            return name.rsplit(".", 1)[-1] if "." in name else "line1"
+        if head == "card":
+            return "card_number" if name.endswith("number") else "card_expiry"
+        return head
 
-    @desk_work(group="customer-form")
-    async def action_save(self) -> None:
-        app = self.app
-        try:
-            draft = self.draft()
-            if self.detail is None:
-                saved = await asyncio.to_thread(customers.create_customer, app.store, app.actor, draft, app.settings)
-            else:
-                saved = await asyncio.to_thread(customers.update_customer, app.store, app.actor, self.detail.id, draft)
-        except InvalidInput as exc:
-            self.show_problems(exc.fields, "Fix the fields marked in red; nothing was saved.")
-            return
-        except ServiceError as exc:
-            self.show_problems({}, str(exc))
-            return
-        self.dismiss(saved.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    async def perform(self) -> int:
+        draft = self.draft()
+        if self.detail is None:
+            saved = await self.call(customers.create_customer, draft, self.app.settings)
+        else:
+            saved = await self.call(customers.update_customer, self.detail.id, draft)
+        return saved.id

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, OptionList, ProgressBar, RadioButton, RadioSet, Static
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal
+from textual.widgets import Checkbox, Input, OptionList, ProgressBar, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
 
-from agentdesk.domain.errors import InvalidInput, ServiceError
+from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.text import visible
-from agentdesk.services.customers import export, segments
+from agentdesk.services.customers import export, preferences, segments
 from agentdesk.services.customers.columns import COLUMNS
 from agentdesk.services.customers.filters import CustomerFilters, CustomerQuery, parse_filters
-from agentdesk.ui.base import desk_work
+from agentdesk.ui.base import ServiceDialog, form_field
 
 FILTER_FIELDS = [
     ("website", "Website code", "e.g. northwind-us"),
@@ -53,84 +52,72 @@ def _shown(filters: CustomerFilters, name: str) -> str:
     return str(value)
 
 
-class FilterDialog(ModalScreen[CustomerFilters | None]):
-    """Every filter in one form; an empty field is no filter. Enter applies, Esc cancels."""
+class FilterDialog(ServiceDialog[CustomerFilters]):
+    """Every filter in one form; an empty field is no filter. Dismisses with the new filters, or None
+    when they did not change."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply"),
-        Binding("ctrl+x", "clear_all", "Clear all"),
+    DEFAULT_CSS = """
+    #filter-grid { grid-size: 3; grid-columns: 17 24 1fr; grid-rows: auto; grid-gutter: 0 1; height: auto; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+x", "clear_all", "Clear all", id="filters.clear_all"),
     ]
+    heading = "Filters"
+    submit_hint = "Enter/Ctrl+S apply · Ctrl+X clear all · Esc cancel"
+    input_prefix = "f-"
 
     def __init__(self, filters: CustomerFilters) -> None:
         super().__init__()
         self.filters = filters
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="dialog"):
-            yield Static(Text("Filters  ·  Enter/Ctrl+S apply · Ctrl+X clear all · Esc cancel", style="bold"))
-            with Grid(id="filter-grid"):
-                for name, label, hint in FILTER_FIELDS:
-                    yield Label(label)
-                    yield Input(_shown(self.filters, name), placeholder=hint, id=f"f-{name}", compact=True)
-            yield Static(id="filter-errors")
+    def fields(self) -> ComposeResult:
+        with Grid(id="filter-grid"):
+            for name, label, hint in FILTER_FIELDS:
+                yield from form_field(label, Input(_shown(self.filters, name), placeholder=hint, id=f"f-{name}",
+                                                   compact=True), name)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
-    def _values(self) -> dict[str, str]:
-        return {name: self.query_one(f"#f-{name}", Input).value for name, _, _ in FILTER_FIELDS}
-
     @on(Input.Submitted)
     def _submitted(self) -> None:
-        self.action_apply()
+        self.action_submit()
 
-    def action_apply(self) -> None:
-        for name, _, _ in FILTER_FIELDS:
-            self.query_one(f"#f-{name}", Input).remove_class("invalid")
-        try:
-            filters = parse_filters(self._values())
-        except InvalidInput as exc:
-            lines = Text()
-            for name, problem in exc.fields.items():
-                field = self.query(f"#f-{name}")
-                if field:
-                    field.first().add_class("invalid")
-                label = dict((n, l) for n, l, _ in FILTER_FIELDS).get(name, name)
-                lines.append(f"{label}: {visible(problem)}\n", style="red")
-            self.query_one("#filter-errors", Static).update(lines)
-            return
-        self.dismiss(filters)
+    async def perform(self) -> CustomerFilters:
+        return parse_filters({name: self.query_one(f"#f-{name}", Input).value for name, _, _ in FILTER_FIELDS})
+
+    def submitted(self, result: CustomerFilters) -> None:
+        self.dismiss(None if result == self.filters else result)
 
     def action_clear_all(self) -> None:
         for name, _, _ in FILTER_FIELDS:
             self.query_one(f"#f-{name}", Input).value = ""
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
+class ColumnsDialog(ServiceDialog[list[str]]):
+    """Choose and order the table's columns: Space shows or hides, [ and ] move, Enter saves them for
+    this agent. Dismisses with the saved columns, or None when they did not change."""
 
-class ColumnsDialog(ModalScreen[list[str] | None]):
-    """Choose and order the table's columns: Space shows or hides, [ and ] move, Enter applies."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("space", "toggle", "Show/hide"),
-        Binding("left_square_bracket", "move(-1)", "Move up"),
-        Binding("right_square_bracket", "move(1)", "Move down"),
-        Binding("enter", "apply", "Apply", priority=True),
+    DEFAULT_CSS = """
+    #columns-list { height: auto; max-height: 14; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "show_hide", "Show/hide", id="columns.show_hide"),
+        Binding("left_square_bracket", "move(-1)", "Move up", id="columns.move_up"),
+        Binding("right_square_bracket", "move(1)", "Move down", id="columns.move_down"),
+        Binding("enter", "submit", "Apply", id="columns.apply", priority=True),
     ]
+    heading = "Edit columns"
+    submit_hint = "Space show/hide · [ ] move · Enter apply · Esc cancel"
 
     def __init__(self, chosen: list[str]) -> None:
         super().__init__()
+        self.chosen = list(chosen)
         self.order = list(chosen) + [k for k in COLUMNS if k not in chosen]
         self.shown = set(chosen)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Edit columns  ·  Space show/hide · [ ] move · Enter apply · Esc cancel", style="bold"))
-            yield OptionList(id="columns-list")
-            yield Static(id="columns-error")
+    def fields(self) -> ComposeResult:
+        yield OptionList(id="columns-list")
 
     def on_mount(self) -> None:
         self._redraw(0)
@@ -144,7 +131,7 @@ class ColumnsDialog(ModalScreen[list[str] | None]):
             options.add_option(Option(Text(f"{mark} {COLUMNS[key].title}"), id=key))
         options.highlighted = highlighted
 
-    def action_toggle(self) -> None:
+    def action_show_hide(self) -> None:
         index = self.query_one(OptionList).highlighted or 0
         self.shown.symmetric_difference_update({self.order[index]})
         self._redraw(index)
@@ -156,26 +143,34 @@ class ColumnsDialog(ModalScreen[list[str] | None]):
             self.order[index], self.order[target] = self.order[target], self.order[index]
             self._redraw(target)
 
-    def action_apply(self) -> None:
+    async def perform(self) -> list[str]:
         chosen = [k for k in self.order if k in self.shown]
         if not chosen:
-            self.query_one("#columns-error", Static).update(Text("Show at least one column.", style="red"))
-            return
-        self.dismiss(chosen)
+            raise InvalidInput("Show at least one column.")
+        if chosen == self.chosen:
+            return chosen
+        return await self.call(preferences.set_table_columns, chosen)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def submitted(self, result: list[str]) -> None:
+        self.dismiss(None if result == self.chosen else result)
 
 
-class SegmentsDialog(ModalScreen[CustomerQuery | None]):
-    """Saved segments: Enter switches to one; n saves the current view; r renames; d deletes."""
+class SegmentsDialog(ServiceDialog[CustomerQuery]):
+    """Saved segments: Enter switches to one (dismisses with its query); n saves the current view;
+    r renames; d deletes."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Close"),
-        Binding("n", "new", "Save current"),
-        Binding("r", "rename", "Rename"),
-        Binding("d", "delete", "Delete"),
+    DEFAULT_CSS = """
+    #segments-list { height: auto; max-height: 12; }
+    #segment-name-row { height: 1; }
+    #segment-name { width: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "Save current", id="segments.new"),
+        Binding("r", "rename", "Rename", id="segments.rename"),
+        Binding("d", "delete", "Delete", id="segments.delete"),
     ]
+    heading = "Saved segments"
+    submit_hint = "Enter open · n save current view · r rename · d delete · Esc close"
 
     def __init__(self, current: CustomerQuery) -> None:
         super().__init__()
@@ -183,41 +178,33 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
         self.found: list[segments.SegmentInfo] = []
         self.mode: str | None = None
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Saved segments  ·  Enter open · n save current view · r rename · d delete · Esc close",
-                              style="bold"))
-            yield OptionList(id="segments-list")
-            with Horizontal(id="segment-name-row"):
-                yield Input(placeholder="segment name", id="segment-name", compact=True)
-                yield Checkbox("shared", id="segment-shared", compact=True)
-            yield Static(id="segments-status")
+    def fields(self) -> ComposeResult:
+        yield OptionList(id="segments-list")
+        with Horizontal(id="segment-name-row"):
+            yield Input(placeholder="segment name", id="segment-name", compact=True)
+            yield Checkbox("shared", id="segment-shared", compact=True)
+        yield Static(id="error-name", classes="field-error")
 
     def on_mount(self) -> None:
         self.query_one("#segment-name-row").display = False
         self.query_one(OptionList).focus()
         self.reload()
 
-    @desk_work(group="segments")
-    async def reload(self) -> None:
-        app = self.app
-        try:
-            self.found = await asyncio.to_thread(segments.list_segments, app.store, app.actor)
-        except ServiceError as exc:
-            self._status(str(exc), error=True)
-            return
+    def reload(self) -> None:
+        self.load(lambda: self.call(segments.list_segments), self.show_segments)
+
+    def show_segments(self, found: list[segments.SegmentInfo]) -> None:
+        self.found = found
         options = self.query_one(OptionList)
         options.clear_options()
-        for seg in self.found:
+        for seg in found:
             who = "" if seg.mine else f"  by {visible(seg.owner)}"
-            options.add_option(Option(Text(f"{visible(seg.name)}{'  (shared)' if seg.shared else ''}{who}"), id=str(seg.id)))
-        if self.found:
+            shared = "  (shared)" if seg.shared else ""
+            options.add_option(Option(Text(f"{visible(seg.name)}{shared}{who}"), id=str(seg.id)))
+        if found:
             options.highlighted = 0
-        else:
-            self._status("No saved segments yet: press n to save the current view.")
-
-    def _status(self, message: str, error: bool = False) -> None:
-        self.query_one("#segments-status", Static).update(Text(visible(message), style="red" if error else "dim"))
+        elif not self.busy:
+            self.note("No saved segments yet: press n to save the current view.", style="dim")
 
     def _selected(self) -> segments.SegmentInfo | None:
         index = self.query_one(OptionList).highlighted
@@ -227,6 +214,9 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.found[event.option_index].query)
 
+    def _naming(self) -> bool:
+        return bool(self.query_one("#segment-name-row").display)
+
     def _ask_name(self, mode: str, initial: str = "") -> None:
         self.mode = mode
         self.query_one("#segment-name-row").display = True
@@ -235,154 +225,149 @@ class SegmentsDialog(ModalScreen[CustomerQuery | None]):
         name.value = initial
         name.focus()
 
+    def _stop_naming(self) -> None:
+        self.query_one("#segment-name-row").display = False
+        self.query_one(OptionList).focus()
+
     def action_new(self) -> None:
         self._ask_name("new")
 
     def action_rename(self) -> None:
         chosen = self._selected()
         if chosen is None:
-            self._status("Choose a segment first.", error=True)
+            self.show_error("Choose a segment first.")
             return
         self._ask_name("rename", chosen.name)
 
     @on(Input.Submitted, "#segment-name")
-    def _name_given(self, event: Input.Submitted) -> None:
-        self.save(self.mode, event.value, self.query_one("#segment-shared", Checkbox).value, self._selected())
+    def _name_given(self) -> None:
+        self.action_submit()
 
-    @desk_work(group="segment-write")
-    async def save(self, mode: str | None, name: str, shared: bool, chosen) -> None:
-        app = self.app
-        try:
-            if mode == "new":
-                await asyncio.to_thread(segments.create_segment, app.store, app.actor, name, self.current, shared)
-            elif mode == "rename" and chosen is not None:
-                await asyncio.to_thread(segments.rename_segment, app.store, app.actor, chosen.id, name)
-        except ServiceError as exc:
-            self._status(str(exc), error=True)
-            return
-        self.query_one("#segment-name-row").display = False
-        self.query_one(OptionList).focus()
-        self._status(f"Saved {name!r}.")
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "submit":
+            return self._naming()
+        return super().check_action(action, parameters)
+
+    async def perform(self) -> CustomerQuery:
+        name = self.query_one("#segment-name", Input).value
+        chosen = self._selected()
+        if self.mode == "new":
+            shared = self.query_one("#segment-shared", Checkbox).value
+            saved = await self.call(segments.create_segment, name, self.current, shared)
+        elif self.mode == "rename" and chosen is not None:
+            saved = await self.call(segments.rename_segment, chosen.id, name)
+        else:
+            raise InvalidInput("Choose a segment first.")
+        self.note(f"Saved {saved.name!r}.")
+        return saved.query
+
+    def submitted(self, result: CustomerQuery) -> None:
+        self._stop_naming()
         self.reload()
 
     def action_delete(self) -> None:
         chosen = self._selected()
         if chosen is None:
-            self._status("Choose a segment first.", error=True)
+            self.show_error("Choose a segment first.")
             return
-        self.remove_segment(chosen)
 
-    @desk_work(group="segment-write")
-    async def remove_segment(self, chosen) -> None:
-        app = self.app
-        try:
-            await asyncio.to_thread(segments.delete_segment, app.store, app.actor, chosen.id)
-        except ServiceError as exc:
-            self._status(str(exc), error=True)
-            return
-        self._status(f"Deleted {chosen.name!r}.")
-        self.reload()
+        async def delete() -> None:
+            await self.call(segments.delete_segment, chosen.id)
+            self.note(f"Deleted {chosen.name!r}.")
+
+        self.attempt(delete, lambda _: self.reload())
 
     def action_cancel(self) -> None:
-        if self.query_one("#segment-name-row").display:
-            self.query_one("#segment-name-row").display = False
-            self.query_one(OptionList).focus()
+        if self._naming():
+            self._stop_naming()
             return
-        self.dismiss(None)
+        super().action_cancel()
 
 
 def default_export_path() -> Path:
     return Path.cwd() / f"customers-{datetime.now():%Y%m%d-%H%M%S}.csv"
 
 
-class ExportDialog(ModalScreen[None]):
+class ExportDialog(ServiceDialog[export.ExportResult]):
     """Export the current view as CSV: choose file and columns, watch progress, Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
+    heading = "Export CSV"
+    submit_hint = "Enter start · Esc cancel / close"
 
     def __init__(self, query: CustomerQuery, columns: list[str]) -> None:
         super().__init__()
         self.export_query = query
         self.columns = columns
         self.cancel_event = threading.Event()
-        self.running = False
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Export CSV  ·  Enter start · Esc cancel", style="bold"))
-            yield Label("File")
-            yield Input(str(default_export_path()), id="export-path", compact=True)
-            with RadioSet(id="export-columns", compact=True):
-                yield RadioButton("Contact preset (Name, Email, Company, … Lifetime Value)", value=True, id="preset")
-                yield RadioButton("The table's columns: " + ", ".join(COLUMNS[c].title for c in self.columns), id="visible")
-            yield ProgressBar(id="export-progress", total=None, show_eta=False)
-            yield Static(id="export-status")
+    def fields(self) -> ComposeResult:
+        yield from form_field("File", Input(str(default_export_path()), id="export-path", compact=True), "out")
+        with RadioSet(id="export-columns", compact=True):
+            yield RadioButton("Contact preset (Name, Email, Company, … Lifetime Value)", value=True, id="preset")
+            yield RadioButton("The table's columns: " + ", ".join(COLUMNS[c].title for c in self.columns),
+                              id="visible")
+        yield ProgressBar(id="export-progress", total=None, show_eta=False)
 
     def on_mount(self) -> None:
         self.query_one("#export-progress").display = False
         self.query_one("#export-path", Input).focus()
 
     @on(Input.Submitted, "#export-path")
-    def _start(self, event: Input.Submitted) -> None:
-        if self.running:
-            return
-        preset = self.query_one("#preset", RadioButton).value
-        self.running = True
-        self.query_one("#export-progress").display = True
-        self.query_one("#export-status", Static).update(Text("exporting…", style="dim"))
-        self.run_export(event.value, export.CONTACTS_PRESET if preset else list(self.columns))
+    def _start(self) -> None:
+        self.action_submit()
 
-    @desk_work(group="export")
-    async def run_export(self, path: str, columns) -> None:
-        app = self.app
+    async def perform(self) -> export.ExportResult:
+        path = self.query_one("#export-path", Input).value
+        columns = export.CONTACTS_PRESET if self.query_one("#preset", RadioButton).value else list(self.columns)
         bar = self.query_one("#export-progress", ProgressBar)
 
         def progress(done: int, total: int) -> None:
-            app.call_from_thread(bar.update, total=total, progress=done)
+            self.app.call_from_thread(bar.update, total=total, progress=done)
 
+        self.cancel_event.clear()
+        bar.display = True
+        self.note("exporting…", style="dim")
         try:
-            result = await asyncio.to_thread(
-                export.export_customers, app.store, app.actor, self.export_query, path, columns, progress, self.cancel_event
-            )
-        except ServiceError as exc:
-            self.running = False
-            self.query_one("#export-status", Static).update(Text(visible(str(exc)), style="red"))
-            return
-        self.running = False
+            return await self.call(export.export_customers, self.export_query, path, columns, progress,
+                                   self.cancel_event)
+        finally:
+            bar.display = False
+
+    def submitted(self, result: export.ExportResult) -> None:
+        self.result = result
         if result.cancelled:
-            self.query_one("#export-status", Static).update(
-                Text(f"Cancelled after {result.rows:,} rows; no file was written.", style="yellow")
-            )
-        else:
-            self.query_one("#export-status", Static).update(
-                Text(f"Exported {result.rows:,} customers to {visible(result.path)}", style="green")
-            )
-            self.app.notify(f"Exported {result.rows:,} customers to {visible(result.path)}", markup=False)
+            self.note(f"Cancelled after {result.rows:,} rows; no file was written.", style="yellow")
+            return
+        done = f"Exported {result.rows:,} customers to {result.path}"
+        self.note(done)
+        self.app.notify(visible(done), markup=False)
 
     def action_cancel(self) -> None:
-        if self.running:
+        if self.busy:
             self.cancel_event.set()
-            self.query_one("#export-status", Static).update(Text("cancelling…", style="yellow"))
+            self.note("cancelling…", style="yellow")
             return
-        self.dismiss(None)
+        super().action_cancel()
 
 
-class RemoveFilterDialog(ModalScreen[str | None]):
+class RemoveFilterDialog(ServiceDialog[str]):
     """Pick one active filter to remove (or all of them): Enter removes, Esc keeps them."""
 
+    DEFAULT_CSS = """
+    #chips-list { height: auto; max-height: 14; }
+    """
     ALL = "__all__"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    heading = "Remove a filter"
+    submit_hint = "Enter remove · Esc cancel"
 
     def __init__(self, filters: CustomerFilters) -> None:
         super().__init__()
         self.filters = filters
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text("Remove a filter  ·  Enter remove · Esc cancel", style="bold"))
-            options = [Option(Text(f"✕ {visible(label)}"), id=name) for name, label in self.filters.chips()]
-            options.append(Option(Text("✕ all filters"), id=self.ALL))
-            yield OptionList(*options, id="chips-list")
+    def fields(self) -> ComposeResult:
+        options = [Option(Text(f"✕ {visible(label)}"), id=name) for name, label in self.filters.chips()]
+        options.append(Option(Text("✕ all filters"), id=self.ALL))
+        yield OptionList(*options, id="chips-list")
 
     def on_mount(self) -> None:
         chips = self.query_one(OptionList)
@@ -390,8 +375,10 @@ class RemoveFilterDialog(ModalScreen[str | None]):
         chips.focus()
 
     @on(OptionList.OptionSelected, "#chips-list")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+    def _chosen(self) -> None:
+        self.action_submit()
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    async def perform(self) -> str:
+        chips = self.query_one(OptionList)
+        option = chips.get_option_at_index(chips.highlighted or 0)
+        return option.id or self.ALL

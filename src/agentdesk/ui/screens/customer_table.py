@@ -105,7 +105,7 @@ class CustomerTableScreen(DeskScreen):
         if not self.refuse(Action.EDIT_CUSTOMERS):
             return
 
-        def opened(customer_id) -> None:
+        def opened(customer_id: int | None) -> None:
             if customer_id is not None:
                 self.load_counts()
                 self.run_query()
@@ -116,7 +116,7 @@ class CustomerTableScreen(DeskScreen):
     def action_mentions(self) -> None:
         from agentdesk.ui.screens.timeline import MentionsScreen
 
-        def open_customer(customer_id) -> None:
+        def open_customer(customer_id: int | None) -> None:
             if customer_id is not None:
                 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
@@ -142,8 +142,8 @@ class CustomerTableScreen(DeskScreen):
             self.notify("Mark two or more customers with Space first.", timeout=3)
             return
 
-        def merged(done) -> None:
-            if done:
+        def merged(done: object | None) -> None:
+            if done is not None:
                 table.marked.clear()
                 self.load_counts()
                 self.run_query()
@@ -335,7 +335,7 @@ class CustomerTableScreen(DeskScreen):
     def action_filters(self) -> None:
         from agentdesk.ui.dialogs.table import FilterDialog
 
-        def apply(filters) -> None:
+        def apply(filters: CustomerFilters | None) -> None:
             if filters is not None and filters != self.query_state.filters:
                 self.query_state = replace(self.query_state, filters=filters)
                 self.run_query()
@@ -350,7 +350,7 @@ class CustomerTableScreen(DeskScreen):
             self.notify("No filters are set; f adds some.", timeout=3)
             return
 
-        def apply(name) -> None:
+        def apply(name: str | None) -> None:
             if name is None:
                 return
             remaining = CustomerFilters() if name == RemoveFilterDialog.ALL else filters.without(name)
@@ -362,7 +362,7 @@ class CustomerTableScreen(DeskScreen):
     def action_saved_segments(self) -> None:
         from agentdesk.ui.dialogs.table import SegmentsDialog
 
-        def apply(query) -> None:
+        def apply(query: CustomerQuery | None) -> None:
             if query is not None:
                 self.query_state = query
                 search = self.query_one("#search", Input)
@@ -375,17 +375,12 @@ class CustomerTableScreen(DeskScreen):
     def action_edit_columns(self) -> None:
         from agentdesk.ui.dialogs.table import ColumnsDialog
 
-        def apply(columns) -> None:
-            if columns:
+        def apply(columns: list[str] | None) -> None:
+            if columns is not None:
                 self.columns = columns
                 self._apply_columns()
-                self.save_columns(columns)
 
         self.app.push_screen(ColumnsDialog(self.columns), apply)
-
-    @desk_work(group="save-columns", exclusive=False)
-    async def save_columns(self, columns: list[str]) -> None:
-        await self.call(preferences.set_table_columns, columns)
 
     def action_export(self) -> None:
         from agentdesk.ui.dialogs.table import ExportDialog
