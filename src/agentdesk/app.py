@@ -7,48 +7,23 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from agentdesk.config import Settings
-from agentdesk.db.store import Store
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
 from agentdesk.ui.base import desk_work
 
+if TYPE_CHECKING:
+    from agentdesk.config import Settings
+    from agentdesk.db.store import Store
+
 JOB_INTERVAL = 30.0
 log = logging.getLogger("agentdesk.ui")
-
-CSS = """
-#table-top { height: 1; }
-#who { width: 1fr; }
-#segments { width: auto; }
-#search { border: none; height: 1; padding: 0 1; background: $boost; }
-#search:focus { background: $accent 30%; }
-#customers { height: 1fr; }
-#chips { height: 1; padding: 0 1; }
-.dialog { width: 76; height: auto; max-height: 22; border: round $accent; background: $surface; padding: 0 1; }
-FilterDialog, ColumnsDialog, SegmentsDialog, ExportDialog, RemoveFilterDialog, TransactionDialog,
-RefundDialog, CollectPaymentDialog, PayoutDialog, CreditMemoDialog, TimelineFilterDialog, NoteDialog,
-AttachDialog, LinkDialog, MentionsScreen, SaveAttachmentDialog, BlockDialog, UnblockDialog, TagsDialog, CustomerFormScreen, MergeDialog, AnonymiseDialog, InstrumentsDialog, TaxIdsDialog, LeadSourceDialog, KycDialog, EddDialog { align: center middle; }
-#kyc-body { padding: 0 1; }
-#tl-types { height: 10; }
-#tl-filter-grid { grid-size: 6; grid-columns: 6 14 4 14 6 1fr; height: 1; }
-#note-text { height: 8; }
-#status { height: 1; color: $text-muted; }
-#profile-header { height: 2; padding: 0 1; background: $boost; }
-#profile-tabs { height: 1fr; }
-#overview-body { padding: 0 1; }
-HelpScreen { align: center middle; }
-#help-box { width: 72; max-height: 20; border: round $accent; padding: 0 1; background: $surface; }
-#first-run { padding: 1 2; }
-#first-run-buttons { height: auto; margin: 1 0; }
-#first-run-buttons Button { margin-right: 2; }
-"""
 
 
 @dataclass(frozen=True)
@@ -60,7 +35,7 @@ class FirstRun:
 
 class AgentDeskApp(App):
     TITLE = "AgentDesk"
-    CSS = CSS
+    CSS_PATH = "ui/app.tcss"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),

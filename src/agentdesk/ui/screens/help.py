@@ -45,5 +45,5 @@ class HelpScreen(DeskModal[None]):
         self.below = below
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
+        with VerticalScroll(id="help-box", classes="dialog"):
             yield Static(keys_text(self.app, self.below))
