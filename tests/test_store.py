@@ -20,7 +20,9 @@ def skip_search_index(obj, name, type_, reflected, compare_to):
 def test_migrations_bring_an_empty_database_to_the_models(store):
     assert store.current_revision() == store.head_revision()
     with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": skip_search_index})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": skip_search_index}
+        )
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
     with store.engine.connect() as connection:

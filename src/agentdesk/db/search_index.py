@@ -20,8 +20,7 @@ from sqlalchemy import and_, bindparam, column, func, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, TableClause
-from sqlalchemy.sql.elements import ColumnClause
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
 from sqlmodel import col
 
 from agentdesk.db.models import Customer, CustomerEmail, CustomerPhone, PaymentInstrument
@@ -66,7 +65,8 @@ def documents_for(connection: Connection, customer_ids: list[int]) -> dict[int, 
     ):
         emails[cid].append(address)
     for cid, digits in connection.execute(
-        select(col(CustomerPhone.customer_id), col(CustomerPhone.digits)).where(col(CustomerPhone.customer_id).in_(ids)),
+        select(col(CustomerPhone.customer_id), col(CustomerPhone.digits))
+        .where(col(CustomerPhone.customer_id).in_(ids)),
         params,
     ):
         phones[cid].append(digits)

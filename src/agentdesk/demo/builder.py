@@ -137,7 +137,8 @@ class _Generator:
         attributes = validate_attributes(event_type, attrs)
         title = CATALOG[event_type].title
         prev = self.chain_head if self.chain_customer == customer_id else timeline_chain.GENESIS
-        digest = timeline_chain.event_hash(prev, customer_id, event_type.value, title, agent_id, actor, when, attributes)
+        digest = timeline_chain.event_hash(prev, customer_id, event_type.value, title, agent_id, actor, when,
+                                           attributes)
         self.chain_customer, self.chain_head = customer_id, digest
         rows["timeline_event"].append(
             {
@@ -175,7 +176,8 @@ class _Generator:
                 "last_name": last,
                 "organization": rng.choice(self.c.people["companies"]) if rng.random() < 0.3 else None,
                 "job_title": rng.choice(self.c.people["job_titles"]) if rng.random() < 0.5 else None,
-                "date_of_birth": date(1950, 1, 1) + timedelta(days=rng.randint(0, 20_000)) if rng.random() < 0.7 else None,
+                "date_of_birth": (date(1950, 1, 1) + timedelta(days=rng.randint(0, 20_000))
+                                  if rng.random() < 0.7 else None),
                 "currency": currency,
                 "payment_count": 0,
                 "lifetime_value": 0,
@@ -273,8 +275,8 @@ class _Generator:
         plans = self.c.plans_by_currency[currency]["one_time"]
         plan = self.rng.choice(plans)
         rows["transaction"].append(
-            self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency, False, created,
-                      rows=rows)
+            self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency,
+                      False, created, rows=rows)
         )
 
     def _txn(self, cid: int, order_id: int | None, instrument_id: int | None, parent_id: int | None,
@@ -372,8 +374,8 @@ class _Generator:
                 if when >= ANCHOR:
                     break
                 settled = (ANCHOR - when).days >= 2
-                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total, currency,
-                                 settled, when, rows=rows)
+                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total,
+                                 currency, settled, when, rows=rows)
                 rows["transaction"].append(sale)
                 if cycle:
                     self._event(
@@ -405,7 +407,8 @@ class _Generator:
             agent = rng.choice(["bob", "alice", "fred"])
             refund_at = when + timedelta(days=rng.randint(3, 20))
             refund = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.REFUND,
-                               TransactionStatus.APPROVED, refunded, currency, refund_at < ANCHOR, min(refund_at, ANCHOR),
+                               TransactionStatus.APPROVED, refunded, currency, refund_at < ANCHOR,
+                               min(refund_at, ANCHOR),
                                reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]),
                                rows=rows, parent_ref=sale["gateway_ref"])
             rows["transaction"].append(refund)
@@ -558,7 +561,7 @@ def _advance_sequences(store: Store) -> None:
     """Ids were chosen here, so PostgreSQL's sequences must be moved past them."""
     with store.write() as session:
         connection = session.connection()
-        for name, model in TABLES:
+        for _, model in TABLES:
             table = table_of(model)
             if "id" not in table.c:
                 continue

@@ -52,7 +52,8 @@ def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero:
     whole, frac = match.group("whole"), match.group("frac") or ""
     if match.group("sep") == "," and len(frac) == 3:
         raise InvalidInput(
-            fields={field: f"{raw!r} is ambiguous (a thousands separator or a decimal comma?); write it without the comma"}
+            fields={field: f"{raw!r} is ambiguous (a thousands separator or a decimal comma?); "
+                           "write it without the comma"}
         )
     if match.group("sep") and digits == 0:
         raise InvalidInput(fields={field: f"{currency_code(currency)} has no minor unit; write a whole number"})

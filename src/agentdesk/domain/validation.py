@@ -262,10 +262,12 @@ def check_phones(phones: list[ContactInput], problems: dict[str, str], region: s
         try:
             parsed = phonenumbers.parse(raw, None if raw.startswith("+") else region)
         except phonenumbers.NumberParseException:
-            problems[key] = f"{raw!r}: add the country code (e.g. +44 …)" if not region else f"{raw!r} is not a phone number"
+            problems[key] = (f"{raw!r}: add the country code (e.g. +44 …)" if not region
+                             else f"{raw!r} is not a phone number")
             continue
         if not phonenumbers.is_valid_number(parsed):
-            problems[key] = f"{raw!r} is not a valid number" + (f" for {region}" if region and not raw.startswith("+") else "")
+            where = f" for {region}" if region and not raw.startswith("+") else ""
+            problems[key] = f"{raw!r} is not a valid number{where}"
             continue
         number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         if number in seen:
@@ -316,7 +318,8 @@ def check_external_id(value: str | None, problems: dict[str, str]) -> str:
     if not cleaned:
         return generate_external_id()
     if not EXTERNAL_ID.match(cleaned):
-        problems["external_id"] = "use letters, digits, '_', '.', ':' or '-' (at most 100), starting with a letter or digit"
+        problems["external_id"] = ("use letters, digits, '_', '.', ':' or '-' (at most 100), "
+                                   "starting with a letter or digit")
     return cleaned
 
 

@@ -14,9 +14,7 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     """The search index (FTS5 or pg_trgm) and the PostgreSQL-only indexes are built by hand, outside the models."""
     if type_ == "table" and name and name.startswith("customer_search"):
         return False
-    if type_ == "index" and name and name.startswith("ix_pg_"):
-        return False
-    return True
+    return not (type_ == "index" and name and name.startswith("ix_pg_"))
 
 
 def _configure(connection: Connection) -> None:
@@ -36,7 +34,9 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     with engine.connect() as connection:
         _configure(connection)
         with context.begin_transaction():

@@ -329,7 +329,8 @@ def _website(session: Session, code: str | None) -> Website:
     return website
 
 
-def create_customer(store: Store, actor: Actor, draft: CustomerInput, settings: Settings | None = None) -> CustomerDetail:
+def create_customer(store: Store, actor: Actor, draft: CustomerInput,
+                    settings: Settings | None = None) -> CustomerDetail:
     require(actor, Action.EDIT_CUSTOMERS)
     clean = validated(draft)
     tokenized = None
@@ -386,7 +387,8 @@ def create_customer(store: Store, actor: Actor, draft: CustomerInput, settings: 
         record_event(session, actor, customer.id, EventType.CUSTOMER_CREATED)
         if tokenized and clean.card_details:
             _, token, fingerprint = tokenized
-            store_card(session, actor, customer.id, clean.card_details, clean.card_allow_backup, token, fingerprint, True)
+            store_card(session, actor, customer.id, clean.card_details, clean.card_allow_backup, token, fingerprint,
+                       primary=True)
         else:
             search_index.refresh(session, [customer.id])  # store_card refreshes it otherwise
         return _detail(session, customer, 100)

@@ -276,7 +276,8 @@ def _base(query: CustomerQuery, dialect: str) -> Select[Any]:
     base = _row_select()
     if query.search:
         table, key = search_index.index_table(dialect), search_index.key_column(dialect)
-        base = base.join(table, key == col(Customer.id)).where(search_index.match_condition(dialect, _needle(query.search)))
+        base = base.join(table, key == col(Customer.id))
+        base = base.where(search_index.match_condition(dialect, _needle(query.search)))
     return _filtered(base, query)
 
 

@@ -29,7 +29,8 @@ class SegmentInfo:
     mine: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "owner": self.owner, "shared": self.shared, "query": self.query.to_dict()}
+        return {"id": self.id, "name": self.name, "owner": self.owner, "shared": self.shared,
+                "query": self.query.to_dict()}
 
 
 def _name(value: str) -> str:
@@ -66,7 +67,8 @@ def create_segment(store: Store, actor: Actor, name: str, query: CustomerQuery, 
     name = _name(name)
     definition = CustomerQuery.from_dict(query.to_dict()).to_dict()
     with store.write() as session:
-        if session.exec(select(SavedSegment).where(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.name == name)).first():
+        mine = select(SavedSegment).where(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.name == name)
+        if session.exec(mine).first():
             raise Conflict(f"you already have a segment named {name!r}")
         segment = SavedSegment(name=name, owner_agent_id=actor.agent_id, shared=shared, definition=definition)
         session.add(segment)

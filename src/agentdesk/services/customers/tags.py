@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agentdesk.db.models import CustomerTag, utcnow
 from agentdesk.db.store import Store
@@ -26,7 +26,9 @@ def clean_tag(value: str) -> str:
 
 
 def tags_of(session: Session, customer_id: int) -> list[str]:
-    return list(session.exec(select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)))
+    return list(session.exec(
+        select(CustomerTag.tag).where(CustomerTag.customer_id == customer_id).order_by(col(CustomerTag.tag))
+    ))
 
 
 def add_tag(store: Store, actor: Actor, customer: str | int, tag: str) -> list[str]:

@@ -160,9 +160,12 @@ def deactivate(store: Store, actor: Actor, instrument_id: int) -> None:
         instrument.allow_backup = False
         session.add(instrument)
         session.flush()
-        successor = session.exec(select(PaymentInstrument).where(
-            PaymentInstrument.customer_id == instrument.customer_id, PaymentInstrument.status == InstrumentStatus.ACTIVE)
-            .order_by(col(PaymentInstrument.allow_backup).desc(), col(PaymentInstrument.id))).first()
+        successor = session.exec(
+            select(PaymentInstrument)
+            .where(PaymentInstrument.customer_id == instrument.customer_id,
+                   PaymentInstrument.status == InstrumentStatus.ACTIVE)
+            .order_by(col(PaymentInstrument.allow_backup).desc(), col(PaymentInstrument.id))
+        ).first()
         if successor is not None and not _has_primary(session, instrument.customer_id):
             successor.is_primary = True
             session.add(successor)

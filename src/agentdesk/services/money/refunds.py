@@ -197,9 +197,11 @@ def _start(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: 
         if amount <= 0:
             raise InvalidInput(fields={"amount": "must be more than zero"})
         if plan.kind is RefundKind.VOID and amount != plan.remaining:
-            raise InvalidInput(fields={"amount": f"a void is always for the full {format_amount(plan.remaining, plan.currency)}"})
+            remaining = format_amount(plan.remaining, plan.currency)
+            raise InvalidInput(fields={"amount": f"a void is always for the full {remaining}"})
         if amount > plan.remaining:
-            raise InvalidInput(fields={"amount": f"only {format_amount(plan.remaining, plan.currency)} remains to refund"})
+            remaining = format_amount(plan.remaining, plan.currency)
+            raise InvalidInput(fields={"amount": f"only {remaining} remains to refund"})
         require_refund_amount(actor, amount, settings.agent_refund_limit,
                               format_amount(settings.agent_refund_limit, plan.currency))
         key = f"{plan.kind.value}-{txn.id}-{uuid.uuid4().hex}"
@@ -312,7 +314,8 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
         event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
         record_event(session, actor, customer.id, event, message=message, **common)
         session.add(refund)
-        return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount, refund.currency,
+        return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
+                            refund.currency,
                             f"{'Void' if pending.kind is RefundKind.VOID else 'Refund'} {refund.status}: {message}",
                             refund.id)
 
@@ -337,11 +340,13 @@ def refund_transaction(store: Store, actor: Actor, settings: Settings, txn_id: i
     return _finish(store, actor, settings, pending)
 
 
-def void_transaction(store: Store, actor: Actor, settings: Settings, txn_id: int, reason: str | None = None) -> RefundResult:
+def void_transaction(store: Store, actor: Actor, settings: Settings, txn_id: int,
+                     reason: str | None = None) -> RefundResult:
     return refund_transaction(store, actor, settings, txn_id, None, reason, RefundKind.VOID)
 
 
-def refund_many(store: Store, actor: Actor, settings: Settings, txn_ids: list[int], reason: str | None = None) -> list[RefundResult]:
+def refund_many(store: Store, actor: Actor, settings: Settings, txn_ids: list[int],
+                reason: str | None = None) -> list[RefundResult]:
     """Each transaction for its remainder, one after another: one result per transaction, a refusal
     reported (`RefundOutcome.REFUSED`), not raised."""
     require(actor, Action.REFUND)
@@ -354,7 +359,8 @@ def refund_many(store: Store, actor: Actor, settings: Settings, txn_ids: list[in
     return results
 
 
-def refund_order(store: Store, actor: Actor, settings: Settings, order_number: str, reason: str | None = None) -> list[RefundResult]:
+def refund_order(store: Store, actor: Actor, settings: Settings, order_number: str,
+                 reason: str | None = None) -> list[RefundResult]:
     """Take back every payment of an order: void what has not settled, refund what has —
     and refund a payment whose void the gateway refused because it settled meanwhile."""
     require(actor, Action.REFUND)
@@ -466,7 +472,8 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
                      customer_id=None, max_attempts=5)
 
 
-def repair_pending(store: Store, settings: Settings, older_than: timedelta = timedelta(seconds=30)) -> list[RefundResult]:
+def repair_pending(store: Store, settings: Settings,
+                   older_than: timedelta = timedelta(seconds=30)) -> list[RefundResult]:
     """Finish refunds and voids left pending by a crash or a timeout, re-sending the same key."""
     cutoff = utcnow() - older_than
     with store.read() as session:

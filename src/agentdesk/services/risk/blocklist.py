@@ -63,7 +63,8 @@ class EntryInfo:
 
 def _info(entry: BlocklistEntry, now: datetime) -> EntryInfo:
     return EntryInfo(entry.id, entry.kind, entry.value, entry.reason, entry.expires_at, entry.created_at,
-                     entry.created_by, entry.removed_at is None and (entry.expires_at is None or entry.expires_at > now))
+                     entry.created_by,
+                     entry.removed_at is None and (entry.expires_at is None or entry.expires_at > now))
 
 
 def blocklist_kind(text: str) -> BlocklistKind:

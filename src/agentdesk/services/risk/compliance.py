@@ -179,7 +179,8 @@ def set_edd(store: Store, actor: Actor, customer: str | int, required: bool | No
                 changes[factor] = {"from": None, "to": likelihood}
             elif old.likelihood != likelihood:
                 changes[factor] = {"from": old.likelihood, "to": likelihood}
-                old.likelihood, old.score, old.set_by, old.set_at = likelihood, LIKELIHOOD[likelihood], actor.agent_id, utcnow()
+                old.likelihood, old.score = likelihood, LIKELIHOOD[likelihood]
+                old.set_by, old.set_at = actor.agent_id, utcnow()
                 session.add(old)
         if changes:
             record_event(session, actor, row.id, EventType.EDD_CHANGED, changes=changes)

@@ -30,7 +30,9 @@ def keep_file(settings: Settings, path: str | Path) -> tuple[str, int, str, str]
         raise InvalidInput(fields={"path": f"{source} is not a readable file"})
     size = source.stat().st_size
     if size > settings.attachment_limit:
-        raise InvalidInput(fields={"path": f"{source.name} is {size:,} bytes; the limit is {settings.attachment_limit:,}"})
+        raise InvalidInput(
+            fields={"path": f"{source.name} is {size:,} bytes; the limit is {settings.attachment_limit:,}"}
+        )
     folder = attachments_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()

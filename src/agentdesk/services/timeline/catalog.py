@@ -82,65 +82,171 @@ class EventSpec:
 
 
 _SUB = {"product": ("str", True), "order": ("str", True)}
-_MONEY_TXN = {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}
+_MONEY_TXN = {
+    "amount": ("int", True),
+    "currency": ("str", True),
+    "transaction": ("int", True),
+    "order": ("str", False),
+    "reason": ("str", False),
+}
 _CODES = {"acquirer_code": ("str", False), "provider_code": ("str", False)}
 
 CATALOG: dict[EventType, EventSpec] = {
-    EventType.BILLING_DATE_CHANGED: EventSpec("Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB}),
-    EventType.PAYMENT_METHOD_CHANGED: EventSpec("Payment method changed", {"from": ("str", True), "to": ("str", True), "product": ("str", False)}),
-    EventType.ADDITIONAL_PAYMENT: EventSpec("Additional payment made", {"method": ("str", True), "amount": ("int", False), "currency": ("str", False), "transaction": ("int", False), "description": ("str", False)}),
+    EventType.BILLING_DATE_CHANGED: EventSpec(
+        "Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB}
+    ),
+    EventType.PAYMENT_METHOD_CHANGED: EventSpec(
+        "Payment method changed", {"from": ("str", True), "to": ("str", True), "product": ("str", False)}
+    ),
+    EventType.ADDITIONAL_PAYMENT: EventSpec(
+        "Additional payment made",
+        {
+            "method": ("str", True),
+            "amount": ("int", False),
+            "currency": ("str", False),
+            "transaction": ("int", False),
+            "description": ("str", False),
+        },
+    ),
     EventType.ADDRESS_MODIFIED: EventSpec("Address modified", {"fields": ("list", True)}),
     EventType.CREDIT_CONTROL_ENTERED: EventSpec("Entered credit control", dict(_CODES)),
     EventType.CREDIT_CONTROL_EXITED: EventSpec("Left credit control", {}),
     EventType.SUBSCRIPTION_CANCELLED: EventSpec("Subscription cancelled", dict(_SUB)),
     EventType.CANCELLATION_SCHEDULED: EventSpec("Cancellation scheduled", {**_SUB, "on": ("date", True)}),
     EventType.CANCELLATION_WITHDRAWN: EventSpec("Scheduled cancellation withdrawn", dict(_SUB)),
-    EventType.DOWNGRADE_SCHEDULED: EventSpec("Downgrade scheduled", {"from": ("str", True), "to": ("str", True), "on": ("date", True), "order": ("str", True)}),
+    EventType.DOWNGRADE_SCHEDULED: EventSpec(
+        "Downgrade scheduled",
+        {"from": ("str", True), "to": ("str", True), "on": ("date", True), "order": ("str", True)},
+    ),
     EventType.DOWNGRADE_WITHDRAWN: EventSpec("Scheduled downgrade withdrawn", dict(_SUB)),
-    EventType.SUBSCRIPTION_CHANGED: EventSpec("Subscription changed", {"from": ("str", True), "to": ("str", True), "order": ("str", True)}),
-    EventType.SUBSCRIPTION_RENEWED: EventSpec("Subscription renewed", {**_SUB, "discount": ("str", False), "discount_occurrence": ("int", False)}),
-    EventType.SUBSCRIPTION_BILLED: EventSpec("Subscription billed", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}),
+    EventType.SUBSCRIPTION_CHANGED: EventSpec(
+        "Subscription changed", {"from": ("str", True), "to": ("str", True), "order": ("str", True)}
+    ),
+    EventType.SUBSCRIPTION_RENEWED: EventSpec(
+        "Subscription renewed", {**_SUB, "discount": ("str", False), "discount_occurrence": ("int", False)}
+    ),
+    EventType.SUBSCRIPTION_BILLED: EventSpec(
+        "Subscription billed", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}
+    ),
     EventType.SUBSCRIPTION_BILLING_FAILED: EventSpec("Subscription billing failed", {**_SUB, **_CODES}),
     EventType.BILLING_RESUBMISSION_FAILED: EventSpec("Billing resubmission failed", {**_SUB, **_CODES}),
-    EventType.NEW_PURCHASE: EventSpec("New purchase", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}),
+    EventType.NEW_PURCHASE: EventSpec(
+        "New purchase", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}
+    ),
     EventType.CUSTOMER_CREATED: EventSpec("Customer created", {}),
-    EventType.NEW_PAYMENT_METHOD: EventSpec("Payment method added", {"instrument": ("str", True), "product": ("str", False)}),
-    EventType.MANUAL_REFUND: EventSpec("Refund issued", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "instrument": ("str", False), "reason": ("str", False)}),
-    EventType.MANUAL_CREDIT: EventSpec("Credit added", {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False), "credit_memo": ("int", False)}),
-    EventType.MANUAL_CHARGE: EventSpec("Charge added", {"amount": ("int", True), "currency": ("str", True), "description": ("str", False)}),
+    EventType.NEW_PAYMENT_METHOD: EventSpec(
+        "Payment method added", {"instrument": ("str", True), "product": ("str", False)}
+    ),
+    EventType.MANUAL_REFUND: EventSpec(
+        "Refund issued",
+        {
+            "amount": ("int", True),
+            "currency": ("str", True),
+            "transaction": ("int", True),
+            "order": ("str", False),
+            "instrument": ("str", False),
+            "reason": ("str", False),
+        },
+    ),
+    EventType.MANUAL_CREDIT: EventSpec(
+        "Credit added",
+        {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False), "credit_memo": ("int", False)},
+    ),
+    EventType.MANUAL_CHARGE: EventSpec(
+        "Charge added", {"amount": ("int", True), "currency": ("str", True), "description": ("str", False)}
+    ),
     EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", dict(_SUB)),
     EventType.CUSTOMER_ANONYMISED: EventSpec("Customer anonymised", {}),
-    EventType.EMAIL_SENT: EventSpec("Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}),
+    EventType.EMAIL_SENT: EventSpec(
+        "Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}
+    ),
     EventType.PAUSE_SCHEDULED: EventSpec("Pause scheduled", {**_SUB, "on": ("date", True), "months": ("int", True)}),
     EventType.PAUSE_ACTIVATED: EventSpec("Pause started", {**_SUB, "months": ("int", True)}),
     EventType.PAUSE_CANCELLED: EventSpec("Scheduled pause cancelled", dict(_SUB)),
     EventType.PAUSE_ENDED_EARLY: EventSpec("Pause ended early", dict(_SUB)),
     EventType.PAUSE_ENDED: EventSpec("Pause ended", dict(_SUB)),
     EventType.CUSTOMER_EDITED: EventSpec("Customer edited", {"changes": ("dict", True)}),
-    EventType.ORDER_CREATED: EventSpec("Order created", {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)}),
-    EventType.TRANSACTION_VOIDED: EventSpec("Transaction voided", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "order": ("str", False), "reason": ("str", False)}),
+    EventType.ORDER_CREATED: EventSpec(
+        "Order created",
+        {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)},
+    ),
+    EventType.TRANSACTION_VOIDED: EventSpec(
+        "Transaction voided",
+        {
+            "amount": ("int", True),
+            "currency": ("str", True),
+            "transaction": ("int", True),
+            "order": ("str", False),
+            "reason": ("str", False),
+        },
+    ),
     EventType.NOTE: EventSpec("Note", {"text": ("str", True), "mentions": ("list", False), "corrects": ("int", False)}),
-    EventType.ATTACHMENT: EventSpec("Attachment added", {"attachment": ("int", True), "name": ("str", True), "sha256": ("str", True), "size": ("int", True), "content_type": ("str", True), "description": ("str", False)}),
-    EventType.LINK: EventSpec("Linked", {"kind": ("str", True), "target": ("str", True), "target_id": ("int", True), "text": ("str", False)}),
+    EventType.ATTACHMENT: EventSpec(
+        "Attachment added",
+        {
+            "attachment": ("int", True),
+            "name": ("str", True),
+            "sha256": ("str", True),
+            "size": ("int", True),
+            "content_type": ("str", True),
+            "description": ("str", False),
+        },
+    ),
+    EventType.LINK: EventSpec(
+        "Linked", {"kind": ("str", True), "target": ("str", True), "target_id": ("int", True), "text": ("str", False)}
+    ),
     EventType.MENTION: EventSpec("Agent mentioned", {"mentions": ("list", True), "text": ("str", False)}),
-    EventType.BLOCKLISTED: EventSpec("Blocklisted", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True), "reason": ("str", False), "expires": ("str", False)}),
-    EventType.UNBLOCKED: EventSpec("Removed from blocklist", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True)}),
+    EventType.BLOCKLISTED: EventSpec(
+        "Blocklisted",
+        {
+            "entry": ("int", True),
+            "kind": ("str", True),
+            "value": ("str", True),
+            "reason": ("str", False),
+            "expires": ("str", False),
+        },
+    ),
+    EventType.UNBLOCKED: EventSpec(
+        "Removed from blocklist", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True)}
+    ),
     EventType.MERGED: EventSpec("Customers merged", {"kept": ("str", True), "merged": ("list", True)}),
     EventType.LINK_REQUESTED: EventSpec("Link requested", {"kind": ("str", True), "job": ("int", False)}),
-    EventType.LINK_READY: EventSpec("Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}),
+    EventType.LINK_READY: EventSpec(
+        "Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}
+    ),
     EventType.LINK_OPENED: EventSpec("Link opened", {"kind": ("str", True)}),
-    EventType.KYC_DOCUMENT_UPLOADED: EventSpec("KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}),
-    EventType.KYC_DOCUMENT_REVIEWED: EventSpec("KYC document reviewed", {"document": ("int", True), "kind": ("str", True), "status": ("str", True)}),
-    EventType.AML_CHECK: EventSpec("AML check", {"check": ("int", True), "result": ("str", True), "matches": ("int", True), "source": ("str", True)}),
+    EventType.KYC_DOCUMENT_UPLOADED: EventSpec(
+        "KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}
+    ),
+    EventType.KYC_DOCUMENT_REVIEWED: EventSpec(
+        "KYC document reviewed", {"document": ("int", True), "kind": ("str", True), "status": ("str", True)}
+    ),
+    EventType.AML_CHECK: EventSpec(
+        "AML check",
+        {"check": ("int", True), "result": ("str", True), "matches": ("int", True), "source": ("str", True)},
+    ),
     EventType.EDD_CHANGED: EventSpec("Enhanced due diligence changed", {"changes": ("dict", True)}),
-    EventType.BLOCKED_ATTEMPT: EventSpec("Blocked attempt refused", {"action": ("str", True), "entry": ("int", True), "kind": ("str", True)}),
+    EventType.BLOCKED_ATTEMPT: EventSpec(
+        "Blocked attempt refused", {"action": ("str", True), "entry": ("int", True), "kind": ("str", True)}
+    ),
     EventType.REFUND_FAILED: EventSpec("Refund failed", {**_MONEY_TXN, "message": ("str", False)}),
-    EventType.REFUND_RETRYING: EventSpec("Refund queued for retry", {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)}),
+    EventType.REFUND_RETRYING: EventSpec(
+        "Refund queued for retry",
+        {**_MONEY_TXN, "attempt": ("int", True), "next_at": ("str", True), "message": ("str", False)},
+    ),
     EventType.REFUND_DROPPED: EventSpec("Refund dropped after retries", {**_MONEY_TXN, "message": ("str", False)}),
     EventType.VOID_FAILED: EventSpec("Void failed", {**_MONEY_TXN, "message": ("str", False)}),
-    EventType.PAYOUT_SENT: EventSpec("Payout sent", {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "request_id": ("str", True)}),
-    EventType.PAYOUT_FAILED: EventSpec("Payout failed", {"amount": ("int", True), "currency": ("str", True), "request_id": ("str", True), "message": ("str", False)}),
-    EventType.PAYMENT_FAILED: EventSpec("Payment failed", {"amount": ("int", True), "currency": ("str", True), "message": ("str", False)}),
+    EventType.PAYOUT_SENT: EventSpec(
+        "Payout sent",
+        {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True), "request_id": ("str", True)},
+    ),
+    EventType.PAYOUT_FAILED: EventSpec(
+        "Payout failed",
+        {"amount": ("int", True), "currency": ("str", True), "request_id": ("str", True), "message": ("str", False)},
+    ),
+    EventType.PAYMENT_FAILED: EventSpec(
+        "Payment failed", {"amount": ("int", True), "currency": ("str", True), "message": ("str", False)}
+    ),
     EventType.TAG_ADDED: EventSpec("Tag added", {"tag": ("str", True)}),
     EventType.TAG_REMOVED: EventSpec("Tag removed", {"tag": ("str", True)}),
 }
@@ -181,5 +287,7 @@ def validate_attributes(event_type: EventType, attributes: dict) -> dict[str, An
         if name not in spec.attributes:
             problems[name] = f"not an attribute of {event_type.value}"
     if problems:
-        raise InvalidInput(f"timeline event {event_type.value}: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems)
+        raise InvalidInput(
+            f"timeline event {event_type.value}: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems
+        )
     return {k: v for k, v in attributes.items() if v is not None}

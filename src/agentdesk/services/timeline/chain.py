@@ -121,8 +121,8 @@ def backfill(connection: Connection, batch: int = 5000) -> int:
     last_id = 0
     while True:
         rows = connection.execute(
-            sa_select(t.c.id, t.c.customer_id, t.c.type, t.c.title, t.c.actor_agent_id, t.c.actor_label, t.c.occurred_at,
-                   t.c.attributes).where(t.c.id > last_id).order_by(t.c.id).limit(batch)
+            sa_select(t.c.id, t.c.customer_id, t.c.type, t.c.title, t.c.actor_agent_id, t.c.actor_label,
+                      t.c.occurred_at, t.c.attributes).where(t.c.id > last_id).order_by(t.c.id).limit(batch)
         ).all()
         if not rows:
             return done

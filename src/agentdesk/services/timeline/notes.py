@@ -94,7 +94,8 @@ def mark_mentions_seen(store: Store, actor: Actor, mention_ids: list[int]) -> No
             session.add(mention)
 
 
-def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target: str, text: str | None = None) -> TimelineEntry:
+def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target: str,
+             text: str | None = None) -> TimelineEntry:
     """Link the timeline to another customer (by id) or a transaction (by number)."""
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:

@@ -117,7 +117,8 @@ def upgrade() -> None:
     with op.batch_alter_table('customer_email', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_email_address'), ['address'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_email_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index('uq_customer_email_primary', ['customer_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+        batch_op.create_index('uq_customer_email_primary', ['customer_id'], unique=True,
+                              sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
 
     op.create_table('customer_phone',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -132,7 +133,8 @@ def upgrade() -> None:
     with op.batch_alter_table('customer_phone', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_phone_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_phone_digits'), ['digits'], unique=False)
-        batch_op.create_index('uq_customer_phone_primary', ['customer_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+        batch_op.create_index('uq_customer_phone_primary', ['customer_id'], unique=True,
+                              sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
 
     op.create_table('job',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -295,13 +297,15 @@ def downgrade() -> None:
 
     op.drop_table('job')
     with op.batch_alter_table('customer_phone', schema=None) as batch_op:
-        batch_op.drop_index('uq_customer_phone_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+        batch_op.drop_index('uq_customer_phone_primary', sqlite_where=sa.text('is_primary'),
+                            postgresql_where=sa.text('is_primary'))
         batch_op.drop_index(batch_op.f('ix_customer_phone_digits'))
         batch_op.drop_index(batch_op.f('ix_customer_phone_customer_id'))
 
     op.drop_table('customer_phone')
     with op.batch_alter_table('customer_email', schema=None) as batch_op:
-        batch_op.drop_index('uq_customer_email_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+        batch_op.drop_index('uq_customer_email_primary', sqlite_where=sa.text('is_primary'),
+                            postgresql_where=sa.text('is_primary'))
         batch_op.drop_index(batch_op.f('ix_customer_email_customer_id'))
         batch_op.drop_index(batch_op.f('ix_customer_email_address'))
 
