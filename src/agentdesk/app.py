@@ -38,9 +38,9 @@ class AgentDeskApp(App):
     CSS_PATH = "ui/app.tcss"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help"),
-        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.command_palette"),
     ]
 
     def __init__(self, store: Store, settings: Settings, actor: Actor | None, first_run: FirstRun | None = None):
@@ -51,6 +51,7 @@ class AgentDeskApp(App):
         self.first_run = first_run
 
     def on_mount(self) -> None:
+        self.apply_local_settings()
         if self.actor is None:
             from agentdesk.ui.screens.first_run import FirstRunScreen
 
@@ -58,6 +59,15 @@ class AgentDeskApp(App):
             self.push_screen(FirstRunScreen(login))
         else:
             self._open_table()
+
+    def apply_local_settings(self) -> None:
+        """The agent's own keymap (`[keys]`: binding id → keys) and theme from the config."""
+        self.set_keymap(dict(self.settings.keys))
+        theme = self.settings.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        elif theme:
+            self.notify(f"There is no theme named {theme!r}; the default is used.", severity="warning", markup=False)
 
     def _open_table(self) -> None:
         from agentdesk.ui.screens.customer_table import CustomerTableScreen

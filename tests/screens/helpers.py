@@ -57,7 +57,7 @@ def notifications(app) -> list[str]:
     """The notifications on screen as the agent reads them, one string each (line wrapping undone).
 
     Needs `app.run_test(..., notifications=True)`: Textual's tests show none otherwise."""
-    return [" ".join(visible_text(app, toast).split()) for toast in app.screen.query("Toast")]
+    return [" ".join(visible_text(app, toast, inside=True).split()) for toast in app.screen.query("Toast")]
 
 
 def is_running(app) -> bool:

@@ -4,6 +4,7 @@ import csv
 
 from textual.widgets import Input
 
+from agentdesk.config import load_settings
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import preferences, segments
 from agentdesk.services.customers import records as customers
@@ -14,7 +15,7 @@ from agentdesk.ui.dialogs.table import ColumnsDialog, ExportDialog, FilterDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 from agentdesk.ui.screens.customer_table import CustomerTableScreen
 
-from .helpers import SIZE, console, dialog_text, screen_text, settle, table_rows, visible_text
+from .helpers import SIZE, console, dialog_text, notifications, screen_text, settle, table_rows, visible_text
 
 DEMO = (600, 21)
 
@@ -188,3 +189,40 @@ async def test_export_is_not_offered_to_an_agent(demo_store, tmp_path):
         await pilot.press("e")
         await settle(pilot, app)
         assert not isinstance(app.screen, ExportDialog)
+
+
+async def test_keys_remapped_in_the_config_drive_the_table(demo_store, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[keys]\n"table.filters" = "F"\n"table.search" = "ctrl+f"\n')
+    settings = load_settings(demo_store.url, env={"AGENTDESK_CONFIG": str(config),
+                                                  "AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+    app = console(demo_store, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        footer = screen_text(app).split("\n")[-1]
+        assert "F Filter" in footer and "f Filter" not in footer
+        await pilot.press("f")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        await pilot.press("F")
+        await settle(pilot, app)
+        assert isinstance(app.screen, FilterDialog)
+        await pilot.press("escape", "ctrl+f", *"CUS-0000017", "enter")
+        await settle(pilot, app)
+        assert column(app, "id") == ["CUS-0000017"]
+
+
+async def test_the_theme_comes_from_the_config_and_an_unknown_one_is_named(demo_store, tmp_path):
+    for theme, expected in (("nord", "nord"), ("no-such-theme", None)):
+        config = tmp_path / f"{theme}.toml"
+        config.write_text(f'theme = "{theme}"\n')
+        settings = load_settings(demo_store.url, env={"AGENTDESK_CONFIG": str(config),
+                                                      "AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+        app = console(demo_store, settings=settings)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(pilot, app)
+            if expected:
+                assert app.theme == expected
+            else:
+                assert any("no theme named 'no-such-theme'" in n for n in notifications(app))
+                assert isinstance(app.screen, CustomerTableScreen)

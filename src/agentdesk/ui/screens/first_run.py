@@ -24,8 +24,8 @@ class FirstRunScreen(DeskScreen):
     TITLE = "Welcome"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "build_demo", "Build demo data"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("d", "build_demo", "Build demo data", id="first_run.build_demo"),
+        Binding("q", "app.quit", "Quit", id="first_run.quit"),
     ]
 
     def __init__(self, login: str) -> None:

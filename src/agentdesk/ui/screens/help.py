@@ -38,7 +38,7 @@ def keys_text(app, screen: Screen) -> Text:
 
 
 class HelpScreen(DeskModal[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
     def __init__(self, below: Screen) -> None:
         super().__init__()

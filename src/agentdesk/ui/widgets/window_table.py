@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -36,23 +36,25 @@ class WindowTable(Widget, can_focus=True):
     DEFAULT_CSS = """
     WindowTable { height: 1fr; }
     WindowTable > .window-table--header { text-style: bold; background: $boost; }
-    WindowTable > .window-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    WindowTable > .window-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
     WindowTable > .window-table--cursor-blurred { background: $block-cursor-blurred-background; }
     WindowTable > .window-table--marked { color: $warning; }
     WindowTable > .window-table--dim { color: $text-muted; }
     """
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "window-table--header", "window-table--cursor", "window-table--cursor-blurred",
         "window-table--marked", "window-table--dim",
     }
-    BINDINGS = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-        Binding("enter", "select", "Open", show=False),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False, system=True, id="rows.up"),
+        Binding("down", "move(1)", "Down", show=False, system=True, id="rows.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, system=True, id="rows.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, system=True, id="rows.page_down"),
+        Binding("home", "first", "First", show=False, system=True, id="rows.first"),
+        Binding("end", "last", "Last", show=False, system=True, id="rows.last"),
+        Binding("enter", "select", "Open", show=False, id="rows.open"),
     ]
 
     BUFFER_PAGES = 4
@@ -117,7 +119,8 @@ class WindowTable(Widget, can_focus=True):
         self._cells = [self.render_cells(row) for row in self.rows]
         self.refresh()
 
-    def load(self, rows: Sequence[Any], at_start: bool, at_end: bool, offset: int | None, cursor_at_end: bool = False) -> None:
+    def load(self, rows: Sequence[Any], at_start: bool, at_end: bool, offset: int | None,
+             cursor_at_end: bool = False) -> None:
         """Replace the buffer (a new query, Home or End)."""
         self.rows = list(rows)
         self._cells = [self.render_cells(r) for r in self.rows]
@@ -290,7 +293,7 @@ class WindowTable(Widget, can_focus=True):
 
     def _line(self, cells: Sequence[Text], style: Style) -> Strip:
         line = Text(no_wrap=True, end="")
-        for column, cell in zip(self.columns, cells):
+        for column, cell in zip(self.columns, cells, strict=False):
             piece = cell.copy()
             piece.truncate(column.width, overflow="ellipsis", pad=False)
             pad = column.width - piece.cell_len
@@ -316,9 +319,8 @@ class WindowTable(Widget, can_focus=True):
         if not self.rows:
             if y == 1:
                 message = Text(f" {self.empty_message}", no_wrap=True)
-                return Strip(list(message.render(self.app.console))).crop(0, width).extend_cell_length(width).apply_style(
-                    base + self.get_component_rich_style("window-table--dim")
-                )
+                strip = Strip(list(message.render(self.app.console))).crop(0, width).extend_cell_length(width)
+                return strip.apply_style(base + self.get_component_rich_style("window-table--dim"))
             return Strip([Segment(" " * width, base)])
         if index >= len(self.rows):
             return Strip([Segment(" " * width, base)])
