@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
@@ -17,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
 from agentdesk.ui.base import desk_work
+from agentdesk.ui.commands import ActionsProvider, CustomerProvider
 
 if TYPE_CHECKING:
     from agentdesk.config import Settings
@@ -37,6 +37,7 @@ class AgentDeskApp(App):
     TITLE = "AgentDesk"
     CSS_PATH = "ui/app.tcss"
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {CustomerProvider, ActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -125,18 +126,6 @@ class AgentDeskApp(App):
         self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Every key binding of the current screen is also a command in the palette."""
-        seen = set()
-        for binding in screen.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
-                continue
-            if screen.check_action(binding.action.split("(")[0], ()) is False:
-                continue
-            seen.add(binding.action)
-            yield SystemCommand(
-                binding.description,
-                f"{binding.description} (key: {self.get_key_display(binding)})",
-                partial(screen.run_action, binding.action),
-            )
-        yield SystemCommand("Help", "Show the keys of this screen (key: ?)", self.action_help)
+        """Help, Quit, Theme… (the screen's and pane's own keys come from `ActionsProvider`)."""
+        yield SystemCommand("Help", "Show the keys that work here (key: ?)", self.action_help)
         yield from super().get_system_commands(screen)

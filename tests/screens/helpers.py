@@ -68,3 +68,16 @@ def is_running(app) -> bool:
 def dialog_text(app) -> str:
     """What the open dialog shows, its lines joined and spaces collapsed (wrapping undone)."""
     return " ".join(visible_text(app, app.screen.query_one(".dialog"), inside=True).split())
+
+
+async def palette_commands(app) -> dict:
+    """What the command palette offers on the current screen with nothing typed: title → command."""
+    from textual.system_commands import SystemCommandsProvider
+
+    from agentdesk.ui.commands import ActionsProvider
+
+    found = {}
+    for provider_type in (ActionsProvider, SystemCommandsProvider):
+        async for hit in provider_type(app.screen).discover():
+            found[str(hit.text)] = hit.command
+    return found

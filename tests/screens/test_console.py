@@ -15,7 +15,7 @@ from agentdesk.ui.screens.first_run import FirstRunScreen
 from agentdesk.ui.screens.help import HelpScreen
 from agentdesk.ui.widgets.window_table import WindowTable
 
-from .helpers import SIZE, console, screen_lines, screen_text, settle, table_rows, visible_text
+from .helpers import SIZE, console, palette_commands, screen_lines, screen_text, settle, table_rows, visible_text
 
 DEMO = (300, 2)
 
@@ -148,10 +148,9 @@ async def test_help_lists_the_keys_and_the_palette_lists_the_actions(demo_store)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, CustomerTableScreen)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert {"Search", "Customers", "Leads", "Filter", "Sort", "Segments", "Help", "Quit"} <= set(titles)
-        palette_leads = next(c for c in app.get_system_commands(app.screen) if c.title == "Leads")
-        await palette_leads.callback()
+        commands = await palette_commands(app)
+        assert {"Search", "Customers", "Leads", "Filter", "Sort", "Segments", "Help", "Quit"} <= set(commands)
+        await commands["Leads"]()
         await settle(pilot, app)
         assert all(row.payment_count == 0 for row in app.screen.query_one(WindowTable).rows)
 

@@ -15,7 +15,17 @@ from agentdesk.ui.dialogs.table import ColumnsDialog, ExportDialog, FilterDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 from agentdesk.ui.screens.customer_table import CustomerTableScreen
 
-from .helpers import SIZE, console, dialog_text, notifications, screen_text, settle, table_rows, visible_text
+from .helpers import (
+    SIZE,
+    console,
+    dialog_text,
+    notifications,
+    palette_commands,
+    screen_text,
+    settle,
+    table_rows,
+    visible_text,
+)
 
 DEMO = (600, 21)
 
@@ -226,3 +236,38 @@ async def test_the_theme_comes_from_the_config_and_an_unknown_one_is_named(demo_
             else:
                 assert any("no theme named 'no-such-theme'" in n for n in notifications(app))
                 assert isinstance(app.screen, CustomerTableScreen)
+
+
+async def test_the_palette_opens_a_customer_as_you_type(demo_store):
+    app = console(demo_store)
+    target = customers.get_customer(demo_store, app.actor, "CUS-0000017")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p", *"open customer CUS-0000017")
+        await settle(pilot, app)
+        assert f"Open customer CUS-0000017 {target.name}" in screen_text(app)
+        await pilot.press("down", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert "CUS-0000017" in shown(app, "#profile-header") and target.name in shown(app, "#profile-header")
+
+
+async def test_the_palette_and_help_list_the_pane_and_screen_actions(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        commands = await palette_commands(app)
+        assert {"Open profile", "Search", "Customers", "Leads", "Filter", "Sort", "Segments", "Export",
+                "Help", "Quit"} <= set(commands)
+        assert "Up" not in commands and "Focus Next" not in commands
+        await pilot.press("question_mark")
+        await settle(pilot, app)
+        help_text = dialog_text(app)
+        assert help_text.startswith("Customer table keys") and "⏎ Open profile" in help_text
+        await pilot.press("escape", "ctrl+p", *"Leads")
+        await settle(pilot, app)
+        await pilot.press("down", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        leads, _ = count_matching(demo_store, app.actor, CustomerQuery(Segment.LEADS))
+        assert f"row 1 of {leads:,} leads" in shown(app, "#status")

@@ -41,7 +41,14 @@ GATED = {"export": Action.EXPORT, "merge": Action.MERGE_ANONYMIZE, "new_customer
 """Actions of the table that only some roles may take: hidden from the others."""
 
 
+class CustomerRows(WindowTable):
+    """The table's rows; Enter opens the highlighted customer's profile."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Open profile", show=False, id="table.open")]
+
+
 class CustomerTableScreen(DeskScreen):
+    TITLE = "Customer table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="table.search"),
         Binding("1", "segment('customers')", "Customers", show=False, id="table.segment.customers"),
@@ -76,7 +83,7 @@ class CustomerTableScreen(DeskScreen):
             yield Static(id="segments")
         yield Input(placeholder="/ search: id, name, email, phone, organization, card last 4", id="search")
         yield Static(id="chips")
-        yield WindowTable(self._cells, page_size=PAGE_SIZE, id="customers")
+        yield CustomerRows(self._cells, page_size=PAGE_SIZE, id="customers")
         yield Static(id="status")
         yield Footer(compact=True)
 

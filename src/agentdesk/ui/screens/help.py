@@ -1,43 +1,56 @@
-"""`?`: the keys that work on the screen below, and where to find every action."""
+"""`?`: the keys that work on the screen below (its focused pane's included), and where to find every action."""
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
 from agentdesk.ui.base import DeskModal
+from agentdesk.ui.commands import is_desk_action
 
 
-def _key_label(app, key: str) -> str:
-    return app.get_key_display(Binding(key, ""))
+def human_title(screen: Screen) -> str:
+    """The screen's `TITLE`, else its class name in words ("CustomerProfileScreen" → "Customer profile")."""
+    title = type(screen).TITLE
+    if title:
+        return title
+    words = re.findall(r"[A-Z][a-z0-9]*", type(screen).__name__.removesuffix("Screen")) or [type(screen).__name__]
+    return " ".join([words[0], *(w.lower() for w in words[1:])])
 
 
-def keys_text(app, screen: Screen) -> Text:
+def keys_text(app: App[object], screen: Screen) -> Text:
+    """Every key Textual would act on for `screen` now (after `check_action`), grouped by binding."""
     out = Text(end="")
-    out.append(f"{screen.__class__.__name__.replace('Screen', '')} keys\n\n", style="bold")
-    seen = set()
-    for binding in list(screen.BINDINGS) + list(app.BINDINGS):
-        if not isinstance(binding, Binding) or not binding.description:
+    out.append(f"{human_title(screen)} keys\n\n", style="bold")
+    keys: dict[tuple[int, str], list[str]] = {}
+    described: dict[tuple[int, str], Binding] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        if not (is_desk_action(active, app) or (active.node is app and binding.description and not binding.system)):
             continue
-        for key in binding.key.split(","):
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(f"{_key_label(app, key):>10}  ", style="bold cyan")
-            out.append(f"{binding.description}\n")
-    out.append("\nTab / Shift+Tab move between parts of the screen; arrows move within them.\n")
-    out.append("Ctrl+P opens the command palette, which lists every action.\n")
+        where = (id(active.node), binding.action)
+        keys.setdefault(where, []).append(app.get_key_display(Binding(key, "")))
+        described.setdefault(where, binding)
+    for where, binding in described.items():
+        out.append(f"{' / '.join(keys[where]):>12}  ", style="bold cyan" if binding.show else "cyan")
+        out.append(f"{binding.description}\n")
+    out.append("\nTab / Shift+Tab move between parts of the screen; arrows, PgUp/PgDn, Home/End move within them.\n")
+    out.append("Ctrl+P opens the command palette: every action here, and “open customer …” from anywhere.\n")
     out.append("Esc closes this help.", style="dim")
     return out
 
 
 class HelpScreen(DeskModal[None]):
+    DEFAULT_CSS = """
+    HelpScreen > #help-box { width: 72; max-height: 20; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
     def __init__(self, below: Screen) -> None:
