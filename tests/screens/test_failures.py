@@ -16,7 +16,7 @@ from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 from agentdesk.ui.screens.customer_table import CustomerTableScreen
 from agentdesk.ui.widgets.window_table import WindowTable
 
-from .helpers import SIZE, console, dialog_text, is_running, notifications, screen_text, settle
+from .helpers import SIZE, console, dialog_text, is_running, notifications, palette_commands, screen_text, settle
 
 DEMO = (120, 4)
 
@@ -83,6 +83,15 @@ async def test_a_role_without_export_is_told_which_role_it_needs(demo_store, ui_
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot, app)
         assert "Export" not in screen_text(app)
+        assert "Export" not in await palette_commands(app) and "Filter" in await palette_commands(app)
+        await pilot.press("question_mark")
+        await settle(pilot, app)
+        assert "Filter" in dialog_text(app) and "Export" not in dialog_text(app)
+        await pilot.press("escape", "ctrl+p", *"Export")
+        await settle(pilot, app)
+        assert screen_text(app).count("Export") == 1          # what was typed, and no command
+        await pilot.press("escape")
+        await settle(pilot, app)
         await pilot.press("e")
         await settle(pilot, app)
         assert not isinstance(app.screen, ExportDialog)

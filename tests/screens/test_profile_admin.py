@@ -11,7 +11,16 @@ from agentdesk.services.risk import blocklist
 from agentdesk.ui.dialogs.block import BlockDialog, UnblockDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
-from .helpers import SIZE, console, dialog_text, palette_commands, settle, table_rows, visible_text
+from .helpers import (
+    SIZE,
+    console,
+    dialog_text,
+    notifications,
+    palette_commands,
+    settle,
+    table_rows,
+    visible_text,
+)
 
 DEMO = (100, 12)
 
@@ -283,3 +292,30 @@ async def test_kyc_tab_upload_review_and_edd(demo_store, tmp_path):
         assert "driving_licence" in body and "accepted" in body and "fraud" in body and "next automated search" in body
     view = compliance.compliance(demo_store, app.actor, detail.id)
     assert view.documents[0].status == "accepted" and view.scores == {"fraud": "high"} and view.edd_required
+
+
+async def test_kyc_review_keys_are_hidden_from_finance_and_say_which_role_they_need(demo_store, tmp_path):
+    from agentdesk.services.risk import compliance
+    from agentdesk.ui.dialogs.compliance import KycDialog
+
+    scan = tmp_path / "passport.png"
+    scan.write_bytes(b"\x89PNG" + b"0" * 100)
+    settings = load_settings(demo_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+    operator = identity.resolve_actor(demo_store, "operator")
+    detail = customers.get_customer(demo_store, operator, "CUS-0000042")
+    compliance.upload_document(demo_store, operator, settings, detail.id, "passport", str(scan))
+    documents = compliance.compliance(demo_store, operator, detail.id).documents
+    app = console(demo_store, "fred", settings=settings)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        app.push_screen(KycDialog(detail.id, documents))
+        await settle(pilot, app)
+        commands = await palette_commands(app)
+        assert "Save a copy" in commands and not {"Accept", "Reject", "Upload"} & set(commands)
+        await pilot.press("a", "u")
+        await settle(pilot, app)
+        assert isinstance(app.screen, KycDialog) and "Kind" not in dialog_text(app)
+        app.screen.action_review("accepted")
+        await settle(pilot, app)
+        assert any("needs admin, customer service agent or sales" in n for n in notifications(app))
+    assert compliance.compliance(demo_store, operator, detail.id).documents[0].status == "pending"

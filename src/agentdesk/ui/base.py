@@ -153,6 +153,11 @@ class ServiceDialog(DeskModal[T]):
     submit_hint = "Ctrl+S save · Esc close"
     input_prefix = ""
     """Inputs with id `<input_prefix><field>` are marked invalid with their field's problem."""
+    needs: ClassVar[Action | None] = None
+    """The permission the dialog's changes need: its keys are hidden from other roles, and a change
+    reached anyway says which role it needs (the service refuses it regardless)."""
+    gated_actions: ClassVar[frozenset[str]] = frozenset({"submit"})
+    """The actions that make a change (and so need `needs`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -182,7 +187,11 @@ class ServiceDialog(DeskModal[T]):
         self.dismiss(result)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "submit" and type(self).perform is ServiceDialog.perform)
+        if action == "submit" and type(self).perform is ServiceDialog.perform:
+            return False
+        if self.needs is not None and action in self.gated_actions:
+            return self.gate(self.needs)
+        return True
 
     def action_submit(self) -> None:
         self.attempt(self.perform, self.submitted)
@@ -196,7 +205,7 @@ class ServiceDialog(DeskModal[T]):
     def attempt(self, job: Callable[[], Awaitable[R]], then: Callable[[R], object]) -> bool:
         """Run `job` (a service call) unless one is already running: a `ServiceError` goes to
         `failed()` and the dialog stays open; the result goes to `then`. False when busy."""
-        if self.busy:
+        if self.busy or (self.needs is not None and not self.refuse(self.needs)):
             return False
         self.clear_errors()
         self.busy = True
@@ -316,14 +325,11 @@ class ConfirmingDialog(ServiceDialog[T]):
     def outcome(self, result: T) -> str:
         return "Done."
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return True
-
     def _say(self, text: Text | str) -> None:
         put(self.query_one("#dialog-confirm", Static), text)
 
     def action_submit(self) -> None:
-        if self.busy:
+        if self.busy or (self.needs is not None and not self.refuse(self.needs)):
             return
         if self.stage == "edit":
             self.clear_errors()

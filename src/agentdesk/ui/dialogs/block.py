@@ -9,6 +9,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers.records import CustomerDetail
 from agentdesk.services.risk import blocklist
@@ -32,6 +33,7 @@ class BlockDialog(ServiceDialog[blocklist.EntryInfo]):
     #block-what { height: auto; max-height: 8; }
     """
     heading = "Block · choose what"
+    needs = Action.BLOCKLIST
     submit_hint = "Ctrl+S or Enter block · Esc cancel"
 
     def __init__(self, detail: CustomerDetail) -> None:
@@ -68,6 +70,7 @@ class UnblockDialog(ServiceDialog[blocklist.EntryInfo]):
     #unblock-list { height: auto; max-height: 8; }
     """
     heading = "Unblock"
+    needs = Action.BLOCKLIST
     submit_hint = "Enter removes the entry · Esc cancel"
 
     def __init__(self, customer_id: int) -> None:

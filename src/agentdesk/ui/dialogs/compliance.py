@@ -13,6 +13,7 @@ from textual.containers import Grid
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.risk import compliance
 from agentdesk.ui.base import ServiceDialog
@@ -63,6 +64,8 @@ class KycDialog(ServiceDialog[bool]):
         Binding("s", "save_copy", "Save a copy", id="kyc.save_copy"),
     ]
     heading = "KYC documents"
+    needs = Action.EDIT_CUSTOMERS
+    gated_actions = frozenset({"review", "upload"})
     submit_hint = "a accept · r reject · u upload · s save a copy · Esc close"
 
     def __init__(self, customer_id: int, documents: list[compliance.DocumentView]) -> None:
@@ -125,6 +128,8 @@ class KycDialog(ServiceDialog[bool]):
             self.app.push_screen(SaveAttachmentDialog(document.attachment_id, document.name))
 
     def action_upload(self) -> None:
+        if not self.refuse(Action.EDIT_CUSTOMERS):
+            return
         self.query_one("#kyc-upload").display = True
         self.query_one("#kyc-kind", Input).focus()
 
@@ -151,6 +156,7 @@ class EddDialog(ServiceDialog[compliance.Compliance]):
     #edd-grid { grid-size: 3; grid-columns: 16 12 1fr; grid-rows: auto; height: auto; }
     """
     heading = "Enhanced due diligence · likelihood: none, low, medium, high"
+    needs = Action.EDIT_CUSTOMERS
 
     def __init__(self, customer_id: int, view: compliance.Compliance) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Checkbox, Input, Label, Static
 
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.validation import (
     AddressInput,
     CardInput,
@@ -76,6 +77,7 @@ class CustomerFormScreen(ServiceDialog[int]):
     """
     submit_hint = "Ctrl+S save · Esc cancel · Tab next field"
     input_prefix = "c-"
+    needs = Action.EDIT_CUSTOMERS
 
     def __init__(self, detail: CustomerDetail | None = None) -> None:
         super().__init__()

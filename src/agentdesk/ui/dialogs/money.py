@@ -16,6 +16,7 @@ from textual.widgets import Input, RadioButton, RadioSet
 
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.money import payments, refunds
 from agentdesk.ui.base import ConfirmingDialog, form_field
@@ -33,6 +34,7 @@ class MoneyDialog(ConfirmingDialog[R]):
 
 class RefundDialog(MoneyDialog[refunds.RefundResult]):
     heading = "Refund or void"
+    needs = Action.REFUND
 
     def __init__(self, txn_id: int) -> None:
         super().__init__()
@@ -133,6 +135,7 @@ class AmountDialog(MoneyDialog[R]):
 
 class CollectPaymentDialog(AmountDialog[payments.PaymentResult]):
     heading = "Collect a payment"
+    needs = Action.BILLING
     amount_id = "pay-amount"
 
     def more_fields(self) -> ComposeResult:
@@ -160,6 +163,7 @@ class CollectPaymentDialog(AmountDialog[payments.PaymentResult]):
 
 class PayoutDialog(AmountDialog[payments.PaymentResult]):
     heading = "Send a payout"
+    needs = Action.PAYOUT
     amount_id = "payout-amount"
 
     def more_fields(self) -> ComposeResult:
@@ -180,6 +184,7 @@ class PayoutDialog(AmountDialog[payments.PaymentResult]):
 
 class CreditMemoDialog(AmountDialog[payments.CreditMemoInfo]):
     heading = "Create a credit memo"
+    needs = Action.BILLING
     amount_id = "memo-amount"
 
     def more_fields(self) -> ComposeResult:

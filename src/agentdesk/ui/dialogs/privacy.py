@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers.search import CustomerRow
 from agentdesk.services.risk import privacy
@@ -23,6 +24,7 @@ class MergeDialog(ConfirmingDialog[privacy.MergePreview]):
     #merge-keep { height: auto; max-height: 8; }
     """
     heading = "Merge duplicates · choose the customer to keep"
+    needs = Action.MERGE_ANONYMIZE
     submit_hint = "Enter merge · Esc cancel"
 
     def __init__(self, rows: Sequence[CustomerRow]) -> None:
@@ -77,6 +79,7 @@ class AnonymiseDialog(ServiceDialog[bool]):
     """Type the customer's id and Enter: everything that names the person is removed."""
 
     heading = "Anonymise this customer"
+    needs = Action.MERGE_ANONYMIZE
     submit_hint = "Enter anonymise · Esc cancel"
 
     def __init__(self, customer_id: int, external_id: str) -> None:

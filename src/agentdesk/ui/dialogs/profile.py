@@ -18,6 +18,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers import extras as profile_extras
 from agentdesk.services.customers import tags as tag_service
@@ -34,6 +35,7 @@ class TagsDialog(ServiceDialog[bool]):
     #tag-list { height: auto; max-height: 8; }
     """
     heading = "Tags"
+    needs = Action.EDIT_CUSTOMERS
     submit_hint = "type a tag and Enter to add · pick one and Enter to remove · Esc close"
 
     def __init__(self, customer_id: int, tags: list[str]) -> None:
@@ -90,6 +92,8 @@ class TagsDialog(ServiceDialog[bool]):
 class ListDialog(ServiceDialog[bool]):
     """A dialog over a list of the customer's things that reloads the customer after each change."""
 
+    needs = Action.EDIT_CUSTOMERS
+
     def __init__(self, detail: CustomerDetail) -> None:
         super().__init__()
         self.customer_id = detail.id
@@ -132,6 +136,7 @@ class InstrumentsDialog(ListDialog):
         Binding("c", "copy_fingerprint", "Copy fingerprint", id="instruments.copy_fingerprint"),
     ]
     heading = "Payment instruments"
+    gated_actions = frozenset({"primary", "backup", "deactivate", "expiry", "add", "add_other", "sticky", "billing"})
     submit_hint = ("p primary · b backup · x expiry · d deactivate · a add card · o other method · "
                    "g sticky gateway · l billing address · c copy fingerprint · Esc close")
 
@@ -256,6 +261,7 @@ class TaxIdsDialog(ListDialog):
         Binding("asterisk", "make_default", "Default", id="tax_ids.make_default"),
     ]
     heading = "Tax IDs"
+    gated_actions = frozenset({"submit", "delete", "make_default"})
     submit_hint = "type and Enter to add (e.g. vat GB123456789) · d delete · * default · Esc close"
 
     @property
@@ -283,8 +289,8 @@ class TaxIdsDialog(ListDialog):
         self.query_one("#tax-new", Input).value = ""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("delete", "make_default"):
-            return self.focused is not self.query_one("#tax-new") and bool(self.taxes)
+        if action in ("delete", "make_default") and (isinstance(self.focused, Input) or not self.taxes):
+            return False
         return super().check_action(action, parameters)
 
     @on(Input.Submitted, "#tax-new")
@@ -312,6 +318,7 @@ class LeadSourceDialog(ServiceDialog[dict[str, str]]):
     """Where the customer came from; dismisses with the saved values."""
 
     heading = "Lead source"
+    needs = Action.EDIT_CUSTOMERS
 
     def __init__(self, detail: CustomerDetail) -> None:
         super().__init__()

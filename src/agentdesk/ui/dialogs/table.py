@@ -16,6 +16,7 @@ from textual.widgets import Checkbox, Input, OptionList, ProgressBar, RadioButto
 from textual.widgets.option_list import Option
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers import export, preferences, segments
 from agentdesk.services.customers.columns import COLUMNS
@@ -292,6 +293,7 @@ class ExportDialog(ServiceDialog[export.ExportResult]):
     """Export the current view as CSV: choose file and columns, watch progress, Esc cancels."""
 
     heading = "Export CSV"
+    needs = Action.EXPORT
     submit_hint = "Enter start · Esc cancel / close"
 
     def __init__(self, query: CustomerQuery, columns: list[str]) -> None:
