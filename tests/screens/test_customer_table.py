@@ -271,3 +271,29 @@ async def test_the_palette_and_help_list_the_pane_and_screen_actions(demo_store)
         assert isinstance(app.screen, CustomerTableScreen)
         leads, _ = count_matching(demo_store, app.actor, CustomerQuery(Segment.LEADS))
         assert f"row 1 of {leads:,} leads" in shown(app, "#status")
+
+
+async def test_a_lifetime_value_filter_in_yen_reopens_as_typed(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f")
+        await settle(pilot, app)
+        app.screen.query_one("#f-currency", Input).value = "jpy"
+        app.screen.query_one("#f-ltv_min", Input).value = "2500"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert "LTV ≥ 2,500 JPY" in shown(app, "#chips")
+        await pilot.press("f")
+        await settle(pilot, app)
+        assert visible_text(app, app.screen.query_one("#f-ltv_min")).strip() == "2500"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen) and "LTV ≥ 2,500 JPY" in shown(app, "#chips")
+        await pilot.press("f")
+        await settle(pilot, app)
+        app.screen.query_one("#f-currency", Input).value = ""
+        app.screen.query_one("#f-ltv_min", Input).value = "12.5"
+        await pilot.press("ctrl+s", "f")
+        await settle(pilot, app)
+        assert visible_text(app, app.screen.query_one("#f-ltv_min")).strip() == "12.50"

@@ -16,6 +16,7 @@ from textual.widgets import Checkbox, Input, OptionList, ProgressBar, RadioButto
 from textual.widgets.option_list import Option
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.money import format_major
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers import export, preferences, segments
@@ -39,15 +40,19 @@ FILTER_FIELDS = [
 ]
 
 
+DEFAULT_LTV_CURRENCY = "USD"
+"""The unit of a lifetime-value filter when no currency is chosen (as `parse_filters` reads it)."""
+
+
 def _shown(filters: CustomerFilters, name: str) -> str:
+    """A filter's value as the agent typed it, so the form reads back to the same filter."""
     value = getattr(filters, name)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if name in ("ltv_min", "ltv_max"):
-        whole, frac = divmod(value, 100)
-        return f"{whole}.{frac:02d}"
+        return format_major(value, filters.currency or DEFAULT_LTV_CURRENCY)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
