@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
-from agentdesk.ui.base import desk_work
+from agentdesk.ui.base import describe_failure, desk_work
 from agentdesk.ui.commands import ActionsProvider, CustomerProvider
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class FirstRun:
     login: str
 
 
-class AgentDeskApp(App):
+class AgentDeskApp(App[None]):
     TITLE = "AgentDesk"
     CSS_PATH = "ui/app.tcss"
     ENABLE_COMMAND_PALETTE = True
@@ -101,8 +101,6 @@ class AgentDeskApp(App):
 
     def worker_failed(self, error: BaseException, where: str = "") -> None:
         """The one place a failed worker ends up: the agent sees what happened, the log gets the traceback."""
-        from agentdesk.ui.base import describe_failure
-
         message, severity = describe_failure(error)
         log.error("worker %s failed: %s", where or "?", error, exc_info=error)
         self.notify(message, severity="error" if severity == "error" else "warning", timeout=8, markup=False)

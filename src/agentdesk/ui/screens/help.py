@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
@@ -14,6 +14,9 @@ from textual.widgets import Static
 
 from agentdesk.ui.base import DeskModal
 from agentdesk.ui.commands import is_desk_action
+
+if TYPE_CHECKING:
+    from agentdesk.app import AgentDeskApp
 
 
 def human_title(screen: Screen) -> str:
@@ -25,7 +28,7 @@ def human_title(screen: Screen) -> str:
     return " ".join([words[0], *(w.lower() for w in words[1:])])
 
 
-def keys_text(app: App[object], screen: Screen) -> Text:
+def keys_text(app: AgentDeskApp, screen: Screen) -> Text:
     """Every key Textual would act on for `screen` now (after `check_action`), grouped by binding."""
     out = Text(end="")
     out.append(f"{human_title(screen)} keys\n\n", style="bold")
