@@ -41,7 +41,11 @@ async def one_run(url: str) -> tuple[float, float]:
             screen = app.screen
             if rows_at is None and screen.query("#customers") and screen.query_one("#customers", WindowTable).rows:
                 rows_at = time.perf_counter()
-            if counts_at is None and screen.query("#segments") and "(" in screen.query_one("#segments", Static).render().plain:
+            if (
+                counts_at is None
+                and screen.query("#segments")
+                and "(" in screen.query_one("#segments", Static).render().plain
+            ):
                 counts_at = time.perf_counter()
     store.dispose()
     return rows_at - started, counts_at - started
@@ -58,14 +62,23 @@ def main() -> None:
         rows.append(r)
         counts.append(c)
     print(f"store                {args.db}")
-    print(f"first rows drawn     median {statistics.median(rows) * 1000:.0f} ms, max {max(rows) * 1000:.0f} ms ({args.runs} runs)")
+    print(
+        f"first rows drawn     median {statistics.median(rows) * 1000:.0f} ms, "
+        f"max {max(rows) * 1000:.0f} ms ({args.runs} runs)"
+    )
     print(f"segment counts shown median {statistics.median(counts) * 1000:.0f} ms, max {max(counts) * 1000:.0f} ms")
     imports = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import agentdesk.cli, agentdesk.app, agentdesk.ui.screens.customer_table"], check=True)
+        subprocess.run(
+            [sys.executable, "-c", "import agentdesk.cli, agentdesk.app, agentdesk.ui.screens.customer_table"],
+            check=True,
+        )
         imports.append(time.perf_counter() - t)
-    print(f"python start+imports median {statistics.median(imports) * 1000:.0f} ms (add to the above for a cold `agentdesk`)")
+    print(
+        f"python start+imports median {statistics.median(imports) * 1000:.0f} ms "
+        "(add to the above for a cold `agentdesk`)"
+    )
     print(f"peak RSS             {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

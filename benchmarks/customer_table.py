@@ -30,7 +30,7 @@ from agentdesk.services.customers.search import fetch_page, segment_counts
 
 def stats(samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
-    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     return f"median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   max {ms[-1]:7.2f} ms   (n={len(ms)})"
 
 
@@ -45,11 +45,23 @@ def search_terms(store, rng: random.Random) -> list[tuple[str, str]]:
         top = s.execute(text("SELECT MAX(id) FROM customer")).scalar_one()
         ids = [rng.randint(1, top) for _ in range(10)]
         people = s.execute(
-            text("SELECT c.external_id, c.first_name, c.last_name, e.address FROM customer c "
-                 "JOIN customer_email e ON e.customer_id = c.id AND e.is_primary WHERE c.id IN (%s)" % ",".join(map(str, ids)))
+            text(
+                "SELECT c.external_id, c.first_name, c.last_name, e.address FROM customer c "
+                "JOIN customer_email e ON e.customer_id = c.id AND e.is_primary WHERE c.id IN ({})".format(
+                    ",".join(map(str, ids))
+                )
+            )
         ).all()
-        phones = s.execute(text("SELECT number, digits FROM customer_phone WHERE customer_id IN (%s)" % ",".join(map(str, ids)))).all()
-        cards = s.execute(text("SELECT last4 FROM payment_instrument WHERE customer_id IN (%s)" % ",".join(map(str, ids)))).scalars().all()
+        phones = s.execute(
+            text("SELECT number, digits FROM customer_phone WHERE customer_id IN ({})".format(",".join(map(str, ids))))
+        ).all()
+        cards = (
+            s.execute(
+                text("SELECT last4 FROM payment_instrument WHERE customer_id IN ({})".format(",".join(map(str, ids))))
+            )
+            .scalars()
+            .all()
+        )
     terms: list[tuple[str, str]] = []
     for external_id, first, last, email in people:
         terms.append(("name fragment", last[1:5].lower()))
@@ -86,8 +98,11 @@ def services(store, actor) -> None:
             print(f"first page {segment.value:<9} {sort.value:<12} {stats(samples)}")
 
     dialect = store.engine.dialect.name
-    for sort, order in [(SortKey.NEWEST, "id DESC"), (SortKey.LIFETIME_VALUE, "lifetime_value DESC, id DESC"),
-                        (SortKey.NAME, "last_name DESC, first_name DESC, id DESC")]:
+    for sort, order in [
+        (SortKey.NEWEST, "id DESC"),
+        (SortKey.LIFETIME_VALUE, "lifetime_value DESC, id DESC"),
+        (SortKey.NAME, "last_name DESC, first_name DESC, id DESC"),
+    ]:
         with store.read() as s:
             total = s.execute(text("SELECT COUNT(*) FROM customer")).scalar_one()
             depth = min(900_000, total - 200)
@@ -97,8 +112,11 @@ def services(store, actor) -> None:
             from agentdesk.db.models import Customer
 
             c = s.get(Customer, row_id)
-        cursor = {SortKey.NEWEST: (c.id,), SortKey.LIFETIME_VALUE: (c.lifetime_value, c.id),
-                  SortKey.NAME: (c.last_name, c.first_name, c.id)}[sort]
+        cursor = {
+            SortKey.NEWEST: (c.id,),
+            SortKey.LIFETIME_VALUE: (c.lifetime_value, c.id),
+            SortKey.NAME: (c.last_name, c.first_name, c.id),
+        }[sort]
         query = CustomerQuery(Segment.ALL, sort=sort)
         samples = [timed(fetch_page, store, actor, query, 100, cursor)[0] for _ in range(5)]
         print(f"page {depth:,} deep ({sort.value:<6}) {stats(samples)}   [{dialect}]")
@@ -142,7 +160,7 @@ async def console(store, actor, size=(100, 30)) -> None:
                 before = table.rows
                 started = time.perf_counter()
                 await _key(app, ch, ch)
-                await _until(lambda: table.rows is not before)
+                await _until(lambda before=before: table.rows is not before)
                 keystrokes.append(time.perf_counter() - started)
                 await asyncio.sleep(0.03)
             for _ in word:
@@ -159,7 +177,7 @@ async def console(store, actor, size=(100, 30)) -> None:
             before = table.position
             started = time.perf_counter()
             await _key(app, "pagedown")
-            await _until(lambda: table.position != before or table.at_end)
+            await _until(lambda before=before: table.position != before or table.at_end)
             pages.append(time.perf_counter() - started)
             await asyncio.sleep(0.002)
         print(f"Page Down → next page       {stats(pages)}   (reached row {table.position:,})")
@@ -168,7 +186,7 @@ async def console(store, actor, size=(100, 30)) -> None:
             before = table.rows
             started = time.perf_counter()
             await _key(app, key)
-            await _until(lambda: table.rows is not before)
+            await _until(lambda before=before: table.rows is not before)
             ends.append(time.perf_counter() - started)
         print(f"End / Home → page loaded    {stats(ends)}")
         for _ in range(500):

@@ -1,6 +1,6 @@
 """Time `agentdesk demo` at a given size: prints seconds, rows and database size.
 
-    .venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH]
+.venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH]
 """
 
 from __future__ import annotations

@@ -31,8 +31,13 @@ from agentdesk.services.timeline.read import TimelineFilter, timeline_page
 from agentdesk.services.timeline.record import record_event
 
 EVENTS = 100_000
-KINDS = [EventType.NOTE, EventType.EMAIL_SENT, EventType.MANUAL_CHARGE, EventType.SUBSCRIPTION_BILLED,
-         EventType.MANUAL_REFUND]
+KINDS = [
+    EventType.NOTE,
+    EventType.EMAIL_SENT,
+    EventType.MANUAL_CHARGE,
+    EventType.SUBSCRIPTION_BILLED,
+    EventType.MANUAL_REFUND,
+]
 
 
 def build(store) -> int:
@@ -43,8 +48,9 @@ def build(store) -> int:
         found = s.execute(select(Customer.id).where(Customer.external_id == "busy")).scalar_one_or_none()
     if found:
         return found
-    detail = customers.create_customer(store, actor, CustomerInput("Busy", "Customer", "busy",
-                                                                   emails=[ContactInput("busy@example.com")]))
+    detail = customers.create_customer(
+        store, actor, CustomerInput("Busy", "Customer", "busy", emails=[ContactInput("busy@example.com")])
+    )
     start = datetime(2020, 1, 1, tzinfo=UTC)
     started = time.perf_counter()
     for chunk in range(0, EVENTS, 5_000):
@@ -56,7 +62,12 @@ def build(store) -> int:
                     EventType.NOTE: {"text": f"called about invoice {n}"},
                     EventType.EMAIL_SENT: {"subject": f"receipt {n}", "to": "busy@example.com"},
                     EventType.MANUAL_CHARGE: {"amount": 100 + n % 900, "currency": "USD"},
-                    EventType.SUBSCRIPTION_BILLED: {"product": "Plan", "order": f"ORD-{n}", "amount": 999, "currency": "USD"},
+                    EventType.SUBSCRIPTION_BILLED: {
+                        "product": "Plan",
+                        "order": f"ORD-{n}",
+                        "amount": 999,
+                        "currency": "USD",
+                    },
                     EventType.MANUAL_REFUND: {"amount": 500, "currency": "USD", "transaction": 1},
                 }[kind]
                 record_event(s, SYSTEM, detail.id, kind, occurred_at=when, **attrs)
@@ -118,7 +129,12 @@ async def console(store, actor, cid) -> None:
         await until(lambda: bool(app.screen.query(WindowTable)))
         started = time.perf_counter()
         app.push_screen(CustomerProfileScreen(cid))
-        await until(lambda: bool(app.screen.query(TimelinePanel)) and bool(app.screen.query_one(TimelinePanel).query_one(WindowTable).rows))
+        await until(
+            lambda: (
+                bool(app.screen.query(TimelinePanel))
+                and bool(app.screen.query_one(TimelinePanel).query_one(WindowTable).rows)
+            )
+        )
         print(f"console: profile → first timeline rows  {1000 * (time.perf_counter() - started):.1f} ms")
         await pilot.press("3")
         panel = app.screen.query_one(TimelinePanel)
@@ -137,14 +153,18 @@ async def console(store, actor, cid) -> None:
         started = time.perf_counter()
         app.post_message(events.Key("end", None))
         await until(lambda: table.rows is not before)
-        print(f"console: End → oldest page             {1000 * (time.perf_counter() - started):.1f} ms  "
-              f"(oldest shown: {table.current.occurred_at:%Y-%m-%d})")
+        print(
+            f"console: End → oldest page             {1000 * (time.perf_counter() - started):.1f} ms  "
+            f"(oldest shown: {table.current.occurred_at:%Y-%m-%d})"
+        )
         for _ in range(300):
             app.post_message(events.Key("pageup", None))
         await pilot.pause(0.5)
         await app.workers.wait_for_complete()
         print(f"console: rows held after 300 PageUp     {len(table.rows)}")
-    print(f"peak RSS                                {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak RSS                                {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -156,7 +176,9 @@ def main() -> None:
     cid = build(store)
     actor = identity.resolve_actor(store, "bench")
     with store.read() as s:
-        count = s.execute(select(func.count()).select_from(TimelineEvent).where(TimelineEvent.customer_id == cid)).scalar_one()
+        count = s.execute(
+            select(func.count()).select_from(TimelineEvent).where(TimelineEvent.customer_id == cid)
+        ).scalar_one()
     print(f"store {args.db}: customer 'busy' has {count:,} events")
     asyncio.run(console(store, actor, cid))
     services(store, actor, cid)
