@@ -1,8 +1,14 @@
-"""Untrusted text made safe to show: control characters become visible escapes.
+"""Untrusted text: refused at the door when it cannot be stored safely, escaped when shown.
 
-Names, notes and emails come from customers and merchants. Shown as they are,
-an ESC byte would let them drive the agent's terminal; so every C0/C1 control
-character (except nothing) is rewritten as a visible `\\xNN` escape.
+Names, notes and emails come from customers and merchants. `check_text` is the one
+gate every free-text value passes before it is written: no lone surrogates (what
+Python makes of invalid UTF-8 in arguments), no NUL or other control characters
+(newline and tab only where the field is multi-line), no more than the column holds.
+
+`visible` is the other half: shown as they are, an ESC byte would let stored text
+drive the agent's terminal and a right-to-left override would reorder what the
+agent reads; so control, bidirectional-override and surrogate code points are
+rewritten as visible escapes.
 """
 
 from __future__ import annotations
@@ -12,30 +18,51 @@ import re
 from agentdesk.domain.errors import InvalidInput
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SHOWN_ESCAPED = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_MULTILINE_ALLOWED = frozenset("\n\t")
 
 
-def visible(text: object) -> str:
-    if text is None:
-        return ""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+def has_surrogates(text: str) -> bool:
+    """True when `text` holds a lone surrogate: undecodable bytes smuggled in by surrogateescape."""
+    return _SURROGATE.search(text) is not None
 
 
-_REFUSED = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
-_REFUSED_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+def text_problem(value: str, *, multiline: bool = False, limit: int | None = None) -> str | None:
+    """Why `value` may not be stored as free text, or None when it may."""
+    if has_surrogates(value):
+        return "is not valid UTF-8"
+    if "\x00" in value:
+        return "contains a NUL character"
+    for match in _CONTROL.finditer(value):
+        if multiline and match.group() in _MULTILINE_ALLOWED:
+            continue
+        allowed = " (only newline and tab are allowed)" if multiline else ""
+        return f"contains a control character (U+{ord(match.group()):04X}){allowed}"
+    if limit is not None and len(value) > limit:
+        return f"is longer than {limit} characters ({len(value)})"
+    return None
 
 
 def check_text(value: str, field: str, *, multiline: bool = False, limit: int | None = None) -> str:
-    """`value` unchanged when it may be stored, else `InvalidInput` naming `field`.
+    """`value` unchanged when it is storable free text, else `InvalidInput` naming `field` and the reason.
 
-    Refused: C0 controls (newline and tab allowed when `multiline`), DEL, C1 controls and
-    lone surrogates, and more than `limit` characters. PostgreSQL cannot store NUL and a
-    terminal obeys the rest, so no free-text field of a write service takes them.
+    Refuses lone surrogates, NUL, every C0/C1 control and DEL (newline and tab allowed when
+    `multiline`), and more than `limit` characters. It does not strip or collapse spaces.
     """
-    if not isinstance(value, str):
-        raise InvalidInput(fields={field: "must be text"})
-    found = (_REFUSED_MULTILINE if multiline else _REFUSED).search(value)
-    if found:
-        raise InvalidInput(fields={field: f"contains a control character (U+{ord(found.group()):04X})"})
-    if limit is not None and len(value) > limit:
-        raise InvalidInput(fields={field: f"is longer than {limit} characters"})
+    problem = text_problem(value, multiline=multiline, limit=limit)
+    if problem is not None:
+        raise InvalidInput(fields={field: problem})
     return value
+
+
+def visible(text: object) -> str:
+    """`text` safe to print: control characters as `\\xNN`, bidi overrides and surrogates as `\\uNNNN`."""
+    if text is None:
+        return ""
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _SHOWN_ESCAPED.sub(escape, str(text))
