@@ -34,8 +34,11 @@ def walk(store, actor, query, limit=37) -> list:
     rows = list(page.rows)
     while page.more:
         ordered = [r for r in page.rows if not r.exact]
-        page = (fetch_page(store, actor, query, limit, after=cursor_for(ordered[-1], query.sort)) if ordered
-                else fetch_page(store, actor, query, limit, include_exact=False))
+        page = (
+            fetch_page(store, actor, query, limit, after=cursor_for(ordered[-1], query.sort))
+            if ordered
+            else fetch_page(store, actor, query, limit, include_exact=False)
+        )
         rows += page.rows
     return rows
 
@@ -64,8 +67,8 @@ def test_every_sort_pages_each_row_once_in_order(demo_store, op, sort, descendin
     keys = [cursor_for(r, sort) for r in rows]
     if sort is SortKey.LAST_PAYMENT:
         paid = [k for k in keys if k[0] is not None]
-        assert all(k[0] is None for k in keys[len(paid):]), "customers who never paid come last"
-        unpaid = keys[len(paid):]
+        assert all(k[0] is None for k in keys[len(paid) :]), "customers who never paid come last"
+        unpaid = keys[len(paid) :]
         assert paid == sorted(paid, reverse=descending)
         assert unpaid == sorted(unpaid, key=lambda k: k[1], reverse=descending)
     else:
@@ -81,8 +84,11 @@ def test_pages_stay_exact_while_rows_are_inserted(demo_store, op):
     while page.more:
         n += 1
         for name in ("Aaron", "Mmm", "Zzz"):
-            customers.create_customer(demo_store, op, customer_input(external_id=f"ins-{n}-{name}", first_name=name,
-                                                                      last_name=name, emails=[], phones=[]))
+            customers.create_customer(
+                demo_store,
+                op,
+                customer_input(external_id=f"ins-{n}-{name}", first_name=name, last_name=name, emails=[], phones=[]),
+            )
         page = fetch_page(demo_store, op, query, 50, after=cursor_for(page.rows[-1], query.sort))
         seen += [r.id for r in page.rows]
     assert len(seen) == len(set(seen))
@@ -90,13 +96,34 @@ def test_pages_stay_exact_while_rows_are_inserted(demo_store, op):
 
 
 FILTER_CASES = [
-    ({"country": "de"}, "SELECT c.external_id FROM customer c WHERE EXISTS (SELECT 1 FROM address a WHERE a.customer_id = c.id AND a.country = 'DE')"),
-    ({"website": "lumen-uk"}, "SELECT c.external_id FROM customer c JOIN website w ON w.id = c.website_id WHERE w.code = 'lumen-uk'"),
-    ({"currency": "eur", "ltv_min": "50.00"}, "SELECT external_id FROM customer WHERE currency = 'EUR' AND lifetime_value >= 5000"),
-    ({"payments_min": "2", "payments_max": "3"}, "SELECT external_id FROM customer WHERE payment_count BETWEEN 2 AND 3"),
+    (
+        {"country": "de"},
+        "SELECT c.external_id FROM customer c "
+        "WHERE EXISTS (SELECT 1 FROM address a WHERE a.customer_id = c.id AND a.country = 'DE')",
+    ),
+    (
+        {"website": "lumen-uk"},
+        "SELECT c.external_id FROM customer c JOIN website w ON w.id = c.website_id WHERE w.code = 'lumen-uk'",
+    ),
+    (
+        {"currency": "eur", "ltv_min": "50.00"},
+        "SELECT external_id FROM customer WHERE currency = 'EUR' AND lifetime_value >= 5000",
+    ),
+    (
+        {"payments_min": "2", "payments_max": "3"},
+        "SELECT external_id FROM customer WHERE payment_count BETWEEN 2 AND 3",
+    ),
     ({"ltv_max": "0"}, "SELECT external_id FROM customer WHERE lifetime_value <= 0"),
-    ({"active_subscription": "yes"}, "SELECT c.external_id FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.kind = 'subscription' AND o.status = 'active')"),
-    ({"active_subscription": "no"}, "SELECT c.external_id FROM customer c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.kind = 'subscription' AND o.status = 'active')"),
+    (
+        {"active_subscription": "yes"},
+        "SELECT c.external_id FROM customer c WHERE EXISTS (SELECT 1 FROM orders o "
+        "WHERE o.customer_id = c.id AND o.kind = 'subscription' AND o.status = 'active')",
+    ),
+    (
+        {"active_subscription": "no"},
+        "SELECT c.external_id FROM customer c WHERE NOT EXISTS (SELECT 1 FROM orders o "
+        "WHERE o.customer_id = c.id AND o.kind = 'subscription' AND o.status = 'active')",
+    ),
     ({"blocked": "no"}, "SELECT external_id FROM customer"),
     ({"blocked": "yes"}, "SELECT external_id FROM customer WHERE 1 = 0"),
 ]
@@ -114,13 +141,18 @@ def test_created_range_tag_segment_and_search_combine(demo_store, op):
     for external_id in ("CUS-0000010", "CUS-0000200", "CUS-0000390"):
         tags.add_tag(demo_store, op, external_id, "VIP")
     query = CustomerQuery(Segment.CUSTOMERS, filters=parse_filters({"tag": "vip"}))
-    expected = stored(demo_store, "SELECT c.external_id FROM customer c JOIN customer_tag t ON t.customer_id = c.id "
-                                  "WHERE t.tag = 'vip' AND c.payment_count >= 1")
+    expected = stored(
+        demo_store,
+        "SELECT c.external_id FROM customer c JOIN customer_tag t ON t.customer_id = c.id "
+        "WHERE t.tag = 'vip' AND c.payment_count >= 1",
+    )
     assert {r.external_id for r in walk(demo_store, op, query)} == expected
     with demo_store.read() as s:
         day = s.execute(text("SELECT created_at FROM customer WHERE external_id = 'CUS-0000200'")).scalar_one()
     day = (day if isinstance(day, datetime) else datetime.fromisoformat(str(day))).date()
-    query = CustomerQuery(Segment.ALL, filters=parse_filters({"created_from": day.isoformat(), "created_to": day.isoformat()}))
+    query = CustomerQuery(
+        Segment.ALL, filters=parse_filters({"created_from": day.isoformat(), "created_to": day.isoformat()})
+    )
     assert "CUS-0000200" in {r.external_id for r in walk(demo_store, op, query)}
     assert all(r.created_at.date() == day for r in walk(demo_store, op, query))
     query = CustomerQuery(Segment.ALL, search="CUS-00002", filters=parse_filters({"tag": "vip"}))
@@ -129,10 +161,16 @@ def test_created_range_tag_segment_and_search_combine(demo_store, op):
 
 @pytest.mark.parametrize(
     "values, field",
-    [({"country": "XX"}, "country"), ({"created_from": "yesterday"}, "created_from"),
-     ({"payments_min": "-1"}, "payments_min"), ({"payments_min": "two"}, "payments_min"),
-     ({"ltv_min": "1.234"}, "ltv_min"), ({"blocked": "maybe"}, "blocked"),
-     ({"payments_min": "5", "payments_max": "2"}, "payments_max"), ({"currency": "ABC"}, "currency")],
+    [
+        ({"country": "XX"}, "country"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"payments_min": "-1"}, "payments_min"),
+        ({"payments_min": "two"}, "payments_min"),
+        ({"ltv_min": "1.234"}, "ltv_min"),
+        ({"blocked": "maybe"}, "blocked"),
+        ({"payments_min": "5", "payments_max": "2"}, "payments_max"),
+        ({"currency": "ABC"}, "currency"),
+    ],
 )
 def test_bad_filters_are_refused_by_field(values, field):
     with pytest.raises(InvalidInput) as refused:
@@ -143,8 +181,13 @@ def test_bad_filters_are_refused_by_field(values, field):
 def test_filters_round_trip_and_chips():
     filters = parse_filters({"country": "us", "tag": " VIP ", "ltv_min": "10", "currency": "usd", "blocked": "no"})
     assert CustomerFilters.from_dict(filters.to_dict()) == filters
-    assert [label for _, label in filters.chips()] == ["country US", "currency USD", "tag vip", "LTV ≥ 10.00 USD",
-                                                       "not blocked"]
+    assert [label for _, label in filters.chips()] == [
+        "country US",
+        "currency USD",
+        "tag vip",
+        "LTV ≥ 10.00 USD",
+        "not blocked",
+    ]
     assert filters.without("tag").tag is None
     with pytest.raises(InvalidInput):
         CustomerFilters.from_dict({"colour": "red"})
@@ -180,7 +223,9 @@ QUERIES = [
     CustomerQuery(Segment.ALL, "555"),
     CustomerQuery(Segment.LEADS, "example.org", sort=SortKey.CREATED, descending=False),
     CustomerQuery(Segment.ALL, "CUS-0000123"),
-    CustomerQuery(Segment.CUSTOMERS, "", filters=parse_filters({"country": "US", "ltv_min": "20"}), sort=SortKey.LIFETIME_VALUE),
+    CustomerQuery(
+        Segment.CUSTOMERS, "", filters=parse_filters({"country": "US", "ltv_min": "20"}), sort=SortKey.LIFETIME_VALUE
+    ),
     CustomerQuery(Segment.ALL, "müller", sort=SortKey.LAST_PAYMENT),
     CustomerQuery(Segment.ALL, "a_b%"),
 ]

@@ -16,15 +16,27 @@ from ..conftest import customer_input
 def people(store, admin):
     customers.create_customer(store, admin, customer_input())
     customers.create_customer(
-        store, admin,
-        customer_input(external_id="C-2", first_name="Ada", last_name="Lovelace", organization="Analytical Engines",
-                       emails=[ContactInput("ada@engines.example"), ContactInput("countess@lovelace.example")],
-                       phones=[ContactInput("+44 20 7946 0123")]),
+        store,
+        admin,
+        customer_input(
+            external_id="C-2",
+            first_name="Ada",
+            last_name="Lovelace",
+            organization="Analytical Engines",
+            emails=[ContactInput("ada@engines.example"), ContactInput("countess@lovelace.example")],
+            phones=[ContactInput("+44 20 7946 0123")],
+        ),
     )
     customers.create_customer(
-        store, admin,
-        customer_input(external_id="C-3", first_name="Alan", last_name="Turing", emails=[ContactInput("alan@bletchley.example")],
-                       phones=[]),
+        store,
+        admin,
+        customer_input(
+            external_id="C-3",
+            first_name="Alan",
+            last_name="Turing",
+            emails=[ContactInput("alan@bletchley.example")],
+            phones=[],
+        ),
     )
     with store.write(unrecorded="test fixture") as s:
         alan = s.execute(select(Customer).where(Customer.external_id == "C-3")).scalar_one()

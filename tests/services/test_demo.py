@@ -14,8 +14,17 @@ from ..conftest import customer_input, make_store
 def fingerprint(store) -> str:
     digest = hashlib.sha256()
     with store.read() as s:
-        for table in ("customer", "customer_email", "customer_phone", "address", "payment_instrument",
-                      "orders", "order_item", "transaction", "timeline_event"):
+        for table in (
+            "customer",
+            "customer_email",
+            "customer_phone",
+            "address",
+            "payment_instrument",
+            "orders",
+            "order_item",
+            "transaction",
+            "timeline_event",
+        ):
             for row in s.execute(text(f'SELECT * FROM "{table}" ORDER BY id')).all():
                 digest.update(repr(tuple(row)).encode())
     return digest.hexdigest()
@@ -34,23 +43,40 @@ def test_same_seed_same_data(tmp_path):
 def check_invariants(store):
     with store.read() as s:
         q = lambda sql: s.execute(text(sql)).all()  # noqa: E731
-        assert q("""
+        assert (
+            q("""
             SELECT c.id FROM customer c WHERE c.payment_count != (
               SELECT COUNT(*) FROM "transaction" t WHERE t.customer_id = c.id AND t.type = 'sale'
-              AND t.status IN ('approved', 'partially_refunded', 'refunded'))""") == []
-        assert q("""
+              AND t.status IN ('approved', 'partially_refunded', 'refunded'))""")
+            == []
+        )
+        assert (
+            q("""
             SELECT c.id FROM customer c WHERE c.lifetime_value != (
               COALESCE((SELECT SUM(amount) FROM "transaction" t WHERE t.customer_id = c.id AND t.type = 'sale'
                         AND t.settled AND t.status IN ('approved', 'partially_refunded', 'refunded')), 0)
               - COALESCE((SELECT SUM(r.amount) FROM "transaction" r JOIN "transaction" p ON r.parent_id = p.id
-                          WHERE r.customer_id = c.id AND r.type = 'refund' AND p.settled), 0))""") == []
-        assert q("""SELECT p.id FROM "transaction" p WHERE p.amount < (
-              SELECT COALESCE(SUM(r.amount), 0) FROM "transaction" r WHERE r.parent_id = p.id AND r.type = 'refund')""") == []
-        assert q("""SELECT v.id FROM "transaction" v JOIN "transaction" p ON v.parent_id = p.id
-              WHERE v.type = 'void' AND (p.settled OR v.amount != p.amount OR p.status != 'voided')""") == []
-        assert q("SELECT customer_id FROM customer_email WHERE is_primary GROUP BY customer_id HAVING COUNT(*) > 1") == []
-        assert q("""SELECT c.id FROM customer c JOIN timeline_event e ON e.customer_id = c.id
-              WHERE e.type = 'customer_created' AND e.occurred_at != c.created_at""") == []
+                          WHERE r.customer_id = c.id AND r.type = 'refund' AND p.settled), 0))""")
+            == []
+        )
+        assert (
+            q("""SELECT p.id FROM "transaction" p WHERE p.amount < (
+              SELECT COALESCE(SUM(r.amount), 0) FROM "transaction" r WHERE r.parent_id = p.id AND r.type = 'refund')""")
+            == []
+        )
+        assert (
+            q("""SELECT v.id FROM "transaction" v JOIN "transaction" p ON v.parent_id = p.id
+              WHERE v.type = 'void' AND (p.settled OR v.amount != p.amount OR p.status != 'voided')""")
+            == []
+        )
+        assert (
+            q("SELECT customer_id FROM customer_email WHERE is_primary GROUP BY customer_id HAVING COUNT(*) > 1") == []
+        )
+        assert (
+            q("""SELECT c.id FROM customer c JOIN timeline_event e ON e.customer_id = c.id
+              WHERE e.type = 'customer_created' AND e.occurred_at != c.created_at""")
+            == []
+        )
         kinds = {r[0] for r in q('SELECT DISTINCT type FROM "transaction"')}
         statuses = {r[0] for r in q('SELECT DISTINCT status FROM "transaction"')}
         events = {r[0] for r in q("SELECT DISTINCT type FROM timeline_event")}

@@ -29,10 +29,13 @@ def test_tax_ids_default_and_delete(store, actors):
 def test_lead_source(store, actors):
     agent = actors[Role.SALES]
     customers.create_customer(store, agent, customer_input())
-    saved = profile_extras.set_lead_source(store, agent, "C-1", {"source": "newsletter", "medium": "email",
-                                                                  "campaign": " spring  sale ", "affiliate": ""})
+    saved = profile_extras.set_lead_source(
+        store, agent, "C-1", {"source": "newsletter", "medium": "email", "campaign": " spring  sale ", "affiliate": ""}
+    )
     assert saved == {"source": "newsletter", "medium": "email", "campaign": "spring sale"}
     detail = customers.get_customer(store, agent, "C-1")
-    assert detail.lead_source == saved and detail.timeline[0].attributes["changes"]["lead campaign"]["to"] == "spring sale"
+    assert (
+        detail.lead_source == saved and detail.timeline[0].attributes["changes"]["lead campaign"]["to"] == "spring sale"
+    )
     with pytest.raises(InvalidInput):
         profile_extras.set_lead_source(store, agent, "C-1", {"planet": "mars"})

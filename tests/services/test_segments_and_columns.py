@@ -11,7 +11,9 @@ def test_saved_segments_are_private_or_shared(store, actors):
     agent, sales, admin = actors[Role.AGENT], actors[Role.SALES], actors[Role.ADMIN]
     query = CustomerQuery(Segment.CUSTOMERS, "", parse_filters({"country": "US", "tag": "vip"}), SortKey.LIFETIME_VALUE)
     mine = segments.create_segment(store, agent, "US VIPs", query)
-    shared = segments.create_segment(store, agent, "Big spenders", CustomerQuery(sort=SortKey.LIFETIME_VALUE), shared=True)
+    shared = segments.create_segment(
+        store, agent, "Big spenders", CustomerQuery(sort=SortKey.LIFETIME_VALUE), shared=True
+    )
     assert [s.name for s in segments.list_segments(store, agent)] == ["Big spenders", "US VIPs"]
     assert [s.name for s in segments.list_segments(store, sales)] == ["Big spenders"]
     assert segments.list_segments(store, agent)[1].query == query
