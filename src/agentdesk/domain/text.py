@@ -30,6 +30,8 @@ def has_surrogates(text: str) -> bool:
 
 def text_problem(value: str, *, multiline: bool = False, limit: int | None = None) -> str | None:
     """Why `value` may not be stored as free text, or None when it may."""
+    if not isinstance(value, str):
+        return "must be text"
     if has_surrogates(value):
         return "is not valid UTF-8"
     if "\x00" in value:
@@ -47,8 +49,9 @@ def text_problem(value: str, *, multiline: bool = False, limit: int | None = Non
 def check_text(value: str, field: str, *, multiline: bool = False, limit: int | None = None) -> str:
     """`value` unchanged when it is storable free text, else `InvalidInput` naming `field` and the reason.
 
-    Refuses lone surrogates, NUL, every C0/C1 control and DEL (newline and tab allowed when
-    `multiline`), and more than `limit` characters. It does not strip or collapse spaces.
+    Refuses what is not a str, lone surrogates, NUL, every C0/C1 control and DEL (newline and
+    tab allowed when `multiline`), and more than `limit` characters. PostgreSQL cannot store NUL
+    and a terminal obeys the rest. It does not strip or collapse spaces.
     """
     problem = text_problem(value, multiline=multiline, limit=limit)
     if problem is not None:
