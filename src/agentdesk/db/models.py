@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Dialect,
     Index,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from agentdesk.domain import limits
 from agentdesk.domain.enums import (
     AmlResult,
     BlocklistKind,
@@ -89,8 +91,8 @@ class Setting(SQLModel, table=True):
 class Agent(SQLModel, table=True):
     __tablename__ = "agent"
     id: int = Field(default=None, primary_key=True)
-    login: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
+    login: str = Field(max_length=limits.LOGIN, unique=True)
+    name: str = Field(max_length=limits.NAME)
     role: Role = Field(sa_type=EnumText(Role))
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -100,7 +102,7 @@ class Website(SQLModel, table=True):
     __tablename__ = "website"
     id: int = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=limits.NAME)
     url: str = Field(max_length=400)
     default_currency: str = Field(max_length=3)
     gateway: str = Field(default="sandbox", max_length=32)
@@ -121,20 +123,20 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_segment_last_payment", "payment_count", "last_payment_at", "id"),
     )
     id: int = Field(default=None, primary_key=True)
-    external_id: str = Field(max_length=100, unique=True)
+    external_id: str = Field(max_length=limits.EXTERNAL_ID, unique=True)
     """The merchant's own customer id, shown to agents as "Customer ID"."""
     website_id: int = Field(foreign_key="website.id", index=True)
-    first_name: str = Field(max_length=100)
-    last_name: str = Field(max_length=100)
-    organization: str | None = Field(default=None, max_length=200)
+    first_name: str = Field(max_length=limits.NAME)
+    last_name: str = Field(max_length=limits.NAME)
+    organization: str | None = Field(default=None, max_length=limits.NAME)
     company_id: str | None = Field(default=None, max_length=100)
     """The organization's registration number, when the customer buys as a company."""
-    company_email: str | None = Field(default=None, max_length=320)
-    job_title: str | None = Field(default=None, max_length=200)
+    company_email: str | None = Field(default=None, max_length=limits.EMAIL)
+    job_title: str | None = Field(default=None, max_length=limits.NAME)
     date_of_birth: date | None = None
     currency: str = Field(max_length=3)
     payment_count: int = Field(default=0)
-    lifetime_value: int = Field(default=0)
+    lifetime_value: int = Field(default=0, sa_type=BigInteger)
     """Settled sales minus refunds in `currency`, minor units."""
     last_payment_at: datetime | None = None
     blocked: bool = Field(default=False)
@@ -159,9 +161,9 @@ class BlocklistEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_blocklist_kind_value", "kind", "value"),)
     id: int = Field(default=None, primary_key=True)
     kind: BlocklistKind = Field(sa_type=EnumText(BlocklistKind, 16))
-    value: str = Field(max_length=320)
+    value: str = Field(max_length=limits.BLOCK_VALUE)
     """Normalised: emails lower-cased, phones as digits, countries upper-cased."""
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=limits.REASON)
     expires_at: datetime | None = None
     created_by: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
@@ -192,7 +194,7 @@ class AmlCheck(SQLModel, table=True):
     result: AmlResult = Field(sa_type=EnumText(AmlResult, 16))
     """clear, review or match."""
     matches: int = Field(default=0)
-    source: str = Field(default="manual", max_length=64)
+    source: str = Field(default="manual", max_length=limits.AML_SOURCE)
 
 
 class EddScore(SQLModel, table=True):
@@ -213,7 +215,7 @@ class CustomerTag(SQLModel, table=True):
     __tablename__ = "customer_tag"
     __table_args__ = (Index("ix_customer_tag_tag", "tag", "customer_id"),)
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
-    tag: str = Field(max_length=64, primary_key=True)
+    tag: str = Field(max_length=limits.TAG, primary_key=True)
 
 
 class TaxId(SQLModel, table=True):
@@ -222,7 +224,7 @@ class TaxId(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     type: str = Field(max_length=32)
     """e.g. "vat", "ein", "abn"."""
-    value: str = Field(max_length=64)
+    value: str = Field(max_length=limits.TAX_ID)
     is_default: bool = Field(default=False)
 
 
@@ -232,7 +234,7 @@ class SavedSegment(SQLModel, table=True):
     __tablename__ = "saved_segment"
     __table_args__ = (UniqueConstraint("owner_agent_id", "name", name="uq_saved_segment_owner_name"),)
     id: int = Field(default=None, primary_key=True)
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=limits.SEGMENT_NAME)
     owner_agent_id: int = Field(foreign_key="agent.id", index=True)
     shared: bool = Field(default=False)
     definition: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -261,7 +263,7 @@ class CustomerEmail(SQLModel, table=True):
     )
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    address: str = Field(max_length=320, index=True)
+    address: str = Field(max_length=limits.EMAIL, index=True)
     is_primary: bool = Field(default=False)
 
 
@@ -278,11 +280,11 @@ class CustomerPhone(SQLModel, table=True):
     )
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    number: str = Field(max_length=40)
+    number: str = Field(max_length=limits.PHONE)
     """As the agent or merchant wrote it, cleaned of surrounding space."""
-    digits: str = Field(max_length=20, index=True)
+    digits: str = Field(max_length=limits.PHONE_DIGITS, index=True)
     """Only the digits of `number`, for matching however a caller types it."""
-    label: str = Field(default="mobile", max_length=20)
+    label: str = Field(default="mobile", max_length=limits.CONTACT_LABEL)
     is_primary: bool = Field(default=False)
 
 
@@ -291,11 +293,11 @@ class Address(SQLModel, table=True):
     __table_args__ = (Index("ix_address_country", "country", "customer_id"),)
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    line1: str = Field(max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(max_length=100)
-    region: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=20)
+    line1: str = Field(max_length=limits.ADDRESS_LINE)
+    line2: str | None = Field(default=None, max_length=limits.ADDRESS_LINE)
+    city: str = Field(max_length=limits.CITY)
+    region: str | None = Field(default=None, max_length=limits.REGION)
+    postal_code: str | None = Field(default=None, max_length=limits.POSTAL_CODE)
     country: str = Field(max_length=2)
     is_primary: bool = Field(default=False)
 
@@ -339,7 +341,7 @@ class Plan(SQLModel, table=True):
     product_id: int = Field(foreign_key="product.id", index=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
-    price: int
+    price: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     interval: PlanInterval = Field(sa_type=EnumText(PlanInterval))
     interval_count: int = Field(default=1)
@@ -355,7 +357,7 @@ class Order(SQLModel, table=True):
     kind: OrderKind = Field(sa_type=EnumText(OrderKind))
     status: OrderStatus = Field(sa_type=EnumText(OrderStatus))
     currency: str = Field(max_length=3)
-    total: int
+    total: int = Field(sa_type=BigInteger)
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
     next_bill_date: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -367,7 +369,7 @@ class OrderItem(SQLModel, table=True):
     order_id: int = Field(foreign_key="orders.id", index=True)
     plan_id: int = Field(foreign_key="plan.id")
     quantity: int = Field(default=1)
-    unit_price: int
+    unit_price: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
 
 
@@ -381,16 +383,16 @@ class Transaction(SQLModel, table=True):
     parent_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
     type: TransactionType = Field(sa_type=EnumText(TransactionType))
     status: TransactionStatus = Field(sa_type=EnumText(TransactionStatus))
-    amount: int
+    amount: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     settled: bool = Field(default=False)
     settled_at: datetime | None = None
     gateway: str = Field(default="sandbox", max_length=32)
     gateway_ref: str | None = Field(default=None, max_length=100)
     idempotency_key: str | None = Field(default=None, max_length=100, unique=True)
-    reason: str | None = Field(default=None, max_length=500)
-    description: str | None = Field(default=None, max_length=500)
-    error: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=limits.REASON)
+    description: str | None = Field(default=None, max_length=limits.DESCRIPTION)
+    error: str | None = Field(default=None, max_length=limits.GATEWAY_MESSAGE)
     """Why the gateway declined or failed, in its words."""
     agent_id: int | None = Field(default=None, foreign_key="agent.id")
     """Who asked for it; None for the system."""
@@ -404,10 +406,10 @@ class CreditMemo(SQLModel, table=True):
     __tablename__ = "credit_memo"
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    amount: int
-    remaining: int
+    amount: int = Field(sa_type=BigInteger)
+    remaining: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
-    reason: str = Field(max_length=500)
+    reason: str = Field(max_length=limits.REASON)
     agent_id: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -424,7 +426,7 @@ class SandboxOperation(SQLModel, table=True):
     reference: str = Field(max_length=64, index=True)
     parent_reference: str | None = Field(default=None, max_length=64)
     token: str | None = Field(default=None, max_length=100)
-    amount: int
+    amount: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     outcome: str = Field(max_length=16)
     message: str | None = Field(default=None, max_length=200)
@@ -449,7 +451,7 @@ class TimelineEvent(SQLModel, table=True):
     """The agent's login, or "System" for the scheduler, worker and API."""
     occurred_at: datetime = Field(default_factory=utcnow)
     attributes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    search_text: str | None = Field(default=None, max_length=4000)
+    search_text: str | None = Field(default=None, max_length=limits.NOTE)
     """Lower-cased words of a note or attachment, for searching within the timeline."""
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
@@ -476,9 +478,9 @@ class Attachment(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     sha256: str = Field(max_length=64, index=True)
-    name: str = Field(max_length=255)
+    name: str = Field(max_length=limits.ATTACHMENT_NAME)
     content_type: str = Field(max_length=100)
-    size: int
+    size: int = Field(sa_type=BigInteger)
     agent_id: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
 
