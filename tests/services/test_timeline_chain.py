@@ -15,6 +15,7 @@ from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
 from ..conftest import customer_input
+from ..support.tamper import disable_timeline_guard
 
 
 def test_a_customer_write_without_its_event_cannot_commit(store, admin):
@@ -74,6 +75,7 @@ def chained(sqlite_store):
 def test_a_changed_row_is_detected(chained):
     store, op, external, ids = chained
     with store.engine.begin() as conn:  # straight at the database, past every service
+        disable_timeline_guard(conn)
         conn.exec_driver_sql("UPDATE timeline_event SET actor_label = 'nobody' WHERE id = ?", (ids[1],))
     checked, breaks = audit.verify_chains(store, op)
     assert [(b.customer, b.event_id) for b in breaks] == [(external, ids[1])]
@@ -83,6 +85,7 @@ def test_a_changed_row_is_detected(chained):
 def test_a_deleted_row_is_detected(chained):
     store, op, external, ids = chained
     with store.engine.begin() as conn:
+        disable_timeline_guard(conn)
         conn.exec_driver_sql("DELETE FROM timeline_event WHERE id = ?", (ids[1],))
     _, breaks = audit.verify_chains(store, op, external)
     assert [(b.customer, b.event_id) for b in breaks] == [(external, ids[2])]
@@ -91,6 +94,7 @@ def test_a_deleted_row_is_detected(chained):
 def test_reordered_rows_are_detected(chained):
     store, op, external, ids = chained
     with store.engine.begin() as conn:
+        disable_timeline_guard(conn)
         a = conn.exec_driver_sql("SELECT type, title, attributes, occurred_at FROM timeline_event WHERE id = ?", (ids[1],)).one()
         b = conn.exec_driver_sql("SELECT type, title, attributes, occurred_at FROM timeline_event WHERE id = ?", (ids[2],)).one()
         for target, row in ((ids[1], b), (ids[2], a)):
@@ -108,6 +112,7 @@ def test_audit_cli(chained, capsys, monkeypatch):
     assert cli.main(["--db", store.url, "audit", "verify"]) == 0
     assert "every chain intact" in capsys.readouterr().out
     with store.engine.begin() as conn:
+        disable_timeline_guard(conn)
         conn.exec_driver_sql("UPDATE timeline_event SET attributes = '{\"forged\": 1}' WHERE id = ?", (ids[0],))
     assert cli.main(["--db", store.url, "audit", "verify", external]) == 1
     out = capsys.readouterr().out

@@ -77,18 +77,22 @@ class TimelineGuard:
         self.unrecorded = unrecorded
         self.touched: set[int] = set()
         self.recorded: set[int] = set()
+        event.listen(session, "before_flush", self._before_flush)
         event.listen(session, "after_flush", self._after_flush)
         event.listen(session, "before_commit", self._before_commit)
 
     def _customer_of(self, obj: object) -> int | None:
         return obj.id if isinstance(obj, self.customer_type) else getattr(obj, "customer_id", None)
 
+    def _before_flush(self, session: Session, _context: object, _instances: object) -> None:
+        """Refused here, before the database's own triggers would refuse the statement less clearly."""
+        for obj in list(session.deleted) + [o for o in session.dirty if session.is_modified(o)]:
+            if isinstance(obj, self.event_type):
+                raise AppendOnlyViolation(f"timeline event {obj.id} cannot be changed or deleted")
+
     def _after_flush(self, session: Session, _context: object) -> None:
         new, deleted = list(session.new), list(session.deleted)
         changed = [o for o in session.dirty if session.is_modified(o)]
-        for obj in deleted + changed:
-            if isinstance(obj, self.event_type):
-                raise AppendOnlyViolation(f"timeline event {obj.id} cannot be changed or deleted")
         for obj in new:
             if isinstance(obj, self.event_type):
                 self.recorded.add(obj.customer_id)
