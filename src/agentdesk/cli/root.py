@@ -11,6 +11,7 @@ Subcommands live one module per noun and are imported only when used, so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from functools import cached_property
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentdesk import __version__
+from agentdesk.cli.arguments import CheckedContext, check_arguments
+from agentdesk.domain.text import visible
 
 if TYPE_CHECKING:
     from agentdesk.config import Settings
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from agentdesk.domain.permissions import Actor
 
 EXIT_ERROR = 1
+PRIVATE_UMASK = 0o077
 EXIT_INTERRUPTED = 130
 
 SUBCOMMANDS: dict[str, str] = {
@@ -43,6 +47,7 @@ SUBCOMMANDS: dict[str, str] = {
     "timeline": "timeline:timeline",
     "note": "timeline:note",
     "audit": "audit:audit",
+    "policy": "policy:policy",
     "blocklist": "blocklist:blocklist",
     "worker": "worker:worker",
     "gateway": "worker:gateway",
@@ -80,8 +85,11 @@ class Desk:
         """The store without touching its schema (for `db upgrade`)."""
         if self._store is None:
             from agentdesk.db.store import Store
+            from agentdesk.services.deploy.files import refuse_exposed
 
-            self._store = Store(self.settings.database_url)
+            refuse_exposed(self.settings)
+            self._store = Store(self.settings.database_url, key_file=self.settings.key_file,
+                                data_dir=self.settings.data_dir)
             click.get_current_context().find_root().call_on_close(self._store.dispose)
         return self._store
 
@@ -94,11 +102,19 @@ class Desk:
         return store
 
     @cached_property
+    def login(self) -> str:
+        """The OS login at the keyboard: the agent sudo ran this for (on a jump host), else the real uid's account."""
+        from agentdesk.services.agents import identity
+        from agentdesk.services.deploy.files import service_paths
+
+        return identity.acting_login(service_paths(self.settings))
+
+    @cached_property
     def actor(self) -> Actor:
         """Who is at the keyboard: the OS login, or `--as` on a demo store."""
         from agentdesk.services.agents import identity
 
-        return identity.resolve_actor(self.store(), as_login=self.as_login)
+        return identity.resolve_actor(self.store(), self.login, as_login=self.as_login)
 
 
 pass_desk = click.make_pass_decorator(Desk)
@@ -128,6 +144,8 @@ def failure_message(exc: Exception) -> str | None:
 class RootGroup(click.Group):
     """Loads subcommands on demand and turns expected failures into one stderr line and an exit status."""
 
+    context_class = CheckedContext
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(SUBCOMMANDS)
 
@@ -138,7 +156,7 @@ class RootGroup(click.Group):
         module, attribute = target.split(":")
         command = getattr(importlib.import_module(f"agentdesk.cli.{module}"), attribute)
         assert isinstance(command, click.Command)
-        return command
+        return check_arguments(command)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -152,7 +170,7 @@ class RootGroup(click.Group):
             message = failure_message(exc)
             if message is None:
                 raise
-            click.echo(f"agentdesk: {message}", err=True)
+            click.echo(f"agentdesk: {one_line(message)}", err=True)
             ctx.exit(EXIT_ERROR)
 
 
@@ -189,20 +207,49 @@ def run_console(desk: Desk) -> int:
 
     store = desk.store()
     if not identity.has_agents(store):
-        AgentDeskApp(store, desk.settings, actor=None, first_run=FirstRun(identity.os_login())).run()
+        AgentDeskApp(store, desk.settings, actor=None, first_run=FirstRun(desk.login)).run()
         return 0
     AgentDeskApp(store, desk.settings, actor=desk.actor).run()
     return 0
 
 
+def one_line(message: str) -> str:
+    """`message` as one line with every control character made visible: what stderr gets."""
+    return visible(" ".join(message.splitlines()))
+
+
+def usage_hint(exc: click.ClickException) -> str:
+    """" Try 'agentdesk refund --help'." after a usage error, so one line says what went wrong and where to look."""
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    if ctx is None or ctx.command.get_help_option(ctx) is None:
+        return ""
+    return f" Try '{visible(ctx.command_path)} --help'."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit status (the console script exits with it)."""
+    """Run the command line and return its exit status (the console script exits with it).
+
+    Everything the run writes (store, WAL, key, outbox, attachments, logs,
+    exports) is private to the account running it: the umask is set before
+    anything is opened, and put back afterwards for callers in the same process.
+    """
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         result = root.main(
             args=list(argv) if argv is not None else None, prog_name="agentdesk", standalone_mode=False
         )
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:
         exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"agentdesk: {one_line(exc.format_message())}{usage_hint(exc)}", err=True)
         return exc.exit_code
     except click.Abort:
         click.echo("agentdesk: interrupted", err=True)

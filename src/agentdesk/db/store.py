@@ -8,6 +8,7 @@ deadlock on a lock upgrade: the second waits (busy timeout) for the first.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +19,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from agentdesk.db import keys
 from agentdesk.domain.errors import NotFound, StoreBusy
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -143,11 +145,19 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _create_private(database: Path) -> None:
+    """A new SQLite store is created 0600 in a 0700 directory; SQLite gives its -wal and -shm files the same mode."""
+    if not database.parent.is_dir():
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database).expanduser())
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _prepare_sqlite(engine)
         return engine
@@ -157,11 +167,41 @@ def make_engine(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, key_file: Path | None = None, data_dir: Path | None = None):
+        """`key_file`/`data_dir` say where the service key lives (see `agentdesk.db.keys.key_path`)."""
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+        self.key_path = keys.key_path(url, key_file, data_dir)
+        self._keyed: keys.KeyedStore | None = None
+
+    # --- the service key --------------------------------------------------------------
+
+    def open_key(self) -> keys.KeyedStore:
+        """The store's service key, checked against the store's record of it (a store never keyed is keyed
+        now: see `keys.establish`). Raises StoreError naming what is wrong with the key file."""
+        if self._keyed is None:
+            try:
+                self._keyed = keys.establish(self._write_engine, self.key_path)
+            except keys.KeyProblem as exc:
+                raise StoreError(str(exc)) from None
+        return self._keyed
+
+    @property
+    def key(self) -> keys.ServiceKey:
+        """The service key: card fingerprints, keyed timeline hashes, money seals, checkpoints."""
+        return self.open_key().key
+
+    @property
+    def keyed_from_event(self) -> int:
+        """Every event after this id must carry a keyed hash (earlier ones are from before the store was keyed)."""
+        return self.open_key().record.keyed_from_event
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        """The append-only file of timeline checkpoints, beside the key."""
+        return keys.checkpoint_path_for(self.key_path)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -177,6 +217,7 @@ class Store:
         legitimately has none (a pending record whose outcome will be recorded).
         """
         with _busy_as_store_busy(), Session(self._write_engine, expire_on_commit=False) as session:
+            session.info["store"] = self
             TimelineGuard(session, unrecorded)
             with session.begin():
                 yield session
@@ -212,13 +253,26 @@ class Store:
         if self.has_foreign_tables():
             raise StoreError("the database holds tables that AgentDesk did not create; refusing to migrate it")
         config = self._alembic_config()
+        self._check_recorded_key()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+        if revision == "head":
+            self.open_key()
+
+    def _check_recorded_key(self) -> None:
+        """A store that recorded a key is not touched (not even migrated) without that key."""
+        with self.engine.connect() as connection:
+            if "setting" not in inspect(connection).get_table_names():
+                return
+            recorded = connection.execute(text("SELECT 1 FROM setting WHERE key = :k"), {"k": keys.KEY_SETTING}).first()
+        if recorded is not None:
+            self.open_key()
 
     def ensure_schema(self) -> None:
-        """Bring an embedded store up to date; a server store must be upgraded on purpose."""
+        """Bring an embedded store up to date (a server store must be upgraded on purpose), and open its key."""
         if self.is_current():
+            self.open_key()
             return
         if self.is_sqlite:
             self.upgrade()

@@ -15,6 +15,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from agentdesk.config import Settings
+from agentdesk.services.deploy.files import create_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,9 @@ def deliver(settings: Settings, message: EmailMessage) -> str:
     """Send it; returns where it went (the SMTP host or the .eml path)."""
     smtp = settings.smtp
     if smtp is None:
-        folder = outbox_dir(settings)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.eml"
-        path.write_bytes(bytes(message))
+        path = private_dir(outbox_dir(settings)) / f"{uuid.uuid4().hex}.eml"
+        with create_private(path) as fh:
+            fh.write(bytes(message))
         log.info("mail %s written to %s", message["Message-ID"], path)
         return str(path)
     where = f"{smtp.host}:{smtp.port}"

@@ -12,29 +12,41 @@ from pathlib import Path
 from agentdesk.config import Settings
 from agentdesk.db.models import Attachment
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.text import check_text
+from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.deploy.files import create_private, private_dir
+from agentdesk.services.policy import service as policy
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import TimelineEntry, entry_from_row, record_event
+
+PATH_LIMIT = 4096
+"""Linux's PATH_MAX: no longer path names a file."""
 
 
 def attachments_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "attachments"
 
 
-def keep_file(settings: Settings, path: str | Path) -> tuple[str, int, str, str]:
-    """Copy a file into the content-addressed store; (sha256, size, content type, name)."""
-    source = Path(path).expanduser()
+def keep_file(store: Store, settings: Settings, path: str | Path) -> tuple[str, int, str, str]:
+    """Copy a file into the content-addressed store; (sha256, size, content type, name).
+
+    The size limit is policy `attachment_limit`, read from the store for this file."""
+    source = Path(check_text(str(path), "path", limit=PATH_LIMIT)).expanduser()
+    check_text(source.name, "path", limit=limits.ATTACHMENT_NAME)
     if not source.is_file():
         raise InvalidInput(fields={"path": f"{source} is not a readable file"})
     size = source.stat().st_size
-    if size > settings.attachment_limit:
+    with store.read() as session:
+        limit = policy.attachment_limit(session)
+    if size > limit:
         raise InvalidInput(
-            fields={"path": f"{source.name} is {size:,} bytes; the limit is {settings.attachment_limit:,}"}
+            fields={"path": f"{source.name} is {size:,} bytes; the limit is {limit:,} (policy attachment_limit)"}
         )
-    folder = attachments_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(attachments_dir(settings))
     digest = hashlib.sha256()
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp, source.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
@@ -47,15 +59,15 @@ def keep_file(settings: Settings, path: str | Path) -> tuple[str, int, str, str]
     else:
         os.replace(tmp.name, target)
     content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
-    return sha, size, content_type, source.name[:255]
+    return sha, size, content_type, source.name
 
 
 def add_attachment(store: Store, actor: Actor, settings: Settings, customer: str | int, path: str | Path,
                    description: str | None = None) -> TimelineEntry:
     """Keep a copy of the file by its sha256 (stored once however often attached) and note it on the timeline."""
     require(actor, Action.EDIT_CUSTOMERS)
-    sha, size, content_type, name = keep_file(settings, path)
-    description = " ".join((description or "").split()) or None
+    description = clean_line(description, "description", limits.DESCRIPTION)
+    sha, size, content_type, name = keep_file(store, settings, path)
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
         attachment = Attachment(customer_id=cid, sha256=sha, name=name, content_type=content_type,
@@ -71,8 +83,9 @@ def add_attachment(store: Store, actor: Actor, settings: Settings, customer: str
 def save_attachment(store: Store, actor: Actor, settings: Settings, attachment_id: int, out: str | Path) -> Path:
     """Write an attachment back out, byte for byte (its sha256 is checked on the way)."""
     require(actor, Action.VIEW_CUSTOMERS)
+    check_text(str(out), "out", limit=PATH_LIMIT)
     with store.read() as session:
-        attachment = session.get(Attachment, attachment_id)
+        attachment = session.get(Attachment, attachment_id) if limits.in_id_range(attachment_id) else None
     if attachment is None:
         raise NotFound(f"no attachment {attachment_id}")
     stored = attachments_dir(settings) / attachment.sha256
@@ -84,5 +97,6 @@ def save_attachment(store: Store, actor: Actor, settings: Settings, attachment_i
     digest = hashlib.sha256(stored.read_bytes()).hexdigest()
     if digest != attachment.sha256:
         raise InvalidInput(f"attachment {attachment_id} is damaged on disk (its sha256 does not match)")
-    shutil.copyfile(stored, target)
+    with stored.open("rb") as source, create_private(target, exclusive=False) as copy:
+        shutil.copyfileobj(source, copy)
     return target

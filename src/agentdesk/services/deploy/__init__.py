@@ -1,0 +1,1 @@
+"""How AgentDesk is deployed: private files, the service account, and `agentdesk doctor`."""
