@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.output import Column
 from agentdesk.cli.root import Desk, pass_desk
 from agentdesk.domain.text import visible
@@ -53,7 +54,7 @@ def add(desk: Desk, kind: str, value: str, reason: str | None, expires: str | No
 
 
 @blocklist.command()
-@click.argument("entry", type=int, metavar="ENTRY")
+@click.argument("entry", type=COUNT, metavar="ENTRY")
 @pass_desk
 def remove(desk: Desk, entry: int) -> int:
     """remove an entry"""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.output import Column
 from agentdesk.cli.query import build_query, query_options
 from agentdesk.cli.root import CliError, Desk, pass_desk
@@ -34,7 +35,7 @@ def customers() -> None:
 @customers.command()
 @click.argument("text", required=False, default="")
 @query_options(default_segment="all")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=COUNT, default=20, show_default=True)
 @output.json_option
 @pass_desk
 def search(desk: Desk, text: str, limit: int, as_json: bool, **options: Any) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.root import Desk, pass_desk
 
 
 @click.command()
-@click.option("--customers", type=int, default=1000, show_default=True, metavar="N",
+@click.option("--customers", type=COUNT, default=1000, show_default=True, metavar="N",
               help="how many customers and leads")
-@click.option("--seed", type=int, default=1, show_default=True, metavar="S",
+@click.option("--seed", type=COUNT, default=1, show_default=True, metavar="S",
               help="random seed; the same seed gives the same data")
 @click.option("--if-empty", is_flag=True, help="do nothing, successfully, if the store already has data")
 @pass_desk

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.root import EXIT_ERROR, Desk, pass_desk
 from agentdesk.domain.text import visible
 
@@ -31,7 +32,7 @@ def report(results: Sequence[RefundResult], as_json: bool) -> int:
 
 
 @click.command()
-@click.argument("transaction", type=int, metavar="TXN")
+@click.argument("transaction", type=COUNT, metavar="TXN")
 @click.option("--amount", help="e.g. 12.30; default: everything that remains")
 @click.option("--reason")
 @output.json_option
@@ -48,7 +49,7 @@ def refund(desk: Desk, transaction: int, amount: str | None, reason: str | None,
 
 
 @click.command()
-@click.argument("transaction", type=int, metavar="TXN")
+@click.argument("transaction", type=COUNT, metavar="TXN")
 @click.option("--reason")
 @output.json_option
 @pass_desk

@@ -2,9 +2,9 @@
 
 Untrusted text never reaches the terminal raw. Table cells go through
 `visible()` before they are clipped and padded; JSON keeps every value intact
-but writes DEL and the C1 controls as `\\u00XX` escapes (JSON itself already
-escapes C0), so a parser gets the original string back and a terminal gets no
-control byte.
+but writes DEL, the C1 controls, bidi overrides and lone surrogates as `\\uXXXX`
+escapes (JSON itself already escapes C0), so a parser gets the original string
+back and a terminal gets no control byte.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from agentdesk.domain.text import visible
 
 T = TypeVar("T")
 
-_RAW_CONTROL = re.compile(r"[\x7f-\x9f]")
+_RAW_CONTROL = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""What `json.dumps` leaves raw but `visible()` escapes in text: DEL, C1, bidi overrides, lone surrogates."""
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 
@@ -34,7 +35,9 @@ def json_text(data: object) -> str:
 
 
 def echo(line: str = "", *, err: bool = False) -> None:
-    click.echo(line, err=err)
+    """Print `line`, each of its lines made visible: a message that quotes stored text
+    (`added <login>`) cannot drive the terminal even where its caller forgot `visible()`."""
+    click.echo("\n".join(visible(part) for part in line.split("\n")), err=err)
 
 
 def emit_json(data: object) -> None:

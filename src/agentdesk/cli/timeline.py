@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.output import Column
 from agentdesk.cli.root import CliError, Desk, pass_desk
 
@@ -31,7 +32,7 @@ TIMELINE_COLUMNS: tuple[Column[TimelineEntry], ...] = (
 @click.option("--since", metavar="DATE")
 @click.option("--until", metavar="DATE")
 @click.option("--search", default="", metavar="TEXT", help="words in notes and attachments")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=COUNT, default=100, show_default=True)
 @output.json_option
 @pass_desk
 def timeline(desk: Desk, customer: str, types: tuple[str, ...], since: str | None, until: str | None,
@@ -59,7 +60,7 @@ def timeline(desk: Desk, customer: str, types: tuple[str, ...], since: str | Non
 @click.command()
 @click.argument("customer", metavar="CUSTOMER")
 @click.argument("text")
-@click.option("--corrects", type=int, metavar="EVENT", help="the note this one corrects")
+@click.option("--corrects", type=COUNT, metavar="EVENT", help="the note this one corrects")
 @pass_desk
 def note(desk: Desk, customer: str, text: str, corrects: int | None) -> int:
     """add a note to a customer's timeline (@login mentions an agent)"""

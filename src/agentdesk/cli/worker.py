@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import SECONDS
 from agentdesk.cli.root import Desk, pass_desk
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="run what is due now, then exit")
-@click.option("--interval", type=float, default=5.0, show_default=True, metavar="SECONDS")
+@click.option("--interval", type=SECONDS, default=5.0, show_default=True, metavar="SECONDS")
 @pass_desk
 def worker(desk: Desk, once: bool, interval: float) -> int:
     """run queued jobs (emails, refund retries) and repairs"""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.limits import AMOUNT_MAX
+from agentdesk.domain.numbers import non_ascii_digit_reason, shown
 
 CURRENCY_EXPONENTS: dict[str, int] = {
     "AUD": 2, "BRL": 2, "CAD": 2, "CHF": 2, "CNY": 2, "CZK": 2, "DKK": 2, "EUR": 2,
@@ -18,7 +20,12 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
 
-_AMOUNT = re.compile(r"^(?P<whole>\d+)(?:(?P<sep>[.,])(?P<frac>\d+))?$")
+_AMOUNT = re.compile(r"(?P<whole>[0-9]+)(?:(?P<sep>[.,])(?P<frac>[0-9]+))?")
+
+MAX_WHOLE_DIGITS = 12
+MAX_MINOR = AMOUNT_MAX
+"""The largest amount in minor units anyone may type (12 whole digits and 3 decimals): far below what a
+64-bit money column holds (2**63 - 1), so sums of amounts stay exact too."""
 
 
 def currency_code(code: str) -> str:
@@ -36,7 +43,8 @@ def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero:
     """Turn "12.30" or "12,30" into 1230 (for a two-decimal currency).
 
     Refuses, with a message saying why: empty text, signs, exponents, thousands
-    separators, more decimals than the currency has, and zero unless allowed.
+    separators, digits other than ASCII 0-9 (Arabic-Indic, full-width), more decimals than the
+    currency has, more than 12 whole digits, and zero unless allowed.
     """
     digits = exponent(currency)
     raw = (text or "").strip()
@@ -44,26 +52,31 @@ def parse_amount(text: str, currency: str, *, field: str = "amount", allow_zero:
         raise InvalidInput(fields={field: "enter an amount"})
     if raw.startswith("-"):
         raise InvalidInput(fields={field: "must not be negative"})
-    match = _AMOUNT.match(raw)
+    match = _AMOUNT.fullmatch(raw)
     if not match:
+        reason = non_ascii_digit_reason(raw)
         raise InvalidInput(
-            fields={field: f"{raw!r} is not an amount; write it like 12.30 (digits, one decimal point)"}
+            fields={field: reason or f"{shown(raw)} is not an amount; write it like 12.30 (digits, one decimal point)"}
         )
     whole, frac = match.group("whole"), match.group("frac") or ""
     if match.group("sep") == "," and len(frac) == 3:
         raise InvalidInput(
-            fields={field: f"{raw!r} is ambiguous (a thousands separator or a decimal comma?); "
+            fields={field: f"{shown(raw)} is ambiguous (a thousands separator or a decimal comma?); "
                            "write it without the comma"}
         )
     if match.group("sep") and digits == 0:
         raise InvalidInput(fields={field: f"{currency_code(currency)} has no minor unit; write a whole number"})
     if len(frac) > digits:
         raise InvalidInput(
-            fields={field: f"{currency_code(currency)} has {digits} decimal places; {raw!r} has {len(frac)}"}
+            fields={field: f"{currency_code(currency)} has {digits} decimal places; {shown(raw)} has {len(frac)}"}
         )
-    if len(whole) > 12:
-        raise InvalidInput(fields={field: f"{raw!r} is too large"})
+    whole = whole.lstrip("0") or "0"
+    if len(whole) > MAX_WHOLE_DIGITS:
+        raise InvalidInput(fields={field: f"{shown(raw)} is too large: at most {MAX_WHOLE_DIGITS} digits before "
+                                          "the decimal point"})
     minor = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    if minor > MAX_MINOR:
+        raise InvalidInput(fields={field: f"{shown(raw)} is too large"})
     if minor == 0 and not allow_zero:
         raise InvalidInput(fields={field: "must be more than zero"})
     return minor

@@ -15,9 +15,13 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from agentdesk.domain.countries import COUNTRY_CODES
+from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.text import has_surrogates
 
 EMAIL_LIMIT = 320
+LOCAL_PART_LIMIT = 64
+TLD = re.compile(r"[a-z]{2,63}")
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 NAME_LIMIT = 100
@@ -207,9 +211,9 @@ def check_date_of_birth(value: date | str | None, problems: dict[str, str], toda
         return None
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value.strip())
-        except ValueError:
-            problems["date_of_birth"] = f"{value!r} is not a date; write it as YYYY-MM-DD"
+            value = parse_date(value, "date_of_birth")
+        except InvalidInput as exc:
+            problems.update(exc.fields)
             return None
     today = today or date.today()
     if value > today:
@@ -221,14 +225,27 @@ def check_date_of_birth(value: date | str | None, problems: dict[str, str], toda
 
 def normalized_email(text: str) -> str:
     """The address in the form email-validator normalises it to (domain lower-cased and in Unicode,
-    NFC); `ValueError` says why it is not an address. Deliverability is not checked (no DNS)."""
+    NFC); `ValueError` says why it is not an address. Deliverability is not checked (no DNS).
+
+    Stricter than the library where it lets typos through: the part before the @ has at most
+    64 bytes (RFC 5321), and the top-level domain is two or more letters or an IDN `xn--` label
+    (`a@b.c`, `a@b.c0m` are refused)."""
     address = (text or "").strip()
     if len(address) > EMAIL_LIMIT:
         raise ValueError(f"longer than {EMAIL_LIMIT} characters")
+    if has_surrogates(address):
+        raise ValueError("not valid UTF-8")
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+    local_bytes = len(checked.local_part.encode())
+    if local_bytes > LOCAL_PART_LIMIT:
+        raise ValueError(f"the part before the @-sign is longer than {LOCAL_PART_LIMIT} bytes ({local_bytes})")
+    tld = checked.ascii_domain.rsplit(".", 1)[-1].lower()
+    if not (TLD.fullmatch(tld) or tld.startswith("xn--")):
+        raise ValueError(f"{tld!r} is not a top-level domain (two or more letters)")
+    return checked.normalized
 
 
 def check_emails(emails: list[ContactInput], problems: dict[str, str]) -> list[ContactInput]:

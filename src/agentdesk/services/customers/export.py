@@ -29,7 +29,9 @@ from agentdesk.services.customers.columns import COLUMNS, validate_columns
 from agentdesk.services.customers.filters import CustomerQuery
 from agentdesk.services.customers.search import MAX_PAGE, CustomerRow, count_matching, cursor_for, fetch_page
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""What a spreadsheet may run as a formula at the start of a cell; their full-width forms too
+(some spreadsheets fold them to their ASCII forms)."""
 CONTACTS_PRESET = "contacts"
 CONTACTS_HEADER = [
     "Name", "Email", "Company", "Company ID", "Company Email", "Tax ID", "Phone", "Address", "City", "State",

@@ -12,9 +12,11 @@ from enum import StrEnum
 from typing import Any
 
 from agentdesk.domain.countries import COUNTRY_CODES
+from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.formatting import format_date
 from agentdesk.domain.money import CURRENCY_EXPONENTS, format_amount, parse_amount
+from agentdesk.domain.numbers import parse_count
 
 
 class Segment(StrEnum):
@@ -146,8 +148,12 @@ def _parse_int(value: object, name: str, problems: dict[str, str]) -> int | None
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str):
+        try:
+            return parse_count(value, name)
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+            return None
     else:
         problems[name] = f"{value!r} is not a whole number"
         return None
@@ -163,9 +169,9 @@ def _parse_date(value: object, name: str, problems: dict[str, str]) -> date | No
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        problems[name] = f"{value!r} is not a date; write it as YYYY-MM-DD"
+        return parse_date(str(value), name)
+    except InvalidInput as exc:
+        problems.update(exc.fields)
         return None
 
 

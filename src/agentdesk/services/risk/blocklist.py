@@ -30,6 +30,7 @@ from agentdesk.db.models import (
 )
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain.countries import COUNTRY_CODES
+from agentdesk.domain.dates import parse_date
 from agentdesk.domain.enums import BlocklistKind, BlocklistKindSets
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
 from agentdesk.domain.permissions import Action, Actor, require
@@ -92,7 +93,7 @@ def normalise(kind: BlocklistKind, value: str) -> str:
             raise InvalidInput(fields={"value": f"{raw!r} is not a phone number"})
         return digits
     if kind == BlocklistKind.BIN:
-        if not raw.isdigit() or not 6 <= len(raw) <= 8:
+        if not raw.isascii() or not raw.isdigit() or not 6 <= len(raw) <= 8:
             raise InvalidInput(fields={"value": "a BIN is the card's first 6 to 8 digits"})
         return raw
     if kind == BlocklistKind.IP:
@@ -111,10 +112,7 @@ def normalise(kind: BlocklistKind, value: str) -> str:
 def parse_expiry(text: str | None) -> datetime | None:
     if not text or not str(text).strip():
         return None
-    try:
-        day = date.fromisoformat(str(text).strip())
-    except ValueError:
-        raise InvalidInput(fields={"expires": f"{text!r} is not a date; write it as YYYY-MM-DD"}) from None
+    day = parse_date(str(text), "expires")
     if day <= date.today():
         raise InvalidInput(fields={"expires": "the expiry must be in the future"})
     return datetime.combine(day, time.min, tzinfo=UTC)

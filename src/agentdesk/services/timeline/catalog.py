@@ -8,10 +8,10 @@ ids, and money in minor units), "date" (ISO date text), "list" (of strings),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
 
 
@@ -265,8 +265,8 @@ def _valid(kind: str, value: object) -> bool:
         if not isinstance(value, str):
             return False
         try:
-            date.fromisoformat(value)
-        except ValueError:
+            parse_date(value, "date")
+        except InvalidInput:
             return False
         return True
     raise AssertionError(f"unknown attribute kind {kind}")

@@ -106,9 +106,11 @@ def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target:
             if other.id == cid:
                 raise InvalidInput(fields={"target": "a customer cannot be linked to itself"})
         elif kind == "transaction":
-            if not str(target).isdigit() or session.get(Transaction, int(target)) is None:
-                raise InvalidInput(fields={"target": f"no transaction {target}"})
-            target_id, label = int(target), str(target)
+            number = str(target).strip()
+            if not (number.isascii() and number.isdigit() and len(number) <= 18) \
+                    or session.get(Transaction, int(number)) is None:
+                raise InvalidInput(fields={"target": f"no transaction {number!r}"})
+            target_id, label = int(number), number
         else:
             raise InvalidInput(fields={"kind": "link a customer or a transaction"})
         event = record_event(session, actor, cid, EventType.LINK, kind=kind, target=label, target_id=target_id,

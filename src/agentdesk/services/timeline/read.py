@@ -17,13 +17,17 @@ from sqlmodel import Session, col, select
 from agentdesk.db.models import Customer, TimelineEvent
 from agentdesk.db.search_index import fold
 from agentdesk.db.store import Store
+from agentdesk.domain.dates import parse_optional_date
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.text import check_text
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import CATALOG, EventType
 from agentdesk.services.timeline.record import TimelineEntry, entry_from_row
 
 MAX_PAGE = 500
+SEARCH_LIMIT = 200
+"""The longest words-in-notes filter: more than any note search needs, short enough to stay cheap."""
 
 Cursor = tuple[datetime, int]  # (occurred_at, id)
 
@@ -42,6 +46,7 @@ class TimelineFilter:
             raise InvalidInput(fields={"type": f"unknown event type(s): {', '.join(sorted(unknown))}"})
         if self.since and self.until and self.since > self.until:
             raise InvalidInput(fields={"until": "the date range ends before it starts"})
+        check_text(self.text, "text", limit=SEARCH_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def _conditions(owners: list[int], f: TimelineFilter) -> list[ColumnElement[bool
         conditions.append(col(TimelineEvent.type).in_(sorted(f.types)))
     if f.since:
         conditions.append(occurred_at >= datetime.combine(f.since, time.min, tzinfo=UTC))
-    if f.until:
+    if f.until and f.until < date.max:
         conditions.append(occurred_at < datetime.combine(f.until + timedelta(days=1), time.min, tzinfo=UTC))
     if f.text.strip():
         conditions.append(col(TimelineEvent.search_text).contains(fold(f.text.strip()), autoescape=True))
@@ -115,16 +120,16 @@ def event_types() -> list[tuple[str, str]]:
 
 
 def parse_since_until(since: str | None, until: str | None) -> tuple[date | None, date | None]:
+    """The range's first and last days as typed (YYYY-MM-DD, blank for open); every bad one reported at once.
+
+    Any calendar day is taken, 0001-01-01 to 9999-12-31: the last one means "to the end of time"."""
     problems: dict[str, str] = {}
     values: list[date | None] = []
     for name, value in (("since", since), ("until", until)):
-        if not value:
-            values.append(None)
-            continue
         try:
-            values.append(date.fromisoformat(value.strip()))
-        except ValueError:
-            problems[name] = f"{value!r} is not a date; write it as YYYY-MM-DD"
+            values.append(parse_optional_date(value, name))
+        except InvalidInput as exc:
+            problems.update(exc.fields)
             values.append(None)
     if problems:
         raise InvalidInput(fields=problems)
