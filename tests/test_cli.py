@@ -289,7 +289,8 @@ def test_log_file_and_debug_reach_the_settings_and_the_logs(sqlite_url, capsys, 
 ])
 def test_usage_errors_exit_with_status_2(capsys, argv):
     code, out, err = run(capsys, *argv)
-    assert code == 2 and out == "" and "Error: " in err
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("agentdesk: "), "one line saying what is wrong"
 
 
 def test_a_group_without_its_action_is_a_usage_error(capsys):
