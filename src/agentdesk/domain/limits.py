@@ -22,9 +22,13 @@ POSTAL_CODE = 20
 EXTERNAL_ID = 100
 """The merchant's own customer id."""
 LOGIN = 64
+WEBSITE_CODE = 64
 TAG = 64
 TAX_ID = 64
+ORDER_NUMBER = 40
 SEGMENT_NAME = 100
+SEARCH = 200
+"""What an agent types to search customers or a timeline."""
 BLOCK_VALUE = 320
 """A blocklist entry's value (an email is the longest kind)."""
 REASON = 500

@@ -14,17 +14,17 @@ from datetime import date
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from agentdesk.domain import limits
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.text import has_surrogates
+from agentdesk.domain.text import has_surrogates, text_problem
 
-EMAIL_LIMIT = 320
+EMAIL_LIMIT = limits.EMAIL
 LOCAL_PART_LIMIT = 64
 TLD = re.compile(r"[a-z]{2,63}")
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
-NAME_LIMIT = 100
 
 
 @dataclass
@@ -154,8 +154,9 @@ def check_custom_fields(values: dict[str, str], problems: dict[str, str]) -> dic
             problems[f"custom_fields.{key}"] = "names are lower-case letters, digits and _ (at most 40)"
             continue
         text = " ".join(str(value or "").split())
-        if len(text) > 200:
-            problems[f"custom_fields.{key}"] = "at most 200 characters"
+        problem = line_problem(str(value or ""), limit=limits.CUSTOM_FIELD_VALUE)
+        if problem:
+            problems[f"custom_fields.{key}"] = problem
             continue
         cleaned[name] = text
     return cleaned
@@ -189,20 +190,40 @@ def _clean(text: str | None) -> str | None:
     return text or None
 
 
-def _has_control_chars(text: str) -> bool:
-    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+_PASTED_WHITESPACE = {ord("\t"): " ", ord("\n"): " ", ord("\r"): " "}
 
 
-def check_name(value: str | None, label: str, problems: dict[str, str], key: str, required: bool) -> str | None:
-    cleaned = _clean(value)
-    if cleaned is None:
-        if required:
-            problems[key] = f"{label} is required"
+def line_problem(value: str, *, limit: int) -> str | None:
+    """Why `value` cannot be kept as one line of text, or None.
+
+    Newlines, tabs and carriage returns are spaces to be collapsed (pasted text), every other
+    control character is refused (`text_problem`), and the collapsed text may have `limit` characters.
+    """
+    problem = text_problem(value.translate(_PASTED_WHITESPACE))
+    if problem is None and len(" ".join(value.split())) > limit:
+        problem = f"is longer than {limit} characters"
+    return problem
+
+
+def clean_line(value: str | None, field: str, limit: int) -> str | None:
+    """`value` with its spaces collapsed (None when empty), or `InvalidInput` naming `field` (`line_problem`)."""
+    if value is None:
         return None
-    if len(cleaned) > NAME_LIMIT * 2:
-        problems[key] = f"{label} is longer than {NAME_LIMIT * 2} characters"
-    elif _has_control_chars(cleaned):
-        problems[key] = f"{label} contains control characters"
+    problem = line_problem(str(value), limit=limit)
+    if problem is not None:
+        raise InvalidInput(fields={field: problem})
+    return _clean(value)
+
+
+def check_name(value: str | None, label: str, problems: dict[str, str], key: str, required: bool,
+               limit: int = limits.NAME) -> str | None:
+    problem = None if value is None else line_problem(str(value), limit=limit)
+    if problem is not None:
+        problems[key] = f"{label} {problem}"
+        return None
+    cleaned = _clean(value)
+    if cleaned is None and required:
+        problems[key] = f"{label} is required"
     return cleaned
 
 
@@ -290,8 +311,9 @@ def check_phones(phones: list[ContactInput], problems: dict[str, str], region: s
         if number in seen:
             problems[key] = f"{raw} is listed twice"
             continue
+        label = check_name(phone.label, "label", problems, f"{key}.label", False, limits.CONTACT_LABEL)
         seen.add(number)
-        cleaned.append(ContactInput(number, phone.primary, phone.label or "mobile"))
+        cleaned.append(ContactInput(number, phone.primary, label or "mobile"))
     return _one_primary(cleaned, "phones", problems)
 
 
@@ -309,12 +331,9 @@ def check_addresses(addresses: list[AddressInput], problems: dict[str, str]) -> 
     cleaned = []
     for index, address in enumerate(addresses):
         key = f"addresses[{index}]"
-        line1, city = _clean(address.line1), _clean(address.city)
+        line1 = check_name(address.line1, "address line 1", problems, f"{key}.line1", True, limits.ADDRESS_LINE)
+        city = check_name(address.city, "city", problems, f"{key}.city", True, limits.CITY)
         country = (address.country or "").strip().upper()
-        if not line1:
-            problems[f"{key}.line1"] = "address line 1 is required"
-        if not city:
-            problems[f"{key}.city"] = "city is required"
         if country not in COUNTRY_CODES:
             problems[f"{key}.country"] = f"{address.country!r} is not an ISO 3166 country code (e.g. US, GB, DE)"
         cleaned.append(
@@ -322,9 +341,11 @@ def check_addresses(addresses: list[AddressInput], problems: dict[str, str]) -> 
                 line1=line1 or "",
                 city=city or "",
                 country=country,
-                line2=_clean(address.line2),
-                region=_clean(address.region),
-                postal_code=_clean(address.postal_code),
+                line2=check_name(address.line2, "address line 2", problems, f"{key}.line2", False,
+                                 limits.ADDRESS_LINE),
+                region=check_name(address.region, "region", problems, f"{key}.region", False, limits.REGION),
+                postal_code=check_name(address.postal_code, "postal code", problems, f"{key}.postal_code", False,
+                                       limits.POSTAL_CODE),
             )
         )
     return cleaned
@@ -347,7 +368,7 @@ def validated(draft: CustomerInput) -> ValidCustomer:
     region = addresses[0].country if addresses and addresses[0].country in COUNTRY_CODES else None
     result = ValidCustomer(
         external_id=check_external_id(draft.external_id, problems),
-        website=_clean(draft.website),
+        website=check_name(draft.website, "website", problems, "website", False, limits.WEBSITE_CODE),
         first_name=check_name(draft.first_name, "first name", problems, "first_name", True) or "",
         last_name=check_name(draft.last_name, "last name", problems, "last_name", True) or "",
         organization=check_name(draft.organization, "organization", problems, "organization", False),

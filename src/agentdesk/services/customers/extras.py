@@ -10,14 +10,16 @@ from sqlmodel import Session, col, select
 
 from agentdesk.db.models import TaxId, utcnow
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import line_problem
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
 TAX_TYPES = ("vat", "ein", "ssn", "abn", "gst", "other")
-TAX_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .\-/]{1,63}$")
+TAX_VALUE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 .\-/]{{1,{limits.TAX_ID - 1}}}")
 LEAD_FIELDS = ("source", "medium", "campaign", "term", "content", "affiliate", "sub_affiliate", "referrer",
                "landing_page", "funnel")
 
@@ -42,8 +44,8 @@ def add_tax_id(store: Store, actor: Actor, customer: str | int, kind: str, value
     problems = {}
     if kind not in TAX_TYPES:
         problems["type"] = f"choose one of: {', '.join(TAX_TYPES)}"
-    if not TAX_VALUE.match(value):
-        problems["value"] = "2 to 64 letters, digits, spaces, '.', '-' or '/'"
+    if not TAX_VALUE.fullmatch(value):
+        problems["value"] = f"2 to {limits.TAX_ID} letters, digits, spaces, '.', '-' or '/'"
     if problems:
         raise InvalidInput(fields=problems)
     with store.write() as session:
@@ -63,7 +65,7 @@ def add_tax_id(store: Store, actor: Actor, customer: str | int, kind: str, value
 def delete_tax_id(store: Store, actor: Actor, tax_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
-        tax = session.get(TaxId, tax_id)
+        tax = session.get(TaxId, tax_id) if limits.in_id_range(tax_id) else None
         if tax is None:
             raise NotFound(f"no tax id {tax_id}")
         session.delete(tax)
@@ -82,7 +84,7 @@ def delete_tax_id(store: Store, actor: Actor, tax_id: int) -> None:
 def set_default_tax_id(store: Store, actor: Actor, tax_id: int) -> None:
     require(actor, Action.EDIT_CUSTOMERS)
     with store.write() as session:
-        tax = session.get(TaxId, tax_id)
+        tax = session.get(TaxId, tax_id) if limits.in_id_range(tax_id) else None
         if tax is None:
             raise NotFound(f"no tax id {tax_id}")
         if tax.is_default:
@@ -101,9 +103,10 @@ def set_lead_source(store: Store, actor: Actor, customer: str | int, values: dic
         raise InvalidInput(fields={name: "not a lead source field" for name in sorted(unknown)})
     cleaned = {}
     for name in LEAD_FIELDS:
+        problem = line_problem(str(values.get(name) or ""), limit=limits.LEAD_FIELD)
+        if problem is not None:
+            raise InvalidInput(fields={name: problem})
         text = " ".join(str(values.get(name) or "").split())
-        if len(text) > 300:
-            raise InvalidInput(fields={name: "at most 300 characters"})
         if text:
             cleaned[name] = text
     with store.write() as session:

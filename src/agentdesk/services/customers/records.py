@@ -23,6 +23,7 @@ from agentdesk.db.models import (
     utcnow,
 )
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.enums import (
     InstrumentMethod,
     InstrumentStatus,
@@ -410,7 +411,7 @@ def edit_customer(store: Store, actor: Actor, ref: str | int, changes: dict) -> 
         elif name == "date_of_birth":
             wanted[name] = check_date_of_birth(value, problems)
         else:
-            wanted[name] = (value or "").strip()
+            wanted[name] = check_name(value, "website", problems, name, False, limits.WEBSITE_CODE) or ""
     if problems:
         raise InvalidInput(fields=problems)
     with store.write() as session:

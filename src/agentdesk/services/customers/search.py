@@ -22,10 +22,11 @@ from sqlmodel import Session, col
 from agentdesk.db import search_index
 from agentdesk.db.models import Address, Customer, CustomerEmail, CustomerPhone, CustomerTag, Order, Website
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.enums import OrderKind, OrderStatus
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.domain.validation import phone_digits
+from agentdesk.domain.validation import clean_line, phone_digits
 from agentdesk.services.customers.filters import (
     SEGMENT_TITLES,  # noqa: F401  (re-exported for the screens)
     CustomerFilters,
@@ -259,9 +260,7 @@ def _exact_ids(text: str) -> CompoundSelect[Any]:
 
 
 def _normalized(query: CustomerQuery) -> CustomerQuery:
-    search = " ".join((query.search or "").split())
-    if len(search) > 200:
-        raise InvalidInput(fields={"search": "search text is longer than 200 characters"})
+    search = clean_line(query.search or "", "search", limits.SEARCH) or ""
     return CustomerQuery(segment_of(query.segment), search, query.filters, sort_of(query.sort), query.descending)
 
 

@@ -13,9 +13,11 @@ from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Agent, SavedSegment, utcnow
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.filters import CustomerQuery
 
 
@@ -34,11 +36,9 @@ class SegmentInfo:
 
 
 def _name(value: str) -> str:
-    name = " ".join((value or "").split())
+    name = clean_line(value or "", "name", limits.SEGMENT_NAME)
     if not name:
         raise InvalidInput(fields={"name": "a segment needs a name"})
-    if len(name) > 100:
-        raise InvalidInput(fields={"name": "at most 100 characters"})
     return name
 
 
@@ -65,6 +65,7 @@ def create_segment(store: Store, actor: Actor, name: str, query: CustomerQuery, 
     if actor.agent_id is None:
         raise InvalidInput("System cannot own a segment")
     name = _name(name)
+    clean_line(query.search, "search", limits.SEARCH)
     definition = CustomerQuery.from_dict(query.to_dict()).to_dict()
     with store.write() as session:
         mine = select(SavedSegment).where(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.name == name)
@@ -77,7 +78,7 @@ def create_segment(store: Store, actor: Actor, name: str, query: CustomerQuery, 
 
 
 def _editable(session: Session, actor: Actor, segment_id: int) -> SavedSegment:
-    segment = session.get(SavedSegment, segment_id)
+    segment = session.get(SavedSegment, segment_id) if limits.in_id_range(segment_id) else None
     if segment is None or (segment.owner_agent_id != actor.agent_id and not segment.shared):
         raise NotFound(f"no segment {segment_id}")
     if segment.owner_agent_id != actor.agent_id and actor.role is not Role.ADMIN:

@@ -8,19 +8,20 @@ from sqlmodel import Session, col, select
 
 from agentdesk.db.models import CustomerTag, utcnow
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
-_TAG = re.compile(r"^[a-z0-9][a-z0-9 _.-]{0,63}$")
+_TAG = re.compile(rf"[a-z0-9][a-z0-9 _.-]{{0,{limits.TAG - 1}}}")
 
 
 def clean_tag(value: str) -> str:
     tag = " ".join((value or "").split()).lower()
-    if not _TAG.match(tag):
-        raise InvalidInput(fields={"tag": "use 1 to 64 letters, digits, spaces, '.', '_' or '-'"})
+    if not _TAG.fullmatch(tag):
+        raise InvalidInput(fields={"tag": f"use 1 to {limits.TAG} letters, digits, spaces, '.', '_' or '-'"})
     return tag
 
 

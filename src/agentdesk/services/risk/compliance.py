@@ -17,9 +17,11 @@ from sqlmodel import Session, col, select
 from agentdesk.config import Settings
 from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, utcnow
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.enums import AmlResult, KycStatus
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.attachments import keep_file
 from agentdesk.services.timeline.catalog import EventType
@@ -97,7 +99,7 @@ def upload_document(store: Store, actor: Actor, settings: Settings, customer: st
     kind = (kind or "").strip().lower()
     if kind not in DOCUMENT_KINDS:
         raise InvalidInput(fields={"kind": f"choose one of: {', '.join(DOCUMENT_KINDS)}"})
-    sha, size, content_type, name = keep_file(settings, path)
+    sha, size, content_type, name = keep_file(store, settings, path)
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
         attachment = Attachment(customer_id=cid, sha256=sha, name=name, content_type=content_type, size=size,
@@ -116,7 +118,7 @@ def review_document(store: Store, actor: Actor, document_id: int, status: str) -
     if status not in REVIEW:
         raise InvalidInput(fields={"status": "accepted or rejected"})
     with store.write() as session:
-        document = session.get(KycDocument, document_id)
+        document = session.get(KycDocument, document_id) if limits.in_id_range(document_id) else None
         if document is None:
             raise NotFound(f"no KYC document {document_id}")
         document.status = KycStatus(status)
@@ -132,11 +134,12 @@ def record_aml_check(store: Store, actor: Actor, customer: str | int, result: st
     require(actor, Action.EDIT_CUSTOMERS)
     if result not in AML_RESULTS:
         raise InvalidInput(fields={"result": f"one of: {', '.join(AML_RESULTS)}"})
-    if not isinstance(matches, int) or matches < 0:
-        raise InvalidInput(fields={"matches": "a whole number, zero or more"})
+    if not isinstance(matches, int) or isinstance(matches, bool) or not 0 <= matches <= limits.INT32_MAX:
+        raise InvalidInput(fields={"matches": f"a whole number from 0 to {limits.INT32_MAX:,}"})
+    source = clean_line(source, "source", limits.AML_SOURCE) or "manual"
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
-        check = AmlCheck(customer_id=cid, result=AmlResult(result), matches=matches, source=source[:64] or "manual")
+        check = AmlCheck(customer_id=cid, result=AmlResult(result), matches=matches, source=source)
         session.add(check)
         session.flush()
         record_event(session, actor, cid, EventType.AML_CHECK, check=check.id, result=result, matches=matches,

@@ -74,8 +74,8 @@ def _sqlite_changes(upgrade: bool) -> dict[str, dict[str, tuple[str, str]]]:
             changes.setdefault(table, {})[column] = (old, new)
     for table, widened in WIDENED.items():
         for column, (narrow, wide) in widened.items():
-            old, new = (narrow, wide) if upgrade else (wide, narrow)
-            changes.setdefault(table, {})[column] = (f'VARCHAR({old})', f'VARCHAR({new})')
+            before, after = (narrow, wide) if upgrade else (wide, narrow)
+            changes.setdefault(table, {})[column] = (f'VARCHAR({before})', f'VARCHAR({after})')
     return changes
 
 
