@@ -51,6 +51,7 @@ SUBCOMMANDS: dict[str, str] = {
     "blocklist": "blocklist:blocklist",
     "worker": "worker:worker",
     "gateway": "worker:gateway",
+    "doctor": "doctor:doctor",
 }
 """Subcommand → `module:attribute` under `agentdesk.cli`, in the order `--help` lists them."""
 
