@@ -18,7 +18,7 @@ from agentdesk.domain import limits
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.text import has_surrogates, text_problem
+from agentdesk.domain.text import check_text, has_surrogates, text_problem
 
 EMAIL_LIMIT = limits.EMAIL
 LOCAL_PART_LIMIT = 64
@@ -213,6 +213,14 @@ def clean_line(value: str | None, field: str, limit: int) -> str | None:
     if problem is not None:
         raise InvalidInput(fields={field: problem})
     return _clean(value)
+
+
+def clean_block(value: str | None, field: str, limit: int) -> str:
+    """Multi-line text (a note, a refund's reason): Windows line ends become newlines, the ends are
+    stripped, newline and tab are kept and every other control character is refused; at most `limit`
+    characters once stripped. `InvalidInput` names `field`."""
+    text = check_text(str(value or "").replace("\r\n", "\n"), field, multiline=True).strip()
+    return check_text(text, field, multiline=True, limit=limit)
 
 
 def check_name(value: str | None, label: str, problems: dict[str, str], key: str, required: bool,

@@ -40,11 +40,12 @@ def tax_ids(session: Session, customer_id: int) -> list[TaxIdInfo]:
 def add_tax_id(store: Store, actor: Actor, customer: str | int, kind: str, value: str, default: bool = False) -> int:
     require(actor, Action.EDIT_CUSTOMERS)
     kind = (kind or "").strip().lower()
-    value = " ".join((value or "").split())
+    raw_value = str(value or "")
+    value = " ".join(raw_value.split())
     problems = {}
     if kind not in TAX_TYPES:
         problems["type"] = f"choose one of: {', '.join(TAX_TYPES)}"
-    if not TAX_VALUE.fullmatch(value):
+    if not TAX_VALUE.fullmatch(value) or line_problem(raw_value, limit=limits.TAX_ID):
         problems["value"] = f"2 to {limits.TAX_ID} letters, digits, spaces, '.', '-' or '/'"
     if problems:
         raise InvalidInput(fields=problems)

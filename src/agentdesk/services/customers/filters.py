@@ -11,12 +11,14 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from agentdesk.domain import limits
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.dates import parse_date
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.formatting import format_date
 from agentdesk.domain.money import CURRENCY_EXPONENTS, format_amount, parse_amount
 from agentdesk.domain.numbers import parse_count
+from agentdesk.domain.validation import line_problem
 
 
 class Segment(StrEnum):
@@ -148,6 +150,9 @@ def _parse_int(value: object, name: str, problems: dict[str, str]) -> int | None
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
+        if number > limits.INT64_MAX:
+            problems[name] = f"must be at most {limits.INT64_MAX:,}"
+            return None
     elif isinstance(value, str):
         try:
             return parse_count(value, name)
@@ -179,6 +184,9 @@ def _parse_money(value: object, name: str, currency: str | None, problems: dict[
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= limits.AMOUNT_MAX:
+            problems[name] = f"must be from 0 to {limits.AMOUNT_MAX:,} minor units"
+            return None
         return value
     try:
         return parse_amount(str(value), currency or "USD", field=name, allow_zero=True)
@@ -187,8 +195,12 @@ def _parse_money(value: object, name: str, currency: str | None, problems: dict[
         return None
 
 
-def _clean_text(value: object) -> str | None:
+def _clean_text(value: object, name: str, problems: dict[str, str], limit: int) -> str | None:
     if value is None:
+        return None
+    problem = line_problem(str(value), limit=limit)
+    if problem is not None:
+        problems[name] = problem
         return None
     text = " ".join(str(value).split())
     return text or None
@@ -197,22 +209,22 @@ def _clean_text(value: object) -> str | None:
 def parse_filters(values: dict[str, Any]) -> CustomerFilters:
     """Filters from text (screen, CLI) or stored JSON; every bad value is reported at once."""
     problems: dict[str, str] = {}
-    country = _clean_text(values.get("country"))
+    country = _clean_text(values.get("country"), "country", problems, limits.NAME)
     if country is not None:
         country = country.upper()
         if country not in COUNTRY_CODES:
             problems["country"] = f"{values['country']!r} is not an ISO 3166 country code"
-    currency = _clean_text(values.get("currency"))
+    currency = _clean_text(values.get("currency"), "currency", problems, limits.NAME)
     if currency is not None:
         currency = currency.upper()
         if currency not in CURRENCY_EXPONENTS:
             problems["currency"] = f"{values['currency']!r} is not a supported currency code"
             currency = None
     result = CustomerFilters(
-        website=_clean_text(values.get("website")),
+        website=_clean_text(values.get("website"), "website", problems, limits.WEBSITE_CODE),
         country=country,
         currency=currency,
-        tag=(_clean_text(values.get("tag")) or "").lower() or None,
+        tag=(_clean_text(values.get("tag"), "tag", problems, limits.TAG) or "").lower() or None,
         created_from=_parse_date(values.get("created_from"), "created_from", problems),
         created_to=_parse_date(values.get("created_to"), "created_to", problems),
         payments_min=_parse_int(values.get("payments_min"), "payments_min", problems),

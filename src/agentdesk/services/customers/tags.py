@@ -11,6 +11,7 @@ from agentdesk.db.store import Store
 from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import line_problem
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
@@ -20,7 +21,7 @@ _TAG = re.compile(rf"[a-z0-9][a-z0-9 _.-]{{0,{limits.TAG - 1}}}")
 
 def clean_tag(value: str) -> str:
     tag = " ".join((value or "").split()).lower()
-    if not _TAG.fullmatch(tag):
+    if not _TAG.fullmatch(tag) or line_problem(value or "", limit=limits.TAG):
         raise InvalidInput(fields={"tag": f"use 1 to {limits.TAG} letters, digits, spaces, '.', '_' or '-'"})
     return tag
 

@@ -29,12 +29,14 @@ from agentdesk.db.models import (
     utcnow,
 )
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.countries import COUNTRY_CODES
 from agentdesk.domain.dates import parse_date
 from agentdesk.domain.enums import BlocklistKind, BlocklistKindSets
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.domain.validation import normalized_email, phone_digits
+from agentdesk.domain.text import check_text
+from agentdesk.domain.validation import clean_line, normalized_email, phone_digits
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -79,7 +81,7 @@ def blocklist_kind(text: str) -> BlocklistKind:
 
 
 def normalise(kind: BlocklistKind, value: str) -> str:
-    raw = (value or "").strip()
+    raw = check_text(check_text(value or "", "value").strip(), "value", limit=limits.BLOCK_VALUE)
     if not raw:
         raise InvalidInput(fields={"value": "say what to block"})
     if kind == BlocklistKind.EMAIL:
@@ -180,9 +182,7 @@ def add_entry(store: Store, actor: Actor, kind: BlocklistKind | str, value: str,
     kind = blocklist_kind(kind)
     value = normalise(kind, value)
     expires_at = expires if isinstance(expires, datetime) else parse_expiry(expires)
-    reason = " ".join((reason or "").split()) or None
-    if reason and len(reason) > 500:
-        raise InvalidInput(fields={"reason": "at most 500 characters"})
+    reason = clean_line(reason, "reason", limits.REASON)
     with store.write() as session:
         now = utcnow()
         clash = session.exec(select(BlocklistEntry).where(BlocklistEntry.kind == kind, BlocklistEntry.value == value,
@@ -202,7 +202,7 @@ def add_entry(store: Store, actor: Actor, kind: BlocklistKind | str, value: str,
 def remove_entry(store: Store, actor: Actor, entry_id: int) -> EntryInfo:
     require(actor, Action.BLOCKLIST)
     with store.write() as session:
-        entry = session.get(BlocklistEntry, entry_id)
+        entry = session.get(BlocklistEntry, entry_id) if limits.in_id_range(entry_id) else None
         if entry is None or entry.removed_at is not None:
             raise NotFound(f"no active blocklist entry {entry_id}")
         entry.removed_at = utcnow()

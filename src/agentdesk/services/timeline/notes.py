@@ -14,13 +14,15 @@ from sqlmodel import Session, col, select
 
 from agentdesk.db.models import Agent, Customer, Mention, TimelineEvent, Transaction, utcnow
 from agentdesk.db.store import Store
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import clean_block
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import TimelineEntry, entry_from_row, record_event
 
-NOTE_LIMIT = 4000
+NOTE_LIMIT = limits.NOTE
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})")
 
 
@@ -38,11 +40,11 @@ def _mentioned_agents(session: Session, text: str) -> list[Agent]:
 def add_note(store: Store, actor: Actor, customer: str | int, text: str, corrects: int | None = None) -> TimelineEntry:
     """A note (several lines allowed); @login mentions reach those agents' mention lists."""
     require(actor, Action.EDIT_CUSTOMERS)
-    text = (text or "").strip()
+    text = clean_block(text, "text", NOTE_LIMIT)
     if not text:
         raise InvalidInput(fields={"text": "the note is empty"})
-    if len(text) > NOTE_LIMIT:
-        raise InvalidInput(fields={"text": f"at most {NOTE_LIMIT} characters"})
+    if corrects is not None and not limits.in_id_range(corrects):
+        raise InvalidInput(fields={"corrects": f"note {corrects} is not on this customer's timeline"})
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
         if corrects is not None:
@@ -87,6 +89,7 @@ def my_mentions(store: Store, actor: Actor, unseen_only: bool = True) -> list[Me
 
 def mark_mentions_seen(store: Store, actor: Actor, mention_ids: list[int]) -> None:
     require(actor, Action.VIEW_CUSTOMERS)
+    mention_ids = [i for i in mention_ids if limits.in_id_range(i)]
     with store.write(unrecorded="reading a mention is the agent's own bookkeeping") as session:
         for mention in session.exec(select(Mention).where(col(Mention.id).in_(mention_ids),
                                                           Mention.agent_id == actor.agent_id)):
@@ -98,6 +101,7 @@ def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target:
              text: str | None = None) -> TimelineEntry:
     """Link the timeline to another customer (by id) or a transaction (by number)."""
     require(actor, Action.EDIT_CUSTOMERS)
+    text = clean_block(text, "text", limits.DESCRIPTION) or None
     with store.write() as session:
         cid = customer_by_ref(session, customer).id
         if kind == "customer":
@@ -114,6 +118,6 @@ def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target:
         else:
             raise InvalidInput(fields={"kind": "link a customer or a transaction"})
         event = record_event(session, actor, cid, EventType.LINK, kind=kind, target=label, target_id=target_id,
-                             text=(text or "").strip() or None)
+                             text=text)
         session.flush()
         return entry_from_row(event)
