@@ -1,7 +1,9 @@
 """The headless CLI, driven through `main()` as a shell would call it, plus one real subprocess."""
 
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -411,3 +413,203 @@ def test_every_subcommand_loads_under_its_own_name(capsys):
         command = root.root.get_command(None, name)
         assert command is not None and command.name == name
         assert run(capsys, name, "--help")[0] == 0
+
+
+# --- hostile input at the command line (issue 10, findings 5-6) -------------------------------------------------------
+
+RAW_IN_OUTPUT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""What no output line may hold raw: controls (but newline and tab), DEL, C1, bidi overrides, lone surrogates."""
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows per table: nothing refused at the command line may change one."""
+    from sqlalchemy import create_engine, func, inspect, select, table
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = inspect(conn).get_table_names()
+            return {name: conn.execute(select(func.count()).select_from(table(name))).scalar_one() for name in names}
+    finally:
+        engine.dispose()
+
+
+BAD = "bad\udcff"
+"""What Python makes of the bytes `bad\\xff` in argv (surrogateescape)."""
+
+
+@pytest.mark.parametrize("argv, label", [
+    (["note", "CUS-0000001", BAD], "TEXT"),
+    (["segments", "save", BAD], "NAME"),
+    (["segments", "save", "ok", "--search", BAD], "--search"),
+    (["blocklist", "add", "--type", "email", "--value", BAD], "--value"),
+    (["blocklist", "add", "--type", "ip", "--value", "10.1.2.3", "--reason", BAD], "--reason"),
+    (["blocklist", "add", "--type", "ip", "--value", "10.1.2.3", "--expires", BAD], "--expires"),
+    (["refund", "1", "--reason", BAD], "--reason"),
+    (["refund", "1", "--amount", BAD], "--amount"),
+    (["void", "1", "--reason", BAD], "--reason"),
+    (["refund-order", BAD], "ORDER"),
+    (["payout", "CUS-0000001", "--amount", "1", "--currency", "USD", "--request-id", BAD], "--request-id"),
+    (["customers", "search", BAD], "TEXT"),
+    (["customers", "search", "--tag", BAD], "--tag"),
+    (["customers", "show", BAD], "ID"),
+    (["timeline", "CUS-0000001", "--search", BAD], "--search"),
+    (["timeline", "CUS-0000001", "--type", "note", "--type", BAD], "--type"),
+    (["agents", "add", BAD, "--role", "agent"], "LOGIN"),
+    (["agents", "add", "newbie", "--role", "agent", "--name", BAD], "--name"),
+    (["export", "customers", "--out", BAD], "--out"),
+    (["audit", "verify", BAD], "CUSTOMER"),
+    (["--as", BAD, "customers", "search"], "--as"),
+])
+def test_invalid_utf8_in_any_argument_is_refused_naming_it(demo_db, capsys, argv, label):
+    before = row_counts(demo_db)
+    code, out, err = run(capsys, "--db", demo_db, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith(f"agentdesk: {label} is not valid UTF-8.") and len(err.splitlines()) == 1, err
+    assert row_counts(demo_db) == before
+
+
+def test_invalid_utf8_in_the_database_option(capsys, login):
+    code, out, err = run(capsys, "--db", "sqlite:///" + BAD, "customers", "search")
+    assert (code, out) == (2, "") and err.startswith("agentdesk: --db is not valid UTF-8.")
+
+
+def test_invalid_utf8_bytes_from_a_real_shell(demo_db):
+    """The bytes as a shell passes them (`"$(printf 'bad\\xff')"`): one line, exit 2, no note written."""
+    before = row_counts(demo_db)
+    done = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", demo_db, "note", "CUS-0000001", b"bad\xff"],
+                          capture_output=True, timeout=60, env=dict(os.environ, LC_ALL="C.UTF-8"))
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.decode().startswith("agentdesk: TEXT is not valid UTF-8.") and done.stderr.count(b"\n") == 1
+    assert row_counts(demo_db) == before
+
+
+def test_invalid_utf8_in_the_config_file_is_one_line(sqlite_url, capsys, login, monkeypatch, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_bytes(b'theme = "bad\xff"\n')
+    monkeypatch.setenv("AGENTDESK_CONFIG", str(config))
+    code, out, err = run(capsys, "--db", sqlite_url, "customers", "search")
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1
+    assert err.startswith("agentdesk: ") and "not valid UTF-8" in err and str(config) in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["timeline", "CUS-0000001", "--since", "20240101"], "YYYY-MM-DD"),
+    (["timeline", "CUS-0000001", "--until", "2024-W01-1"], "YYYY-MM-DD"),
+    (["timeline", "CUS-0000001", "--since", "2023-02-29"], "not a day of the calendar"),
+    (["timeline", "CUS-0000001", "--since", "0000-00-00"], "not a day of the calendar"),
+    (["customers", "search", "--created-from", "20240101"], "YYYY-MM-DD"),
+    (["blocklist", "add", "--type", "ip", "--value", "10.9.9.9", "--expires", "2099-W01-1"], "YYYY-MM-DD"),
+    (["customers", "search", "--payments-min", "١٢"], "digits other than 0-9"),
+    (["customers", "search", "--ltv-min", "１２", "--currency", "USD"], "digits other than 0-9"),  # noqa: RUF001
+    (["blocklist", "add", "--type", "email", "--value", "a@b.c"], "top-level domain"),
+    (["blocklist", "add", "--type", "email", "--value", "a@b.c0m"], "top-level domain"),
+    (["blocklist", "add", "--type", "email", "--value", "x" * 65 + "@example.com"], "64 bytes"),
+    (["blocklist", "add", "--type", "email", "--value", "a..b@c.com"], "two periods"),
+])
+def test_strict_dates_counts_and_emails_at_the_command_line(demo_db, capsys, argv, says):
+    before = row_counts(demo_db)
+    code, out, err = run(capsys, "--db", demo_db, *argv)
+    assert (code, out) == (1, "") and err.startswith("agentdesk: ") and says in err and len(err.splitlines()) == 1
+    assert row_counts(demo_db) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["customers", "search", "--limit", "١٢"],
+    ["customers", "search", "--limit", "１２"],  # noqa: RUF001
+    ["timeline", "CUS-0000001", "--limit", "१२"],
+    ["blocklist", "remove", "99999999999999999999999"],
+    ["refund", "１２"],  # noqa: RUF001
+    ["worker", "--once", "--interval", "nan"],
+    ["worker", "--once", "--interval", "inf"],
+    ["worker", "--once", "--interval", "٥"],  # noqa: RUF001
+])
+def test_counts_and_ids_take_ascii_digits(demo_db, capsys, argv):
+    code, out, err = run(capsys, "--db", demo_db, *argv)
+    assert (code, out) == (2, "") and err.startswith("agentdesk: Invalid value for ") and len(err.splitlines()) == 1
+
+
+def test_non_ascii_digits_move_no_money(demo_db, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "data"))
+    sale, _ = _settled_sale(demo_db)
+    before = row_counts(demo_db)
+    for amount in ("١٢", "１２", "१२", "12\u00a0000", "1e3", "inf", "0x10", "9" * 40):  # noqa: RUF001
+        code, out, err = run(capsys, "--db", demo_db, "refund", str(sale), "--amount", amount)
+        assert (code, out) == (1, "") and err.startswith("agentdesk: amount: "), (amount, err)
+        code, out, err = run(capsys, "--db", demo_db, "--as", "fred", "payout", "CUS-0000003", "--amount", amount,
+                             "--currency", "USD", "--request-id", f"r-{len(amount)}")
+        assert (code, out) == (1, "") and err.startswith("agentdesk: amount: "), (amount, err)
+    assert row_counts(demo_db) == before
+
+
+def test_timeline_to_the_end_of_time(demo_db, capsys):
+    assert run(capsys, "--db", demo_db, "note", "CUS-0000001", "last words")[0] == 0
+    code, out, err = run(capsys, "--db", demo_db, "timeline", "CUS-0000001", "--since", "0001-01-01",
+                         "--until", "9999-12-31", "--json")
+    assert code == 0, err
+    assert any(e["attributes"].get("text") == "last words" for e in json.loads(out))
+    code, out, err = run(capsys, "--db", demo_db, "timeline", "CUS-0000001", "--since", "9999-12-31", "--json")
+    assert code == 0 and json.loads(out) == [], err
+
+
+def _plant(url: str, hostile: str) -> None:
+    """Hostile text already in the store (written before validation, or by hand): a customer's name, an agent's
+    name and a note event's text."""
+    from sqlalchemy import MetaData, create_engine, select, update
+
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine, only=["customer", "agent", "timeline_event"])
+    customer, agent, event = meta.tables["customer"], meta.tables["agent"], meta.tables["timeline_event"]
+    with engine.begin() as conn:
+        conn.execute(update(customer).where(customer.c.external_id == "CUS-0000001").values(first_name=hostile))
+        conn.execute(update(agent).where(agent.c.login == "bob").values(name=hostile))
+        note = conn.execute(select(event).where(event.c.type == "note").order_by(event.c.id.desc())).mappings().first()
+        row = {k: v for k, v in note.items() if k != "id"}
+        row["attributes"] = {**note["attributes"], "text": hostile}
+        conn.execute(event.insert().values(**row))
+    engine.dispose()
+
+
+def test_json_and_text_output_escape_stored_controls(demo_db, capsys):
+    hostile = "Eve\x9b31m\x85\x7f\x1b]52;c;ZXZpbA==\x07\u202etxt"
+    assert run(capsys, "--db", demo_db, "note", "CUS-0000001", "a note to copy")[0] == 0
+    _plant(demo_db, hostile)
+    cases = {
+        ("customers", "show", "CUS-0000001"): lambda data: data["first_name"] if "first_name" in data else data["name"],
+        ("customers", "search", "CUS-0000001"): lambda data: data[0]["name"],
+        ("agents", "list"): lambda data: next(a["name"] for a in data if a["login"] == "bob"),
+        ("timeline", "CUS-0000001", "--type", "note"): lambda data: data[0]["attributes"]["text"],
+    }
+    for argv, pick in cases.items():
+        code, out, err = run(capsys, "--db", demo_db, *argv, "--json")
+        assert code == 0, err
+        assert not RAW_IN_OUTPUT.search(out), (argv, out)
+        assert hostile.replace("\u202e", "") in pick(json.loads(out)).replace("\u202e", ""), argv
+        assert "\u202e" in pick(json.loads(out)), "a parser gets the original text back"
+        code, out, err = run(capsys, "--db", demo_db, *argv)
+        assert code == 0 and not RAW_IN_OUTPUT.search(out), (argv, out)
+        assert "Eve\\x9b31m\\x85\\x7f\\x1b]52;c;ZX" in out, (argv, out)
+
+
+def test_csv_export_neutralises_full_width_formulas(demo_db, capsys, tmp_path):
+    from sqlalchemy import MetaData, create_engine, update
+
+    engine = create_engine(demo_db)
+    meta = MetaData()
+    meta.reflect(engine, only=["customer"])
+    customer = meta.tables["customer"]
+    with engine.begin() as conn:
+        conn.execute(update(customer).where(customer.c.external_id == "CUS-0000001")
+                     .values(first_name="＝HYPERLINK(\"http://evil.example\")", last_name="x"))  # noqa: RUF001
+        conn.execute(update(customer).where(customer.c.external_id == "CUS-0000002")
+                     .values(first_name="＠SUM(A1)", last_name="y"))  # noqa: RUF001
+    engine.dispose()
+    out_file = tmp_path / "names.csv"
+    code, _, err = run(capsys, "--db", demo_db, "export", "customers", "--segment", "all", "--columns", "id,name",
+                       "--out", str(out_file))
+    assert code == 0, err
+    with open(out_file, newline="", encoding="utf-8") as fh:
+        cells = {row[0]: row[1] for row in csv.reader(fh)}
+    assert cells["CUS-0000001"] == "'＝HYPERLINK(\"http://evil.example\") x"  # noqa: RUF001
+    assert cells["CUS-0000002"] == "'＠SUM(A1) y"  # noqa: RUF001
