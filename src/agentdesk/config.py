@@ -1,5 +1,15 @@
 """Local settings: defaults < `config.toml` < `AGENTDESK_*` environment < command-line options.
 
+Only what concerns this host lives here: the database URL, the data and log
+files, mail transport, gateway credentials, the console's keys and theme.
+Policy (refund limits, payout ceilings, gateways per website, notify
+addresses, attachment and link limits) decides what someone may do or what
+money moves, so it lives in the store, where only admins change it
+(`agentdesk policy set`). A policy key here or in the environment is a
+`ConfigError` naming that command: a person at the keyboard controls this
+file and the environment, so neither may grant authority, and a setting that
+would do nothing is never silently ignored.
+
 The config file is `platformdirs.user_config_dir("agentdesk")/config.toml`, or
 the file `AGENTDESK_CONFIG` names. Everything is typed and checked when the
 settings are loaded, before anything else runs: an unknown key, a wrong type or
@@ -8,7 +18,7 @@ came from. `config.example.toml` at the repository root lists every key.
 
 Environment variables are `AGENTDESK_<KEY>`; a key inside a table is reached
 with `__` (`AGENTDESK_GATEWAYS__STRIPE__API_KEY`), and `[smtp]` keys also with a
-single `_` (`AGENTDESK_SMTP_HOST`). `AGENTDESK_NOTIFY_EMAILS` is comma-separated.
+single `_` (`AGENTDESK_SMTP_HOST`).
 """
 
 from __future__ import annotations
@@ -25,7 +35,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import platformdirs
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,7 +43,6 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,7 +50,6 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -53,6 +60,19 @@ ENV_PREFIX = "AGENTDESK_"
 GATEWAY_NAMES = ("sandbox", "stripe")
 SECRET_KEYS = frozenset({"password", "api_key"})
 """Keys whose value never appears in an error message."""
+POLICY_NOW: dict[str, str] = {
+    "agent_refund_limit": "refund_limit.agent.<CUR> AMOUNT",
+    "refund_limit": "refund_limit.<role>.<CUR> AMOUNT",
+    "payout_ceiling": "payout_ceiling.<CUR> AMOUNT",
+    "notify_emails": 'notify_emails "a@example.com,b@example.com"',
+    "website_gateways": "website_gateway.<website> sandbox|stripe",
+    "website_gateway": "website_gateway.<website> sandbox|stripe",
+    "attachment_limit": "attachment_limit BYTES",
+    "link_expiry": "link_expiry.<kind> HOURS",
+    "dunning_schedule": 'dunning_schedule "1,3,7"',
+    "portal_base_url": "portal_base_url URL",
+}
+"""Keys that were, or could be mistaken for, local settings but are store policy: key → the `policy set` arguments."""
 
 
 class ConfigError(Exception):
@@ -148,7 +168,7 @@ class StripeSettings(_Table):
 
 
 class GatewaysSettings(_Table):
-    """`[gateways.*]`: how each gateway is reached. Which one a website uses is `[website_gateways]`."""
+    """`[gateways.*]`: how each gateway is reached (secrets stay here). Which one a website uses is policy."""
 
     sandbox: SandboxSettings = SandboxSettings()
     stripe: StripeSettings | None = None
@@ -177,17 +197,13 @@ class Settings(BaseSettings):
     data_dir: Annotated[Path, BeforeValidator(_home)] = Field(default_factory=default_data_dir)
     database_url: str = ""
     """Empty means the SQLite store `<data_dir>/agentdesk.db`."""
-    agent_refund_limit: WholeNumber = 50_000
-    """Largest refund an agent may make on one transaction, in minor units."""
-    attachment_limit: WholeNumber = 10 * 2**20
-    """Largest attachment accepted, in bytes."""
-    notify_emails: Annotated[tuple[str, ...], NoDecode] = ()
     mail_from: str = "AgentDesk <no-reply@agentdesk.invalid>"
     smtp: SmtpSettings | None = None
     gateways: GatewaysSettings = GatewaysSettings()
-    website_gateways: dict[str, str] = {}
-    """Website code → gateway name, overriding the website's own setting."""
     log_file: Annotated[Path | None, BeforeValidator(_home)] = None
+    key_file: Annotated[Path | None, BeforeValidator(_home)] = None
+    """The service key (card fingerprints, the timeline chain). Unset: `<store file>.key` beside an SQLite
+    store, `<data_dir>/agentdesk.key` for PostgreSQL."""
     debug: bool = False
     keys: dict[str, str] = {}
     """Binding id → key(s), applied with Textual's `App.set_keymap`."""
@@ -239,42 +255,12 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("notify_emails", mode="before")
-    @classmethod
-    def _split_emails(cls, value: object) -> object:
-        return value.split(",") if isinstance(value, str) else value
-
-    @field_validator("notify_emails")
-    @classmethod
-    def _check_emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        checked = []
-        for item in (v.strip() for v in value):
-            if not item:
-                continue
-            try:
-                checked.append(validate_email(item, check_deliverability=False).normalized)
-            except EmailNotValidError as exc:
-                raise ValueError(f"{item!r} is not an email address: {exc}") from None
-        return tuple(checked)
-
     @field_validator("mail_from")
     @classmethod
     def _mail_from(cls, value: str) -> str:
         if "\r" in value or "\n" in value or "@" not in parseaddr(value)[1]:
             raise ValueError(f"expected an address such as 'Support <support@example.com>', got {value!r}")
         return value
-
-    @field_validator("website_gateways")
-    @classmethod
-    def _website_gateways(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        chosen = {website: name.strip().lower() for website, name in value.items()}
-        gateways = info.data.get("gateways")
-        for website, name in chosen.items():
-            if name not in GATEWAY_NAMES:
-                raise ValueError(f"{website}: unknown gateway {name!r}; use {' or '.join(GATEWAY_NAMES)}")
-            if name == "stripe" and isinstance(gateways, GatewaysSettings) and gateways.stripe is None:
-                raise ValueError(f"{website} uses stripe, but there is no [gateways.stripe] with its api_key")
-        return chosen
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -350,6 +336,15 @@ class _EnvironmentSource(EnvSettingsSource):
             if path and value:
                 found[ENV_PREFIX.lower() + "__".join(path)] = value
         return found
+
+    def __call__(self) -> dict[str, Any]:
+        """The fields' values, plus any policy key set in the environment, so that it is refused by name."""
+        data = super().__call__()
+        for name, value in self._environ.items():
+            path = env_path(name)
+            if path and value and path[0] in POLICY_NOW:
+                data.setdefault(path[0], value)
+        return data
 
     def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
         try:
@@ -464,6 +459,10 @@ def _shown(value: object) -> str:
 def _problem(error: ErrorDetails, path: tuple[str, ...]) -> str:
     kind, context = error["type"], error.get("ctx") or {}
     got = "" if path and path[-1] in SECRET_KEYS else f", got {_shown(error.get('input'))}"
+    if kind == "extra_forbidden" and len(path) == 1 and path[0] in POLICY_NOW:
+        return ("not a local setting any more: it is store policy, which no config file or environment "
+                f"variable can change; an admin changes it with `agentdesk policy set {POLICY_NOW[path[0]]}` "
+                "(`agentdesk policy show` lists the values in force)")
     if kind == "extra_forbidden":
         known = _known_keys(path[:-1])
         close = difflib.get_close_matches(path[-1], known, n=1)

@@ -1,4 +1,5 @@
 import hashlib
+import shutil
 
 import pytest
 from sqlalchemy import text
@@ -32,6 +33,8 @@ def fingerprint(store) -> str:
 
 def test_same_seed_same_data(tmp_path):
     a = make_store(f"sqlite:///{tmp_path / 'a.db'}")
+    # Fingerprints, hashes and seals are keyed: the same data needs the same service key.
+    shutil.copy(tmp_path / "a.db.key", tmp_path / "b.db.key")
     b = make_store(f"sqlite:///{tmp_path / 'b.db'}")
     c = make_store(f"sqlite:///{tmp_path / 'c.db'}")
     demo.build_demo(a, 300, seed=7, login="x")
@@ -115,3 +118,24 @@ def test_progress_is_reported_per_batch(sqlite_store):
     seen = []
     demo.build_demo(sqlite_store, demo.BATCH + 5, login="op", progress=lambda done, total: seen.append((done, total)))
     assert seen == [(demo.BATCH, demo.BATCH + 5), (demo.BATCH + 5, demo.BATCH + 5)]
+
+
+def test_every_demo_phone_is_a_valid_number_of_its_customers_country(sqlite_store):
+    """Issue 11, defect 1: the demo's phones pass the app's own phonenumbers check, so editing a demo
+    customer never stops at a phone the agent did not touch."""
+    import phonenumbers
+
+    demo.build_demo(sqlite_store, 300, seed=2, login="op")
+    with sqlite_store.read() as s:
+        rows = s.execute(text("""
+            SELECT p.number, p.digits, a.country FROM customer_phone p
+            LEFT JOIN address a ON a.customer_id = p.customer_id AND a.is_primary""")).all()
+    assert len(rows) > 200
+    assert len({number for number, _, _ in rows}) > len(rows) * 0.95
+    for number, digits, country in rows:
+        parsed = phonenumbers.parse(number, None)
+        assert phonenumbers.is_valid_number(parsed), number
+        assert number == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert digits == number.lstrip("+")
+        if country:
+            assert phonenumbers.region_code_for_number(parsed) == country, (number, country)

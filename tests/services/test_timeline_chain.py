@@ -24,7 +24,8 @@ def test_a_customer_write_without_its_event_cannot_commit(store, admin):
         customer = s.execute(select(Customer)).scalar_one()
         s.add(CustomerEmail(customer_id=customer.id, address="sneaky@example.com"))
     with store.read() as s:
-        assert s.execute(select(CustomerEmail.address)).scalars().all() == ["grace@example.com", "g.hopper@navy.example"]
+        assert s.execute(select(CustomerEmail.address)).scalars().all() == ["grace@example.com",
+                                                                            "g.hopper@navy.example"]
     with store.write() as s:
         customer = s.execute(select(Customer)).scalar_one()
         s.add(CustomerEmail(customer_id=customer.id, address="ok@example.com"))
@@ -68,7 +69,8 @@ def chained(sqlite_store):
         cid, external = s.execute(text(
             "SELECT c.id, c.external_id FROM customer c JOIN timeline_event e ON e.customer_id = c.id "
             "GROUP BY c.id, c.external_id HAVING COUNT(*) >= 4 ORDER BY c.id LIMIT 1")).one()
-        ids = s.execute(text("SELECT id FROM timeline_event WHERE customer_id = :c ORDER BY id"), {"c": cid}).scalars().all()
+        ids = s.execute(text("SELECT id FROM timeline_event WHERE customer_id = :c ORDER BY id"),
+                        {"c": cid}).scalars().all()
     return sqlite_store, op, external, ids
 
 
@@ -77,7 +79,7 @@ def test_a_changed_row_is_detected(chained):
     with store.engine.begin() as conn:  # straight at the database, past every service
         disable_timeline_guard(conn)
         conn.exec_driver_sql("UPDATE timeline_event SET actor_label = 'nobody' WHERE id = ?", (ids[1],))
-    checked, breaks = audit.verify_chains(store, op)
+    _, breaks = audit.verify_chains(store, op)
     assert [(b.customer, b.event_id) for b in breaks] == [(external, ids[1])]
     assert "changed" in breaks[0].problem
 
@@ -95,11 +97,13 @@ def test_reordered_rows_are_detected(chained):
     store, op, external, ids = chained
     with store.engine.begin() as conn:
         disable_timeline_guard(conn)
-        a = conn.exec_driver_sql("SELECT type, title, attributes, occurred_at FROM timeline_event WHERE id = ?", (ids[1],)).one()
-        b = conn.exec_driver_sql("SELECT type, title, attributes, occurred_at FROM timeline_event WHERE id = ?", (ids[2],)).one()
+        read = "SELECT type, title, attributes, occurred_at FROM timeline_event WHERE id = ?"
+        a = conn.exec_driver_sql(read, (ids[1],)).one()
+        b = conn.exec_driver_sql(read, (ids[2],)).one()
         for target, row in ((ids[1], b), (ids[2], a)):
-            conn.exec_driver_sql("UPDATE timeline_event SET type = ?, title = ?, attributes = ?, occurred_at = ? WHERE id = ?",
-                                 (*row, target))
+            conn.exec_driver_sql(
+                "UPDATE timeline_event SET type = ?, title = ?, attributes = ?, occurred_at = ? WHERE id = ?",
+                (*row, target))
     _, breaks = audit.verify_chains(store, op, external)
     assert breaks and breaks[0].event_id == ids[1]
 
@@ -107,7 +111,7 @@ def test_reordered_rows_are_detected(chained):
 def test_audit_cli(chained, capsys, monkeypatch):
     from agentdesk import cli
 
-    store, op, external, ids = chained
+    store, _, external, ids = chained
     monkeypatch.setattr(identity, "os_login", lambda: "op")
     assert cli.main(["--db", store.url, "audit", "verify"]) == 0
     assert "every chain intact" in capsys.readouterr().out
@@ -115,5 +119,6 @@ def test_audit_cli(chained, capsys, monkeypatch):
         disable_timeline_guard(conn)
         conn.exec_driver_sql("UPDATE timeline_event SET attributes = '{\"forged\": 1}' WHERE id = ?", (ids[0],))
     assert cli.main(["--db", store.url, "audit", "verify", external]) == 1
-    out = capsys.readouterr().out
-    assert f"BROKEN customer {external}: event {ids[0]}" in out
+    captured = capsys.readouterr()
+    assert f"{external}: changed: event {ids[0]}: its content was changed" in captured.out
+    assert "TAMPERED: 1 finding(s) (changed) in 1 customer(s)" in captured.err

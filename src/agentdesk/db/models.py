@@ -101,7 +101,7 @@ class Agent(SQLModel, table=True):
 class Website(SQLModel, table=True):
     __tablename__ = "website"
     id: int = Field(default=None, primary_key=True)
-    code: str = Field(max_length=64, unique=True)
+    code: str = Field(max_length=limits.WEBSITE_CODE, unique=True)
     name: str = Field(max_length=limits.NAME)
     url: str = Field(max_length=400)
     default_currency: str = Field(max_length=3)
@@ -351,7 +351,7 @@ class Plan(SQLModel, table=True):
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     id: int = Field(default=None, primary_key=True)
-    number: str = Field(max_length=40, unique=True)
+    number: str = Field(max_length=limits.ORDER_NUMBER, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     website_id: int = Field(foreign_key="website.id")
     kind: OrderKind = Field(sa_type=EnumText(OrderKind))
@@ -398,6 +398,9 @@ class Transaction(SQLModel, table=True):
     """Who asked for it; None for the system."""
     processed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    seal: str | None = Field(default=None, max_length=64)
+    """The service key's MAC of the immutable fields, set by the event that records the row (see
+    `services.timeline.record`); None while pending."""
 
 
 class CreditMemo(SQLModel, table=True):
@@ -412,6 +415,8 @@ class CreditMemo(SQLModel, table=True):
     reason: str = Field(max_length=limits.REASON)
     agent_id: int | None = Field(default=None, foreign_key="agent.id")
     created_at: datetime = Field(default_factory=utcnow)
+    seal: str | None = Field(default=None, max_length=64)
+    """The service key's MAC of the immutable fields, set by the event that records the memo."""
 
 
 class SandboxOperation(SQLModel, table=True):
@@ -455,7 +460,11 @@ class TimelineEvent(SQLModel, table=True):
     """Lower-cased words of a note or attachment, for searching within the timeline."""
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)
-    """sha256 over the previous event's hash and this event's content: the customer's chain."""
+    """Over the previous event's hash and this event's content: the customer's chain (see `hash_version`)."""
+    hash_version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """1: sha256, from before the store was keyed; 2: HMAC-SHA256 with the service key."""
+    bound_rows: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """The money rows this event recorded, as [table, id, seal]: covered by the event's keyed hash."""
 
 
 class Mention(SQLModel, table=True):
@@ -504,3 +513,29 @@ class Job(SQLModel, table=True):
     result: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Policy(SQLModel, table=True):
+    """One policy value (limits, ceilings, gateways, notify addresses…), read at each decision.
+
+    Keys and their types are in `agentdesk.services.policy.keys`; only admins change them."""
+
+    __tablename__ = "policy"
+    key: str = Field(primary_key=True, max_length=100)
+    value: object = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="agent.id")
+
+
+class PolicyChange(SQLModel, table=True):
+    """Append-only log of every policy change: who, when, from and to (None: not set)."""
+
+    __tablename__ = "policy_change"
+    id: int = Field(default=None, primary_key=True)
+    key: str = Field(max_length=100, index=True)
+    old_value: object | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    new_value: object | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    agent_label: str = Field(max_length=limits.LOGIN)
+    """The admin's login, "System", or the migration that seeded the value."""
+    changed_at: datetime = Field(default_factory=utcnow)

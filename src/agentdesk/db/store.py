@@ -178,12 +178,13 @@ class Store:
 
     # --- the service key --------------------------------------------------------------
 
-    def open_key(self) -> keys.KeyedStore:
+    def open_key(self, connection: Connection | None = None) -> keys.KeyedStore:
         """The store's service key, checked against the store's record of it (a store never keyed is keyed
-        now: see `keys.establish`). Raises StoreError naming what is wrong with the key file."""
+        now, in `connection`'s transaction if given: see `keys.establish`). Raises StoreError naming what is
+        wrong with the key file."""
         if self._keyed is None:
             try:
-                self._keyed = keys.establish(self._write_engine, self.key_path)
+                self._keyed = keys.establish(self._write_engine, self.key_path, connection)
             except keys.KeyProblem as exc:
                 raise StoreError(str(exc)) from None
         return self._keyed

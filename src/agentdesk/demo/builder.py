@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import tomllib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from importlib import resources
 from typing import Any
 
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy import func, insert, select
 from sqlmodel import Session, SQLModel
 
 from agentdesk.db import search_index
+from agentdesk.db.keys import ServiceKey
 from agentdesk.db.models import (
     Address,
     Agent,
@@ -95,6 +100,36 @@ def _ascii(text: str) -> str:
     return "".join(ch for ch in folded.lower() if ch.isalnum())
 
 
+@cache
+def _mobile_plan(region: str) -> tuple[int, str, str, re.Pattern[str], re.Pattern[str]]:
+    """(country code, example national number, its fixed leading digits, general and mobile patterns)
+    of a region's example mobile number, from the phonenumbers metadata."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if (example is None or example.country_code is None or metadata is None or metadata.mobile is None
+            or metadata.general_desc is None):
+        raise ValueError(f"no example mobile number for {region}")
+    national = str(example.national_number)
+    varied = min(6, len(national) - 3)
+    general = re.compile(metadata.general_desc.national_number_pattern or ".*")
+    mobile = re.compile(metadata.mobile.national_number_pattern or ".*")
+    return example.country_code, national, national[:-varied], general, mobile
+
+
+def demo_phone(region: str, digits: str) -> str:
+    """A valid mobile number of `region` in E.164: its example number with the last digits taken from
+    `digits` (stepped until the region's mobile pattern accepts them, which is what `is_valid_number`
+    checks), so numbers differ per customer and the same seed gives the same numbers."""
+    country_code, example, lead, general, mobile = _mobile_plan(region)
+    varied = len(example) - len(lead)
+    seed = int(digits)
+    for attempt in range(50):
+        national = lead + f"{(seed + attempt * 7919) % 10**varied:0{varied}d}"
+        if general.fullmatch(national) and mobile.fullmatch(national):
+            return f"+{country_code}{national}"
+    return f"+{country_code}{example}"
+
+
 class _Ids:
     """Sequential primary keys per table, handed out as rows are generated."""
 
@@ -120,8 +155,9 @@ CARD_BRANDS = [("Visa", 5), ("Mastercard", 4), ("Amex", 1)]
 
 
 class _Generator:
-    def __init__(self, catalog: _Catalog, seed: int, total: int):
+    def __init__(self, catalog: _Catalog, seed: int, total: int, key: ServiceKey):
         self.c = catalog
+        self.key = key
         self.rng = random.Random(seed)
         self.ids = _Ids()
         self.total = total
@@ -132,13 +168,15 @@ class _Generator:
         self.chain_head = timeline_chain.GENESIS
 
     def _event(self, rows: Rows, customer_id: int, event_type: EventType, when: datetime, actor: str,
-               **attrs: Any) -> None:
+               recorded: Row | None = None, **attrs: Any) -> None:
+        """One event, keyed into its customer's chain; `recorded` is the transaction it records (bound to it)."""
         agent_id = self.c.agents.get(actor)
         attributes = validate_attributes(event_type, attrs)
         title = CATALOG[event_type].title
         prev = self.chain_head if self.chain_customer == customer_id else timeline_chain.GENESIS
-        digest = timeline_chain.event_hash(prev, customer_id, event_type.value, title, agent_id, actor, when,
-                                           attributes)
+        bound = [["transaction", recorded["id"], recorded["seal"]]] if recorded else None
+        digest = timeline_chain.keyed_event_hash(self.key, prev, customer_id, event_type.value, title, agent_id,
+                                                 actor, when, attributes, bound)
         self.chain_customer, self.chain_head = customer_id, digest
         rows["timeline_event"].append(
             {
@@ -153,6 +191,8 @@ class _Generator:
                 "search_text": None,
                 "prev_hash": prev,
                 "hash": digest,
+                "hash_version": timeline_chain.KEYED,
+                "bound_rows": bound,
             }
         )
 
@@ -208,15 +248,14 @@ class _Generator:
             )
         phones = (rng.random() < 0.8) + (rng.random() < 0.25)
         for n in range(phones):
-            prefix = place["phone_prefix"]
             local_digits = f"{rng.randint(200, 989)}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
-            number = f"{prefix} {local_digits[:3]} {local_digits[3:6]} {local_digits[6:]}"
+            number = demo_phone(country, local_digits)
             rows["customer_phone"].append(
                 {
                     "id": self.ids("customer_phone"),
                     "customer_id": cid,
                     "number": number,
-                    "digits": prefix.lstrip("+") + local_digits,
+                    "digits": number.lstrip("+"),
                     "label": "mobile" if n == 0 else rng.choice(["home", "work"]),
                     "is_primary": n == 0,
                 }
@@ -243,7 +282,8 @@ class _Generator:
         brand = rng.choices([b for b, _ in CARD_BRANDS], weights=[w for _, w in CARD_BRANDS])[0]
         last4 = f"{rng.randint(0, 9999):04d}"
         iid = self.ids("payment_instrument")
-        fingerprint = hashlib.blake2b(f"{cid}:{iid}:{last4}".encode(), digest_size=8).hexdigest()
+        fingerprint = self.key.card_fingerprint(hashlib.blake2b(f"{cid}:{iid}:{last4}".encode(), digest_size=8)
+                                                .hexdigest())
         rows["payment_instrument"].append(
             {
                 "id": iid,
@@ -294,7 +334,7 @@ class _Generator:
                 # Unsettled ones settle a day after the build, not a day after the anchor.
                 "created_at": when if settled else self.built_at,
             })
-        return {
+        row = {
             "id": tid,
             "customer_id": cid,
             "order_id": order_id,
@@ -312,6 +352,8 @@ class _Generator:
             "reason": reason,
             "created_at": when,
         }
+        row["seal"] = self.key.seal_money("transaction", row)
+        return row
 
     def _orders(self, rows: Rows, cid: int, site: dict[str, Any], currency: str, instruments: list[tuple[int, str]],
                 created: datetime) -> None:
@@ -365,10 +407,6 @@ class _Generator:
                     "currency": currency,
                 }
             )
-            self._event(
-                rows, cid, EventType.NEW_PURCHASE, placed, "System",
-                product=plan["product"], order=number, amount=total, currency=currency,
-            )
             for cycle in range(cycles):
                 when = placed + timedelta(days=period * cycle)
                 if when >= ANCHOR:
@@ -377,11 +415,10 @@ class _Generator:
                 sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total,
                                  currency, settled, when, rows=rows)
                 rows["transaction"].append(sale)
-                if cycle:
-                    self._event(
-                        rows, cid, EventType.SUBSCRIPTION_BILLED, when, "System",
-                        product=plan["product"], order=number, amount=total, currency=currency,
-                    )
+                self._event(
+                    rows, cid, EventType.SUBSCRIPTION_BILLED if cycle else EventType.NEW_PURCHASE, when, "System",
+                    recorded=sale, product=plan["product"], order=number, amount=total, currency=currency,
+                )
                 self._after_sale(rows, customer, sale, number, instrument_label)
 
     def _after_sale(self, rows: Rows, customer: Row, sale: Row, number: str, instrument_label: str) -> None:
@@ -395,7 +432,7 @@ class _Generator:
                                  reason="customer changed their mind", rows=rows, parent_ref=sale["gateway_ref"])
                 rows["transaction"].append(void)
                 sale["status"] = TransactionStatus.VOIDED.value
-                self._event(rows, cid, EventType.TRANSACTION_VOIDED, void["created_at"], agent,
+                self._event(rows, cid, EventType.TRANSACTION_VOIDED, void["created_at"], agent, recorded=void,
                             amount=amount, currency=currency, transaction=sale["id"], order=number,
                             reason=void["reason"])
                 return
@@ -415,7 +452,7 @@ class _Generator:
             sale["status"] = (
                 TransactionStatus.REFUNDED if refunded == amount else TransactionStatus.PARTIALLY_REFUNDED
             ).value
-            self._event(rows, cid, EventType.MANUAL_REFUND, refund["created_at"], agent,
+            self._event(rows, cid, EventType.MANUAL_REFUND, refund["created_at"], agent, recorded=refund,
                         amount=refunded, currency=currency, transaction=sale["id"], order=number,
                         instrument=instrument_label, reason=refund["reason"])
         self._count_payment(customer, sale, settled_value=amount - refunded)
@@ -509,7 +546,7 @@ def build_demo(
                 "into an empty store (point --db at a new file)"
             )
         catalog = _seed_reference_data(session, login)
-    generator = _Generator(catalog, seed, customers)
+    generator = _Generator(catalog, seed, customers, store.key)
     summary = DemoSummary()
     done = 0
     while done < customers:

@@ -1,17 +1,25 @@
-"""Tamper evidence: each customer's events form a hash chain.
+"""Tamper evidence: each customer's events form a chain of keyed hashes.
 
-An event's hash is sha256 over the previous event's hash and the event's own
-content (type, title, actor, time, attributes) in a canonical JSON form. The
-chain runs in id order. Changing a row breaks its own hash; deleting one
-breaks the next event's link; swapping two breaks both.
+An event's hash covers the previous event's hash and the event's own content
+(type, title, actor, time, attributes, the money rows it recorded) in a
+canonical JSON form; the chain runs in id order. Since the store was keyed, the
+hash is an HMAC-SHA256 with the service key (`hash_version` 2), so nobody
+without the key can write an event, or rewrite one, that verifies. Events from
+before (version 1, plain sha256) stay verifiable as they are: the first keyed
+event of a chain covers their last hash, and the first checkpoint pins chains
+that have none yet. A version-1 event after the store was keyed is a forgery.
+
+`walk` names what is wrong with one chain; comparing with the checkpoints
+(what was there before) is `services.timeline.audit`'s job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, update
@@ -19,29 +27,50 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from agentdesk.db.keys import ServiceKey, utc_text
 from agentdesk.db.models import Customer, TimelineEvent, table_of
 
 GENESIS = "0" * 64
+UNKEYED = 1
+KEYED = 2
 _EVENTS = table_of(TimelineEvent)
+EVENT_COLUMNS = ("id", "customer_id", "type", "title", "actor_agent_id", "actor_label", "occurred_at", "attributes",
+                 "prev_hash", "hash", "hash_version", "bound_rows")
+
+FORGED = "forged"
+CHANGED = "changed"
+DELETED = "deleted"
+TRUNCATED = "truncated"
 
 
 def _when(value: datetime | str) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_text(value)
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def event_hash(prev_hash: str, customer_id: int, type_: str, title: str, actor_agent_id: int | None,
                actor_label: str, occurred_at: datetime | str, attributes: dict[str, Any] | str) -> str:
-    if isinstance(attributes, str):
-        attributes = json.loads(attributes)
+    """The unkeyed (version 1) hash of events written before the store was keyed."""
     content = json.dumps(
-        [customer_id, type_, title, actor_agent_id, actor_label, _when(occurred_at), attributes],
+        [customer_id, type_, title, actor_agent_id, actor_label, _when(occurred_at), _json(attributes)],
         sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
     )
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+def keyed_event_hash(key: ServiceKey, prev_hash: str, customer_id: int, type_: str, title: str,
+                     actor_agent_id: int | None, actor_label: str, occurred_at: datetime | str,
+                     attributes: dict[str, Any] | str, bound_rows: list[Any] | str | None) -> str:
+    """HMAC(key, prev_hash + content): the hash of every event written since the store was keyed."""
+    content = json.dumps(
+        [KEYED, customer_id, type_, title, actor_agent_id, actor_label, _when(occurred_at), _json(attributes),
+         _json(bound_rows) or []],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+    )
+    return key.mac("timeline-event:" + prev_hash + content)
 
 
 def _last_hash(session: Session, customer_id: int) -> str:
@@ -58,63 +87,95 @@ def _last_hash(session: Session, customer_id: int) -> str:
     return head or GENESIS
 
 
-def link(session: Session, event: TimelineEvent) -> None:
-    """Set the new event's place in its customer's chain (call before it is flushed)."""
+def link(session: Session, event: TimelineEvent, key: ServiceKey) -> None:
+    """Set the new event's place in its customer's chain, with its keyed hash (call before it is flushed)."""
     prev = _last_hash(session, event.customer_id)
     event.prev_hash = prev
-    event.hash = event_hash(prev, event.customer_id, event.type, event.title, event.actor_agent_id,
-                            event.actor_label, event.occurred_at, event.attributes)
+    event.hash_version = KEYED
+    event.hash = keyed_event_hash(key, prev, event.customer_id, event.type, event.title, event.actor_agent_id,
+                                  event.actor_label, event.occurred_at, event.attributes, event.bound_rows)
     session.info["chain_heads"][event.customer_id] = event.hash
 
 
 @dataclass(frozen=True)
 class Break:
     customer_id: int
-    event_id: int
+    event_id: int | None
+    kind: str
+    """forged, changed, deleted or truncated (or a money row's finding, see `audit`)."""
     problem: str
 
 
-def _walk(rows: list[Row[Any]]) -> Break | None:
+def content_matches(row: Row[Any], key: ServiceKey) -> bool:
+    if (row.hash_version or UNKEYED) == KEYED:
+        expected = keyed_event_hash(key, row.prev_hash or "", row.customer_id, row.type, row.title,
+                                    row.actor_agent_id, row.actor_label, row.occurred_at, row.attributes,
+                                    row.bound_rows)
+    else:
+        expected = event_hash(row.prev_hash or "", row.customer_id, row.type, row.title, row.actor_agent_id,
+                              row.actor_label, row.occurred_at, row.attributes)
+    return row.hash == expected
+
+
+def walk(rows: list[Row[Any]], key: ServiceKey, keyed_from_event: int, pinned_hashes: frozenset[str] = frozenset(),
+         ) -> list[Break]:
+    """What is wrong with one customer's chain (its rows in id order).
+
+    A broken link means an event before this one was deleted or moved. A hash that does not match the
+    content is "changed" when the stored hash is still the one the chain (the next event's link) or a
+    checkpoint refers to, so only the content was edited; otherwise the hash itself was rewritten, or the
+    event written, without the key: "forged". Every event goes through the checks, so one edit does not
+    hide the next."""
+    found: list[Break] = []
     prev = GENESIS
-    for row in rows:
+    keyed_seen = False
+    for i, row in enumerate(rows):
         if row.prev_hash != prev:
-            return Break(row.customer_id, row.id, "its link to the previous event does not match "
-                         "(an event before it was changed, removed or moved)")
-        expected = event_hash(prev, row.customer_id, row.type, row.title, row.actor_agent_id, row.actor_label,
-                              row.occurred_at, row.attributes)
-        if row.hash != expected:
-            return Break(row.customer_id, row.id, "its content does not match its hash (the event was changed)")
+            found.append(Break(row.customer_id, row.id, DELETED,
+                               "its link to the previous event does not match: an event before it was deleted, "
+                               "or moved, or its hash rewritten"))
+        keyed = (row.hash_version or UNKEYED) == KEYED
+        if not keyed and (keyed_seen or row.id > keyed_from_event):
+            found.append(Break(row.customer_id, row.id, FORGED,
+                               f"an unkeyed hash on an event written after the store was keyed (after event "
+                               f"{keyed_from_event}): it was written or rewritten without the service key"))
+        elif not content_matches(row, key):
+            referenced = (i + 1 < len(rows) and rows[i + 1].prev_hash == row.hash) or row.hash in pinned_hashes
+            if referenced:
+                found.append(Break(row.customer_id, row.id, CHANGED,
+                                   "its content was changed: it no longer matches its hash"))
+            elif keyed:
+                found.append(Break(row.customer_id, row.id, FORGED,
+                                   "its hash is not the service key's MAC of its content: it was written or "
+                                   "rewritten without the key"))
+            else:
+                found.append(Break(row.customer_id, row.id, CHANGED,
+                                   "its content does not match its hash (the event was changed)"))
+        keyed_seen = keyed_seen or keyed
         prev = row.hash
-    return None
+    return found
 
 
-def verify(connection: Connection, customer_id: int | None = None) -> tuple[int, list[Break]]:
-    """Walk the chains (one customer's, or every customer's); returns (events checked, first break of each chain)."""
+def customer_chains(connection: Connection, customer_id: int | None = None) -> Iterator[list[Row[Any]]]:
+    """Every customer's events in id order, one customer at a time (or one customer's)."""
     t = _EVENTS
-    columns = [t.c[name] for name in
-               ("id", "customer_id", "type", "title", "actor_agent_id", "actor_label", "occurred_at", "attributes",
-                "prev_hash", "hash")]
-    query = sa_select(*columns).order_by(t.c.customer_id, t.c.id)
+    query = sa_select(*(t.c[name] for name in EVENT_COLUMNS)).order_by(t.c.customer_id, t.c.id)
     if customer_id is not None:
         query = query.where(t.c.customer_id == customer_id)
-    breaks: list[Break] = []
-    checked = 0
     current: int | None = None
     batch: list[Row[Any]] = []
     for row in connection.execute(query.execution_options(yield_per=5000)):
-        checked += 1
         if row.customer_id != current:
-            if batch and (found := _walk(batch)):
-                breaks.append(found)
+            if batch:
+                yield batch
             current, batch = row.customer_id, []
         batch.append(row)
-    if batch and (found := _walk(batch)):
-        breaks.append(found)
-    return checked, breaks
+    if batch:
+        yield batch
 
 
 def backfill(connection: Connection, batch: int = 5000) -> int:
-    """Chain every event that has no hash yet (a store from before the chain existed)."""
+    """Chain (unkeyed) every event that has no hash yet: a store from before the chain existed (migration 0006)."""
     t = _EVENTS
     heads: dict[int, str] = {}
     done = 0

@@ -44,6 +44,11 @@ TEST_CARDS = {
 }
 
 
+def legacy_digest(digits: str) -> str:
+    """The unkeyed digest older stores kept as the fingerprint; only ever stored keyed now (see `ServiceKey`)."""
+    return hashlib.sha256(f"sandbox-card:{digits}".encode()).hexdigest()[:32]
+
+
 def behaviour(token: str | None) -> str:
     if token and token.startswith("tok_"):
         return token[4:].split("_")[0]
@@ -125,10 +130,12 @@ class SandboxGateway:
         return f"{kind}_{secrets.token_hex(6)}"
 
     def tokenize_card(self, number: str, exp_month: int, exp_year: int) -> tuple[str, str]:
-        """(token, fingerprint): the same card always has the same fingerprint, across customers."""
+        """(token, fingerprint): the same card always has the same fingerprint, across customers.
+
+        The fingerprint is keyed with the store's service key: from the store alone (BIN, last four and
+        fingerprint) nobody can recover the number by trying the middle digits."""
         digits = "".join(ch for ch in number if ch.isdigit())
-        fingerprint = hashlib.sha256(f"sandbox-card:{digits}".encode()).hexdigest()[:32]
-        return self.tokenize(digits), fingerprint
+        return self.tokenize(digits), self.store.key.card_fingerprint(legacy_digest(digits))
 
     # --- the protocol ---------------------------------------------------------------------
 
