@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -40,6 +41,7 @@ from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import (
     ContactInput,
     CustomerInput,
+    ValidCustomer,
     check_date_of_birth,
     check_name,
     phone_digits,
@@ -462,6 +464,46 @@ def _replace_contacts(session: Session, diff: dict[str, dict[str, Any]], name: s
         session.add(make(contact))
 
 
+STORED_PHONE_KEY = re.compile(r"^phones\[(\d+)\]")
+
+
+def _validated_keeping_stored_phones(draft: CustomerInput, stored: dict[str, str]) -> ValidCustomer:
+    """`validated(draft)`, except that a phone left exactly as it is stored (number → label in `stored`)
+    passes through unchecked: a number saved before the checks were strict never forces the agent to
+    retype a field they did not touch. Changed or new numbers are checked as usual."""
+    typed = list(draft.phones)
+    kept = [phone.value.strip() in stored for phone in typed]
+    fresh_at = [index for index, same in enumerate(kept) if not same]
+    draft.phones = [phone for phone, same in zip(typed, kept, strict=True) if not same]
+    try:
+        clean = validated(draft)
+    except InvalidInput as exc:
+        if not exc.fields:
+            raise
+        raise InvalidInput(fields={
+            STORED_PHONE_KEY.sub(lambda m: f"phones[{fresh_at[int(m.group(1))]}]", name): problem
+            for name, problem in exc.fields.items()
+        }) from None
+    finally:
+        draft.phones = typed
+    fresh = iter(clean.phones)
+    phones = [ContactInput(phone.value.strip(), phone.primary, stored[phone.value.strip()]) if same else next(fresh)
+              for phone, same in zip(typed, kept, strict=True)]
+    problems: dict[str, str] = {}
+    values = [p.value for p in phones]
+    for index, (phone, same) in enumerate(zip(typed, kept, strict=True)):
+        phones[index].primary = phone.primary
+        if not same and values.count(values[index]) > 1:
+            problems[f"phones[{index}]"] = f"{phone.value.strip()} is listed twice"
+    if sum(p.primary for p in phones) > 1:
+        problems["phones"] = "only one can be primary"
+    elif phones and not any(p.primary for p in phones):
+        phones[0].primary = True
+    if problems:
+        raise InvalidInput(fields=problems)
+    return replace(clean, phones=phones)
+
+
 def update_customer(store: Store, actor: Actor, ref: str | int, draft: CustomerInput) -> CustomerDetail:
     """Save the whole edit form: own fields, emails, phones, the primary address, custom fields.
 
@@ -474,9 +516,11 @@ def update_customer(store: Store, actor: Actor, ref: str | int, draft: CustomerI
         if draft.external_id and draft.external_id.strip() != current.external_id:
             raise InvalidInput(fields={"external_id": "a customer's id cannot be changed"})
         keep_id = current.external_id
+        stored_phones = {p.number: p.label for p in session.exec(
+            select(CustomerPhone).where(CustomerPhone.customer_id == current.id)).all()}
     draft.external_id = keep_id
     draft.card = None
-    clean = validated(draft)
+    clean = _validated_keeping_stored_phones(draft, stored_phones)
     with store.write() as session:
         customer = customer_by_ref(session, ref)
         cid = customer.id

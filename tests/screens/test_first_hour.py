@@ -1,0 +1,86 @@
+"""Issue 11: what a new agent hit in the first hour at 80x24, each checked on screen and in the store."""
+
+from sqlalchemy import select, text
+
+from agentdesk.db.models import CustomerPhone
+from agentdesk.services.agents import identity
+from agentdesk.services.customers import records as customers
+from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
+from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+
+from .helpers import SIZE, console, dialog_text, screen_text, settle, visible_text
+
+DEMO = (300, 2)
+
+
+def operator(store):
+    return identity.resolve_actor(store, "operator")
+
+
+def phones_of(store, customer_id: int) -> list[str]:
+    with store.read() as s:
+        return list(s.execute(select(CustomerPhone.number).where(CustomerPhone.customer_id == customer_id)
+                              .order_by(CustomerPhone.id)).scalars())
+
+
+async def open_profile(pilot, app, ref: str | int) -> int:
+    detail = customers.get_customer(app.store, app.actor, ref)
+    app.push_screen(CustomerProfileScreen(detail.id))
+    await settle(pilot, app)
+    return detail.id
+
+
+async def test_a_demo_customer_opens_edits_and_saves_without_retyping(demo_store):
+    with demo_store.read() as s:
+        customer_id = s.execute(text("SELECT customer_id FROM customer_phone ORDER BY id LIMIT 1")).scalar_one()
+    before = phones_of(demo_store, customer_id)
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, customer_id)
+        await pilot.press("e")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerFormScreen)
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen), dialog_text(app)
+    assert phones_of(demo_store, customer_id) == before
+
+
+async def test_a_stored_phone_that_fails_the_check_is_kept_unless_the_agent_touches_it(demo_store):
+    """The issue's case: '+1 258 450 6970' was stored by an older demo; e, Ctrl+S must save."""
+    detail = customers.get_customer(demo_store, operator(demo_store), "CUS-0000017")
+    with demo_store.write() as s:
+        s.execute(text("DELETE FROM customer_phone WHERE customer_id = :c"), {"c": detail.id})
+        s.execute(text("INSERT INTO customer_phone (customer_id, number, digits, label, is_primary) "
+                       "VALUES (:c, '+1 258 450 6970', '12584506970', 'mobile', true)"), {"c": detail.id})
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, detail.id)
+        await pilot.press("e")
+        await settle(pilot, app)
+        form = app.screen
+        assert isinstance(form, CustomerFormScreen) and "+1 258 450 6970" in dialog_text(app)
+        form.query_one("#c-job_title").value = "Night auditor"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen), dialog_text(app)
+        assert "Night auditor" in screen_text(app)
+
+        await pilot.press("e")
+        await settle(pilot, app)
+        form = app.screen
+        form.query_one("#c-phones").value = "+1 258 450 6970, +1 258 450 6971"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerFormScreen)
+        error = " ".join(visible_text(app, form.query_one("#error-phones")).split())
+        assert "'+1 258 450 6971' is not a valid number" in error
+        form.query_one("#c-phones").value = "+1 258 450 6970, +44 20 7946 0958"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen), dialog_text(app)
+    assert phones_of(demo_store, detail.id) == ["+1 258 450 6970", "+442079460958"]
+    saved = customers.get_customer(demo_store, operator(demo_store), detail.id)
+    assert saved.job_title == "Night auditor" and [p.primary for p in saved.phones] == [True, False]
