@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlmodel import col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Customer, Transaction, utcnow
-from agentdesk.db.store import Store, get_row
+from agentdesk.db.models import Transaction, utcnow
+from agentdesk.db.store import Store
 from agentdesk.domain.enums import TransactionStatusSets, TransactionTypeSets
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import gateways_that_settle
 
 
 def mark_settled(store: Store, txn_ids: list[int] | None = None, references: list[str] | None = None) -> int:
-    """Mark unsettled sales settled (by id or gateway reference); each adds to its customer's lifetime value."""
+    """Mark unsettled sales settled (by id or gateway reference); each adds to its customer's lifetime value.
+
+    The sales are locked in id order, then their customers in id order (see `aggregates`), and only the
+    rows still unsettled once locked count, so two settlements of the same sale add it once."""
     if not txn_ids and not references:
         return 0
     condition = col(Transaction.id).in_(txn_ids) if txn_ids else col(Transaction.gateway_ref).in_(references or [])
-    now = utcnow()
-    count = 0
     with store.write(unrecorded="settlement is the gateway's bookkeeping, not an agent's action") as session:
         rows = session.exec(
             select(Transaction).where(condition, col(Transaction.type).in_(TransactionTypeSets.MONEY_IN),
                                       col(Transaction.settled).is_(False),
                                       col(Transaction.status).in_(TransactionStatusSets.REFUNDABLE))
+            .order_by(col(Transaction.id)).with_for_update()
         ).all()
+        now = utcnow()
+        by_customer: dict[tuple[int, str], int] = defaultdict(int)
         for txn in rows:
             txn.settled = True
             txn.settled_at = now
-            customer = get_row(session, Customer, txn.customer_id)
-            if txn.currency == customer.currency:
-                customer.lifetime_value += txn.amount
-            session.add_all([txn, customer])
-            count += 1
-    return count
+            session.add(txn)
+            by_customer[txn.customer_id, txn.currency] += txn.amount
+        aggregates.lock_customers(session, [customer_id for customer_id, _ in by_customer])
+        for (customer_id, currency), amount in sorted(by_customer.items()):
+            aggregates.record_settled(session, customer_id, amount, currency)
+    return len(rows)
 
 
 def settle_from_gateway(store: Store, settings: Settings, actor: Actor | None = None, everything: bool = False) -> int:

@@ -37,6 +37,7 @@ from agentdesk.domain.enums import InstrumentStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.money import aggregates
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -134,7 +135,9 @@ def merge_customers(store: Store, actor: Actor, kept_ref: str, merged_refs: list
     with store.write() as session:
         kept, others = _load(session, kept_ref, merged_refs)
         ids = [o.id for o in others]
-        session.flush()
+        session.exec(select(Transaction.id).where(col(Transaction.customer_id).in_(ids))
+                     .order_by(col(Transaction.id)).with_for_update()).all()
+        aggregates.lock_customers(session, [kept.id, *ids])
         has_primary_email = session.exec(select(CustomerEmail.id).where(CustomerEmail.customer_id == kept.id,
                                                                         CustomerEmail.is_primary)).first()
         has_primary_phone = session.exec(select(CustomerPhone.id).where(CustomerPhone.customer_id == kept.id,
@@ -164,14 +167,10 @@ def merge_customers(store: Store, actor: Actor, kept_ref: str, merged_refs: list
                 continue
             table = table_of(model)
             session.exec(update(table).where(table.c.customer_id.in_(ids)).values(customer_id=kept.id))
+        for customer_id in [kept.id, *ids]:
+            aggregates.recompute(session, customer_id)
         for other in others:
-            kept.payment_count += other.payment_count
-            kept.lifetime_value += other.lifetime_value
-            if other.last_payment_at and (kept.last_payment_at is None or other.last_payment_at > kept.last_payment_at):
-                kept.last_payment_at = other.last_payment_at
             other.merged_into_id = kept.id
-            other.payment_count = 0
-            other.lifetime_value = 0
             other.updated_at = utcnow()
             session.add(other)
             record_event(session, actor, other.id, EventType.MERGED, kept=kept.external_id, merged=[other.external_id])

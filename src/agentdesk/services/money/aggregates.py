@@ -1,0 +1,153 @@
+"""A customer's money aggregates — payment count, lifetime value, last payment — and the rules that keep them.
+
+They copy what the transaction rows say onto the customer row, so a million customers can be sorted and
+filtered by them. The definition (`computed`) is:
+
+- `payment_count`: sales and captures that took money (`SUCCESSFUL_SALE`), whatever was refunded since;
+- `lifetime_value`: those of them settled, minus approved refunds, both in the customer's currency;
+- `last_payment_at`: when the newest of them was processed.
+
+Every change goes through this module, and each is arithmetic in SQL (`lifetime_value = lifetime_value -
+:amount`) on the customer row, locked first (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+already serialises writers). Nothing reads an aggregate into Python and writes it back, so two processes
+changing one customer never lose an update, and a statement that reads rows after the lock
+(`last_payment_at` after a void) sees every change committed before it. Callers lock the transactions
+they change before the customer, always in that order.
+`recompute` and `agentdesk audit money` use the same definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, select, update
+from sqlmodel import Session, col
+
+from agentdesk.db.models import Customer, Order, OrderItem, Transaction
+from agentdesk.domain.enums import TransactionStatus, TransactionStatusSets, TransactionType, TransactionTypeSets
+
+FIELDS = ("payment_count", "lifetime_value", "last_payment_at")
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    payment_count: int
+    lifetime_value: int
+    last_payment_at: datetime | None
+
+
+NONE = Aggregates(0, 0, None)
+
+
+def _counted() -> ColumnElement[bool]:
+    return and_(col(Transaction.type).in_(TransactionTypeSets.MONEY_IN),
+                col(Transaction.status).in_(TransactionStatusSets.SUCCESSFUL_SALE))
+
+
+def _paid_at() -> ColumnElement[datetime]:
+    return func.coalesce(col(Transaction.processed_at), col(Transaction.created_at))
+
+
+def computed(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """(customer_id, payment_count, lifetime_value, last_payment_at) from the rows, per customer with any
+    transaction matching `where`; the one definition of the aggregates."""
+    same_currency = col(Transaction.currency) == col(Customer.currency)
+    value = case(
+        (and_(_counted(), col(Transaction.settled).is_(True), same_currency), col(Transaction.amount)),
+        (and_(col(Transaction.type) == TransactionType.REFUND, col(Transaction.status) == TransactionStatus.APPROVED,
+              same_currency), -col(Transaction.amount)),
+        else_=0,
+    )
+    return (
+        select(
+            col(Transaction.customer_id).label("customer_id"),
+            cast(func.coalesce(func.sum(case((_counted(), 1), else_=0)), 0), BigInteger).label("payment_count"),
+            cast(func.coalesce(func.sum(value), 0), BigInteger).label("lifetime_value"),
+            func.max(case((_counted(), _paid_at()))).label("last_payment_at"),
+        )
+        .join(Customer, col(Customer.id) == col(Transaction.customer_id))
+        .where(*where)
+        .group_by(col(Transaction.customer_id))
+    )
+
+
+def order_totals(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """(id, number, customer_id, total, item_total) for orders matching `where`:
+    an order's total is the sum of quantity times unit price over its items."""
+    items = cast(func.coalesce(func.sum(col(OrderItem.quantity) * col(OrderItem.unit_price)), 0), BigInteger)
+    return (
+        select(col(Order.id), col(Order.number), col(Order.customer_id), col(Order.total), items.label("item_total"))
+        .outerjoin(OrderItem, col(OrderItem.order_id) == col(Order.id))
+        .where(*where)
+        .group_by(col(Order.id), col(Order.number), col(Order.customer_id), col(Order.total))
+    )
+
+
+def lock_customers(session: Session, customer_ids: Iterable[int]) -> None:
+    """The customers' row locks, in id order, held until the transaction ends (a no-op on SQLite).
+
+    `FOR UPDATE`, the lock the timeline chain takes too, and taken before the session flushes any row
+    that points to the customer: a transaction that first held the weaker lock a foreign key check or an
+    UPDATE takes, then asked for this one, would deadlock with another doing the same."""
+    ids = sorted(set(customer_ids))
+    if ids and session.get_bind().dialect.name != "sqlite":
+        with session.no_autoflush:
+            session.execute(select(col(Customer.id)).where(col(Customer.id).in_(ids)).order_by(col(Customer.id))
+                            .with_for_update()).all()
+
+
+def _change(session: Session, customer_id: int, **values: Any) -> None:
+    """One UPDATE of the customer row under its lock; the session's copy of the row is expired, never
+    flushed back over it."""
+    lock_customers(session, [customer_id])
+    session.flush()
+    statement = update(Customer).where(col(Customer.id) == customer_id).values(**values)
+    session.execute(statement.execution_options(synchronize_session="fetch"))
+
+
+def _if_currency(currency: str, amount: int) -> ColumnElement[int]:
+    return case((col(Customer.currency) == currency, amount), else_=0)
+
+
+def record_sale(session: Session, customer_id: int, amount: int, currency: str, paid_at: datetime,
+                settled: bool) -> None:
+    """An approved sale: one more payment, maybe the latest; its amount counts once settled."""
+    latest = col(Customer.last_payment_at)
+    _change(session, customer_id,
+            payment_count=col(Customer.payment_count) + 1,
+            last_payment_at=case((latest.is_(None) | (latest < paid_at), paid_at), else_=latest),
+            **({"lifetime_value": col(Customer.lifetime_value) + _if_currency(currency, amount)} if settled else {}))
+
+
+def record_settled(session: Session, customer_id: int, amount: int, currency: str) -> None:
+    """Sales of this customer (`amount` in all) settled: they count in lifetime value from now on."""
+    _change(session, customer_id, lifetime_value=col(Customer.lifetime_value) + _if_currency(currency, amount))
+
+
+def record_refund(session: Session, customer_id: int, amount: int, currency: str) -> None:
+    """An approved refund: the lifetime value loses it; the payment still counts."""
+    _change(session, customer_id, lifetime_value=col(Customer.lifetime_value) - _if_currency(currency, amount))
+
+
+def record_void(session: Session, customer_id: int, amount: int, currency: str, settled: bool) -> None:
+    """A voided sale (its status already VOIDED in this session) is no payment at all: one payment less,
+    its amount out of lifetime value if it had settled meanwhile, and the last payment found again."""
+    newest = select(func.max(_paid_at())).where(col(Transaction.customer_id) == customer_id, _counted())
+    _change(session, customer_id,
+            payment_count=case((col(Customer.payment_count) > 0, col(Customer.payment_count) - 1), else_=0),
+            last_payment_at=newest.scalar_subquery(),
+            **({"lifetime_value": col(Customer.lifetime_value) - _if_currency(currency, amount)} if settled else {}))
+
+
+def recompute(session: Session, customer_id: int) -> Aggregates:
+    """Set the customer's aggregates to what its rows say (after a merge moved rows, or to repair)."""
+    lock_customers(session, [customer_id])
+    session.flush()
+    row = session.execute(computed(col(Transaction.customer_id) == customer_id)).one_or_none()
+    values = Aggregates(row.payment_count, row.lifetime_value, row.last_payment_at) if row else NONE
+    _change(session, customer_id, payment_count=values.payment_count, lifetime_value=values.lifetime_value,
+            last_payment_at=values.last_payment_at)
+    return values
