@@ -31,15 +31,23 @@ def attachments_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "attachments"
 
 
+def _unreadable(path: str | Path, exc: Exception) -> InvalidInput:
+    return InvalidInput(fields={"path": f"{str(path)[:80]!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"})
+
+
 def keep_file(store: Store, settings: Settings, path: str | Path) -> tuple[str, int, str, str]:
     """Copy a file into the content-addressed store; (sha256, size, content type, name).
 
     The size limit is policy `attachment_limit`, read from the store for this file."""
-    source = Path(check_text(str(path), "path", limit=PATH_LIMIT)).expanduser()
-    check_text(source.name, "path", limit=limits.ATTACHMENT_NAME)
-    if not source.is_file():
+    try:
+        source = Path(check_text(str(path), "path", limit=PATH_LIMIT)).expanduser()
+        check_text(source.name, "path", limit=limits.ATTACHMENT_NAME)
+        regular = source.is_file()
+        size = source.stat().st_size if regular else 0
+    except (OSError, RuntimeError) as exc:  # RuntimeError: ~user with no such user
+        raise _unreadable(path, exc) from None
+    if not regular:
         raise InvalidInput(fields={"path": f"{source} is not a readable file"})
-    size = source.stat().st_size
     with store.read() as session:
         limit = policy.attachment_limit(session)
     if size > limit:
@@ -47,8 +55,12 @@ def keep_file(store: Store, settings: Settings, path: str | Path) -> tuple[str, 
             fields={"path": f"{source.name} is {size:,} bytes; the limit is {limit:,} (policy attachment_limit)"}
         )
     folder = private_dir(attachments_dir(settings))
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp, source.open("rb") as fh:
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp, reader as fh:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
             tmp.write(chunk)
