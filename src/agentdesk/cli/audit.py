@@ -25,6 +25,7 @@ def audit() -> None:
 def verify(desk: Desk, customer: str | None, checkpoint_file: Path | None, as_json: bool) -> int:
     """check the timeline chains, the checkpoints and the money rows (one customer's, or all)"""
     from agentdesk.services.timeline import audit as auditing
+    from agentdesk.services.timeline.chain import EVENT_KINDS
 
     report = auditing.verify(desk.store(), desk.actor, customer, checkpoint_file)
     if as_json:
@@ -46,7 +47,7 @@ def verify(desk: Desk, customer: str | None, checkpoint_file: Path | None, as_js
         return 0
     for name, findings in report.by_customer().items():
         for f in findings:
-            where = f"event {f.event_id}: " if f.event_id is not None else ""
+            where = f"event {f.event_id}: " if f.event_id is not None and f.kind in EVENT_KINDS else ""
             output.echo(f"{visible(name)}: {f.kind}: {where}{f.problem}")
     kinds = sorted({f.kind for f in report.findings}, key=auditing.KINDS.index)
     output.echo(f"TAMPERED: {len(report.findings)} finding(s) ({', '.join(kinds)}) in "

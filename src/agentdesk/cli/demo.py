@@ -33,4 +33,6 @@ def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
         f"demo store ready: {summary.customers:,} customers and {summary.leads:,} leads in {url}; "
         f"{identity.os_login()} is an admin (other demo agents: {agents})"
     )
+    output.echo(f"service key: {store.key_path} (keep it with the store: without it card fingerprints and the "
+                "timeline chain cannot be checked)")
     return 0

@@ -1,4 +1,5 @@
-"""Running queued jobs: emails and refund retries; plus the start-up repair of interrupted refunds.
+"""Running queued jobs: emails and refund retries; plus the start-up repair of interrupted refunds,
+and a timeline checkpoint every few minutes (`services.timeline.checkpoints.write_if_due`).
 
 `agentdesk worker` loops over `run_due`; the console runs the same in a
 background worker so a single agent needs nothing else running.
@@ -23,6 +24,7 @@ from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import refunds, settlement
 from agentdesk.services.risk import blocklist
+from agentdesk.services.timeline import checkpoints
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -36,8 +38,19 @@ class WorkReport:
     retrying: int = 0
     failed: int = 0
     repaired: int = 0
+    """Interrupted refunds and voids whose outcome is now recorded (approved, declined or failed)."""
+    still_pending: int = 0
+    """Interrupted refunds and voids the gateway has still not confirmed (no answer again, or a retry queued)."""
     settled: int = 0
     messages: list[str] = field(default_factory=list)
+
+    def repairs(self) -> str:
+        """The start-up repair in words: what finished and what is still pending, each said separately."""
+        finished = f"{self.repaired} interrupted refund(s) finished"
+        if not self.still_pending:
+            return finished
+        return (f"{finished}, {self.still_pending} still pending (the gateway has not confirmed them yet; "
+                "they are sent again with the same key, never paid twice)")
 
 
 def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any]:
@@ -76,7 +89,7 @@ def run_job(store: Store, settings: Settings, job: jobs.JobInfo, now: datetime |
         give_up = None
         if job.kind == JobKind.REFUND_RETRY:
             def give_up(session: Session, row: Job) -> None:
-                refunds.drop_refund(session, row, settings.notify_emails)
+                refunds.drop_refund(session, row)
         again = jobs.retry_or_fail(store, job.id, str(exc), exc.delay, now=now, on_give_up=give_up)
         return "retrying" if again else "failed"
     except Exception as exc:
@@ -94,14 +107,18 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
             break
         outcome = run_job(store, settings, job, now)
         setattr(report, outcome, getattr(report, outcome) + 1)
+    checkpoints.write_if_due(store)
     return report
 
 
 def start_up(store: Store, settings: Settings) -> WorkReport:
     """What every console or worker start does first: finish interrupted refunds, settle what is due."""
     report = WorkReport()
-    report.repaired = len(refunds.repair_pending(store, settings, older_than=timedelta(0)))
+    repaired = refunds.repair_pending(store, settings, older_than=timedelta(0))
+    report.repaired = sum(result.finished for result in repaired)
+    report.still_pending = len(repaired) - report.repaired
     report.settled = settlement.settle_from_gateway(store, settings)
     blocklist.expire_flags(store)
+    checkpoints.write_if_due(store)
     return report
 

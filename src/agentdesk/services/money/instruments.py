@@ -6,6 +6,7 @@ Each change is recorded on the timeline; the search index follows the cards' las
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import update
@@ -15,14 +16,14 @@ from agentdesk.config import Settings
 from agentdesk.db import search_index
 from agentdesk.db.models import PaymentInstrument, Website
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.enums import InstrumentMethod, InstrumentStatus
-from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.formatting import format_expiry, instrument_label
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import AddressInput, CardInput, card_brand, check_addresses, check_card
 from agentdesk.services.customers.lookup import customer_by_ref
-from agentdesk.services.money.gateways import GatewayError, gateway_for
-from agentdesk.services.money.payments import gateway_name
+from agentdesk.services.money.gateways import GatewayError, gateway_for, gateway_name
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -40,13 +41,21 @@ def tokenize_card(store: Store, settings: Settings | None, website_code: str | N
         website = session.exec(query.order_by(col(Website.id))).first()
         if website is None:
             raise InvalidInput(fields={"website": f"no website {website_code!r}"})
-        name = gateway_name(settings, website)
+        name = gateway_name(session, website, settings)
     digits, month, year = card
     try:
         token, fingerprint = gateway_for(store, name, settings).tokenize_card(digits, month, year)
     except GatewayError as exc:
         raise InvalidInput(fields={"card.number": f"the gateway refused the card: {exc}"}) from exc
-    return name, token, fingerprint
+    return name, token, kept_fingerprint(store, digits, fingerprint)
+
+
+def kept_fingerprint(store: Store, digits: str, fingerprint: str) -> str:
+    """The fingerprint to keep. When Stripe answers without one, its gateway falls back to an unkeyed digest
+    of the number, which anyone could recompute by trying the middle digits: that one is keyed first."""
+    if fingerprint == hashlib.sha256(f"stripe-card:{digits}".encode()).hexdigest()[:32]:
+        return store.key.card_fingerprint(fingerprint)
+    return fingerprint
 
 
 def store_card(session: Session, actor: Actor, customer_id: int, card: tuple[str, int, int], allow_backup: bool,
@@ -90,6 +99,8 @@ def _has_primary(session: Session, customer_id: int) -> bool:
 
 
 def _instrument(session: Session, instrument_id: int) -> PaymentInstrument:
+    if not limits.in_id_range(instrument_id):
+        raise NotFound(f"no payment instrument {instrument_id}")
     return get_row(session, PaymentInstrument, instrument_id, "payment instrument")
 
 
@@ -181,7 +192,7 @@ def add_other_method(store: Store, actor: Actor, customer: str | int, method: st
     if method not in OTHER_METHODS:
         raise InvalidInput(fields={"method": f"one of: {', '.join(OTHER_METHODS)}"})
     reference = "".join(reference.split())
-    if reference and not (reference.isdigit() and len(reference) == 4):
+    if reference and not (reference.isascii() and reference.isdigit() and len(reference) == 4):
         raise InvalidInput(fields={"reference": "give only the last four digits"})
     with store.write() as session:
         row = customer_by_ref(session, customer)

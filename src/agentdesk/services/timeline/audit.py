@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,12 @@ class AuditReport:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
+def shown_time(value: str | datetime) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def compare_with_pin(customer_id: int, rows: list[Row[Any]], pin: Pin) -> list[Break]:
     """What happened to a customer's chain since the checkpoint that pinned it."""
     found: list[Break] = []
@@ -95,7 +102,8 @@ def compare_with_pin(customer_id: int, rows: list[Row[Any]], pin: Pin) -> list[B
     head = next((r for r in up_to if r.id == pin.event_id), None)
     later = len(rows) - len(up_to)
     missing = pin.count - len(up_to)
-    since = f"since the checkpoint of {pin.at}"
+    at = shown_time(pin.at)
+    since = f"since the checkpoint of {at}"
     if head is None:
         if not rows:
             found.append(Break(customer_id, None, TRUNCATED,
@@ -105,14 +113,14 @@ def compare_with_pin(customer_id: int, rows: list[Row[Any]], pin: Pin) -> list[B
                                f"its last {missing} event(s) are gone {since}, which ended at event {pin.event_id}"))
         else:
             found.append(Break(customer_id, pin.event_id, DELETED,
-                               f"event {pin.event_id}, its last event at the checkpoint of {pin.at}, is gone"))
+                               f"event {pin.event_id}, its last event at the checkpoint of {at}, is gone"))
             if missing > 1:
                 found.append(Break(customer_id, pin.event_id, DELETED,
                                    f"{missing - 1} more event(s) before it are gone {since}"))
         return found
     if head.hash != pin.hash:
         found.append(Break(customer_id, head.id, CHANGED,
-                           f"event {head.id} no longer has the hash the checkpoint of {pin.at} recorded"))
+                           f"event {head.id} no longer has the hash the checkpoint of {at} recorded"))
     if missing > 0:
         found.append(Break(customer_id, head.id, DELETED,
                            f"{missing} event(s) up to event {head.id} are gone {since}"))
@@ -263,8 +271,8 @@ def verify(store: Store, actor: Actor, customer: str | None = None,
         Finding(names.get(b.customer_id, f"#{b.customer_id} (no longer in the store)"), b.kind, b.event_id, b.problem)
         for b in sorted(breaks, key=lambda b: (b.customer_id, KINDS.index(b.kind), b.event_id or 0))
     ]
-    return AuditReport(events, customers, money.rows, unkeyed, path, logged.last_at.isoformat() if logged
-                       and logged.last_at else None, len(pins), findings)
+    at = shown_time(logged.last_at) if logged is not None and logged.last_at else None
+    return AuditReport(events, customers, money.rows, unkeyed, path, at, len(pins), findings)
 
 
 def verify_chains(store: Store, actor: Actor, customer: str | None = None) -> tuple[int, list[Finding]]:

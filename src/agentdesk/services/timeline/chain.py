@@ -41,6 +41,7 @@ FORGED = "forged"
 CHANGED = "changed"
 DELETED = "deleted"
 TRUNCATED = "truncated"
+EVENT_KINDS = (FORGED, CHANGED, DELETED, TRUNCATED)
 
 
 def _when(value: datetime | str) -> str:

@@ -69,6 +69,9 @@ class CheckpointLog:
     path: Path
     pins: dict[int, Pin] = field(default_factory=dict)
     through: int = 0
+    """The highest event id the latest checkpoint covered."""
+    through_hash: str | None = None
+    """That event's hash, as pinned."""
     last_mac: str = GENESIS_MAC
     last_at: datetime | None = None
     lines: int = 0
@@ -152,7 +155,9 @@ def _apply_line(raw: bytes, state: CheckpointLog, key: ServiceKey) -> str | None
     except (KeyError, ValueError, TypeError, IndexError):
         return "not a checkpoint line"
     state.pins.update(heads)
-    state.through = max(state.through, through)
+    if through != state.through:
+        state.through, state.through_hash = through, None
+    state.through_hash = next((p.hash for p in heads.values() if p.event_id == through), state.through_hash)
     state.last_mac = mac
     state.last_at = at
     state.lines += 1
@@ -253,7 +258,14 @@ def write_checkpoint(store: Store, path: Path | None = None, now: datetime | Non
             through = int(connection.execute(text("SELECT COALESCE(MAX(id), 0) FROM timeline_event")).scalar_one())
             if not force and through == state.through and state.last_at and now - state.last_at < IDLE_EVERY:
                 return None
-            heads = _heads(connection, state.through, through) if through > state.through else {}
+            if through < state.through or (state.through_hash is not None
+                                           and _hashes(connection, [state.through]).get(state.through)
+                                           != state.through_hash):
+                # The newest events were deleted (SQLite may then give their ids again): every chain is compared.
+                heads = {cid: head for cid, head in _heads(connection, 0, through).items()
+                         if cid not in state.pins or (state.pins[cid].event_id, state.pins[cid].count) != head}
+            else:
+                heads = _heads(connection, state.through, through) if through > state.through else {}
             pinned = {cid: state.pins[cid] for cid in heads if cid in state.pins}
             old_hashes = _hashes(connection, [p.event_id for p in pinned.values()])
             up_to = _counts_up_to(connection, pinned)
