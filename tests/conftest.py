@@ -100,6 +100,15 @@ def add_website(store: Store, code: str = "shop-us", currency: str = "USD") -> N
         session.add(Website(code=code, name=code, url=f"https://{code}.example", default_currency=currency))
 
 
+def policy(store: Store, values: dict[str, object]) -> None:
+    """Set policy keys in the store as the system (an admin), as `agentdesk policy set` would."""
+    from agentdesk.domain.permissions import SYSTEM
+    from agentdesk.services.policy.service import set_policy
+
+    for key, value in values.items():
+        set_policy(store, SYSTEM, key, value)
+
+
 def add_roles(store: Store) -> dict[Role, Actor]:
     """One agent per role; the first (admin) bootstraps the empty store."""
     identity.add_agent(store, None, "ada", "admin", "Ada Admin")

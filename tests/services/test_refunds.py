@@ -17,15 +17,13 @@ from agentdesk.services.jobs import runner as worker
 from agentdesk.services.money import payments, refunds, settlement
 from agentdesk.services.money.refunds import RefundKind, parse_refund_amount, refund_plan, refund_transaction
 
-from ..conftest import customer_input
+from ..conftest import customer_input, policy
 
 
 @pytest.fixture
 def settings(store, tmp_path):
-    s = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data"),
-                                      "AGENTDESK_AGENT_REFUND_LIMIT": "5000",
-                                      "AGENTDESK_NOTIFY_EMAILS": "finance@merchant.example"})
-    return s
+    policy(store, {"refund_limit.agent.USD": "50.00", "notify_emails": "finance@merchant.example"})
+    return load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
 
 
 def add_card(store, external_id: str, token: str) -> None:

@@ -19,7 +19,7 @@ from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.read import TimelineFilter, cursor_of, timeline_page
 from agentdesk.services.timeline.record import record_event
 
-from ..conftest import customer_input
+from ..conftest import customer_input, policy
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 KINDS = [EventType.NOTE, EventType.EMAIL_SENT, EventType.MANUAL_CHARGE]
@@ -120,8 +120,8 @@ def test_note_with_mentions_reaches_the_agent(store, actors):
 
 
 def test_attachments_round_trip_and_oversize_is_refused(store, admin, tmp_path):
-    settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data"),
-                                             "AGENTDESK_ATTACHMENT_LIMIT": "4096"})
+    policy(store, {"attachment_limit": "4096"})
+    settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
     customers.create_customer(store, admin, customer_input())
     original = tmp_path / "id-card.png"
     payload = os.urandom(3000) + b"\x00\xff" * 10

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentdesk import __version__
-from agentdesk.cli.arguments import CheckedContext, check_arguments
+from agentdesk.cli.arguments import CheckedContext, FilePath, check_arguments
 from agentdesk.domain.text import visible
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class RootGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="agentdesk", message="%(prog)s %(version)s")
 @click.option("--db", "database_url", metavar="URL", help="database URL (sqlite:///PATH or postgresql+psycopg://...)")
 @click.option("--as", "as_login", metavar="LOGIN", help="act as another agent (demo databases only)")
-@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+@click.option("--log-file", type=FilePath(dir_okay=False, path_type=Path), metavar="PATH",
               help="write the log to this file")
 @click.option("--debug", is_flag=True, default=None, help="log debug detail")
 @click.pass_context

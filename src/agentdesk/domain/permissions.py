@@ -22,6 +22,8 @@ class Action(StrEnum):
     MERGE_ANONYMIZE = "merge duplicates and anonymise customers"
     EXPORT = "export CSV"
     MANAGE_AGENTS = "manage agents and roles"
+    MANAGE_POLICY = "change policy (refund limits, payout ceilings, gateways, notify addresses)"
+    AUDIT_MONEY = "audit money aggregates"
 
 
 _EVERYONE = frozenset(Role)
@@ -39,6 +41,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MERGE_ANONYMIZE: frozenset({Role.ADMIN}),
     Action.EXPORT: frozenset({Role.ADMIN, Role.FINANCE}),
     Action.MANAGE_AGENTS: frozenset({Role.ADMIN}),
+    Action.MANAGE_POLICY: frozenset({Role.ADMIN}),
+    Action.AUDIT_MONEY: frozenset({Role.ADMIN, Role.FINANCE}),
 }
 
 ROLE_TITLES = {
@@ -47,9 +51,6 @@ ROLE_TITLES = {
     Role.SALES: "sales",
     Role.FINANCE: "finance",
 }
-
-LIMITED_REFUND_ROLES = frozenset({Role.AGENT})
-"""Roles whose refunds are capped per transaction by the configured agent limit."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,3 @@ def require(actor: Actor, action: Action) -> None:
             f"{actor.login} ({ROLE_TITLES[actor.role]}) may not {action.value}; this needs {needed_roles(action)}"
         )
 
-
-def require_refund_amount(actor: Actor, amount: int, limit: int, formatted_limit: str) -> None:
-    """Refund permission plus the per-transaction cap for customer service agents."""
-    require(actor, Action.REFUND)
-    if actor.role in LIMITED_REFUND_ROLES and amount > limit:
-        raise PermissionDenied(
-            f"refunds above {formatted_limit} on one transaction are beyond the agent limit; "
-            "ask finance or an admin to make this refund"
-        )

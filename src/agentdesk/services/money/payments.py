@@ -15,15 +15,26 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import CreditMemo, Customer, PaymentInstrument, Transaction, Website, utcnow
+from agentdesk.db.models import CreditMemo, PaymentInstrument, Transaction, Website, utcnow
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.enums import InstrumentStatus, TransactionStatus, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.formatting import instrument_label
 from agentdesk.domain.money import currency_code, format_amount
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
-from agentdesk.services.money.gateways import GatewayError, GatewayResult, GatewayTimeout, Outcome, gateway_for
+from agentdesk.services.money import aggregates
+from agentdesk.services.money.gateways import (
+    GatewayError,
+    GatewayResult,
+    GatewayTimeout,
+    Outcome,
+    gateway_for,
+    gateway_name,
+)
+from agentdesk.services.policy import service as policy
 from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
@@ -63,24 +74,17 @@ def _default_instrument(session: Session, customer_id: int) -> tuple[PaymentInst
     return instrument, instrument.gateway_token
 
 
-def gateway_name(settings: Settings | None, website: Website) -> str:
-    """The gateway a website's new payments go through: the config's choice, else the website's."""
-    chosen = settings.website_gateways if settings is not None else {}
-    return chosen.get(website.code, website.gateway)
-
-
 def _check_amount(amount: int, currency: str) -> str:
     currency = currency_code(currency)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise InvalidInput(fields={"amount": "must be a positive whole number of minor units"})
+    if amount > limits.AMOUNT_MAX:
+        raise InvalidInput(fields={"amount": f"must be at most {format_amount(limits.AMOUNT_MAX, currency)}"})
     return currency
 
 
 def _description(text: str | None) -> str | None:
-    text = " ".join((text or "").split()) or None
-    if text and len(text) > 500:
-        raise InvalidInput(fields={"description": "at most 500 characters"})
-    return text
+    return clean_line(text, "description", limits.DESCRIPTION)
 
 
 def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref: str | int, amount: int, currency: str,
@@ -102,11 +106,7 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
                               settled_at=now, gateway=OUTSIDE, idempotency_key=key, description=description,
                               agent_id=actor.agent_id, processed_at=now)
             session.add(txn)
-            customer.payment_count += 1
-            customer.lifetime_value += amount
-            customer.last_payment_at = now
-            session.add(customer)
-            session.flush()
+            aggregates.record_sale(session, customer.id, amount, currency, now, settled=True)
             record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method="paid outside",
                          amount=amount, currency=currency, transaction=txn.id, description=description)
             return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
@@ -115,7 +115,8 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
         website = get_row(session, Website, customer.website_id)
         txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.SALE,
                           status=TransactionStatus.PENDING, amount=amount, currency=currency,
-                          gateway=instrument.sticky_gateway or gateway_name(settings, website), idempotency_key=key,
+                          gateway=instrument.sticky_gateway or gateway_name(session, website, settings),
+                          idempotency_key=key,
                           description=description,
                           agent_id=actor.agent_id)
         session.add(txn)
@@ -133,20 +134,18 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
     except GatewayError as exc:
         error = str(exc)
     with store.write() as session:
-        txn = get_row(session, Transaction, txn_id)
-        customer = get_row(session, Customer, txn.customer_id)
+        txn = session.exec(select(Transaction).where(Transaction.id == txn_id).with_for_update()).one()
+        customer_id = txn.customer_id
+        aggregates.lock_customers(session, [customer_id])
         txn.processed_at = utcnow()
         if result is not None and result.approved:
             txn.status = TransactionStatus.APPROVED
             txn.gateway_ref = result.reference
-            customer.payment_count += 1
-            customer.last_payment_at = txn.processed_at
             if result.settled:
                 txn.settled = True
                 txn.settled_at = txn.processed_at
-                customer.lifetime_value += amount
-            session.add_all([txn, customer])
-            record_event(session, actor, customer.id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
+            aggregates.record_sale(session, customer_id, amount, currency, txn.processed_at, settled=result.settled)
+            record_event(session, actor, customer_id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
                          currency=currency, transaction=txn.id, description=description)
             return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Charged {format_amount(amount, currency)} to {label}")
@@ -155,7 +154,7 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
                       else TransactionStatus.FAILED)
         txn.error = message[:500]
         session.add(txn)
-        record_event(session, actor, customer.id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
+        record_event(session, actor, customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
                      message=message)
         return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
 
@@ -186,11 +185,13 @@ def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: st
                 raise Conflict(f"the payment instrument of payout {request_id} can no longer be paid to")
             token = instrument.gateway_token
         else:
+            policy.check_payout(session, amount, currency)
             instrument, token = _default_instrument(session, customer.id)
             website = get_row(session, Website, customer.website_id)
             txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT,
                               status=TransactionStatus.PENDING, amount=amount, currency=currency,
-                              gateway=gateway_name(settings, website), idempotency_key=key, agent_id=actor.agent_id)
+                              gateway=gateway_name(session, website, settings), idempotency_key=key,
+                              agent_id=actor.agent_id)
             session.add(txn)
             session.flush()
             txn_id, chosen_gateway = txn.id, txn.gateway
@@ -244,11 +245,9 @@ def create_credit_memo(store: Store, actor: Actor, customer_ref: str | int, amou
                        reason: str) -> CreditMemoInfo:
     require(actor, Action.BILLING)
     currency = _check_amount(amount, currency)
-    reason = " ".join((reason or "").split())
+    reason = clean_line(reason or "", "reason", limits.REASON) or ""
     if not reason:
         raise InvalidInput(fields={"reason": "say why the customer gets this credit"})
-    if len(reason) > 500:
-        raise InvalidInput(fields={"reason": "at most 500 characters"})
     with store.write() as session:
         customer = customer_by_ref(session, customer_ref)
         memo = CreditMemo(customer_id=customer.id, amount=amount, remaining=amount, currency=currency, reason=reason,

@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 from agentdesk.config import Settings
 from agentdesk.db.models import Customer, CustomerEmail, Job, Order, PaymentInstrument, Transaction, utcnow
 from agentdesk.db.store import Store, get_row
+from agentdesk.domain import limits
 from agentdesk.domain.enums import (
     JobKind,
     JobStatusSets,
@@ -42,9 +43,13 @@ from agentdesk.domain.enums import (
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.formatting import format_utc, instrument_label
 from agentdesk.domain.money import format_amount, parse_amount
-from agentdesk.domain.permissions import SYSTEM, Action, Actor, require, require_refund_amount
+from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
+from agentdesk.domain.text import text_problem
+from agentdesk.domain.validation import clean_block
 from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import GatewayError, GatewayResult, GatewayTimeout, Outcome, gateway_for
+from agentdesk.services.policy import service as policy
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -87,6 +92,11 @@ class RefundResult:
     @property
     def ok(self) -> bool:
         return self.status is RefundOutcome.APPROVED
+
+    @property
+    def finished(self) -> bool:
+        """The outcome is recorded; False while the gateway has not answered or a retry is queued."""
+        return self.status not in (RefundOutcome.PENDING, RefundOutcome.RETRYING)
 
     @classmethod
     def refused(cls, transaction_id: int, reason: str) -> RefundResult:
@@ -144,6 +154,8 @@ def _plan(session: Session, txn: Transaction) -> RefundPlan:
 
 
 def _get(session: Session, txn_id: int, lock: bool = False) -> Transaction:
+    if not limits.in_id_range(txn_id):
+        raise NotFound(f"no transaction {txn_id}")
     query = select(Transaction).where(Transaction.id == txn_id)
     if lock and session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
@@ -181,9 +193,7 @@ class _Pending:
 def _start(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: int | None, reason: str | None,
            want: RefundKind | None) -> _Pending:
     """Step 1: check everything under the lock and record the pending refund or void."""
-    reason = (reason or "").strip() or None
-    if reason and len(reason) > 500:
-        raise InvalidInput(fields={"reason": "at most 500 characters"})
+    reason = clean_block(reason, "reason", limits.REASON) or None
     with store.write(unrecorded="a pending refund; its outcome is recorded on the timeline") as session:
         txn = _get(session, txn_id, lock=True)
         plan = _plan(session, txn)
@@ -202,8 +212,7 @@ def _start(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: 
         if amount > plan.remaining:
             remaining = format_amount(plan.remaining, plan.currency)
             raise InvalidInput(fields={"amount": f"only {remaining} remains to refund"})
-        require_refund_amount(actor, amount, settings.agent_refund_limit,
-                              format_amount(settings.agent_refund_limit, plan.currency))
+        policy.check_refund(session, actor, amount, plan.currency)
         key = f"{plan.kind.value}-{txn.id}-{uuid.uuid4().hex}"
         child = Transaction(
             customer_id=txn.customer_id, order_id=txn.order_id, instrument_id=txn.instrument_id, parent_id=txn.id,
@@ -260,9 +269,10 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
                    transient: bool) -> RefundResult:
     """Step 3: record what the gateway said, with the timeline event, in one transaction."""
     with store.write() as session:
-        refund = get_row(session, Transaction, pending.refund_id)
         original = _get(session, pending.original_id, lock=True)
-        customer = get_row(session, Customer, original.customer_id)
+        refund = _get(session, pending.refund_id, lock=True)
+        customer_id = original.customer_id
+        aggregates.lock_customers(session, [customer_id])
         order = _order_number(session, original.order_id)
         if refund.status != TransactionStatus.PENDING:
             return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
@@ -279,16 +289,14 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
             refund.settled_at = refund.processed_at if refund.settled else None
             if pending.kind is RefundKind.VOID:
                 original.status = TransactionStatus.VOIDED
-                customer.payment_count = max(0, customer.payment_count - 1)
-                record_event(session, actor, customer.id, EventType.TRANSACTION_VOIDED, **common)
+                aggregates.record_void(session, customer_id, original.amount, original.currency, original.settled)
+                record_event(session, actor, customer_id, EventType.TRANSACTION_VOIDED, **common)
             else:
                 original.status = (TransactionStatus.REFUNDED if approved >= original.amount
                                    else TransactionStatus.PARTIALLY_REFUNDED)
-                customer.lifetime_value -= refund.amount
-                record_event(session, actor, customer.id, EventType.MANUAL_REFUND,
+                aggregates.record_refund(session, customer_id, refund.amount, refund.currency)
+                record_event(session, actor, customer_id, EventType.MANUAL_REFUND,
                              instrument=_instrument_label(session, original.instrument_id), **common)
-            customer.updated_at = utcnow()
-            session.add_all([refund, original, customer])
             session.flush()
             enqueue_confirmation(session, refund, original)
             word = "Voided" if pending.kind is RefundKind.VOID else "Refunded"
@@ -301,8 +309,8 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
             refund.error = message[:500]
             jobs.enqueue(session, JobKind.REFUND_RETRY, retry_job_key(refund.id),
                          {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
-                         customer_id=customer.id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
-            record_event(session, actor, customer.id, EventType.REFUND_RETRYING, attempt=1,
+                         customer_id=customer_id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
+            record_event(session, actor, customer_id, EventType.REFUND_RETRYING, attempt=1,
                          next_at=next_at.isoformat(timespec="minutes"), message=message, **common)
             session.add(refund)
             return RefundResult(original.id, pending.kind, RefundOutcome.RETRYING, refund.amount, refund.currency,
@@ -312,7 +320,7 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
                          else TransactionStatus.FAILED)
         refund.error = message[:500]
         event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
-        record_event(session, actor, customer.id, event, message=message, **common)
+        record_event(session, actor, customer_id, event, message=message, **common)
         session.add(refund)
         return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
                             refund.currency,
@@ -365,7 +373,8 @@ def refund_order(store: Store, actor: Actor, settings: Settings, order_number: s
     and refund a payment whose void the gateway refused because it settled meanwhile."""
     require(actor, Action.REFUND)
     with store.read() as session:
-        order = session.exec(select(Order).where(Order.number == order_number)).one_or_none()
+        order = (None if text_problem(order_number, limit=limits.ORDER_NUMBER) else
+                 session.exec(select(Order).where(Order.number == order_number)).one_or_none())
         if order is None:
             raise NotFound(f"no order {order_number!r}")
         txn_ids = list(session.exec(
@@ -444,8 +453,8 @@ def retry_refund(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[st
     raise jobs.RetryLater(error or "the gateway could not refund now", RETRY_DELAY)
 
 
-def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] = ()) -> None:
-    """The last attempt failed: the refund leaves the queue, the notify addresses hear of it."""
+def drop_refund(session: Session, job: Job) -> None:
+    """The last attempt failed: the refund leaves the queue, the notify addresses (policy) hear of it."""
     refund = session.get(Transaction, job.payload["refund_id"])
     if refund is None or refund.status != TransactionStatus.PENDING:
         return
@@ -457,6 +466,7 @@ def drop_refund(session: Session, job: Job, notify: tuple[str, ...] | list[str] 
     record_event(session, SYSTEM, refund.customer_id, EventType.REFUND_DROPPED, amount=refund.amount,
                  currency=refund.currency, transaction=original.id, order=order, reason=refund.reason,
                  message=job.last_error or "")
+    notify = policy.notify_emails(session)
     if notify:
         customer = get_row(session, Customer, refund.customer_id)
         body = (
@@ -498,7 +508,7 @@ def resend_confirmation(store: Store, actor: Actor, refund_id: int) -> str:
     """Queue the refund or void confirmation again (the customer lost it); returns where it goes."""
     require(actor, Action.REFUND)
     with store.write() as session:
-        refund = session.get(Transaction, refund_id)
+        refund = session.get(Transaction, refund_id) if limits.in_id_range(refund_id) else None
         if refund is None or refund.type not in TransactionTypeSets.TAKEN_BACK:
             raise NotFound(f"no refund or void transaction {refund_id}")
         if refund.status != TransactionStatus.APPROVED:

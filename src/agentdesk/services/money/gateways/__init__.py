@@ -1,4 +1,4 @@
-"""Payment gateways behind one protocol; which one a website uses comes from its settings."""
+"""Payment gateways behind one protocol; which one a website uses comes from the store's policy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from agentdesk.services.money.gateways.base import (  # noqa: F401
 )
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from agentdesk.config import Settings
+    from agentdesk.db.models import Website
     from agentdesk.db.store import Store
     from agentdesk.services.money.gateways.sandbox import SandboxGateway
 
@@ -46,6 +49,25 @@ def gateway_for(store: Store, name: str, settings: Settings | None = None) -> Ga
             raise GatewayError("the stripe gateway is not configured: it needs [gateways.stripe] with an api_key")
         return StripeGateway.from_settings(gateways.stripe)
     raise GatewayError(f"no gateway named {name!r} is configured")
+
+
+def gateway_name(session: Session, website: Website, settings: Settings | None = None) -> str:
+    """The gateway a website's new payments go through: policy `website_gateway.<code>`, else the website's own.
+
+    Read in the caller's transaction, before anything is recorded: a gateway
+    this host has no configuration for is refused here, not after a pending
+    payment was written.
+    """
+    from agentdesk.domain.errors import Conflict
+    from agentdesk.services.policy import service as policy
+
+    chosen = policy.website_gateway(session, website.code)
+    name = chosen or website.gateway
+    if name == "stripe" and (settings is None or settings.gateways.stripe is None):
+        source = f"policy website_gateway.{website.code}" if chosen else f"website {website.code}"
+        raise Conflict(f"{source} uses stripe, but this host has no [gateways.stripe] with its api_key "
+                       "in the service account's config")
+    return name
 
 
 class SettlesOnDemand(Protocol):
