@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from agentdesk.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+POLICY_KEYS = {"agent_refund_limit", "attachment_limit", "notify_emails", "website_gateways"}
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def from_file(config: Path, content: str, **env: str) -> Settings:
 def test_defaults_put_sqlite_in_the_data_dir(tmp_path):
     settings = load_settings(env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     assert settings.database_url == f"sqlite:///{tmp_path / 'agentdesk.db'}"
-    assert settings.agent_refund_limit == 50_000
+    assert not POLICY_KEYS & set(Settings.model_fields), "policy is kept in the store, not in local settings"
     assert settings.smtp is None and settings.gateways.stripe is None and settings.log_file is None
     assert settings.gateways.sandbox.settle_after_seconds == 86_400
     assert not settings.debug and settings.keys == {} and settings.theme is None and settings.config_file is None
@@ -32,20 +33,20 @@ def test_defaults_put_sqlite_in_the_data_dir(tmp_path):
 
 def test_file_then_environment_then_flag(config):
     config.write_text(
-        'database_url = "sqlite:///from-file.db"\nagent_refund_limit = 12000\nnotify_emails = ["ops@example.com"]\n'
+        'database_url = "sqlite:///from-file.db"\ntheme = "nord"\nmail_from = "Ops <ops@example.com>"\n'
     )
     env = {"AGENTDESK_CONFIG": str(config)}
     settings = load_settings(env=env)
     assert settings.database_url == "sqlite:///from-file.db"
-    assert settings.agent_refund_limit == 12000
-    assert settings.notify_emails == ("ops@example.com",)
+    assert settings.theme == "nord"
+    assert settings.mail_from == "Ops <ops@example.com>"
     assert settings.config_file == config
-    env.update(AGENTDESK_DATABASE_URL="postgresql+psycopg://u@h/db", AGENTDESK_AGENT_REFUND_LIMIT="300",
-               AGENTDESK_NOTIFY_EMAILS="a@example.com, b@example.com")
+    env.update(AGENTDESK_DATABASE_URL="postgresql+psycopg://u@h/db", AGENTDESK_THEME="dracula",
+               AGENTDESK_MAIL_FROM="Desk <desk@example.com>")
     settings = load_settings(env=env)
     assert settings.database_url == "postgresql+psycopg://u@h/db"
-    assert settings.agent_refund_limit == 300
-    assert settings.notify_emails == ("a@example.com", "b@example.com")
+    assert settings.theme == "dracula"
+    assert settings.mail_from == "Desk <desk@example.com>"
     assert load_settings("sqlite:///flag.db", env=env).database_url == "sqlite:///flag.db"
 
 
@@ -53,21 +54,21 @@ def test_the_default_config_file_is_read(tmp_path):
     """The autouse fixture points XDG_CONFIG_HOME at tmp_path/config, as platformdirs reads it."""
     default = tmp_path / "config" / "agentdesk" / "config.toml"
     default.parent.mkdir(parents=True)
-    default.write_text("attachment_limit = 1024\n")
+    default.write_text('mail_from = "Ops <ops@example.com>"\n')
     settings = load_settings(env={})
-    assert settings.attachment_limit == 1024 and settings.config_file == default
-    default.write_text("attachment_limt = 1024\n")
-    says = f"{re.escape(str(default))}: attachment_limt: unknown key; did you mean attachment_limit"
+    assert settings.mail_from == "Ops <ops@example.com>" and settings.config_file == default
+    default.write_text('mail_fro = "Ops <ops@example.com>"\n')
+    says = f"{re.escape(str(default))}: mail_fro: unknown key; did you mean mail_from"
     with pytest.raises(ConfigError, match=says):
         load_settings(env={})
 
 
 def test_env_none_reads_the_process_environment(config, monkeypatch, tmp_path):
-    config.write_text("agent_refund_limit = 700\n")
+    config.write_text('theme = "nord"\n')
     monkeypatch.setenv("AGENTDESK_CONFIG", str(config))
     monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path / "elsewhere"))
     settings = load_settings()
-    assert settings.agent_refund_limit == 700 and settings.data_dir == tmp_path / "elsewhere"
+    assert settings.theme == "nord" and settings.data_dir == tmp_path / "elsewhere"
 
 
 def test_environment_overrides_the_file_key_by_key(config, tmp_path):
@@ -87,8 +88,8 @@ def test_environment_overrides_the_file_key_by_key(config, tmp_path):
     assert settings.debug and settings.log_file == tmp_path / "env.log"
     assert settings.theme == "nord" and settings.keys == {"profile.refund": "ctrl+r"}
     assert settings.mail_from == "Desk <desk@example.com>"
-    blank = from_file(config, "agent_refund_limit = 900\n", AGENTDESK_AGENT_REFUND_LIMIT="")
-    assert blank.agent_refund_limit == 900, "an empty variable is as good as unset"
+    blank = from_file(config, 'theme = "nord"\n', AGENTDESK_THEME="")
+    assert blank.theme == "nord", "an empty variable is as good as unset"
 
 
 def test_explicit_options_win(config, tmp_path):
@@ -107,8 +108,9 @@ def test_explicit_options_win(config, tmp_path):
 
 @pytest.mark.parametrize(
     "content, says",
-    [("agent_refund_limit = 12.5", "whole number"), ("agent_refund_limit = -1", "negative"),
-     ("notify_emails = ['nobody']", "not an email"), ("database_url = 'mysql://x'", "unsupported"),
+    [("[gateways.sandbox]\nsettle_after_seconds = 12.5", "whole number"),
+     ("[gateways.sandbox]\nsettle_after_seconds = -1", "negative"),
+     ("mail_from = 'nobody'", "expected an address"), ("database_url = 'mysql://x'", "unsupported"),
      ("this is not toml", "not valid TOML")],
 )
 def test_bad_config_is_reported(config, content, says):
@@ -120,8 +122,7 @@ def test_unknown_top_level_key_is_named_with_its_file(config):
     with pytest.raises(ConfigError) as refused:
         from_file(config, 'databse_url = "postgresql+psycopg://u@h/db"\n')
     assert str(refused.value) == f"{config}: databse_url: unknown key; did you mean database_url? (known: " \
-        "agent_refund_limit, attachment_limit, data_dir, database_url, debug, gateways, keys, log_file, mail_from, " \
-        "notify_emails, smtp, theme, website_gateways)"
+        "data_dir, database_url, debug, gateways, key_file, keys, log_file, mail_from, smtp, theme)"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +140,8 @@ def test_unknown_nested_key_is_named(config, content, key):
 @pytest.mark.parametrize(
     "content, says",
     [('debug = "sometimes"', "debug: expected true or false, got 'sometimes'"),
-     ("attachment_limit = true", "attachment_limit: expected a whole number, got true"),
+     ("[gateways.sandbox]\nsettle_after_seconds = true",
+      "gateways.sandbox.settle_after_seconds: expected a whole number, got true"),
      ('[smtp]\nhost = "m.example"\nport = "abc"', "smtp.port: expected a whole number, got 'abc'"),
      ('[smtp]\nhost = "m.example"\nport = 70000', "smtp.port: input should be less than or equal to 65535"),
      ('[smtp]\nhost = "m.example"\ntls = "tsl"', "smtp.tls: input should be 'starttls', 'ssl' or 'none'"),
@@ -154,9 +156,6 @@ def test_unknown_nested_key_is_named(config, content, key):
      ("[gateways.sandbox]\nsettle_after_seconds = -5", "gateways.sandbox.settle_after_seconds: must not be negative"),
      ('[gateways.stripe]\napi_key = "sk"\ntimeout = "slow"', "gateways.stripe.timeout: expected a number"),
      ('[gateways.stripe]\napi_key = "sk"\nbase_url = "ftp://x"', "gateways.stripe.base_url: expected an http"),
-     ('[website_gateways]\n"shop-us" = "paypal"', "website_gateways: shop-us: unknown gateway 'paypal'"),
-     ('[website_gateways]\n"shop-us" = "stripe"',
-      r"website_gateways: shop-us uses stripe, but there is no \[gateways.stripe\]"),
      ('mail_from = "nobody"', "mail_from: expected an address"),
      ],
 )
@@ -166,12 +165,11 @@ def test_wrong_types_and_values_name_the_key(config, content, says):
 
 
 def test_environment_errors_name_the_variable(config):
-    with pytest.raises(ConfigError, match=r"^AGENTDESK_AGENT_REFUND_LIMIT: expected a whole number, got 'lots'$"):
-        load_settings(env={"AGENTDESK_AGENT_REFUND_LIMIT": "lots"})
+    with pytest.raises(ConfigError, match=r"^AGENTDESK_GATEWAYS__SANDBOX__SETTLE_AFTER_SECONDS: expected a whole "
+                                          r"number, got 'lots'$"):
+        load_settings(env={"AGENTDESK_GATEWAYS__SANDBOX__SETTLE_AFTER_SECONDS": "lots"})
     with pytest.raises(ConfigError, match=r"^AGENTDESK_SMTP_HSOT: smtp.hsot: unknown key; did you mean host"):
         load_settings(env={"AGENTDESK_SMTP_HOST": "m.example", "AGENTDESK_SMTP_HSOT": "x"})
-    with pytest.raises(ConfigError, match=r"^AGENTDESK_NOTIFY_EMAILS: 'a..b@x.com' is not an email address"):
-        load_settings(env={"AGENTDESK_NOTIFY_EMAILS": "ok@example.com,a..b@x.com"})
     with pytest.raises(ConfigError, match=r"^AGENTDESK_KEYS: expected JSON"):
         load_settings(env={"AGENTDESK_KEYS": "profile.refund=ctrl+r"})
     config.write_text("[smtp]\nport = 25\n")
@@ -181,7 +179,7 @@ def test_environment_errors_name_the_variable(config):
 
 def test_every_problem_is_listed_once(config):
     with pytest.raises(ConfigError) as refused:
-        from_file(config, "debug = 3\ntheme = 4\nattachment_limit = -1\n")
+        from_file(config, 'debug = 3\ntheme = 4\ndata_dir = ""\n')
     assert len(str(refused.value).splitlines()) == 3
 
 
@@ -198,19 +196,61 @@ def test_invalid_utf8_is_a_config_error(config):
         load_settings(env={"AGENTDESK_CONFIG": str(config)})
 
 
-def test_notify_emails_are_checked_properly(config):
-    with pytest.raises(ConfigError, match=r"'a\.\.b@x\.com' is not an email address: .*two periods"):
-        from_file(config, 'notify_emails = ["ops@example.com", "a..b@x.com"]\n')
-    with pytest.raises(ConfigError, match="notify_emails: expected a list"):
-        from_file(config, "notify_emails = 5\n")
-    assert from_file(config, 'notify_emails = "ops@Example.COM, , ar@example.com"\n').notify_emails == (
-        "ops@example.com", "ar@example.com")
+POLICY_SAYS = "not a local setting any more: it is store policy, which no config file or environment variable can " \
+    "change; an admin changes it with `agentdesk policy set "
 
 
-def test_website_gateways_and_smtp(config):
-    settings = from_file(config, '[website_gateways]\n"shop-us" = "Stripe"\n[gateways.stripe]\napi_key = "sk_test"\n\n'
+@pytest.mark.parametrize(
+    "content, key, command",
+    [("agent_refund_limit = 99999999", "agent_refund_limit", "refund_limit.agent.<CUR> AMOUNT"),
+     ('notify_emails = ["me@example.com"]', "notify_emails", "notify_emails "),
+     ('[website_gateways]\n"shop-us" = "stripe"', "website_gateways", "website_gateway.<website> sandbox|stripe"),
+     ("attachment_limit = 99999999999", "attachment_limit", "attachment_limit BYTES"),
+     ('payout_ceiling = 1', "payout_ceiling", "payout_ceiling.<CUR> AMOUNT")],
+)
+def test_policy_in_a_named_config_file_is_refused_naming_the_policy_command(config, content, key, command):
+    """Issue 10: `AGENTDESK_CONFIG` pointing at the agent's own file must not lift a limit, nor be ignored silently."""
+    with pytest.raises(ConfigError) as refused:
+        from_file(config, content + "\n")
+    assert str(refused.value).startswith(f"{config}: {key}: {POLICY_SAYS}{command}")
+
+
+def test_policy_in_the_own_default_config_file_is_refused(tmp_path):
+    default = tmp_path / "config" / "agentdesk" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text("agent_refund_limit = 99999999\n")
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(default))}: agent_refund_limit: {re.escape(POLICY_SAYS)}"
+                                          r"refund_limit\.agent\.<CUR> AMOUNT`"):
+        load_settings(env={})
+
+
+@pytest.mark.parametrize(
+    "name, value, command",
+    [("AGENTDESK_AGENT_REFUND_LIMIT", "99999999", "refund_limit.agent.<CUR> AMOUNT"),
+     ("AGENTDESK_NOTIFY_EMAILS", "me@example.com", "notify_emails "),
+     ("AGENTDESK_ATTACHMENT_LIMIT", "99999999999", "attachment_limit BYTES"),
+     ("AGENTDESK_WEBSITE_GATEWAYS__SHOP_US", "stripe", "website_gateway.<website> sandbox|stripe"),
+     ("AGENTDESK_WEBSITE_GATEWAYS", '{"shop-us": "stripe"}', "website_gateway.<website> sandbox|stripe"),
+     ("AGENTDESK_REFUND_LIMIT__AGENT__USD", "99999999", "refund_limit.<role>.<CUR> AMOUNT")],
+)
+def test_policy_in_the_environment_is_refused_naming_the_variable_and_the_policy_command(name, value, command):
+    """Issue 10: `AGENTDESK_AGENT_REFUND_LIMIT=99999999` used to lift the agent limit."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env={name: value})
+    message = str(refused.value)
+    assert message.startswith(name + ": ") and POLICY_SAYS + command in message
+    assert len(message.splitlines()) == 1
+
+
+def test_policy_passed_to_settings_directly_is_refused():
+    with pytest.raises(ConfigError, match=r"^Settings\(agent_refund_limit=...\): agent_refund_limit: not a local"):
+        Settings(agent_refund_limit=99_999_999)
+
+
+def test_smtp_table(config):
+    settings = from_file(config, '[gateways.stripe]\napi_key = "sk_test"\n\n'
                                  '[smtp]\nhost = "mail.example"\nport = 465\ntls = "SSL"\n')
-    assert settings.website_gateways == {"shop-us": "stripe"}
+    assert settings.gateways.stripe is not None
     assert settings.smtp is not None
     assert settings.smtp.model_dump() == {"host": "mail.example", "port": 465, "tls": "ssl", "username": None,
                                           "password": None, "timeout": 20.0}
@@ -316,7 +356,7 @@ def test_config_example_lists_every_key_and_loads(tmp_path):
     shown = tomllib.loads(example.read_text())
     settings = load_settings(env={"AGENTDESK_CONFIG": str(example)})
     leaves = _leaves(Settings)
-    assert len(leaves) > 20
+    assert len(leaves) > 15
     for path in leaves:
         in_file = _value(shown, path)
         loaded = _value(settings, path)
@@ -327,7 +367,7 @@ def test_config_example_lists_every_key_and_loads(tmp_path):
         elif isinstance(loaded, tuple):
             loaded = list(loaded)
         assert loaded == in_file, ".".join(path)
-    assert settings.website_gateways and settings.keys
+    assert settings.keys
     text_of_readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert any(f in text_of_readme for f in (f"`{name}`", f"`[{name}]`", f"`[{name}.")), f"README lacks {name}"
