@@ -85,5 +85,14 @@ class Seconds(click.ParamType):
         return float(text)
 
 
+class FilePath(click.Path):
+    """`click.Path`, refusing a NUL byte before the file system is asked (where it would raise ValueError)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a file name cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 COUNT = Count()
 SECONDS = Seconds()

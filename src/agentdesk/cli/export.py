@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import FilePath
 from agentdesk.cli.query import build_query, query_options
 from agentdesk.cli.root import Desk, pass_desk
 from agentdesk.services.customers import columns as customer_columns
@@ -26,7 +27,7 @@ def export() -> None:
     help=f"comma-separated column keys ({', '.join(customer_columns.COLUMNS)}), "
     f"or '{CONTACTS_PRESET}' for the contact preset",
 )
-@click.option("--out", required=True, type=click.Path(), metavar="FILE")
+@click.option("--out", required=True, type=FilePath(), metavar="FILE")
 @pass_desk
 def export_customers(desk: Desk, search: str, columns: str, out: str, **options: Any) -> int:
     """the customers of a segment, with its filters and search"""

@@ -8,6 +8,7 @@ a spreadsheet would run as a formula are neutralised with a leading quote.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import threading
@@ -25,6 +26,7 @@ from agentdesk.db.store import Store
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.text import has_surrogates
 from agentdesk.services.customers.columns import COLUMNS, validate_columns
 from agentdesk.services.customers.filters import CustomerQuery
 from agentdesk.services.customers.search import MAX_PAGE, CustomerRow, count_matching, cursor_for, fetch_page
@@ -55,11 +57,17 @@ ProgressFn = Callable[[int, int], None]
 
 
 def _target(path: str | Path) -> Path:
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise InvalidInput(fields={"out": f"{target} is a folder; name a file"})
-    if not target.parent.is_dir():
-        raise InvalidInput(fields={"out": f"the folder {target.parent} does not exist"})
+    name = str(path)
+    if "\x00" in name or has_surrogates(name):
+        raise InvalidInput(fields={"out": "a file name cannot hold a NUL character or bytes that are not UTF-8"})
+    target = Path(name).expanduser()
+    try:
+        if target.is_dir():
+            raise InvalidInput(fields={"out": f"{target} is a folder; name a file"})
+        if not target.parent.is_dir():
+            raise InvalidInput(fields={"out": f"the folder {target.parent} does not exist"})
+    except OSError as exc:
+        raise InvalidInput(fields={"out": f"cannot write there: {exc.strerror or exc}"}) from None
     if not os.access(target.parent, os.W_OK):
         raise InvalidInput(fields={"out": f"the folder {target.parent} is not writable"})
     return target
@@ -150,13 +158,21 @@ def export_customers(
                     page = fetch_page(store, actor, query, MAX_PAGE, include_exact=False)
         os.replace(partial, target)
     except _Cancelled:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         return ExportResult(None, written, True)
+    except OSError as exc:
+        _discard(partial)
+        raise InvalidInput(fields={"out": f"cannot write {target.name[:60]!r}: {exc.strerror or exc}"}) from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
     return ExportResult(target, written, False)
 
 
 class _Cancelled(Exception):
     pass
+
+
+def _discard(partial: Path) -> None:
+    with contextlib.suppress(OSError):
+        partial.unlink(missing_ok=True)
