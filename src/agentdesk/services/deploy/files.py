@@ -69,7 +69,7 @@ def sqlite_files(database: Path) -> list[Path]:
 
 def key_file(settings: Settings) -> Path | None:
     """Where the store's key file is (the secret for card fingerprints and the timeline chain)."""
-    return keys.key_path(settings.database_url, getattr(settings, "key_file", None), settings.data_dir)
+    return keys.key_path(settings.database_url, settings.key_file, settings.data_dir)
 
 
 def guarded_files(settings: Settings) -> list[Path]:
