@@ -186,6 +186,18 @@ def test_bad_emails_refused_for_customers_and_blocklists(store, admin, address):
     assert blocklist.list_entries(store, admin, include_inactive=True) == []
 
 
+@pytest.mark.parametrize("address", ["a@b.c", "a@b.c0m", "x" * 65 + "@example.com", "a..b@c.com", ".a@b.com",
+                                     "a.@b.com"])
+def test_bad_emails_refused_as_notify_addresses(store, admin, address):
+    from agentdesk.services.policy import service as policy
+
+    message = refused(policy.set_policy, store, admin, "notify_emails", f"ops@example.com, {address}")
+    assert "is not an email address" in message
+    policy.set_policy(store, admin, "notify_emails", "ops@example.com, ann@münchen.de")
+    with store.read() as session:
+        assert policy.notify_emails(session) == ("ops@example.com", "ann@münchen.de")
+
+
 # --- free text -------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, multiline, says", [

@@ -15,13 +15,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
-
 from agentdesk.config import GATEWAY_NAMES
 from agentdesk.domain.enums import Role
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import CURRENCY_EXPONENTS, format_amount, parse_amount
 from agentdesk.domain.permissions import POLICY, Action
+from agentdesk.domain.validation import normalized_email
 
 GATEWAYS = GATEWAY_NAMES
 LINK_KINDS = ("kyc", "deposit", "portal", "add_card")
@@ -189,8 +188,8 @@ class Emails(Kind):
         checked: list[str] = []
         for item in value:
             try:
-                address = validate_email(item, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
+                address = normalized_email(item)
+            except ValueError as exc:
                 raise _refuse(key, f"{item!r} is not an email address: {exc}") from None
             if address not in checked:
                 checked.append(address)
