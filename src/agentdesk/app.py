@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -15,8 +16,9 @@ from textual.worker import Worker, WorkerState
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
-from agentdesk.ui.base import describe_failure, desk_work
+from agentdesk.ui.base import ConfirmDiscard, ServiceDialog, describe_failure, desk_work
 from agentdesk.ui.commands import ActionsProvider, CustomerProvider
+from agentdesk.ui.paste import clean_paste
 
 if TYPE_CHECKING:
     from agentdesk.config import Settings
@@ -40,6 +42,7 @@ class AgentDeskApp(App[None]):
     COMMANDS = App.COMMANDS | {CustomerProvider, ActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, id="app.interrupt"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.command_palette"),
     ]
@@ -89,8 +92,8 @@ class AgentDeskApp(App[None]):
         try:
             if first:
                 report = await asyncio.to_thread(worker.start_up, self.store, self.settings)
-                if report.repaired:
-                    self.notify(f"Finished {report.repaired} refund(s) interrupted earlier.", timeout=6)
+                if report.repaired or report.still_pending:
+                    self.notify(f"Start-up: {report.repairs()}.", timeout=6)
             await asyncio.to_thread(worker.run_due, self.store, self.settings)
         except ServiceError as exc:
             log.warning("job queue postponed: %s", exc)
@@ -98,6 +101,54 @@ class AgentDeskApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.worker_failed(event.worker.error, event.worker.name)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            cleaned = self.pasted(event.text)
+            if cleaned is None:
+                return
+            event = events.Paste(cleaned)
+        await super().on_event(event)
+
+    def pasted(self, text: str) -> str | None:
+        """What a paste puts into the focused field: without escape sequences or control characters
+        (so the rest keeps its order), or None when it would not fit the field's limit (the agent is
+        told, and what the field held stays)."""
+        from textual.widgets import Input, TextArea
+
+        field = self.focused
+        cleaned = clean_paste(text, multiline=isinstance(field, TextArea))
+        if isinstance(field, Input) and field.max_length:
+            start, end = sorted(field.selection)
+            kept = len(field.value) - (end - start)
+            if kept + len(cleaned) > field.max_length:
+                self.notify(f"The pasted text is too long for this field: {len(cleaned):,} characters, and it "
+                            f"holds at most {field.max_length:,}. Nothing was pasted; the field is as it was.",
+                            severity="warning", timeout=8, markup=False)
+                return None
+        return cleaned
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: copy a selection in a field, else quit — after asking when a form has something typed."""
+        from textual.widgets import Input
+
+        field = self.focused
+        if isinstance(field, Input) and not field.selection.is_empty:
+            field.action_copy()
+            return
+        if isinstance(self.screen, ConfirmDiscard):
+            return
+        dirty = [s for s in self.screen_stack if isinstance(s, ServiceDialog) and s.dirty]
+        if not dirty:
+            self.exit()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.exit()
+
+        what = f" in “{dirty[-1].heading}”" if dirty[-1].heading else ""
+        self.push_screen(ConfirmDiscard(f"Quit and lose what you typed{what}?", yes="quit"), answered)
 
     def worker_failed(self, error: BaseException, where: str = "") -> None:
         """The one place a failed worker ends up: the agent sees what happened, the log gets the traceback."""

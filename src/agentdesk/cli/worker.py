@@ -22,7 +22,7 @@ def worker(desk: Desk, once: bool, interval: float) -> int:
 
     store, settings = desk.store(), desk.settings
     report = runner.start_up(store, settings)
-    output.echo(f"start-up: {report.repaired} interrupted refunds finished, {report.settled} transactions settled")
+    output.echo(f"start-up: {report.repairs()}; {report.settled} transactions settled")
     while True:
         report = runner.run_due(store, settings)
         if report.done or report.retrying or report.failed:
