@@ -160,6 +160,10 @@ SLOTS: list[Slot] = [
     Slot("timeline --search", lambda d, x, i: ["timeline", d.customer, "--search", x], SAMPLE),
     Slot("timeline --type", lambda d, x, i: ["timeline", d.customer, "--type", x], SAMPLE),
     Slot("audit verify CUSTOMER", lambda d, x, i: ["audit", "verify", x], SAMPLE),
+    Slot("audit verify --checkpoints", lambda d, x, i: ["audit", "verify", "--checkpoints", str(d.tmp / "cp" / x)],
+         SAMPLE),
+    Slot("audit checkpoint --out", lambda d, x, i: ["audit", "checkpoint", "--out", str(d.tmp / "cp" / x)], SAMPLE,
+         write=True),
     # numbers
     Slot("refund --amount", lambda d, x, i: ["refund", str(d.sale), "--amount", x], NUMBERS, write=True,
          reports_on_stdout=True),
@@ -260,6 +264,7 @@ def drive(url: str, database: str, capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
     (tmp_path / "out").mkdir()
+    (tmp_path / "cp").mkdir()
     desk = Desk(url, capsys, tmp_path, tally=TALLY.setdefault(database, Counter()), **_facts(url))  # type: ignore[arg-type]
     for slot in SLOTS:
         if writes_only and not slot.write:

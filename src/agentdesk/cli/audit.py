@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from agentdesk.cli import output
+from agentdesk.cli.arguments import FilePath
 from agentdesk.cli.root import EXIT_ERROR, Desk, pass_desk
 from agentdesk.domain.text import visible
 
@@ -18,7 +19,7 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("customer", required=False, metavar="CUSTOMER")
-@click.option("--checkpoints", "checkpoint_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+@click.option("--checkpoints", "checkpoint_file", type=FilePath(dir_okay=False, path_type=Path), metavar="FILE",
               help="compare with this checkpoint file (default: the one beside the key)")
 @output.json_option
 @pass_desk
@@ -57,7 +58,7 @@ def verify(desk: Desk, customer: str | None, checkpoint_file: Path | None, as_js
 
 
 @audit.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+@click.option("--out", type=FilePath(dir_okay=False, path_type=Path), metavar="FILE",
               help="append to this file instead of the store's own (a new file gets every customer's head)")
 @pass_desk
 def checkpoint(desk: Desk, out: Path | None) -> int:

@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from agentdesk.db.keys import ServiceKey
 from agentdesk.db.models import Customer
 from agentdesk.db.store import Store
-from agentdesk.domain.errors import NotFound
+from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline import checkpoints as timeline_checkpoints
@@ -216,7 +216,10 @@ def verify(store: Store, actor: Actor, customer: str | None = None,
     require(actor, Action.VIEW_CUSTOMERS)
     key, keyed_from = store.key, store.keyed_from_event
     path = Path(checkpoint_file) if checkpoint_file is not None else store.checkpoint_path
-    logged = timeline_checkpoints.read_log(path, key) if path is not None else None
+    try:
+        logged = timeline_checkpoints.read_log(path, key) if path is not None else None
+    except OSError as exc:
+        raise InvalidInput(fields={"checkpoints": f"cannot read {str(path)[:80]!r}: {exc.strerror or exc}"}) from None
     pins = logged.pins if logged is not None else {}
     breaks: list[Break] = []
     files: list[Finding] = []

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 
 from agentdesk.db.keys import ServiceKey
 from agentdesk.db.store import Store
-from agentdesk.domain.errors import Conflict
+from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,10 @@ def write_checkpoint(store: Store, path: Path | None = None, now: datetime | Non
 def checkpoint(store: Store, actor: Actor, out: Path | None = None) -> CheckpointResult:
     """`agentdesk audit checkpoint [--out FILE]`."""
     require(actor, Action.VIEW_CUSTOMERS)
-    result = write_checkpoint(store, out)
+    try:
+        result = write_checkpoint(store, out)
+    except OSError as exc:
+        raise InvalidInput(fields={"out": f"cannot write the checkpoint there: {exc.strerror or exc}"}) from None
     assert result is not None
     return result
 
