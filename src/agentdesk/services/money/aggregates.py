@@ -51,9 +51,9 @@ def _paid_at() -> ColumnElement[datetime]:
     return func.coalesce(col(Transaction.processed_at), col(Transaction.created_at))
 
 
-def computed(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-    """(customer_id, payment_count, lifetime_value, last_payment_at) from the rows, per customer with any
-    transaction matching `where`; the one definition of the aggregates."""
+def computed(first: int, last: int) -> Select[*tuple[Any, ...]]:
+    """(customer_id, payment_count, lifetime_value, last_payment_at) from the rows, for each customer with
+    an id from `first` to `last` that has any transaction; the one definition of the aggregates."""
     same_currency = col(Transaction.currency) == col(Customer.currency)
     value = case(
         (and_(_counted(), col(Transaction.settled).is_(True), same_currency), col(Transaction.amount)),
@@ -69,19 +69,19 @@ def computed(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             func.max(case((_counted(), _paid_at()))).label("last_payment_at"),
         )
         .join(Customer, col(Customer.id) == col(Transaction.customer_id))
-        .where(*where)
+        .where(col(Transaction.customer_id).between(first, last), col(Customer.id).between(first, last))
         .group_by(col(Transaction.customer_id))
     )
 
 
-def order_totals(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-    """(id, number, customer_id, total, item_total) for orders matching `where`:
-    an order's total is the sum of quantity times unit price over its items."""
+def order_totals(first: int, last: int) -> Select[*tuple[Any, ...]]:
+    """(id, number, customer_id, total, item_total) for the orders of customers with an id from `first` to
+    `last`: an order's total is the sum of quantity times unit price over its items."""
     items = cast(func.coalesce(func.sum(col(OrderItem.quantity) * col(OrderItem.unit_price)), 0), BigInteger)
     return (
         select(col(Order.id), col(Order.number), col(Order.customer_id), col(Order.total), items.label("item_total"))
         .outerjoin(OrderItem, col(OrderItem.order_id) == col(Order.id))
-        .where(*where)
+        .where(col(Order.customer_id).between(first, last))
         .group_by(col(Order.id), col(Order.number), col(Order.customer_id), col(Order.total))
     )
 
@@ -146,7 +146,7 @@ def recompute(session: Session, customer_id: int) -> Aggregates:
     """Set the customer's aggregates to what its rows say (after a merge moved rows, or to repair)."""
     lock_customers(session, [customer_id])
     session.flush()
-    row = session.execute(computed(col(Transaction.customer_id) == customer_id)).one_or_none()
+    row = session.execute(computed(customer_id, customer_id)).one_or_none()
     values = Aggregates(row.payment_count, row.lifetime_value, row.last_payment_at) if row else NONE
     _change(session, customer_id, payment_count=values.payment_count, lifetime_value=values.lifetime_value,
             last_payment_at=values.last_payment_at)

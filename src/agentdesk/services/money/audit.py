@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
-from agentdesk.db.models import Customer, Order, Transaction
+from agentdesk.db.models import Customer
 from agentdesk.db.store import Store
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -51,7 +51,7 @@ class MoneyAudit:
 
 
 def _customer_mismatches(session: Session, after: int, last: int) -> list[Mismatch]:
-    rows = aggregates.computed(col(Transaction.customer_id) > after, col(Transaction.customer_id) <= last).subquery()
+    rows = aggregates.computed(after + 1, last).subquery()
     count, value = func.coalesce(rows.c.payment_count, 0), func.coalesce(rows.c.lifetime_value, 0)
     found = session.execute(
         select(col(Customer.external_id), col(Customer.payment_count), col(Customer.lifetime_value),
@@ -72,11 +72,11 @@ def _customer_mismatches(session: Session, after: int, last: int) -> list[Mismat
 
 
 def _order_mismatches(session: Session, after: int, last: int) -> list[Mismatch]:
-    orders = aggregates.order_totals(col(Order.customer_id) > after, col(Order.customer_id) <= last).subquery()
+    orders = aggregates.order_totals(after + 1, last).subquery()
     found = session.execute(
         select(col(Customer.external_id), orders.c.number, orders.c.total, orders.c.item_total)
         .join(Customer, col(Customer.id) == orders.c.customer_id)
-        .where(orders.c.total != orders.c.item_total)
+        .where(col(Customer.id) > after, col(Customer.id) <= last, orders.c.total != orders.c.item_total)
         .order_by(orders.c.customer_id, orders.c.id)
     ).all()
     return [Mismatch(external_id, f"order {number} total", total, items) for external_id, number, total, items in found]
