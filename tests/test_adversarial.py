@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select
 
 from agentdesk import cli
-from agentdesk.cli import root
 from agentdesk.domain.text import visible
 from agentdesk.services.agents import identity
 
@@ -185,8 +184,14 @@ SLOTS: list[Slot] = [
     Slot("blocklist add --expires", lambda d, x, i: ["blocklist", "add", "--type", "ip", "--value", ip_for(i, 2),
                                                      "--expires", x], DATES, write=True),
 ]
-if "policy" in root.SUBCOMMANDS:
-    SLOTS.append(Slot("policy show KEY", lambda d, x, i: ["policy", "show", x], SAMPLE))
+SLOTS += [
+    Slot("policy set KEY", lambda d, x, i: ["policy", "set", x, "1"], SAMPLE, write=True),
+    Slot("policy set notify_emails VALUE", lambda d, x, i: ["policy", "set", "notify_emails", x], TEXT, write=True),
+    Slot("policy set portal_base_url VALUE", lambda d, x, i: ["policy", "set", "portal_base_url", x], SAMPLE,
+         write=True),
+    Slot("policy history KEY", lambda d, x, i: ["policy", "history", x], SAMPLE),
+    Slot("audit money CUSTOMER", lambda d, x, i: ["audit", "money", x], SAMPLE),
+]
 
 
 def judge(desk: Desk, slot: Slot, hostile: Hostile, index: int) -> None:
