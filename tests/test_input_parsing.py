@@ -238,3 +238,12 @@ def test_csv_cells_that_start_like_formulas_are_neutralised(value):
 @pytest.mark.parametrize("value", ["Ada", "1=1", "a＝b", "", "'quoted"])
 def test_other_csv_cells_stay(value):
     assert neutralise(value) == value
+
+
+@pytest.mark.parametrize("uid", ["²", "١٠٠٠", "１０００"])
+def test_a_sudo_uid_in_other_digits_is_not_believed(monkeypatch, uid):
+    from agentdesk.services.agents import identity
+
+    monkeypatch.setenv("SUDO_USER", "root")
+    monkeypatch.setenv("SUDO_UID", uid)
+    assert identity.sudo_login([]) is None

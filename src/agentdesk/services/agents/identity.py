@@ -51,7 +51,7 @@ def sudo_login(service_paths: Iterable[Path]) -> str | None:
       running with effective uid 0 for the real uid `SUDO_UID` (Linux /proc).
     """
     name, uid_text = os.environ.get("SUDO_USER", ""), os.environ.get("SUDO_UID", "")
-    if not name or not uid_text.isdigit():
+    if not name or not (uid_text.isascii() and uid_text.isdigit()):
         return None
     invoker, real = int(uid_text), os.getuid()
     if invoker == real:
@@ -59,7 +59,7 @@ def sudo_login(service_paths: Iterable[Path]) -> str | None:
     try:
         if pwd.getpwnam(name).pw_uid != invoker:
             return None
-    except KeyError:
+    except (KeyError, ValueError):
         return None
     if not any(_owner(path) == real for path in service_paths):
         return None
