@@ -5,6 +5,8 @@ fixed anchor, not from today). Rows are generated in batches with their ids
 chosen here, and each batch is inserted with one executemany per table and
 committed, so memory stays flat whatever the size. Demo data only goes into an
 empty store; the store is marked as a demo store when the build completes.
+Card fingerprints, event hashes and money seals are made with the store's
+service key, as the services make them (`agentdesk.db.keys`).
 """
 
 from __future__ import annotations
