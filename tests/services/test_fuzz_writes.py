@@ -31,6 +31,7 @@ from agentdesk.services.agents import identity
 from agentdesk.services.customers import extras, segments, tags
 from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.filters import CustomerQuery, Segment, parse_filters
+from agentdesk.services.customers.search import fetch_page
 from agentdesk.services.money import payments, refunds
 from agentdesk.services.risk import blocklist, compliance
 from agentdesk.services.timeline import attachments, notes
@@ -304,16 +305,19 @@ def test_risk_tags_and_extras(store, admin, world, entry_pair, reason, expires, 
 @FUZZ
 @given(login=shaped(r"[a-z][a-z0-9_.-]{0,30}"), role=st.one_of(st.sampled_from(["agent", "sales", "finance"]), texts),
        name=optional_texts, segment_name=texts, search=texts, ltv=st.one_of(st.none(), amounts, texts),
-       website=st.one_of(st.none(), st.none(), texts), tag=st.one_of(st.none(), st.none(), texts), segment_id=integers)
-def test_agents_and_segments(store, admin, login, role, name, segment_name, search, ltv, website, tag, segment_id):
+       payments=st.one_of(st.none(), integers, integers.map(str)), website=st.one_of(st.none(), st.none(), texts),
+       tag=st.one_of(st.none(), st.none(), texts), segment_id=integers)
+def test_agents_and_segments(store, admin, login, role, name, segment_name, search, ltv, payments, website, tag,
+                             segment_id):
     agent = attempt("add agent", lambda: identity.add_agent(store, admin, login, role, name))
     if agent is not None:
         stored = {a.login: a for a in identity.list_agents(store, admin)}[agent.login]
         assert stored == agent and stored.login == login
         assert_clean([stored.login, stored.name])
     query = attempt("parse filters", lambda: CustomerQuery(Segment.ALL, search, parse_filters(
-        {"ltv_min": ltv, "website": website, "tag": tag})))
+        {"ltv_min": ltv, "payments_min": payments, "website": website, "tag": tag})))
     if query is not None:
+        attempt("search customers", lambda: fetch_page(store, admin, query, 20))
         saved = attempt("save segment", lambda: segments.create_segment(store, admin, segment_name, query))
         if saved is not None:
             stored = {s.id: s for s in segments.list_segments(store, admin)}[saved.id]

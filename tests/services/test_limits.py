@@ -226,6 +226,11 @@ def test_ids_no_row_can_have_are_not_found(store, admin, settings, customer):
             blocklist.remove_entry(store, admin, ident)
         with pytest.raises(NotFound):
             segments.delete_segment(store, admin, ident)
+        with pytest.raises(InvalidInput):
+            notes.add_link(store, admin, "C-1", "transaction", str(ident))
+    with pytest.raises(InvalidInput) as refused:
+        parse_filters({"payments_min": str(2**31)})
+    assert "payments_min" in refused.value.fields, "payment counts are 32-bit columns"
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("pg", marks=pytest.mark.pg)])

@@ -150,12 +150,12 @@ def _parse_int(value: object, name: str, problems: dict[str, str]) -> int | None
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-        if number > limits.INT64_MAX:
-            problems[name] = f"must be at most {limits.INT64_MAX:,}"
+        if number > limits.INT32_MAX:
+            problems[name] = f"must be at most {limits.INT32_MAX:,}"
             return None
     elif isinstance(value, str):
         try:
-            return parse_count(value, name)
+            return parse_count(value, name, maximum=limits.INT32_MAX)
         except InvalidInput as exc:
             problems.update(exc.fields)
             return None

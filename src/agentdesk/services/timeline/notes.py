@@ -112,7 +112,7 @@ def add_link(store: Store, actor: Actor, customer: str | int, kind: str, target:
         elif kind == "transaction":
             number = str(target).strip()
             if not (number.isascii() and number.isdigit() and len(number) <= 18) \
-                    or session.get(Transaction, int(number)) is None:
+                    or not limits.in_id_range(int(number)) or session.get(Transaction, int(number)) is None:
                 raise InvalidInput(fields={"target": f"no transaction {number!r}"})
             target_id, label = int(number), number
         else:
