@@ -240,3 +240,15 @@ def test_audit_cli_names_each_customer_and_exits_non_zero(world, capsys, monkeyp
     assert cli.main(["--db", store.url, "audit", "verify", "C-2", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert not data["ok"] and [f["kind"] for f in data["findings"]] == ["truncated"]
+
+
+def test_money_rows_moved_by_a_merge_still_verify(world):
+    from agentdesk.services.risk import privacy
+
+    store, admin, refund_id = world
+    privacy.merge_customers(store, admin, "C-2", ["C-1"])
+    assert sql(store, 'SELECT customer_id FROM "transaction" WHERE id = :i', i=refund_id)[0][0] == \
+        customer_id(store, "C-2")
+    assert audit.verify(store, admin).ok
+    sql(store, 'UPDATE "transaction" SET amount = 1 WHERE id = :i', i=refund_id)
+    assert [(c, k) for c, k, _ in found(store, admin)] == [("C-2", "money row changed")]
