@@ -33,6 +33,7 @@ from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.filters import CustomerQuery, Segment, parse_filters
 from agentdesk.services.customers.search import fetch_page
 from agentdesk.services.money import payments, refunds
+from agentdesk.services.policy import service as policy
 from agentdesk.services.risk import blocklist, compliance
 from agentdesk.services.timeline import attachments, notes
 
@@ -188,6 +189,16 @@ def test_creating_and_editing_customers(store, admin, world, field, text, day, e
                       [(p.value, p.label) for p in stored.phones], [e.value for e in stored.emails]])
         assert len(stored.first_name) <= limits.NAME
         assert len(stored.addresses[0].postal_code or "") <= limits.POSTAL_CODE
+    draft = fuzzed_draft(field, value)
+    draft.external_id = draft.external_id if field == "external_id" else "C-1"
+    updated = attempt("update customer", lambda: customers.update_customer(store, admin, "C-1", draft))
+    if updated is not None:
+        stored = customers.get_customer(store, admin, "C-1")
+        for name in ("first_name", "last_name", "organization", "job_title", "date_of_birth", "emails", "phones",
+                     "addresses", "custom_fields", "website"):
+            assert getattr(stored, name) == getattr(updated, name), name
+        assert_clean([stored.first_name, stored.organization, stored.custom_fields,
+                      [a.__dict__ for a in stored.addresses], [(p.value, p.label) for p in stored.phones]])
     changed = attempt("edit customer", lambda: customers.edit_customer(store, admin, "C-1", {edited: new}))
     if changed is not None:
         stored = customers.get_customer(store, admin, "C-1")
@@ -326,3 +337,27 @@ def test_agents_and_segments(store, admin, login, role, name, segment_name, sear
             attempt("rename segment", lambda: segments.rename_segment(store, admin, saved.id, search))
             attempt("delete segment", lambda: segments.delete_segment(store, admin, saved.id))
     attempt("delete segment", lambda: segments.delete_segment(store, admin, segment_id))
+
+
+POLICY = [("refund_limit.agent.USD", "500.00"), ("payout_ceiling.EUR", "5000"),
+          ("notify_emails", "a@example.com, b@x.org"), ("website_gateway.shop-us", "sandbox"),
+          ("attachment_limit", "10 MiB"), ("link_expiry.kyc", "48"), ("dunning_schedule", "1,3,7"),
+          ("portal_base_url", "https://portal.example")]
+
+
+@FUZZ
+@given(setting=st.sampled_from(POLICY), mode=st.sampled_from(["as typed", "value", "value", "parameter", "key"]),
+       text=texts, number=integers)
+def test_policy(store, admin, setting, mode, text, number):
+    key, value = setting
+    if mode == "value":
+        value = text if number % 2 else number
+    elif mode == "parameter":
+        key = f"{key.split('.')[0]}.{text}"
+    elif mode == "key":
+        key = text
+    change = attempt("set policy", lambda: policy.set_policy(store, admin, key, value))
+    if change is not None:
+        with store.read() as session:
+            assert policy.policy_value(session, change.key) == change.new
+        assert_clean(change.new)
