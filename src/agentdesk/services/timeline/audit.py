@@ -29,8 +29,9 @@ from sqlmodel import col, select
 from agentdesk.db.keys import ServiceKey
 from agentdesk.db.models import Customer
 from agentdesk.db.store import Store
-from agentdesk.domain.errors import InvalidInput, NotFound
+from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline import checkpoints as timeline_checkpoints
 from agentdesk.services.timeline.chain import CHANGED, DELETED, FORGED, TRUNCATED, Break
@@ -119,8 +120,9 @@ def compare_with_pin(customer_id: int, rows: list[Row[Any]], pin: Pin) -> list[B
                                    f"{missing - 1} more event(s) before it are gone {since}"))
         return found
     if head.hash != pin.hash:
-        found.append(Break(customer_id, head.id, CHANGED,
-                           f"event {head.id} no longer has the hash the checkpoint of {at} recorded"))
+        found.append(Break(customer_id, head.id, FORGED,
+                           f"its hash is not the one the checkpoint of {at} recorded: it was rewritten, or the "
+                           "event replaced"))
     if missing > 0:
         found.append(Break(customer_id, head.id, DELETED,
                            f"{missing} event(s) up to event {head.id} are gone {since}"))
@@ -229,9 +231,7 @@ def verify(store: Store, actor: Actor, customer: str | None = None,
     with store.read() as session:
         customer_id = None
         if customer is not None:
-            customer_id = session.exec(select(Customer.id).where(Customer.external_id == customer)).one_or_none()
-            if customer_id is None:
-                raise NotFound(f"no customer with the id {customer!r}")
+            customer_id = customer_by_ref(session, customer).id
         connection = session.connection()
         merged: dict[int, list[int]] = {}
         for cid, into in session.exec(select(Customer.id, Customer.merged_into_id)

@@ -122,14 +122,16 @@ def walk(rows: list[Row[Any]], key: ServiceKey, keyed_from_event: int, pinned_ha
          ) -> list[Break]:
     """What is wrong with one customer's chain (its rows in id order).
 
-    A broken link means an event before this one was deleted or moved. A hash that does not match the
-    content is "changed" when the stored hash is still the one the chain (the next event's link) or a
-    checkpoint refers to, so only the content was edited; otherwise the hash itself was rewritten, or the
-    event written, without the key: "forged". Every event goes through the checks, so one edit does not
-    hide the next."""
+    A broken link means an event before this one was deleted or moved. A hash that does not match its
+    content is "changed" when something trustworthy still vouches for that hash (the next event, itself
+    intact, links to it; or a checkpoint pinned it): only the content was edited. Otherwise the hash was
+    rewritten, or the event written, without the key: "forged". Every event goes through the checks, so
+    one edit does not hide the next."""
+    matches = [content_matches(row, key) for row in rows]
     found: list[Break] = []
     prev = GENESIS
     keyed_seen = False
+    since = f" (after event {keyed_from_event})" if keyed_from_event else ""
     for i, row in enumerate(rows):
         if row.prev_hash != prev:
             found.append(Break(row.customer_id, row.id, DELETED,
@@ -138,11 +140,12 @@ def walk(rows: list[Row[Any]], key: ServiceKey, keyed_from_event: int, pinned_ha
         keyed = (row.hash_version or UNKEYED) == KEYED
         if not keyed and (keyed_seen or row.id > keyed_from_event):
             found.append(Break(row.customer_id, row.id, FORGED,
-                               f"an unkeyed hash on an event written after the store was keyed (after event "
-                               f"{keyed_from_event}): it was written or rewritten without the service key"))
-        elif not content_matches(row, key):
-            referenced = (i + 1 < len(rows) and rows[i + 1].prev_hash == row.hash) or row.hash in pinned_hashes
-            if referenced:
+                               f"an unkeyed hash on an event written since the store was keyed{since}: it was "
+                               "written or rewritten without the service key"))
+        elif not matches[i]:
+            vouched = (i + 1 < len(rows) and rows[i + 1].prev_hash == row.hash and matches[i + 1]
+                       and (rows[i + 1].hash_version or UNKEYED) == KEYED) or row.hash in pinned_hashes
+            if vouched:
                 found.append(Break(row.customer_id, row.id, CHANGED,
                                    "its content was changed: it no longer matches its hash"))
             elif keyed:
