@@ -285,8 +285,9 @@ def test_corpus_on_sqlite(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.pg
-def test_write_commands_on_postgresql(pg_url, tmp_path, capsys, monkeypatch):
-    drive(pg_url, "postgresql", capsys, tmp_path, monkeypatch, writes_only=True)
+def test_corpus_on_postgresql(pg_url, tmp_path, capsys, monkeypatch):
+    """Every command, the write commands above all: PostgreSQL refuses NUL and over-long text that SQLite keeps."""
+    drive(pg_url, "postgresql", capsys, tmp_path, monkeypatch, writes_only=False)
 
 
 def test_counts(capsys, record_property):
