@@ -1,14 +1,17 @@
 """Issue 11: what a new agent hit in the first hour at 80x24, each checked on screen and in the store."""
 
 from sqlalchemy import select, text
+from textual import events
+from textual.widgets import Input
 
 from agentdesk.db.models import CustomerPhone
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers
+from agentdesk.services.risk import blocklist
 from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
-from .helpers import SIZE, console, dialog_text, screen_text, settle, visible_text
+from .helpers import SIZE, console, dialog_text, notifications, screen_text, settle, visible_text
 
 DEMO = (300, 2)
 
@@ -84,3 +87,52 @@ async def test_a_stored_phone_that_fails_the_check_is_kept_unless_the_agent_touc
     assert phones_of(demo_store, detail.id) == ["+1 258 450 6970", "+442079460958"]
     saved = customers.get_customer(demo_store, operator(demo_store), detail.id)
     assert saved.job_title == "Night auditor" and [p.primary for p in saved.phones] == [True, False]
+
+
+async def paste(pilot, app, text: str) -> None:
+    """What the terminal driver does with a bracketed paste: one `Paste` event to the app."""
+    app.post_message(events.Paste(text))
+    await settle(pilot, app)
+
+
+async def test_pasted_control_characters_are_dropped_never_reordered(demo_store):
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        customer_id = await open_profile(pilot, app, "CUS-0000017")
+        await pilot.press("e")
+        await settle(pilot, app)
+        form = app.screen
+        last = form.query_one("#c-last_name", Input)
+        last.focus()
+        last.value = ""
+        await paste(pilot, app, "Ander\x1b[31mson\x1b]0;PWNED\x07")
+        assert visible_text(app, last).strip() == "Anderson"
+        await paste(pilot, app, "\u202e-Smith\r\n")
+        assert visible_text(app, last).strip() == "Anderson-Smith"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen), dialog_text(app)
+        assert "Anderson-Smith" in screen_text(app)
+    assert customers.get_customer(demo_store, operator(demo_store), customer_id).last_name == "Anderson-Smith"
+
+
+async def test_a_paste_longer_than_the_field_is_refused_and_the_field_kept(demo_store):
+    app = console(demo_store)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, "CUS-0000042")
+        await pilot.press("B")
+        await settle(pilot, app)
+        reason = app.screen.query_one("#block-reason", Input)
+        reason.focus()
+        await pilot.press(*"stolen card")
+        await paste(pilot, app, "x" * 1000)
+        assert any("too long" in n and "1,000 characters" in n and "at most 500" in n for n in notifications(app))
+        assert visible_text(app, reason).strip() == "stolen card"
+        await paste(pilot, app, " (reported)")
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+    [entry] = blocklist.list_entries(demo_store, operator(demo_store))
+    assert entry.reason == "stolen card (reported)"

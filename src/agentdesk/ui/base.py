@@ -10,7 +10,10 @@
   (or under the form) and stay open → on success dismiss with the typed result. Closing returns
   `None` when nothing changed.
 - `ConfirmingDialog[T]`: the same with a second step: Enter shows the exact sentence of what will
-  happen, Enter again does it, the outcome is shown, Enter or Esc closes.
+  happen, Enter again does it and closes; the outcome is announced where the agent lands.
+- Every dialog fits the terminal: its title and its footer (the error line, the confirmation and how
+  to submit) stay in place while the fields scroll between them. Esc on a form with something typed
+  asks before throwing it away.
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Label, Static
+from textual.widgets import Checkbox, Input, Label, RadioButton, SelectionList, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from agentdesk.domain.errors import InvalidInput, PermissionDenied, ServiceError, StoreBusy
@@ -114,21 +117,70 @@ class DeskWidget(DeskNode, Widget):
 
 
 class DeskModal(DeskNode, ModalScreen[T]):
-    """A modal that returns a `T` to its caller; centred, its body in a `.dialog` box."""
+    """A modal that returns a `T` to its caller; centred, its body in a `.dialog` box.
+
+    The box takes most of a small terminal's width (and no more than 120 columns of a large one) and
+    never more than its height: what does not fit scrolls inside, between a title docked at the top
+    and a footer docked at the bottom."""
 
     DEFAULT_CSS = """
     DeskModal { align: center middle; }
     DeskModal > .dialog {
-        width: 76; height: auto; max-height: 22;
+        width: 95%; max-width: 120; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    DeskModal .dialog-title { text-style: bold; }
-    DeskModal .dialog-hint { color: $text-muted; }
+    DeskModal .dialog-title { text-style: bold; dock: top; height: auto; }
+    DeskModal .dialog-footer { dock: bottom; height: auto; }
+    DeskModal .dialog-hint { color: $text-muted; height: auto; }
     DeskModal .field-error { height: auto; color: $error; display: none; }
     DeskModal .dialog-error { height: auto; display: none; }
     DeskModal #dialog-confirm { height: auto; display: none; }
     DeskModal Input.-invalid { background: $error 30%; }
+    DeskModal .field-row { height: auto; }
+    DeskModal .field-row > .field-label { width: 16; }
+    DeskModal .field-row > .field-input { width: 1fr; height: auto; }
     """
+
+
+class ConfirmDiscard(DeskModal[bool]):
+    """"Throw away what you typed?" — True when the agent says yes (Enter or d), False to keep editing."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,d,y", "answer(True)", "Discard", id="discard.yes", priority=True),
+        Binding("escape,n", "answer(False)", "Keep editing", id="discard.no", priority=True),
+    ]
+    DEFAULT_CSS = """
+    ConfirmDiscard > .dialog { width: 64; max-width: 95%; border: round $warning; }
+    """
+
+    def __init__(self, question: str, yes: str = "discard") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(visible(self.question), style="bold"))
+            yield Static(Text(f"Enter {self.yes} · Esc keep editing", style="dim"), classes="dialog-hint")
+
+    def action_answer(self, discard: bool) -> None:
+        self.dismiss(discard)
+
+
+FormValue = str | bool | tuple[object, ...]
+
+
+def form_values(root: Widget) -> dict[int, FormValue]:
+    """What the agent can change in `root`'s fields, by widget: to tell whether anything was typed."""
+    values: dict[int, FormValue] = {}
+    for widget in root.query("*"):
+        if isinstance(widget, Input | TextArea):
+            values[id(widget)] = widget.text if isinstance(widget, TextArea) else widget.value
+        elif isinstance(widget, Checkbox | RadioButton):
+            values[id(widget)] = widget.value
+        elif isinstance(widget, SelectionList):
+            values[id(widget)] = tuple(widget.selected)
+    return values
 
 
 class ServiceDialog(DeskModal[T]):
@@ -151,6 +203,7 @@ class ServiceDialog(DeskModal[T]):
     ]
     heading = ""
     submit_hint = "Ctrl+S save · Esc close"
+    """How to submit and close, shown in the dialog's own footer."""
     input_prefix = ""
     """Inputs with id `<input_prefix><field>` are marked invalid with their field's problem."""
     needs: ClassVar[Action | None] = None
@@ -163,19 +216,37 @@ class ServiceDialog(DeskModal[T]):
         super().__init__()
         self.busy = False
         self.result: T | None = None
+        self.pristine: dict[int, FormValue] = {}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             if self.heading:
                 yield Static(Text(visible(self.heading), style="bold"), classes="dialog-title")
             yield from self.body()
-            yield Static(classes="dialog-error", id="dialog-error")
-            if self.submit_hint:
-                yield Static(Text(self.submit_hint, style="dim"), classes="dialog-hint")
+            with Vertical(classes="dialog-footer"):
+                yield from self.footer()
 
     def body(self) -> ComposeResult:
-        """Everything between the heading and the error line (`fields()` for a plain form)."""
+        """Everything between the heading and the footer (`fields()` for a plain form)."""
         yield from self.fields()
+
+    def footer(self) -> ComposeResult:
+        """Docked under the fields, always in view: the error line and how to submit."""
+        yield Static(classes="dialog-error", id="dialog-error")
+        if self.submit_hint:
+            yield Static(Text(self.submit_hint, style="dim"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.mark_pristine)
+
+    def mark_pristine(self) -> None:
+        """What the fields hold now is what Esc may throw away without asking."""
+        self.pristine = form_values(self)
+
+    @property
+    def dirty(self) -> bool:
+        """Something was typed (or ticked) since the form opened or last saved."""
+        return form_values(self) != self.pristine
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -198,7 +269,20 @@ class ServiceDialog(DeskModal[T]):
 
     def action_cancel(self) -> None:
         if not self.busy:
+            self.close_asking()
+
+    def close_asking(self) -> None:
+        """Close; when something was typed, first ask whether to throw it away."""
+        if not self.dirty:
             self.dismiss(self.result)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(self.result)
+
+        what = f" in “{self.heading}”" if self.heading else ""
+        self.app.push_screen(ConfirmDiscard(f"Discard what you typed{what}?"), answered)
 
     # --- running services ---------------------------------------------------------------------
 
@@ -225,6 +309,8 @@ class ServiceDialog(DeskModal[T]):
             raise
         self.busy = False
         then(result)
+        if self.is_attached:
+            self.mark_pristine()
 
     def load(self, job: Callable[[], Awaitable[R]], then: Callable[[R], object]) -> None:
         """Read something the form shows; a `ServiceError` is shown under the form."""
@@ -238,6 +324,7 @@ class ServiceDialog(DeskModal[T]):
             self.failed(exc)
             return
         then(result)
+        self.call_after_refresh(self.mark_pristine)
 
     def failed(self, error: ServiceError) -> None:
         """A service refused or the store was busy: say so in the form. A busy store and a refused
@@ -264,6 +351,7 @@ class ServiceDialog(DeskModal[T]):
         """Each field's problem beside its field when there is a place for it; the rest below the form."""
         leftover: list[str] = []
         placed: list[Static] = []
+        marked: dict[str, None] = {}
         if isinstance(error, InvalidInput) and error.fields:
             for name, problem in error.fields.items():
                 field = self.field_of(name)
@@ -272,6 +360,7 @@ class ServiceDialog(DeskModal[T]):
                 except NoMatches:
                     leftover.append(f"{name}: {problem}")
                     continue
+                marked[field.replace("_", " ")] = None
                 put(slot, Text(visible(problem), style="red"))
                 if self.input_prefix:
                     for widget in self.query(f"#{self.input_prefix}{field}"):
@@ -280,10 +369,11 @@ class ServiceDialog(DeskModal[T]):
         else:
             leftover.append(str(error))
         if placed and not leftover:
-            leftover.append("Fix the fields marked in red; nothing was saved.")
+            leftover.append(f"Fix the fields marked in red ({', '.join(marked)}); nothing was saved.")
         below = self.query_one("#dialog-error", Static)
         put(below, Text("\n".join(visible(line) for line in leftover), style="red"))
-        self.call_after_refresh((placed[0] if placed else below).scroll_visible, animate=False)
+        first = placed[0] if placed else below
+        self.call_after_refresh(self.query_one(".dialog").scroll_to_center, first, animate=False)
 
     def note(self, *lines: str, style: str = "green") -> None:
         """Lines under the form that are not an error (what was just done, progress)."""
@@ -291,8 +381,9 @@ class ServiceDialog(DeskModal[T]):
 
 
 class ConfirmingDialog(ServiceDialog[T]):
-    """Enter → the exact sentence of what will happen → Enter again does it → the outcome is shown
-    → Enter or Esc closes with the result. Esc while confirming goes back to the form.
+    """Enter → the exact sentence of what will happen → Enter again does it and closes with the
+    result; the outcome is announced (a notification where the agent lands). Esc while confirming
+    goes back to the form.
 
     Subclasses implement `confirmation()` (raise `InvalidInput` for a field's problem) and
     `perform()`; `outcome(result)` is the sentence shown afterwards. `facts` (a `Static` above the
@@ -313,7 +404,10 @@ class ConfirmingDialog(ServiceDialog[T]):
     def body(self) -> ComposeResult:
         yield Static(id="dialog-facts")
         yield from self.fields()
+
+    def footer(self) -> ComposeResult:
         yield Static(id="dialog-confirm")
+        yield from super().footer()
 
     @property
     def facts(self) -> Static:
@@ -348,10 +442,13 @@ class ConfirmingDialog(ServiceDialog[T]):
             self.dismiss(self.result)
 
     def submitted(self, result: T) -> None:
+        """Done: close with the result and say what happened (a warning when the money did not move)."""
         self.result = result
         self.stage = "done"
-        self._say("")
-        self.note(self.outcome(result), "Enter or Esc to close", style="bold")
+        ok = bool(getattr(result, "ok", True))
+        self.app.notify(visible(self.outcome(result)), title=visible(self.heading),
+                        severity="information" if ok else "warning", timeout=8 if ok else 15, markup=False)
+        self.dismiss(result)
 
     def failed(self, error: ServiceError) -> None:
         self.stage = "edit"
@@ -363,7 +460,7 @@ class ConfirmingDialog(ServiceDialog[T]):
             self.stage = "edit"
             self._say("")
         elif not self.busy:
-            self.dismiss(self.result)
+            self.close_asking()
 
 
 def put(slot: Static, content: Text | str) -> None:
@@ -373,10 +470,21 @@ def put(slot: Static, content: Text | str) -> None:
 
 
 def form_field(label: str, widget: Widget, name: str) -> ComposeResult:
-    """A label, its input, and the line where a service's problem with field `name` is shown."""
+    """A label, its input, and the line where a service's problem with field `name` is shown
+    (the whole message, wrapped to the dialog's width)."""
     yield Label(Text(label))
     yield widget
     yield Static(id=f"error-{name}", classes="field-error")
+
+
+def field_row(label: str, widget: Widget, name: str) -> ComposeResult:
+    """One row of a long form: the label on the left, the input on the right and under it, wrapped
+    to the input's width, the service's problem with field `name`."""
+    with Horizontal(classes="field-row"):
+        yield Label(Text(label), classes="field-label")
+        with Vertical(classes="field-input"):
+            yield widget
+            yield Static(id=f"error-{name}", classes="field-error")
 
 
 def describe_failure(error: BaseException) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.risk import compliance
-from agentdesk.ui.base import ServiceDialog
+from agentdesk.ui.base import ServiceDialog, field_row
 from agentdesk.ui.widgets.plain_text import plain
 
 
@@ -152,9 +152,6 @@ class KycDialog(ServiceDialog[bool]):
 class EddDialog(ServiceDialog[compliance.Compliance]):
     """EDD required or not, and a likelihood per risk factor; dismisses with the saved view."""
 
-    DEFAULT_CSS = """
-    #edd-grid { grid-size: 3; grid-columns: 16 12 1fr; grid-rows: auto; height: auto; }
-    """
     heading = "Enhanced due diligence · likelihood: none, low, medium, high"
     needs = Action.EDIT_CUSTOMERS
 
@@ -165,11 +162,10 @@ class EddDialog(ServiceDialog[compliance.Compliance]):
 
     def fields(self) -> ComposeResult:
         yield Checkbox("EDD required", self.view.edd_required, id="edd-required", compact=True)
-        with Grid(id="edd-grid"):
-            for factor in compliance.FACTORS:
-                yield Label(factor.replace("_", " "))
-                yield Input(self.view.scores.get(factor, ""), placeholder="none", id=f"edd-{factor}", compact=True)
-                yield Static(id=f"error-{factor}", classes="field-error")
+        for factor in compliance.FACTORS:
+            yield from field_row(factor.replace("_", " "), Input(self.view.scores.get(factor, ""), placeholder="none",
+                                                                 id=f"edd-{factor}", compact=True, max_length=10),
+                                 factor)
 
     async def perform(self) -> compliance.Compliance:
         scores = {f: self.query_one(f"#edd-{f}", Input).value.strip() or "none" for f in compliance.FACTORS}

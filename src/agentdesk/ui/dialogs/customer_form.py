@@ -7,11 +7,10 @@ saved until all of them are valid (the service checks again).
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Grid
-from textual.widgets import Checkbox, Input, Label, Static
+from textual.widgets import Checkbox, Input
 
+from agentdesk.domain import limits
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.validation import (
     AddressInput,
@@ -22,27 +21,30 @@ from agentdesk.domain.validation import (
 )
 from agentdesk.services.customers import records as customers
 from agentdesk.services.customers.records import CustomerDetail
-from agentdesk.ui.base import ServiceDialog
+from agentdesk.ui.base import ServiceDialog, field_row
 
+LIST = 2_000
+"""Several emails or phones, or custom fields, in one field."""
 FIELDS = [
-    ("external_id", "ID", "empty: generated"),
-    ("website", "Website", "e.g. northwind-us"),
-    ("first_name", "First name", ""),
-    ("last_name", "Last name", ""),
-    ("organization", "Organization", ""),
-    ("job_title", "Job title", ""),
-    ("date_of_birth", "Date of birth", "YYYY-MM-DD"),
-    ("emails", "Emails", "first is primary, comma-separated"),
-    ("phones", "Phones", "+44 20 …, first is primary"),
-    ("line1", "Address line 1", ""),
-    ("line2", "Address line 2", ""),
-    ("city", "City", ""),
-    ("region", "Region", ""),
-    ("postal_code", "Postal code", ""),
-    ("country", "Country", "ISO code, e.g. GB"),
-    ("custom_fields", "Custom fields", "name=value; name=value"),
+    ("external_id", "ID", "empty: generated", limits.EXTERNAL_ID),
+    ("website", "Website", "e.g. northwind-us", limits.WEBSITE_CODE),
+    ("first_name", "First name", "", limits.NAME),
+    ("last_name", "Last name", "", limits.NAME),
+    ("organization", "Organization", "", limits.NAME),
+    ("job_title", "Job title", "", limits.NAME),
+    ("date_of_birth", "Date of birth", "YYYY-MM-DD", 10),
+    ("emails", "Emails", "first is primary, comma-separated", LIST),
+    ("phones", "Phones", "+44 20 …, first is primary", LIST),
+    ("line1", "Address line 1", "", limits.ADDRESS_LINE),
+    ("line2", "Address line 2", "", limits.ADDRESS_LINE),
+    ("city", "City", "", limits.CITY),
+    ("region", "Region", "", limits.REGION),
+    ("postal_code", "Postal code", "", limits.POSTAL_CODE),
+    ("country", "Country", "ISO code, e.g. GB", 2),
+    ("custom_fields", "Custom fields", "name=value; name=value", LIST),
 ]
-CARD_FIELDS = [("card_number", "Card number", "default payment instrument"), ("card_expiry", "Card expiry", "MM/YY")]
+CARD_FIELDS = [("card_number", "Card number", "default payment instrument", 23),
+               ("card_expiry", "Card expiry", "MM/YY", 7)]
 
 
 def _split(text: str) -> list[str]:
@@ -71,10 +73,6 @@ def _initial(detail: CustomerDetail | None) -> dict[str, str]:
 class CustomerFormScreen(ServiceDialog[int]):
     """Dismisses with the saved customer's internal id, or None when cancelled."""
 
-    DEFAULT_CSS = """
-    CustomerFormScreen > .dialog { height: 24; max-height: 24; }
-    #form-grid { grid-size: 3; grid-columns: 15 30 1fr; grid-rows: auto; height: auto; }
-    """
     submit_hint = "Ctrl+S save · Esc cancel · Tab next field"
     input_prefix = "c-"
     needs = Action.EDIT_CUSTOMERS
@@ -86,13 +84,11 @@ class CustomerFormScreen(ServiceDialog[int]):
 
     def fields(self) -> ComposeResult:
         values = _initial(self.detail)
-        with Grid(id="form-grid"):
-            for name, label, hint in FIELDS + (CARD_FIELDS if self.detail is None else []):
-                yield Label(Text(label))
-                field = Input(values.get(name, ""), placeholder=hint, id=f"c-{name}", compact=True)
-                field.disabled = name == "external_id" and self.detail is not None
-                yield field
-                yield Static(id=f"error-{name}", classes="field-error")
+        for name, label, hint, longest in FIELDS + (CARD_FIELDS if self.detail is None else []):
+            field = Input(values.get(name, ""), placeholder=hint, id=f"c-{name}", compact=True,
+                          max_length=max(longest, len(values.get(name, ""))))
+            field.disabled = name == "external_id" and self.detail is not None
+            yield from field_row(label, field, name)
         if self.detail is None:
             yield Checkbox("allow the card as a backup method", id="c-card_backup", compact=True)
 

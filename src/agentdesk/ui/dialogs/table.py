@@ -11,10 +11,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal
+from textual.containers import Horizontal
 from textual.widgets import Checkbox, Input, OptionList, ProgressBar, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
 
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.money import format_major
 from agentdesk.domain.permissions import Action
@@ -22,7 +23,7 @@ from agentdesk.domain.text import visible
 from agentdesk.services.customers import export, preferences, segments
 from agentdesk.services.customers.columns import COLUMNS
 from agentdesk.services.customers.filters import CustomerFilters, CustomerQuery, parse_filters
-from agentdesk.ui.base import ServiceDialog, form_field
+from agentdesk.ui.base import ServiceDialog, field_row, form_field
 
 FILTER_FIELDS = [
     ("website", "Website code", "e.g. northwind-us"),
@@ -63,7 +64,7 @@ class FilterDialog(ServiceDialog[CustomerFilters]):
     when they did not change."""
 
     DEFAULT_CSS = """
-    #filter-grid { grid-size: 3; grid-columns: 17 24 1fr; grid-rows: auto; grid-gutter: 0 1; height: auto; }
+    FilterDialog .field-row > .field-label { width: 18; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+x", "clear_all", "Clear all", id="filters.clear_all"),
@@ -77,10 +78,9 @@ class FilterDialog(ServiceDialog[CustomerFilters]):
         self.filters = filters
 
     def fields(self) -> ComposeResult:
-        with Grid(id="filter-grid"):
-            for name, label, hint in FILTER_FIELDS:
-                yield from form_field(label, Input(_shown(self.filters, name), placeholder=hint, id=f"f-{name}",
-                                                   compact=True), name)
+        for name, label, hint in FILTER_FIELDS:
+            yield from field_row(label, Input(_shown(self.filters, name), placeholder=hint, id=f"f-{name}",
+                                              compact=True, max_length=limits.SEARCH), name)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -52,7 +52,7 @@ def keys_text(app: AgentDeskApp, screen: Screen) -> Text:
 
 class HelpScreen(DeskModal[None]):
     DEFAULT_CSS = """
-    HelpScreen > #help-box { width: 72; max-height: 20; }
+    HelpScreen > #help-box { max-width: 100; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
