@@ -79,10 +79,7 @@ def make_store(url: str) -> Store:
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 def store(request, tmp_path):
     """An empty, migrated store; every test using it runs on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'agentdesk.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = f"sqlite:///{tmp_path / 'agentdesk.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     s = make_store(url)
     yield s
     s.dispose()
@@ -115,8 +112,10 @@ def add_roles(store: Store) -> dict[Role, Actor]:
     admin = identity.resolve_actor(store, "ada")
     for login, role in [("cara", "agent"), ("sam", "sales"), ("finn", "finance")]:
         identity.add_agent(store, admin, login, role)
-    return {Role(r): identity.resolve_actor(store, login) for login, r in
-            [("ada", "admin"), ("cara", "agent"), ("sam", "sales"), ("finn", "finance")]}
+    return {
+        Role(r): identity.resolve_actor(store, login)
+        for login, r in [("ada", "admin"), ("cara", "agent"), ("sam", "sales"), ("finn", "finance")]
+    }
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ def settings(store, tmp_path):
 
 @pytest.fixture
 def grace(store, admin):
-    customers.create_customer(store, admin, customer_input(
-        addresses=[AddressInput("1 Navy Way", "Arlington", "US")]))
+    customers.create_customer(store, admin, customer_input(addresses=[AddressInput("1 Navy Way", "Arlington", "US")]))
     add_card(store, "C-1", "tok_approve")
     with store.write(unrecorded="test fixture") as s:
         s.execute(text("UPDATE payment_instrument SET bin = '424242', fingerprint = 'fp-grace'"))
@@ -45,10 +44,18 @@ def events(store, type_) -> list[TimelineEvent]:
         return list(s.execute(select(TimelineEvent).where(TimelineEvent.type == type_)).scalars())
 
 
-@pytest.mark.parametrize("kind, value, direct", [
-    ("customer", "C-1", True), ("email", "G.Hopper@Navy.example", True), ("phone", "+1 415 555 0100", True),
-    ("fingerprint", "fp-grace", True), ("bin", "424242", False), ("ip", "203.0.113.7", False), ("country", "us", False),
-])
+@pytest.mark.parametrize(
+    "kind, value, direct",
+    [
+        ("customer", "C-1", True),
+        ("email", "G.Hopper@Navy.example", True),
+        ("phone", "+1 415 555 0100", True),
+        ("fingerprint", "fp-grace", True),
+        ("bin", "424242", False),
+        ("ip", "203.0.113.7", False),
+        ("country", "us", False),
+    ],
+)
 def test_each_entry_type_blocks_payments_and_payouts(store, actors, settings, grace, kind, value, direct):
     admin = actors[Role.ADMIN]
     entry = blocklist.add_entry(store, admin, kind, value, "chargeback fraud")
@@ -80,7 +87,9 @@ def test_only_admins_change_blocklists(store, actors, grace):
 
 
 def test_expiry(store, admin, settings, grace):
-    entry = blocklist.add_entry(store, admin, "email", "grace@example.com", expires=(date.today() + timedelta(days=3)).isoformat())
+    entry = blocklist.add_entry(
+        store, admin, "email", "grace@example.com", expires=(date.today() + timedelta(days=3)).isoformat()
+    )
     assert flag(store)
     with store.write(unrecorded="test: time passes") as s:
         s.execute(text("UPDATE blocklist_entry SET expires_at = :t"), {"t": "2000-01-01 00:00:00.000000"})
@@ -90,9 +99,18 @@ def test_expiry(store, admin, settings, grace):
     assert blocklist.list_entries(store, admin, include_inactive=True)[0].id == entry.id
 
 
-@pytest.mark.parametrize("kind, value, field", [
-    ("email", "nope", "value"), ("phone", "12", "value"), ("bin", "42", "value"), ("ip", "300.1.1.1", "value"),
-    ("country", "Atlantis", "value"), ("shoe", "x", "kind"), ("customer", " ", "value")])
+@pytest.mark.parametrize(
+    "kind, value, field",
+    [
+        ("email", "nope", "value"),
+        ("phone", "12", "value"),
+        ("bin", "42", "value"),
+        ("ip", "300.1.1.1", "value"),
+        ("country", "Atlantis", "value"),
+        ("shoe", "x", "kind"),
+        ("customer", " ", "value"),
+    ],
+)
 def test_bad_entries(store, admin, kind, value, field):
     with pytest.raises(InvalidInput) as refused:
         blocklist.add_entry(store, admin, kind, value)

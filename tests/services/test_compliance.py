@@ -21,7 +21,9 @@ def test_kyc_documents_aml_and_edd(store, actors, tmp_path):
     doc = compliance.upload_document(store, agent, settings, "C-1", "passport", scan)
     compliance.review_document(store, agent, doc, "accepted")
     view = compliance.compliance(store, actors[Role.FINANCE], "C-1")
-    assert [(d.kind, d.status, d.name, d.uploaded_by) for d in view.documents] == [("passport", "accepted", "passport.jpg", "cara")]
+    assert [(d.kind, d.status, d.name, d.uploaded_by) for d in view.documents] == [
+        ("passport", "accepted", "passport.jpg", "cara")
+    ]
     out = attachments.save_attachment(store, agent, settings, view.documents[0].attachment_id, tmp_path / "copy.jpg")
     assert out.read_bytes() == scan.read_bytes()
     compliance.record_aml_check(store, agent, "C-1", "review", 2, "worldcheck")

@@ -112,7 +112,10 @@ def test_a_failing_timeline_event_undoes_the_write(store, admin, monkeypatch):
 def test_edit_records_each_changed_field(store, admin, actors):
     customers.create_customer(store, admin, customer_input())
     detail = customers.edit_customer(
-        store, actors[Role.AGENT], "C-1", {"last_name": "Murray Hopper", "job_title": "Rear Admiral", "first_name": "Grace"}
+        store,
+        actors[Role.AGENT],
+        "C-1",
+        {"last_name": "Murray Hopper", "job_title": "Rear Admiral", "first_name": "Grace"},
     )
     assert detail.last_name == "Murray Hopper"
     edited = detail.timeline[0]
@@ -174,9 +177,14 @@ def test_customer_services_do_not_reach_into_the_job_runner():
     assert not {m for m in imported if m.startswith("agentdesk.services.jobs")}
 
 
-@pytest.mark.parametrize("address, why", [
-    ("a..b@x.com", "two periods"), (".a@x.com", "start with a period"), ("a.@x.com", "period immediately before"),
-])
+@pytest.mark.parametrize(
+    "address, why",
+    [
+        ("a..b@x.com", "two periods"),
+        (".a@x.com", "start with a period"),
+        ("a.@x.com", "period immediately before"),
+    ],
+)
 def test_email_syntax_is_checked_by_email_validator(store, admin, address, why):
     with pytest.raises(InvalidInput) as refused:
         customers.create_customer(store, admin, customer_input(emails=[ContactInput(address)]))
@@ -185,8 +193,9 @@ def test_email_syntax_is_checked_by_email_validator(store, admin, address, why):
 
 
 def test_international_emails_are_kept_in_their_normalised_form(store, admin):
-    detail = customers.create_customer(store, admin, customer_input(
-        emails=[ContactInput("josé@example.com"), ContactInput("Anna@MÜNCHEN.de")]))
+    detail = customers.create_customer(
+        store, admin, customer_input(emails=[ContactInput("josé@example.com"), ContactInput("Anna@MÜNCHEN.de")])
+    )
     assert [e.value for e in detail.emails] == ["josé@example.com", "Anna@münchen.de"]
     with store.read() as s:
         stored = s.execute(select(CustomerEmail.address).order_by(CustomerEmail.id)).scalars().all()

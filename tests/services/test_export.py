@@ -21,15 +21,27 @@ def read_csv(path):
         return list(csv.reader(fh))
 
 
-@pytest.mark.parametrize("value, safe", [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
-                                         ("\tx", "'\tx"), ("\rx", "'\rx"), ("Ada", "Ada"), ("", "")])
+@pytest.mark.parametrize(
+    "value, safe",
+    [
+        ("=1+1", "'=1+1"),
+        ("+44 20", "'+44 20"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("Ada", "Ada"),
+        ("", ""),
+    ],
+)
 def test_neutralise(value, safe):
     assert neutralise(value) == safe
 
 
 def test_export_with_preset_columns_neutralises_formulas(store, admin, tmp_path):
-    customers.create_customer(store, admin, customer_input(first_name="=HYPERLINK(\"x\")", last_name="Evil",
-                                                           organization="@corp"))
+    customers.create_customer(
+        store, admin, customer_input(first_name='=HYPERLINK("x")', last_name="Evil", organization="@corp")
+    )
     with store.write(unrecorded="test fixture") as s:
         cid = s.execute(text("SELECT id FROM customer WHERE external_id = 'C-1'")).scalar_one()
         s.add(TaxId(customer_id=cid, type="vat", value="GB123456789", is_default=True))
@@ -39,8 +51,8 @@ def test_export_with_preset_columns_neutralises_formulas(store, admin, tmp_path)
     rows = read_csv(out)
     assert result.rows == 1 and result.path == out and not result.cancelled
     assert rows[0] == CONTACTS_HEADER
-    record = dict(zip(rows[0], rows[1]))
-    assert record["Name"] == "'=HYPERLINK(\"x\") Evil"
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert record["Name"] == '\'=HYPERLINK("x") Evil'
     assert record["Company"] == "'@corp"
     assert record["Email"] == "grace@example.com"
     assert record["Phone"] == "'+442079460958"
@@ -59,9 +71,14 @@ def test_export_follows_segment_filters_search_and_columns(tmp_path, sqlite_stor
     assert result.rows == len(rows) - 1 > 50
     assert {r[1] for r in rows[1:]} == {"GB"}
     with sqlite_store.read() as s:
-        expected = set(s.execute(text(
-            "SELECT external_id FROM customer c WHERE payment_count >= 1 AND EXISTS "
-            "(SELECT 1 FROM address a WHERE a.customer_id = c.id AND a.country = 'GB')")).scalars())
+        expected = set(
+            s.execute(
+                text(
+                    "SELECT external_id FROM customer c WHERE payment_count >= 1 AND EXISTS "
+                    "(SELECT 1 FROM address a WHERE a.customer_id = c.id AND a.country = 'GB')"
+                )
+            ).scalars()
+        )
     assert {r[0] for r in rows[1:]} == expected
     searched = export_customers(sqlite_store, op, CustomerQuery(Segment.ALL, "CUS-000001"), tmp_path / "s.csv", ["id"])
     assert sorted(r[0] for r in read_csv(tmp_path / "s.csv")[1:]) == [f"CUS-000001{n}" for n in range(10)]
@@ -92,8 +109,9 @@ def test_cancelled_export_leaves_no_file(sqlite_store, tmp_path):
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    result = export_customers(sqlite_store, op, CustomerQuery(Segment.ALL), out_dir / "x.csv", progress=progress,
-                              cancel=cancel)
+    result = export_customers(
+        sqlite_store, op, CustomerQuery(Segment.ALL), out_dir / "x.csv", progress=progress, cancel=cancel
+    )
     assert result.cancelled and result.path is None and result.rows == 500
     assert list(out_dir.iterdir()) == []
     assert seen == [(500, 1500)]

@@ -36,7 +36,11 @@ def test_primary_backup_expiry_and_deactivate(store, actors, settings):
     assert r["4444"].is_primary and not r["4242"].is_primary
     instruments.set_backup(store, agent, first, True)
     instruments.update_expiry(store, agent, first, "03/33")
-    assert (rows(store)["4242"].exp_month, rows(store)["4242"].exp_year, rows(store)["4242"].allow_backup) == (3, 2033, True)
+    assert (rows(store)["4242"].exp_month, rows(store)["4242"].exp_year, rows(store)["4242"].allow_backup) == (
+        3,
+        2033,
+        True,
+    )
     with pytest.raises(InvalidInput):
         instruments.update_expiry(store, agent, first, "3-33")
     instruments.deactivate(store, agent, second)
@@ -70,5 +74,7 @@ def test_other_methods_sticky_gateway_and_billing_address(store, actors, setting
     assert "country" in refused.value.fields
     detail = customers.get_customer(store, agent, "C-1")
     by_id = {i.id: i for i in detail.instruments}
-    assert by_id[bank].method == "bank_account" and by_id[bank].primary and by_id[bank].label == "bank account •••• 6789"
+    assert (
+        by_id[bank].method == "bank_account" and by_id[bank].primary and by_id[bank].label == "bank account •••• 6789"
+    )
     assert by_id[card].sticky_gateway == "stripe" and by_id[card].billing_address["country"] == "GB"

@@ -2,6 +2,7 @@
 
 import socket
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -53,6 +54,7 @@ def test_collect_payment_with_the_card_or_paid_outside(store, admin, settings, c
 def test_declined_payment_is_recorded(store, admin, settings, customer):
     with store.write(unrecorded="test fixture") as s:
         from sqlalchemy import text
+
         s.execute(text("UPDATE payment_instrument SET gateway_token = 'tok_decline'"))
     result = payments.collect_payment(store, admin, settings, "C-1", 1_000, "USD")
     assert result.status == "declined" and customer_row(store).payment_count == 0
@@ -119,8 +121,15 @@ def test_refund_confirmation_goes_out_through_smtp(sqlite_store, tmp_path, smtp_
     store = sqlite_store
     add_website(store)
     admin = add_roles(store)[Role.ADMIN]
-    settings = load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "d"), "AGENTDESK_SMTP_HOST": "127.0.0.1",
-                                             "AGENTDESK_SMTP_PORT": str(port), "AGENTDESK_SMTP_TLS": "none"})
+    settings = load_settings(
+        store.url,
+        env={
+            "AGENTDESK_DATA_DIR": str(tmp_path / "d"),
+            "AGENTDESK_SMTP_HOST": "127.0.0.1",
+            "AGENTDESK_SMTP_PORT": str(port),
+            "AGENTDESK_SMTP_TLS": "none",
+        },
+    )
     customers.create_customer(store, admin, customer_input())
     add_card(store, "C-1", "tok_approve")
     sid = payments.collect_payment(store, admin, settings, "C-1", 4_200, "USD").transaction_id
@@ -143,9 +152,16 @@ def test_unreachable_smtp_is_retried_not_lost(sqlite_store, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = load_settings(sqlite_store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "d"),
-                                                    "AGENTDESK_SMTP_HOST": "127.0.0.1", "AGENTDESK_SMTP_PORT": str(port),
-                                                    "AGENTDESK_SMTP_TLS": "none", "AGENTDESK_SMTP_TIMEOUT": "2"})
+    settings = load_settings(
+        sqlite_store.url,
+        env={
+            "AGENTDESK_DATA_DIR": str(tmp_path / "d"),
+            "AGENTDESK_SMTP_HOST": "127.0.0.1",
+            "AGENTDESK_SMTP_PORT": str(port),
+            "AGENTDESK_SMTP_TLS": "none",
+            "AGENTDESK_SMTP_TIMEOUT": "2",
+        },
+    )
     with sqlite_store.write(unrecorded="test fixture") as s:
         jobs.enqueue(s, "email", "mail-1", {"to": "a@example.com", "subject": "hi", "body": "x"})
     report = worker.run_due(sqlite_store, settings)
@@ -158,5 +174,5 @@ def test_unreachable_smtp_is_retried_not_lost(sqlite_store, tmp_path):
 def test_outbox_when_no_smtp(tmp_path):
     settings = load_settings("sqlite:///x.db", env={"AGENTDESK_DATA_DIR": str(tmp_path)})
     where = mailer.deliver(settings, mailer.compose(settings, "a@example.com", "Subject", "Body"))
-    mail = message_from_bytes(open(where, "rb").read())
+    mail = message_from_bytes(Path(where).read_bytes())
     assert mail["Subject"] == "Subject" and mail.get_payload().strip() == "Body"

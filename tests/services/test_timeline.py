@@ -17,7 +17,11 @@ def test_catalog_has_a_title_for_every_type():
     "event_type, attributes, says",
     [
         (EventType.BILLING_DATE_CHANGED, {"from": "2026-01-01", "product": "P", "order": "O"}, "to missing"),
-        (EventType.BILLING_DATE_CHANGED, {"from": "2026-01-01", "to": "soon", "product": "P", "order": "O"}, "to expected date"),
+        (
+            EventType.BILLING_DATE_CHANGED,
+            {"from": "2026-01-01", "to": "soon", "product": "P", "order": "O"},
+            "to expected date",
+        ),
         (EventType.MANUAL_REFUND, {"amount": 12.5, "currency": "USD", "transaction": 1}, "amount expected int"),
         (EventType.MANUAL_REFUND, {"amount": True, "currency": "USD", "transaction": 1}, "amount expected int"),
         (EventType.NOTE, {"text": "hi", "colour": "red"}, "colour not an attribute"),

@@ -34,9 +34,11 @@ def busy(store, admin):
         for n in range(257):
             kind = KINDS[n % 3]
             when = START + timedelta(hours=n - n % 2)
-            attrs = {EventType.NOTE: {"text": f"note number {n}"},
-                     EventType.EMAIL_SENT: {"subject": f"receipt {n}", "to": "grace@example.com"},
-                     EventType.MANUAL_CHARGE: {"amount": n, "currency": "USD"}}[kind]
+            attrs = {
+                EventType.NOTE: {"text": f"note number {n}"},
+                EventType.EMAIL_SENT: {"subject": f"receipt {n}", "to": "grace@example.com"},
+                EventType.MANUAL_CHARGE: {"amount": n, "currency": "USD"},
+            }[kind]
             record_event(s, SYSTEM, cid, kind, occurred_at=when, **attrs)
     return store
 
@@ -52,7 +54,11 @@ def walk(store, actor, f, limit):
 
 def expected(store, types=None, since=None, until=None):
     with store.read() as s:
-        rows = s.execute(select(TimelineEvent).order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc())).scalars().all()
+        rows = (
+            s.execute(select(TimelineEvent).order_by(TimelineEvent.occurred_at.desc(), TimelineEvent.id.desc()))
+            .scalars()
+            .all()
+        )
     out = []
     for r in rows:
         if types and r.type not in types:
@@ -144,8 +150,12 @@ def test_links_to_customers_and_transactions(store, admin):
     customers.create_customer(store, admin, customer_input())
     customers.create_customer(store, admin, customer_input(external_id="C-2", emails=[]))
     entry = timeline_notes.add_link(store, admin, "C-1", "customer", "C-2", "same household")
-    assert entry.attributes == {"kind": "customer", "target": "C-2", "target_id": entry.attributes["target_id"],
-                                "text": "same household"}
+    assert entry.attributes == {
+        "kind": "customer",
+        "target": "C-2",
+        "target_id": entry.attributes["target_id"],
+        "text": "same household",
+    }
     with pytest.raises(InvalidInput, match="no transaction"):
         timeline_notes.add_link(store, admin, "C-1", "transaction", "424242")
     with pytest.raises(InvalidInput, match="itself"):
@@ -160,9 +170,11 @@ def test_timeline_and_note_cli(busy, capsys, monkeypatch):
     assert cli.main(["--db", busy.url, "note", "C-1", "from the command line"]) == 0
     assert cli.main(["--db", busy.url, "timeline", "C-1", "--type", "note", "--limit", "3", "--json"]) == 0
     out = capsys.readouterr().out
-    rows = json.loads(out[out.index("["):])
+    rows = json.loads(out[out.index("[") :])
     assert [r["type"] for r in rows] == ["note"] * 3 and rows[0]["attributes"]["text"] == "from the command line"
-    assert cli.main(["--db", busy.url, "timeline", "C-1", "--since", "2026-01-02", "--until", "2026-01-02", "--json"]) == 0
+    assert (
+        cli.main(["--db", busy.url, "timeline", "C-1", "--since", "2026-01-02", "--until", "2026-01-02", "--json"]) == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert rows and all(r["occurred_at"].startswith("2026-01-02") for r in rows)
     assert cli.main(["--db", busy.url, "timeline", "C-1", "--since", "soon"]) == 1
