@@ -19,7 +19,6 @@ from agentdesk.cli.root import Desk, pass_desk
 def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
     """build demo data in an empty store"""
     from agentdesk.demo import builder
-    from agentdesk.services.agents import identity
 
     store = desk.store()
     url = desk.settings.database_url
@@ -27,11 +26,11 @@ def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
         output.echo(f"store already has data: {url}", err=True)
         return 0
     with output.progress("building demo data", total=customers) as update:
-        summary = builder.build_demo(store, customers, seed=seed, login=identity.os_login(), progress=update)
+        summary = builder.build_demo(store, customers, seed=seed, login=desk.login, progress=update)
     agents = ", ".join(f"{login} ({role})" for login, _, role in builder.DEMO_AGENTS)
     output.echo(
         f"demo store ready: {summary.customers:,} customers and {summary.leads:,} leads in {url}; "
-        f"{identity.os_login()} is an admin (other demo agents: {agents})"
+        f"{desk.login} is an admin (other demo agents: {agents})"
     )
     output.echo(f"service key: {store.key_path} (keep it with the store: without it card fingerprints and the "
                 "timeline chain cannot be checked)")
