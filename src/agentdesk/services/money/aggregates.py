@@ -8,7 +8,7 @@ filtered by them. The definition (`computed`) is:
 - `last_payment_at`: when the newest of them was processed.
 
 Every change goes through this module, and each is arithmetic in SQL (`lifetime_value = lifetime_value -
-:amount`) on the customer row, locked first (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+:amount`) on the customer row, locked first (`FOR NO KEY UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
 already serialises writers). Nothing reads an aggregate into Python and writes it back, so two processes
 changing one customer never lose an update, and a statement that reads rows after the lock
 (`last_payment_at` after a void) sees every change committed before it. Callers lock the transactions
@@ -89,14 +89,14 @@ def order_totals(first: int, last: int) -> Select[*tuple[Any, ...]]:
 def lock_customers(session: Session, customer_ids: Iterable[int]) -> None:
     """The customers' row locks, in id order, held until the transaction ends (a no-op on SQLite).
 
-    `FOR UPDATE`, the lock the timeline chain takes too, and taken before the session flushes any row
-    that points to the customer: a transaction that first held the weaker lock a foreign key check or an
-    UPDATE takes, then asked for this one, would deadlock with another doing the same."""
+    `FOR NO KEY UPDATE`, the lock the timeline chain and an UPDATE of the aggregates take too, so a
+    transaction never upgrades its lock; it does not conflict with the `KEY SHARE` lock a foreign key check
+    takes, so a writer that inserted rows pointing to the customer first cannot deadlock with this one."""
     ids = sorted(set(customer_ids))
     if ids and session.get_bind().dialect.name != "sqlite":
         with session.no_autoflush:
             session.execute(select(col(Customer.id)).where(col(Customer.id).in_(ids)).order_by(col(Customer.id))
-                            .with_for_update()).all()
+                            .with_for_update(key_share=True)).all()
 
 
 def _change(session: Session, customer_id: int, **values: Any) -> None:

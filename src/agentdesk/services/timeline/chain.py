@@ -79,8 +79,9 @@ def _last_hash(session: Session, customer_id: int) -> str:
     if customer_id in chain:
         return chain[customer_id]
     if session.get_bind().dialect.name == "postgresql":
-        # Serialise writers of one customer's chain: the second waits, then reads the new head.
-        session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+        # Serialise writers of one customer's chain: the second waits, then reads the new head. NO KEY UPDATE
+        # (as in money.aggregates) never conflicts with the KEY SHARE a foreign-key insert already holds.
+        session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update(key_share=True))
     head = session.exec(
         select(TimelineEvent.hash).where(TimelineEvent.customer_id == customer_id, col(TimelineEvent.hash).is_not(None))
         .order_by(col(TimelineEvent.id).desc()).limit(1)
