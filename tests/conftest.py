@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from agentdesk.config import load_settings
 from agentdesk.db.models import Website
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import Role
@@ -71,7 +72,9 @@ def pg_url():
 
 
 def make_store(url: str) -> Store:
-    store = Store(url)
+    """A migrated store with its key where the command line looks for it (the settings' data dir)."""
+    settings = load_settings(url)
+    store = Store(url, key_file=settings.key_file, data_dir=settings.data_dir)
     store.upgrade()
     return store
 
