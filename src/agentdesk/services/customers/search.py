@@ -290,7 +290,9 @@ def _order_for_search(query: CustomerQuery, dialect: str, descending: bool,
 
 
 def _rows(session: Session, statement: Select[Any], exact: bool = False) -> list[CustomerRow]:
-    return [CustomerRow(**row._asdict(), exact=exact) for row in session.execute(statement).all()]
+    """Rows by position: `_row_select` lists CustomerRow's fields in order (no per-row dict on the hot path)."""
+    rows = session.execute(statement).all()
+    return [CustomerRow(*row, exact=exact) for row in rows]  # type: ignore[misc]  # row holds every field but exact
 
 
 def fetch_page(
