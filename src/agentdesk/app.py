@@ -91,10 +91,10 @@ class AgentDeskApp(App[None]):
 
         try:
             if first:
-                report = await asyncio.to_thread(worker.start_up, self.store, self.settings)
+                report = await asyncio.to_thread(worker.start_up, self.store, self.settings, checkpoint=False)
                 if report.repaired or report.still_pending:
                     self.notify(f"Start-up: {report.repairs()}.", timeout=6)
-            await asyncio.to_thread(worker.run_due, self.store, self.settings)
+            await asyncio.to_thread(worker.run_due, self.store, self.settings, checkpoint=False)
         except ServiceError as exc:
             log.warning("job queue postponed: %s", exc)
 

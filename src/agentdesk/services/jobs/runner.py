@@ -99,7 +99,10 @@ def run_job(store: Store, settings: Settings, job: jobs.JobInfo, now: datetime |
     return "done"
 
 
-def run_due(store: Store, settings: Settings, now: datetime | None = None, limit: int = 100) -> WorkReport:
+def run_due(store: Store, settings: Settings, now: datetime | None = None, limit: int = 100,
+            checkpoint: bool = True) -> WorkReport:
+    """Run the jobs that are due; `checkpoint=False` (the console) leaves timeline checkpoints to the worker,
+    whose process can afford reading the whole checkpoint log."""
     report = WorkReport()
     for _ in range(limit):
         job = jobs.claim(store, now)
@@ -107,11 +110,12 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
             break
         outcome = run_job(store, settings, job, now)
         setattr(report, outcome, getattr(report, outcome) + 1)
-    checkpoints.write_if_due(store)
+    if checkpoint:
+        checkpoints.write_if_due(store)
     return report
 
 
-def start_up(store: Store, settings: Settings) -> WorkReport:
+def start_up(store: Store, settings: Settings, checkpoint: bool = True) -> WorkReport:
     """What every console or worker start does first: finish interrupted refunds, settle what is due."""
     report = WorkReport()
     repaired = refunds.repair_pending(store, settings, older_than=timedelta(0))
@@ -119,6 +123,7 @@ def start_up(store: Store, settings: Settings) -> WorkReport:
     report.still_pending = len(repaired) - report.repaired
     report.settled = settlement.settle_from_gateway(store, settings)
     blocklist.expire_flags(store)
-    checkpoints.write_if_due(store)
+    if checkpoint:
+        checkpoints.write_if_due(store)
     return report
 
