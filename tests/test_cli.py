@@ -613,3 +613,24 @@ def test_csv_export_neutralises_full_width_formulas(demo_db, capsys, tmp_path):
         cells = {row[0]: row[1] for row in csv.reader(fh)}
     assert cells["CUS-0000001"] == "'＝HYPERLINK(\"http://evil.example\") x"  # noqa: RUF001
     assert cells["CUS-0000002"] == "'＠SUM(A1) y"  # noqa: RUF001
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`agentdesk customers search --limit 500 | head -1`: the reader going away is no traceback."""
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    env = dict(os.environ, AGENTDESK_DATA_DIR=str(tmp_path))
+    build = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "demo", "--customers", "30"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert build.returncode == 0, build.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "--limit",
+                                 "500"], stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    assert closed.stderr == ""
+    assert closed.returncode == 141
+    piped = subprocess.run(f"{sys.executable} -m agentdesk.cli --db {db} customers search --limit 500 | head -1",
+                           shell=True, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.stderr == "" and piped.stdout.startswith("CUS-")

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 EXIT_ERROR = 1
 PRIVATE_UMASK = 0o077
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away (`... | head -1`)."""
 
 SUBCOMMANDS: dict[str, str] = {
     "demo": "demo:demo",
@@ -165,6 +167,8 @@ class RootGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("agentdesk: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            ctx.exit(reader_gone())
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
@@ -237,8 +241,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(PRIVATE_UMASK)
     try:
         return _main(argv)
+    except BrokenPipeError:
+        return reader_gone()
     finally:
         os.umask(previous)
+
+
+def reader_gone() -> int:
+    """Stop quietly when stdout's reader has closed the pipe, as Unix tools do.
+
+    Whatever is still buffered for stdout can never be delivered; stdout is
+    pointed at /dev/null so the interpreter's final flush does not raise again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def _main(argv: Sequence[str] | None) -> int:
