@@ -28,6 +28,14 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 @pytest.fixture
+def empty_db(sqlite_url, capsys):
+    """A new store with its schema and no data, made the one way a real store is made."""
+    code, _, err = run(capsys, "--db", sqlite_url, "db", "upgrade")
+    assert code == 0, err
+    return sqlite_url
+
+
+@pytest.fixture
 def demo_db(sqlite_url, capsys, login):
     code, out, err = run(capsys, "--db", sqlite_url, "demo", "--customers", "200", "--seed", "5")
     assert code == 0, err
@@ -73,20 +81,20 @@ def test_as_works_on_a_demo_store(demo_db, capsys):
     assert code == 0 and "added newbie as agent" in out
 
 
-def test_unknown_login_and_as_on_a_real_store(sqlite_url, capsys, login):
+def test_unknown_login_and_as_on_a_real_store(empty_db, capsys, login):
     login["name"] = "boss"
-    assert run(capsys, "--db", sqlite_url, "agents", "add", "boss", "--role", "admin")[0] == 0
-    assert run(capsys, "--db", sqlite_url, "agents", "add", "carol", "--role", "agent")[0] == 0
+    assert run(capsys, "--db", empty_db, "agents", "add", "boss", "--role", "admin")[0] == 0
+    assert run(capsys, "--db", empty_db, "agents", "add", "carol", "--role", "agent")[0] == 0
     login["name"] = "mallory"
-    code, out, err = run(capsys, "--db", sqlite_url, "customers", "search", "x")
+    code, out, err = run(capsys, "--db", empty_db, "customers", "search", "x")
     assert code == 1 and out == ""
     assert "'mallory' is not an AgentDesk agent" in err and "agentdesk agents add mallory" in err
     login["name"] = "carol"
-    code, _, err = run(capsys, "--db", sqlite_url, "--as", "boss", "customers", "search", "x")
+    code, _, err = run(capsys, "--db", empty_db, "--as", "boss", "customers", "search", "x")
     assert code == 1 and "--as is only allowed on a demo database" in err
-    code, _, err = run(capsys, "--db", sqlite_url, "agents", "add", "dave", "--role", "agent")
+    code, _, err = run(capsys, "--db", empty_db, "agents", "add", "dave", "--role", "agent")
     assert code == 1 and "may not manage agents" in err
-    code, out, _ = run(capsys, "--db", sqlite_url, "agents", "list", "--json")
+    code, out, _ = run(capsys, "--db", empty_db, "agents", "list", "--json")
     assert [a["login"] for a in json.loads(out)] == ["boss", "carol"]
 
 
@@ -380,12 +388,12 @@ def test_an_unreachable_database_is_one_line(capsys):
     assert err.startswith("agentdesk: the database could not be used: ") and len(err.splitlines()) == 1
 
 
-def test_interrupted_command_exits_130(sqlite_url, capsys, login, monkeypatch):
+def test_interrupted_command_exits_130(empty_db, capsys, login, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(identity, "resolve_actor", interrupted)
-    code, out, err = run(capsys, "--db", sqlite_url, "customers", "search")
+    code, out, err = run(capsys, "--db", empty_db, "customers", "search")
     assert code == 130 and out == "" and err == "agentdesk: interrupted\n"
 
 
@@ -397,13 +405,13 @@ def test_the_console_script_entry_returns_the_exit_status(capsys):
     assert script.load()(["no-such-command"]) == 2
 
 
-def test_a_bug_keeps_its_traceback(sqlite_url, capsys, login, monkeypatch):
+def test_a_bug_keeps_its_traceback(empty_db, capsys, login, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not a user error")
 
     monkeypatch.setattr(identity, "resolve_actor", broken)
     with pytest.raises(RuntimeError, match="a bug"):
-        cli.main(["--db", sqlite_url, "customers", "search"])
+        cli.main(["--db", empty_db, "customers", "search"])
 
 
 def test_every_subcommand_loads_under_its_own_name(capsys):
@@ -634,3 +642,25 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     piped = subprocess.run(f"{sys.executable} -m agentdesk.cli --db {db} customers search --limit 500 | head -1",
                            shell=True, capture_output=True, text=True, env=env, timeout=120)
     assert piped.stderr == "" and piped.stdout.startswith("CUS-")
+
+
+def test_a_mistyped_sqlite_path_creates_nothing(tmp_path, capsys, login):
+    missing_dir = tmp_path / "typo" / "agentdesk.db"
+    for argv in (["customers", "search"], ["agents", "add", "root", "--role", "admin"], ["demo", "--customers", "5"],
+                 ["db", "upgrade"]):
+        code, out, err = run(capsys, "--db", f"sqlite:///{missing_dir}", *argv)
+        assert code == 1 and out == "" and err == f"agentdesk: no such directory: {missing_dir.parent}\n"
+    assert not (tmp_path / "typo").exists()
+
+    missing_file = tmp_path / "agentdsk.db"
+    for argv in (["customers", "search"], ["agents", "list"], ["timeline", "CUS-0000001"], ["worker", "--once"]):
+        code, out, err = run(capsys, "--db", f"sqlite:///{missing_file}", *argv)
+        assert code == 1 and out == "" and err.startswith(f"agentdesk: no store at {missing_file}: create it with ")
+        assert "db upgrade" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+    assert run(capsys, "--db", f"sqlite:///{missing_file}", "db", "upgrade")[0] == 0
+    assert missing_file.exists()
+    other = tmp_path / "other.db"
+    assert run(capsys, "--db", f"sqlite:///{other}", "demo", "--customers", "5")[0] == 0
+    assert run(capsys, "--db", f"sqlite:///{other}", "customers", "search", "--json")[0] == 0

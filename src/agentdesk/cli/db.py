@@ -19,7 +19,7 @@ def upgrade(desk: Desk) -> int:
     """apply the schema migrations (and key a store from before service keys)"""
     from agentdesk.services.timeline import checkpoints
 
-    store = desk.raw_store()
+    store = desk.raw_store(create=True)
     before = store.current_revision()
     store.upgrade()
     after = store.current_revision()

@@ -20,7 +20,7 @@ def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
     """build demo data in an empty store"""
     from agentdesk.demo import builder
 
-    store = desk.store()
+    store = desk.store(create=True)
     url = desk.settings.database_url
     if if_empty and not builder.store_is_empty(store):
         output.echo(f"store already has data: {url}", err=True)

@@ -84,21 +84,26 @@ class Desk:
         logs.configure(settings, headless=self.headless)
         return settings
 
-    def raw_store(self) -> Store:
-        """The store without touching its schema (for `db upgrade`)."""
+    def raw_store(self, *, create: bool = False) -> Store:
+        """The store without touching its schema (for `db upgrade`).
+
+        Only `demo`, `db upgrade` and the console (whose first run offers the demo) pass `create`: any other
+        command on a SQLite file that does not exist says so instead of making an empty store of a typo.
+        """
         if self._store is None:
             from agentdesk.db.store import Store
             from agentdesk.services.deploy.files import refuse_exposed
 
             refuse_exposed(self.settings)
+            check_sqlite_file(self.settings, create=create)
             self._store = Store(self.settings.database_url, key_file=self.settings.key_file,
                                 data_dir=self.settings.data_dir)
             click.get_current_context().find_root().call_on_close(self._store.dispose)
         return self._store
 
-    def store(self) -> Store:
+    def store(self, *, create: bool = False) -> Store:
         """The store, checked to be at this version's schema (an embedded one is upgraded)."""
-        store = self.raw_store()
+        store = self.raw_store(create=create)
         if not self._schema_checked:
             store.ensure_schema()
             self._schema_checked = True
@@ -121,6 +126,33 @@ class Desk:
 
 
 pass_desk = click.make_pass_decorator(Desk)
+
+
+def check_sqlite_file(settings: Settings, *, create: bool) -> None:
+    """Refuse a SQLite store in a directory that does not exist, or a missing store file unless `create`.
+
+    The default store's directory (the data dir) is the one directory made on the way, by a command that may create.
+    """
+    from sqlalchemy.engine import make_url
+
+    from agentdesk.config import sqlite_url
+
+    parsed = make_url(settings.database_url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database).expanduser()
+    try:
+        if path.exists():
+            return
+        directory_missing = not path.parent.is_dir()
+    except OSError:
+        return  # not ours to look into: opening the store names the problem
+    default = settings.database_url == sqlite_url(settings.data_dir / "agentdesk.db")
+    if directory_missing and not (create and default):
+        raise CliError(f"no such directory: {path.parent}")
+    if not create:
+        raise CliError(f"no store at {path}: create it with 'agentdesk --db {settings.database_url} db upgrade' "
+                       "(or 'agentdesk --db … demo' for demo data)")
 
 
 USER_ERRORS = (
@@ -210,7 +242,7 @@ def run_console(desk: Desk) -> int:
     from agentdesk.app import AgentDeskApp, FirstRun
     from agentdesk.services.agents import identity
 
-    store = desk.store()
+    store = desk.store(create=True)
     if not identity.has_agents(store):
         AgentDeskApp(store, desk.settings, actor=None, first_run=FirstRun(desk.login)).run()
         return 0
