@@ -664,3 +664,18 @@ def test_a_mistyped_sqlite_path_creates_nothing(tmp_path, capsys, login):
     other = tmp_path / "other.db"
     assert run(capsys, "--db", f"sqlite:///{other}", "demo", "--customers", "5")[0] == 0
     assert run(capsys, "--db", f"sqlite:///{other}", "customers", "search", "--json")[0] == 0
+
+
+def test_timeline_types_by_code_or_title_in_any_case(demo_db, capsys):
+    by_code = run(capsys, "--db", demo_db, "timeline", "CUS-0000001", "--type", "customer_created", "--json")
+    assert by_code[0] == 0 and json.loads(by_code[1])
+    for spelling in ("CUSTOMER_CREATED", "Customer created", "customer CREATED", "customer-created"):
+        code, out, err = run(capsys, "--db", demo_db, "timeline", "CUS-0000001", "--type", spelling, "--json")
+        assert code == 0, err
+        assert out == by_code[1]
+        assert {e["type"] for e in json.loads(out)} == {"customer_created"}
+    code, out, err = run(capsys, "--db", demo_db, "timeline", "CUS-0000001", "--type", "refund")
+    assert code == 1 and out == "" and len(err.splitlines()) == 1
+    assert "unknown event type(s): refund; did you mean" in err
+    assert "manual_refund (Refund issued)" in err and "refund_failed (Refund failed)" in err
+    assert "note (Note)" in err and "customer_created (Customer created)" in err

@@ -28,7 +28,7 @@ TIMELINE_COLUMNS: tuple[Column[TimelineEntry], ...] = (
 
 @click.command()
 @click.argument("customer", metavar="CUSTOMER")
-@click.option("--type", "types", multiple=True, metavar="T", help="only these types (repeatable)")
+@click.option("--type", "types", multiple=True, metavar="T", help="only these types, by code or title in any case (repeatable)")
 @click.option("--since", metavar="DATE")
 @click.option("--until", metavar="DATE")
 @click.option("--search", default="", metavar="TEXT", help="words in notes and attachments")
@@ -42,7 +42,7 @@ def timeline(desk: Desk, customer: str, types: tuple[str, ...], since: str | Non
 
     store, actor = desk.store(), desk.actor
     since_date, until_date = read.parse_since_until(since, until)
-    wanted = read.TimelineFilter(frozenset(types), since_date, until_date, search)
+    wanted = read.TimelineFilter(read.resolve_types(types), since_date, until_date, search)
     if not 1 <= limit <= MAX_LIMIT:
         raise CliError(f"--limit must be between 1 and {MAX_LIMIT}")
     entries: list[TimelineEntry] = []

@@ -7,6 +7,7 @@ includes the events of every duplicate merged into it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from agentdesk.db.store import Store
 from agentdesk.domain.dates import parse_optional_date
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
-from agentdesk.domain.text import check_text
+from agentdesk.domain.text import check_text, visible
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.catalog import CATALOG, EventType
 from agentdesk.services.timeline.record import TimelineEntry, entry_from_row
@@ -117,6 +118,37 @@ def cursor_of(entry: TimelineEntry) -> Cursor:
 
 def event_types() -> list[tuple[str, str]]:
     return sorted(((t.value, spec.title) for t, spec in CATALOG.items()), key=lambda p: p[1])
+
+
+def _key(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").casefold().split())
+
+
+def resolve_types(names: Iterable[str]) -> frozenset[str]:
+    """Event type codes from what was typed: a code (`manual_refund`) or a title (`Refund issued`), any case.
+
+    An unknown name is refused with the types whose code or title holds it, then every valid code and title.
+    """
+    known: dict[str, str] = {}
+    for code, title in event_types():
+        known[_key(code)] = code
+        known[_key(title)] = code
+    codes, unknown = set(), []
+    for name in names:
+        code = known.get(_key(name))
+        if code is None:
+            unknown.append(name)
+        else:
+            codes.add(code)
+    if unknown:
+        words = [_key(name) for name in unknown]
+        close = [f"{code} ({title})" for code, title in event_types()
+                 if any(word and (word in _key(code) or word in _key(title)) for word in words)]
+        valid = ", ".join(f"{code} ({title})" for code, title in event_types())
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InvalidInput(fields={"type": f"unknown event type(s): {', '.join(visible(n) for n in unknown)}{hint} "
+                                           f"Valid types (code or title, any case): {valid}"})
+    return frozenset(codes)
 
 
 def parse_since_until(since: str | None, until: str | None) -> tuple[date | None, date | None]:
