@@ -28,7 +28,8 @@ TIMELINE_COLUMNS: tuple[Column[TimelineEntry], ...] = (
 
 @click.command()
 @click.argument("customer", metavar="CUSTOMER")
-@click.option("--type", "types", multiple=True, metavar="T", help="only these types, by code or title in any case (repeatable)")
+@click.option("--type", "types", multiple=True, metavar="T",
+              help="only these types, by code or title in any case (repeatable)")
 @click.option("--since", metavar="DATE")
 @click.option("--until", metavar="DATE")
 @click.option("--search", default="", metavar="TEXT", help="words in notes and attachments")

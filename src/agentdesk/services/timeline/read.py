@@ -133,13 +133,14 @@ def resolve_types(names: Iterable[str]) -> frozenset[str]:
     for code, title in event_types():
         known[_key(code)] = code
         known[_key(title)] = code
-    codes, unknown = set(), []
+    codes: set[str] = set()
+    unknown: list[str] = []
     for name in names:
-        code = known.get(_key(name))
-        if code is None:
+        found = known.get(_key(name))
+        if found is None:
             unknown.append(name)
         else:
-            codes.add(code)
+            codes.add(found)
     if unknown:
         words = [_key(name) for name in unknown]
         close = [f"{code} ({title})" for code, title in event_types()
