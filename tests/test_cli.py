@@ -51,7 +51,7 @@ def test_search_and_show_json(demo_db, capsys):
     code, out, _ = run(capsys, "--db", demo_db, "customers", "show", "CUS-0000017", "--json")
     assert code == 0
     shown = json.loads(out)
-    assert shown["external_id"] == "CUS-0000017"
+    assert shown["id"] == "CUS-0000017"
     assert shown["emails"] and any(e["primary"] for e in shown["emails"])
     for key in ("phones", "addresses", "instruments", "transactions", "timeline"):
         assert isinstance(shown[key], list)
@@ -679,3 +679,33 @@ def test_timeline_types_by_code_or_title_in_any_case(demo_db, capsys):
     assert "unknown event type(s): refund; did you mean" in err
     assert "manual_refund (Refund issued)" in err and "refund_failed (Refund failed)" in err
     assert "note (Note)" in err and "customer_created (Customer created)" in err
+
+
+def test_one_public_id_in_every_command(demo_db, capsys):
+    """The id search prints is the id show prints and every command takes; no internal row number in the JSON."""
+    rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--sort", "ltv",
+                          "--limit", "3", "--json")[1])
+    public = rows[0]["id"]
+    assert public.startswith("CUS-")
+    shown = json.loads(run(capsys, "--db", demo_db, "customers", "show", public, "--json")[1])
+    assert shown["id"] == public and "external_id" not in shown
+    for key in ("emails", "phones", "addresses", "instruments", "orders", "tax_ids"):
+        assert all("id" not in item for item in shown[key]), key
+    assert shown["orders"] and all(order["number"] for order in shown["orders"])
+    internal = str(int(public.removeprefix("CUS-")))
+    code, _, err = run(capsys, "--db", demo_db, "customers", "show", internal)
+    assert code == 1 and f"no customer with the id '{internal}'" in err
+    for argv in (["timeline", public, "--limit", "1"], ["audit", "money", public], ["audit", "verify", public]):
+        code, _, err = run(capsys, "--db", demo_db, *argv)
+        assert code == 0, (argv, err)
+    txn = shown["transactions"][0]
+    assert isinstance(txn["id"], int) and all(t["order_number"] is None or isinstance(t["order_number"], str)
+                                              for t in shown["transactions"])
+    order = shown["orders"][0]["number"]
+    code, out, err = run(capsys, "--db", demo_db, "refund-order", order, "--json")
+    assert "no order" not in err
+    taken = json.loads(out)
+    taken = taken if isinstance(taken, list) else [taken]
+    ids = {t["id"] for t in json.loads(run(capsys, "--db", demo_db, "customers", "show", public, "--json")[1])[
+        "transactions"]}
+    assert {t["transaction"] for t in taken if t.get("transaction")} <= ids

@@ -29,7 +29,7 @@ SEARCH_COLUMNS: tuple[Column[CustomerRow], ...] = (
 
 @click.group()
 def customers() -> None:
-    """find and show customers"""
+    """find and show customers (by the public customer id, e.g. CUS-0000017)"""
 
 
 @customers.command()
@@ -62,8 +62,25 @@ def show(desk: Desk, customer_id: str, as_json: bool) -> int:
     from agentdesk.services.customers import records
 
     detail = records.get_customer(desk.store(), desk.actor, customer_id)
-    output.record(detail.to_dict(), as_json=as_json, lines=lambda: detail_lines(detail))
+    output.record(detail_json(detail), as_json=as_json, lines=lambda: detail_lines(detail))
     return 0
+
+
+ROW_NUMBERS = ("emails", "phones", "addresses", "instruments", "orders", "tax_ids")
+"""Lists whose `id` is a database row number no command takes: left out of the JSON."""
+
+
+def detail_json(detail: CustomerDetail) -> dict[str, Any]:
+    """The customer as `customers search --json` names it: `id` is the public customer id (what every command
+    takes), a transaction's `id` is its number as the console shows it, an order is known by its `number`;
+    internal row numbers stay out."""
+    data = detail.to_dict()
+    data.pop("external_id")
+    data["id"] = detail.external_id
+    for key in ROW_NUMBERS:
+        data[key] = [{k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
+                     for item in data.get(key, [])]
+    return {"id": data.pop("id"), **data}
 
 
 def detail_lines(d: CustomerDetail) -> list[str]:
