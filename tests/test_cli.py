@@ -46,7 +46,7 @@ def demo_db(sqlite_url, capsys, login):
 def test_search_and_show_json(demo_db, capsys):
     code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "CUS-0000017", "--json")
     assert code == 0
-    rows = json.loads(out)
+    rows = json.loads(out)["customers"]
     assert rows[0]["id"] == "CUS-0000017"
     code, out, _ = run(capsys, "--db", demo_db, "customers", "show", "CUS-0000017", "--json")
     assert code == 0
@@ -57,7 +57,7 @@ def test_search_and_show_json(demo_db, capsys):
         assert isinstance(shown[key], list)
     code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--limit", "5",
                        "--json")
-    rows = json.loads(out)
+    rows = json.loads(out)["customers"]
     assert len(rows) == 5 and all(r["payment_count"] >= 1 for r in rows)
     one = json.loads(run(capsys, "--db", demo_db, "customers", "show", rows[0]["id"], "--json")[1])
     txn = one["transactions"][0]
@@ -123,7 +123,7 @@ def test_db_upgrade_and_demo_on_postgresql(pg_url, capsys, login):
     assert run(capsys, "--db", pg_url, "db", "upgrade")[0] == 0
     assert run(capsys, "--db", pg_url, "demo", "--customers", "50")[0] == 0
     code, out, _ = run(capsys, "--db", pg_url, "customers", "search", "CUS-0000050", "--json")
-    assert code == 0 and json.loads(out)[0]["id"] == "CUS-0000050"
+    assert code == 0 and json.loads(out)["customers"][0]["id"] == "CUS-0000050"
 
 
 def test_console_script_runs_as_a_process(tmp_path):
@@ -134,20 +134,20 @@ def test_console_script_runs_as_a_process(tmp_path):
     assert build.returncode == 0, build.stderr
     found = subprocess.run([sys.executable, "-m", "agentdesk.cli", "--db", db, "customers", "search", "CUS-0000003",
                             "--json"], capture_output=True, text=True, env=env, timeout=120)
-    assert found.returncode == 0 and json.loads(found.stdout)[0]["id"] == "CUS-0000003"
+    assert found.returncode == 0 and json.loads(found.stdout)["customers"][0]["id"] == "CUS-0000003"
 
 
 def test_search_with_segment_sort_and_filters(demo_db, capsys):
     code, out, err = run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--sort", "ltv",
                          "--country", "us", "--payments-min", "1", "--limit", "50", "--json")
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["customers"]
     assert rows and all(r["payment_count"] >= 1 for r in rows)
     values = [r["lifetime_value"] for r in rows]
     assert values == sorted(values, reverse=True)
     code, out, _ = run(capsys, "--db", demo_db, "customers", "search", "--sort", "name", "--asc", "--limit", "30",
                        "--json")
-    names = [(r["last_name"], r["first_name"]) for r in json.loads(out)]
+    names = [(r["last_name"], r["first_name"]) for r in json.loads(out)["customers"]]
     assert names == sorted(names)
     code, _, err = run(capsys, "--db", demo_db, "customers", "search", "--country", "Atlantis")
     assert code == 1 and "country" in err
@@ -163,7 +163,7 @@ def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
     assert listed[0]["name"] == "Rich US" and listed[0]["shared"]
     assert listed[0]["query"]["filters"] == {"country": "US", "ltv_min": 5000}
     rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "rich us", "--limit", "100",
-                          "--json")[1])
+                          "--json")[1])["customers"]
     assert rows and all(r["lifetime_value"] >= 5000 for r in rows)
 
     out_file = tmp_path / "rich.csv"
@@ -585,7 +585,7 @@ def test_json_and_text_output_escape_stored_controls(demo_db, capsys):
     _plant(demo_db, hostile)
     cases = {
         ("customers", "show", "CUS-0000001"): lambda data: data["first_name"] if "first_name" in data else data["name"],
-        ("customers", "search", "CUS-0000001"): lambda data: data[0]["name"],
+        ("customers", "search", "CUS-0000001"): lambda data: data["customers"][0]["name"],
         ("agents", "list"): lambda data: next(a["name"] for a in data if a["login"] == "bob"),
         ("timeline", "CUS-0000001", "--type", "note"): lambda data: data[0]["attributes"]["text"],
     }
@@ -684,7 +684,7 @@ def test_timeline_types_by_code_or_title_in_any_case(demo_db, capsys):
 def test_one_public_id_in_every_command(demo_db, capsys):
     """The id search prints is the id show prints and every command takes; no internal row number in the JSON."""
     rows = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--segment", "customers", "--sort", "ltv",
-                          "--limit", "3", "--json")[1])
+                          "--limit", "3", "--json")[1])["customers"]
     public = rows[0]["id"]
     assert public.startswith("CUS-")
     shown = json.loads(run(capsys, "--db", demo_db, "customers", "show", public, "--json")[1])
@@ -709,3 +709,57 @@ def test_one_public_id_in_every_command(demo_db, capsys):
     ids = {t["id"] for t in json.loads(run(capsys, "--db", demo_db, "customers", "show", public, "--json")[1])[
         "transactions"]}
     assert {t["transaction"] for t in taken if t.get("transaction")} <= ids
+
+
+def test_search_json_pages_with_after(demo_db, capsys):
+    """--json says whether more rows exist (`next`) and --after walks every row once, in order, like the table."""
+    for sort in ("newest", "name", "ltv", "last_payment", "created"):
+        everything = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--sort", sort, "--limit", "500",
+                                    "--json")[1])
+        assert everything["next"] is None and len(everything["customers"]) == 200
+        walked, after, pages = [], None, 0
+        while True:
+            argv = ["customers", "search", "--sort", sort, "--limit", "37", "--json"]
+            code, out, err = run(capsys, "--db", demo_db, *argv, *(["--after", after] if after else []))
+            assert code == 0, err
+            page = json.loads(out)
+            walked += [row["id"] for row in page["customers"]]
+            pages += 1
+            after = page["next"]
+            if after is None:
+                break
+        assert pages == 6
+        assert walked == [row["id"] for row in everything["customers"]], sort
+
+
+def test_search_paging_with_exact_matches_first(demo_db, capsys):
+    shown = json.loads(run(capsys, "--db", demo_db, "customers", "show", "CUS-0000017", "--json")[1])
+    for text in (shown["last_name"], shown["emails"][0]["value"], "CUS-0000017"):
+        walk_one_by_one(capsys, demo_db, text)
+
+
+def walk_one_by_one(capsys, demo_db, text):
+    everything = json.loads(run(capsys, "--db", demo_db, "customers", "search", text, "--limit", "500",
+                                "--json")[1])["customers"]
+    assert everything
+    walked, after = [], None
+    while True:
+        out = run(capsys, "--db", demo_db, "customers", "search", text, "--limit", "1", "--json",
+                  *(["--after", after] if after else []))[1]
+        page = json.loads(out)
+        walked += [row["id"] for row in page["customers"]]
+        if not (after := page["next"]):
+            break
+    assert walked == [row["id"] for row in everything] and len(set(walked)) == len(walked)
+
+
+def test_search_after_refuses_a_foreign_or_broken_cursor(demo_db, capsys):
+    page = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--limit", "5", "--json")[1])
+    assert page["next"]
+    code, _, err = run(capsys, "--db", demo_db, "customers", "search", "--sort", "name", "--after", page["next"])
+    assert code == 1 and "not a cursor of this search (it belongs to another sort or order)" in err
+    for bad in ("x", "e30", "!!!!", "A" * 5000, "eyJzb3J0IjoibmV3ZXN0IiwiZGVzYyI6dHJ1ZSwiYWZ0ZXIiOlsieCJdfQ"):
+        code, out, err = run(capsys, "--db", demo_db, "customers", "search", "--after", bad)
+        assert code == 1 and out == "" and "not a cursor of this search" in err and len(err.splitlines()) == 1
+    code, out, err = run(capsys, "--db", demo_db, "customers", "search", "--limit", "5")
+    assert code == 0 and f"more: add --after {page['next']}" in err

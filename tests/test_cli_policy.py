@@ -149,7 +149,8 @@ def test_policy_set_is_for_admins_and_each_change_is_on_the_log(demo_db, capsys)
 
 def test_a_payout_above_the_ceiling_is_refused(demo_db, capsys):
     """Issue 10: `payout … --amount 999999999999.99` used to be approved."""
-    customers = json.loads(run(capsys, "--db", demo_db, "customers", "search", "--json", "--limit", "200")[1])
+    found = run(capsys, "--db", demo_db, "customers", "search", "--json", "--limit", "200")[1]
+    customers = json.loads(found)["customers"]
     target = next(c for c in customers if c["currency"] == "USD" and json.loads(run(
         capsys, "--db", demo_db, "customers", "show", c["id"], "--json")[1])["instruments"])
     args = ["--db", demo_db, "--as", "fred", "payout", target["id"], "--currency", "USD", "--json"]

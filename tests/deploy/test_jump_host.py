@@ -236,7 +236,7 @@ def test_the_agent_cannot_read_or_write_the_store_directly(jump_host):
 def test_through_sudo_the_agent_works_and_is_identified_as_itself(jump_host):
     found = jump_host.agentdesk("customers", "search", "Hopper", "--json")
     assert found.returncode == 0, found.stderr
-    assert [row["id"] for row in json.loads(found.stdout)] == ["C-1"]
+    assert [row["id"] for row in json.loads(found.stdout)["customers"]] == ["C-1"]
     note = jump_host.agentdesk("note", "C-1", "called back about the invoice")
     assert note.returncode == 0, note.stderr
     timeline = jump_host.agentdesk("timeline", "C-1", "--type", "note", "--json")

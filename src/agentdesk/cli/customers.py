@@ -36,20 +36,32 @@ def customers() -> None:
 @click.argument("text", required=False, default="")
 @query_options(default_segment="all")
 @click.option("--limit", type=COUNT, default=20, show_default=True)
+@click.option("--after", metavar="CURSOR", help="the page after this one: the 'next' a previous --json page gave")
 @output.json_option
 @pass_desk
-def search(desk: Desk, text: str, limit: int, as_json: bool, **options: Any) -> int:
-    """search customers by id, name, email, phone, organization or card last four"""
+def search(desk: Desk, text: str, limit: int, after: str | None, as_json: bool, **options: Any) -> int:
+    """search customers by id, name, email, phone, organization or card last four
+
+    With --json the result is {"customers": [...], "next": CURSOR or null}; pass --after CURSOR with the same
+    search, filters and sort for the next page.
+    """
     from agentdesk.services.customers import search as customer_search
 
     store, actor = desk.store(), desk.actor
     query = build_query(desk, options, text)
     if not 1 <= limit <= customer_search.MAX_PAGE:
         raise CliError(f"--limit must be between 1 and {customer_search.MAX_PAGE}")
-    page = customer_search.fetch_page(store, actor, query, limit)
-    output.table(page.rows, SEARCH_COLUMNS, as_json=as_json, to_json=lambda row: row.to_dict())
-    if not page.rows and not as_json:
+    cursor, include_exact = customer_search.read_cursor(after, query) if after is not None else (None, True)
+    page = customer_search.fetch_page(store, actor, query, limit, after=cursor, include_exact=include_exact)
+    following = customer_search.next_cursor(page, query)
+    if as_json:
+        output.emit_json({"customers": [row.to_dict() for row in page.rows], "next": following})
+        return 0
+    output.table(page.rows, SEARCH_COLUMNS, as_json=False, to_json=lambda row: row.to_dict())
+    if not page.rows:
         output.echo("no customers match", err=True)
+    elif following:
+        output.echo(f"more: add --after {following}", err=True)
     return 0
 
 

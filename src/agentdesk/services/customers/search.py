@@ -9,6 +9,9 @@ match follows in the chosen order.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -121,6 +124,72 @@ _CURSOR_FIELDS = {
 
 def cursor_for(row: CustomerRow, sort: SortKey) -> Cursor:
     return tuple(getattr(row, name) for name in _CURSOR_FIELDS[sort])
+
+
+CURSOR_LIMIT = 2_000
+"""The longest cursor text taken: two names at their stored limits, a time and an id fit with room to spare."""
+
+_DATETIME_FIELDS = {"created_at", "last_payment_at"}
+
+
+def next_cursor(page: CustomerPage, query: CustomerQuery) -> str | None:
+    """Where the page after `page` starts, as text a script hands back (`--after`); None on the last page.
+
+    A page of exact matches only points at the start of the other matches (exact rows lead the first page
+    and are never repeated, whatever their place in the sort)."""
+    if not page.more:
+        return None
+    rest = [row for row in page.rows if not row.exact]
+    values = None if not rest else [_plain(v) for v in cursor_for(rest[-1], sort_of(query.sort))]
+    data = {"sort": sort_of(query.sort).value, "desc": query.descending, "after": values}
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def read_cursor(text: str, query: CustomerQuery) -> tuple[Cursor | None, bool]:
+    """`(after, include_exact)` for `fetch_page` from a `next_cursor` of the same query; InvalidInput otherwise."""
+    sort = sort_of(query.sort)
+
+    def refuse(why: str) -> InvalidInput:
+        return InvalidInput(fields={"after": f"not a cursor of this search ({why}); pass the 'next' it printed"})
+
+    if not text or len(text) > CURSOR_LIMIT or not text.isascii():
+        raise refuse("unreadable")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise refuse("unreadable") from exc
+    if not isinstance(data, dict) or set(data) != {"sort", "desc", "after"}:
+        raise refuse("unreadable")
+    if data["sort"] != sort.value or data["desc"] is not query.descending:
+        raise refuse("it belongs to another sort or order")
+    if data["after"] is None:
+        return None, False
+    values = data["after"]
+    fields = _CURSOR_FIELDS[sort]
+    if not isinstance(values, list) or len(values) != len(fields):
+        raise refuse("unreadable")
+    return tuple(_cursor_value(name, value, refuse) for name, value in zip(fields, values, strict=True)), True
+
+
+def _cursor_value(name: str, value: object, refuse: Any) -> object:
+    if name in _DATETIME_FIELDS:
+        if value is None and name == "last_payment_at":
+            return None
+        try:
+            if isinstance(value, str):
+                return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    elif name in ("id", "lifetime_value"):
+        if type(value) is int and (limits.in_id_range(value) if name == "id" else abs(value) <= limits.AMOUNT_MAX):
+            return value
+    elif isinstance(value, str) and len(value) <= limits.NAME and value.isprintable():
+        return value
+    raise refuse(f"bad {name}")
 
 
 def _order_by(sort: SortKey, descending: bool, nulls_last: bool = True) -> list[UnaryExpression[Any]]:
