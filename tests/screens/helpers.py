@@ -28,6 +28,13 @@ def table_rows(screen, selector="#customers") -> list[list[str]]:
     return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
+def table_column(screen, key: str, selector="#customers") -> list[str]:
+    """One column of a `WindowTable`'s rows (plain text), by the column's key, shown or scrolled away."""
+    table = screen.query_one(selector)
+    index = [c.key for c in table.columns].index(key)
+    return [row[index] for row in table_rows(screen, selector)]
+
+
 def console(store, as_login=None, settings=None, login="operator") -> AgentDeskApp:
     """The console on `store` as `login` (or, on a demo store, as `as_login`)."""
     return AgentDeskApp(store, settings or load_settings(store.url), identity.resolve_actor(store, login, as_login))

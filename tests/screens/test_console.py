@@ -15,7 +15,17 @@ from agentdesk.ui.screens.first_run import FirstRunScreen
 from agentdesk.ui.screens.help import HelpScreen
 from agentdesk.ui.widgets.window_table import WindowTable
 
-from .helpers import SIZE, console, palette_commands, screen_lines, screen_text, settle, table_rows, visible_text
+from .helpers import (
+    SIZE,
+    console,
+    palette_commands,
+    screen_lines,
+    screen_text,
+    settle,
+    table_column,
+    table_rows,
+    visible_text,
+)
 
 DEMO = (300, 2)
 
@@ -36,8 +46,7 @@ async def test_search_open_profile_see_transactions_go_back_quit(demo_store):
         target = customers.get_customer(demo_store, app.actor, "CUS-0000017")
         await pilot.press("slash", *"CUS-0000017", "enter")
         await settle(pilot, app)
-        rows = table_rows(app.screen)
-        assert rows[0][0] == "CUS-0000017"
+        assert table_column(app.screen, "id")[0] == "CUS-0000017"
 
         await pilot.press("enter")
         await settle(pilot, app)
@@ -112,7 +121,7 @@ async def test_segments_and_paging(demo_store):
         assert table.current.external_id == first and table.position == 0
         await pilot.press("2")
         await settle(pilot, app)
-        leads = [r[0] for r in table_rows(app.screen)]
+        leads = table_column(app.screen, "id")
         for external_id in leads[:5]:
             assert customers.get_customer(demo_store, app.actor, external_id).payment_count == 0
 
@@ -124,9 +133,8 @@ async def test_names_show_literally_never_as_markup_or_escapes(demo_store):
     app = console(demo_store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        top = table_rows(app.screen)[0]
-        assert top[0] == "CUS-0000300"
-        assert top[1] == "[red]x[/red] \\x1b[31mEvil\\x07"
+        assert table_column(app.screen, "id")[0] == "CUS-0000300"
+        assert table_column(app.screen, "name")[0] == "[red]x[/red] \\x1b[31mEvil\\x07"
         assert "[red]x[/red]" in app.export_screenshot()
         await pilot.press("enter")
         await settle(pilot, app)

@@ -4,14 +4,29 @@ from sqlalchemy import select, text
 from textual import events
 from textual.widgets import Input
 
+from agentdesk.config import load_settings
 from agentdesk.db.models import CustomerPhone
+from agentdesk.domain.money import format_amount
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers
+from agentdesk.services.money import payments
 from agentdesk.services.risk import blocklist
+from agentdesk.services.timeline import notes as timeline_notes
 from agentdesk.ui.dialogs.customer_form import CustomerFormScreen
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+from agentdesk.ui.screens.customer_table import CustomerTableScreen
 
-from .helpers import SIZE, console, dialog_text, notifications, screen_text, settle, visible_text
+from .helpers import (
+    SIZE,
+    console,
+    dialog_text,
+    notifications,
+    palette_commands,
+    screen_text,
+    settle,
+    table_column,
+    visible_text,
+)
 
 DEMO = (300, 2)
 
@@ -136,3 +151,131 @@ async def test_a_paste_longer_than_the_field_is_refused_and_the_field_kept(demo_
         assert isinstance(app.screen, CustomerProfileScreen)
     [entry] = blocklist.list_entries(demo_store, operator(demo_store))
     assert entry.reason == "stolen card (reported)"
+
+
+async def test_returning_to_the_table_shows_the_edit_made_in_the_profile(demo_store):
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("down", "down")
+        external_id = table_column(app.screen, "id")[2]
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        await pilot.press("e")
+        await settle(pilot, app)
+        app.screen.query_one("#c-first_name", Input).value = "Zebulon"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        rows = visible_text(app, app.screen.query_one("#customers")).splitlines()
+        assert rows[3].lstrip().startswith("Zebulon ")                   # the third row, where it was
+        assert f"{external_id} · row 3 of" in visible_text(app, app.screen.query_one("#status"))
+    assert customers.get_customer(demo_store, operator(demo_store), external_id).first_name == "Zebulon"
+
+
+async def test_a_note_shows_its_line_breaks_and_mentions_as_text(demo_store):
+    detail = customers.get_customer(demo_store, operator(demo_store), "CUS-0000017")
+    timeline_notes.add_note(demo_store, operator(demo_store), detail.id, "Called back.\nPromised a refund @bob @sara")
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, detail.id)
+        await pilot.press("3")
+        await settle(pilot, app)
+        shown = visible_text(app, app.screen.query_one("#tl-details"))
+        lines = [line.strip() for line in shown.splitlines()]
+        assert "text: Called back." in lines and "Promised a refund @bob @sara" in lines, shown
+        assert "mentions: bob, sara" in lines, shown
+        assert "\\x0a" not in shown and "[" not in shown
+
+
+async def test_timeline_keys_titles_and_amounts_read_as_words(demo_store):
+    from agentdesk.ui.screens.help import HelpScreen
+
+    detail = customers.get_customer(demo_store, operator(demo_store), "CUS-0000017")
+    purchase = next(e for e in detail.timeline if e.type == "new_purchase")
+    shown_amount = format_amount(purchase.attributes["amount"], purchase.attributes["currency"])
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, detail.id)
+        await pilot.press("3", "question_mark")
+        await settle(pilot, app)
+        assert isinstance(app.screen, HelpScreen)
+        help_text = dialog_text(app)
+        assert help_text.startswith("Customer profile keys")
+        for key, words in (("n", "Note"), ("f", "Filter"), ("a", "Attach"), ("l", "Link"),
+                           ("x", "Clear filter (not now)")):
+            assert f"{key} {words}" in help_text, (key, help_text)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert {"Note", "Filter", "Attach", "Link"} <= set(await palette_commands(app))
+
+        await pilot.press("f", *"new pur", "enter")
+        await settle(pilot, app)
+        header = visible_text(app, app.screen.query_one("#tl-filter"))
+        assert "types: New purchase" in header and "new_purchase" not in header
+        assert "x Clear filter" in screen_text(app).splitlines()[-1]
+        details = visible_text(app, app.screen.query_one("#tl-details"))
+        assert f"amount: {shown_amount}" in details and f"amount: {purchase.attributes['amount']}\n" not in details
+
+
+async def test_role_gated_keys_are_hidden_and_name_the_role_when_reached(demo_store):
+    detail = customers.get_customer(demo_store, operator(demo_store), "CUS-0000017")
+    app = console(demo_store, "bob")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        assert "Export" not in screen_text(app).splitlines()[-1]
+        await pilot.press("e")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerTableScreen)
+        await open_profile(pilot, app, detail.id)
+        await pilot.press("2", "question_mark")
+        await settle(pilot, app)
+        assert "Refund/void" in dialog_text(app) and "Payout" not in dialog_text(app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert "Payout" not in await palette_commands(app)
+        await pilot.press("P")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen) and notifications(app) == []
+        app.screen.query_one("#transactions-pane").action_payout()
+        await settle(pilot, app)
+        assert any("may not" in n and "this needs admin or finance" in n for n in notifications(app))
+
+    app = console(demo_store, "fred")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, detail.id)
+        assert "Edit" not in await palette_commands(app)
+        await pilot.press("question_mark")
+        await settle(pilot, app)
+        assert "Edit" not in dialog_text(app).split("keys", 1)[1].split("Tab /")[0].split()
+        await pilot.press("escape", "e")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        app.screen.action_edit()
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert any("needs admin, customer service agent or sales" in n for n in notifications(app)), notifications(app)
+
+
+async def test_huge_amounts_keep_their_currency_in_the_transaction_list(demo_store):
+    detail = customers.get_customer(demo_store, operator(demo_store), "CUS-0000017")
+    paid = payments.collect_payment(demo_store, operator(demo_store), load_settings(demo_store.url), detail.id,
+                                    9_999_999_999_900, detail.currency, outside=True)
+    assert paid.ok
+    app = console(demo_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await open_profile(pilot, app, detail.id)
+        await pilot.press("2")
+        await settle(pilot, app)
+        lines = visible_text(app, app.screen.query_one("#transactions-table")).splitlines()
+        assert lines[0].split()[:6] == ["Txn", "Date", "Type", "Status", "Amount", "Order"]
+        assert lines[1].split()[0] == str(paid.transaction_id)
+        assert f"99,999,999,999.00 {detail.currency}" in lines[1]
+        assert f"8.99 {detail.currency}" in lines[2]

@@ -18,7 +18,7 @@ from .helpers import (
     notifications,
     palette_commands,
     settle,
-    table_rows,
+    table_column,
     visible_text,
 )
 
@@ -160,7 +160,7 @@ async def test_merge_marked_customers_from_the_table(demo_store):
         await settle(pilot, app)
         await pilot.press("3")
         await settle(pilot, app)
-        first, second = [row[0] for row in table_rows(app.screen)[:2]]
+        first, second = table_column(app.screen, "id")[:2]
         assert (first, second) == ("DUP-A", "DUP-B")
         await pilot.press("space", "down", "space", "M")
         await settle(pilot, app)
@@ -172,7 +172,7 @@ async def test_merge_marked_customers_from_the_table(demo_store):
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, CustomerTableScreen)
-        assert second not in [row[0] for row in table_rows(app.screen)[:5]]
+        assert second not in table_column(app.screen, "id")[:5]
     assert customers.get_customer(demo_store, app.actor, second).external_id == first
 
 

@@ -92,12 +92,13 @@ def _textual_bindings(node_type: type[DOMNode]) -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
-def is_desk_action(active: ActiveBinding, app: object) -> bool:
+def is_desk_action(active: ActiveBinding, app: object, disabled_too: bool = False) -> bool:
     """A key of the console itself: described, not a moving key (`system`), not the app's own
     (help, quit: system commands) and not one Textual's widgets and screens bring along
-    (an Input's cursor keys, Tab focus)."""
+    (an Input's cursor keys, Tab focus). One that does nothing right now (`check_action` said
+    None) only with `disabled_too`."""
     binding, node = active.binding, active.node
-    if not active.enabled or not binding.description or binding.system or node is app:
+    if not (active.enabled or disabled_too) or not binding.description or binding.system or node is app:
         return False
     return (binding.action, binding.description) not in _textual_bindings(type(node))
 

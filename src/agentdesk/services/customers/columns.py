@@ -36,7 +36,9 @@ COLUMNS: dict[str, ColumnSpec] = {
     ]
 }
 
-DEFAULT_COLUMNS = ["id", "name", "email", "phone", "payments", "ltv", "country", "organization", "created"]
+DEFAULT_COLUMNS = ["name", "email", "phone", "ltv", "last_payment", "id", "payments", "country", "organization",
+                   "created"]
+"""Name, email, phone, lifetime value and last payment first: what fits at 80 columns (issue 11)."""
 
 
 def validate_columns(keys: list[str]) -> list[str]:

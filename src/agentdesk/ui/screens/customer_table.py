@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from agentdesk.domain.permissions import Action
@@ -37,6 +38,10 @@ from agentdesk.ui.widgets.window_table import Column, WindowTable
 
 PAGE_SIZE = 100
 SORT_CYCLE = [SortKey.NEWEST, SortKey.NAME, SortKey.CREATED, SortKey.LIFETIME_VALUE, SortKey.LAST_PAYMENT]
+NARROWEST = {"name": 12, "email": 16, "phone": 16, "ltv": 14, "organization": 12}
+"""How narrow a column may get so the first five fit at 80 columns (a phone is at most 16 characters)."""
+GROWING = {"name", "email"}
+"""The columns that take the width of a wider terminal."""
 GATED = {"export": Action.EXPORT, "merge": Action.MERGE_ANONYMIZE, "new_customer": Action.EDIT_CUSTOMERS}
 """Actions of the table that only some roles may take: hidden from the others."""
 
@@ -76,6 +81,8 @@ class CustomerTableScreen(DeskScreen):
         self.total: tuple[int, bool] | None = None
         self.columns: list[str] = []
         self.generation = 0
+        self.away = False
+        """A full screen (a profile) went on top: its edits may have changed rows shown here."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="table-top"):
@@ -98,6 +105,33 @@ class CustomerTableScreen(DeskScreen):
         self.load_counts()
         self.run_query()
         self.check_mentions()
+
+    def on_screen_suspend(self, event: events.ScreenSuspend) -> None:
+        self.away = not isinstance(self.app.screen, ModalScreen)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if self.away:
+            self.away = False
+            self.refresh_rows(self.generation)
+            self.load_counts()
+
+    @desk_work(group="refresh")
+    async def refresh_rows(self, generation: int) -> None:
+        """Back from a profile: read the rows on screen again so an edit, a refund or a block made
+        there shows at once; the cursor stays where it was."""
+        table = self.query_one(WindowTable)
+        query = self.query_state
+        if not table.rows:
+            return
+        above = table.rows[table.top - 1] if table.top > 0 else None
+        if above is None or above.exact:
+            page = await self.call(search.fetch_page, query, PAGE_SIZE, None, False)
+        else:
+            page = await self.call(search.fetch_page, query, PAGE_SIZE, cursor_for(above, query.sort))
+        if generation == self.generation:
+            held = {row.id: row.exact for row in table.rows}
+            table.replace_rows([replace(row, exact=held.get(row.id, row.exact)) for row in page.rows])
+            self._show_status()
 
     @desk_work(group="mentions")
     async def check_mentions(self) -> None:
@@ -137,6 +171,7 @@ class CustomerTableScreen(DeskScreen):
 
     def action_mark(self) -> None:
         self.query_one(WindowTable).toggle_mark()
+        self._show_status()
 
     def action_merge(self) -> None:
         from agentdesk.ui.dialogs.privacy import MergeDialog
@@ -204,8 +239,13 @@ class CustomerTableScreen(DeskScreen):
         if self.total is not None:
             count, exact = self.total
             where += f" of {count:,}{'' if exact else '+'}"
-        more = "" if table.at_end else " · PgDn/End for more"
-        self.query_one("#status", Static).update(plain(f"{where} {what}{more}", "dim"))
+        hidden = table.hidden_right
+        more = f" · → {hidden} more column{'s' if hidden != 1 else ''}" if hidden else ""
+        more += f" · {len(table.marked)} marked" if table.marked else ""
+        more += "" if table.at_end else " · PgDn/End for more"
+        current = table.current
+        who = f"{current.external_id} · " if current is not None else ""
+        self.query_one("#status", Static).update(plain(f"{who}{where} {what}{more}", "dim"))
 
     # --- loading --------------------------------------------------------------------------------
 
@@ -224,7 +264,8 @@ class CustomerTableScreen(DeskScreen):
 
     def _apply_columns(self) -> None:
         self.query_one(WindowTable).set_columns(
-            [Column(k, COLUMNS[k].title, COLUMNS[k].width, COLUMNS[k].justify) for k in self.columns]
+            [Column(k, COLUMNS[k].title, COLUMNS[k].width, COLUMNS[k].justify, NARROWEST.get(k), k in GROWING)
+             for k in self.columns]
         )
 
     @desk_work(group="counts")

@@ -34,16 +34,22 @@ def keys_text(app: AgentDeskApp, screen: Screen) -> Text:
     out.append(f"{human_title(screen)} keys\n\n", style="bold")
     keys: dict[tuple[int, str], list[str]] = {}
     described: dict[tuple[int, str], Binding] = {}
+    enabled: dict[tuple[int, str], bool] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not (is_desk_action(active, app) or (active.node is app and binding.description and not binding.system)):
+        if not (is_desk_action(active, app, disabled_too=True)
+                or (active.node is app and binding.description and not binding.system)):
             continue
         where = (id(active.node), binding.action)
         keys.setdefault(where, []).append(app.get_key_display(Binding(key, "")))
         described.setdefault(where, binding)
+        enabled[where] = active.enabled
     for where, binding in described.items():
         out.append(f"{' / '.join(keys[where]):>12}  ", style="bold cyan" if binding.show else "cyan")
-        out.append(f"{binding.description}\n")
+        if enabled[where]:
+            out.append(f"{binding.description}\n")
+        else:
+            out.append(f"{binding.description} (not now)\n", style="dim")
     out.append("\nTab / Shift+Tab move between parts of the screen; arrows, PgUp/PgDn, Home/End move within them.\n")
     out.append("Ctrl+P opens the command palette: every action here, and “open customer …” from anywhere.\n")
     out.append("Esc closes this help.", style="dim")

@@ -6,6 +6,11 @@ pages), draws the visible part with the line API, and asks its screen for
 more rows (`NeedRows`) as the cursor nears either end of the buffer. The
 screen answers from a worker with `add_rows`, or replaces the buffer with
 `load` (Home, End, a new query). It never touches the database itself.
+
+Columns fit the width: a column with a `min_width` gives up width before any column is hidden, a
+`grow` column takes what is left over, and the columns that still do not fit are scrolled in with
+→ (← back); the header shows ← and → where columns are hidden. A marked row shows ✓ in its first
+cell, not only a colour.
 """
 
 from __future__ import annotations
@@ -30,6 +35,53 @@ class Column:
     title: str
     width: int
     justify: str = "left"
+    min_width: int | None = None
+    """Narrowest this column may be drawn before columns after it are hidden (None: `width`)."""
+    grow: bool = False
+    """Takes a share of the width left over once the shown columns have their own."""
+
+    @property
+    def least(self) -> int:
+        return min(self.width, self.min_width or self.width)
+
+
+MARK = "✓"
+
+
+def fit_columns(columns: Sequence[Column], width: int, keep: int = 5) -> list[int]:
+    """How wide to draw the leading columns that fit in `width` (each also takes one space).
+
+    The first `keep` columns are shown if they fit at their least width; a later one only if every
+    column shown can keep its full width. Shrunk columns get width back in proportion to what they
+    gave up, and whatever is left is shared by the `grow` columns."""
+    chosen: list[Column] = []
+    used = natural = 0
+    for index, column in enumerate(columns):
+        if index < keep:
+            if chosen and used + column.least + 1 > width:
+                break
+        elif natural + column.width + 1 > width:
+            break
+        chosen.append(column)
+        used += column.least + 1
+        natural += column.width + 1
+    widths = [c.least for c in chosen]
+    spare = max(0, width - used)
+    short = [c.width - w for c, w in zip(chosen, widths, strict=True)]
+    owed = sum(short)
+    if owed:
+        given = min(spare, owed)
+        for index, gap in enumerate(short):
+            widths[index] += given * gap // owed
+        spare -= sum(widths) - sum(c.least for c in chosen)
+        for index in range(len(chosen)):
+            while spare and widths[index] < chosen[index].width:
+                widths[index] += 1
+                spare -= 1
+    growers = [i for i, c in enumerate(chosen) if c.grow]
+    for turn, index in enumerate(growers):
+        widths[index] += spare // len(growers) + (1 if turn < spare % len(growers) else 0)
+    return widths
 
 
 class WindowTable(Widget, can_focus=True):
@@ -55,6 +107,8 @@ class WindowTable(Widget, can_focus=True):
         Binding("home", "first", "First", show=False, system=True, id="rows.first"),
         Binding("end", "last", "Last", show=False, system=True, id="rows.last"),
         Binding("enter", "select", "Open", show=False, id="rows.open"),
+        Binding("right", "scroll_columns(1)", "More columns →", show=False, id="rows.columns_right"),
+        Binding("left", "scroll_columns(-1)", "Columns ←", show=False, id="rows.columns_left"),
     ]
 
     BUFFER_PAGES = 4
@@ -96,6 +150,8 @@ class WindowTable(Widget, can_focus=True):
         self.render_cells = render_cells
         self.page_size = page_size
         self.columns: list[Column] = []
+        self.first_column = 0
+        """Index of the leftmost column drawn (→ and ← move it)."""
         self.rows: list[Any] = []
         self._cells: list[Sequence[Text]] = []
         self.cursor = 0
@@ -116,8 +172,33 @@ class WindowTable(Widget, can_focus=True):
 
     def set_columns(self, columns: list[Column]) -> None:
         self.columns = list(columns)
+        self.first_column = min(self.first_column, max(0, len(self.columns) - 1))
         self._cells = [self.render_cells(row) for row in self.rows]
         self.refresh()
+
+    def shown_columns(self) -> tuple[list[Column], list[int]]:
+        """The columns drawn at the current width, and their widths."""
+        columns = self.columns[self.first_column:]
+        widths = fit_columns(columns, self.size.width)
+        return columns[: len(widths)], widths
+
+    @property
+    def hidden_right(self) -> int:
+        """How many columns → would bring in."""
+        shown, _ = self.shown_columns()
+        return len(self.columns) - self.first_column - len(shown)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scroll_columns":
+            return self.hidden_right > 0 if parameters == (1,) else self.first_column > 0
+        return True
+
+    def action_scroll_columns(self, step: int) -> None:
+        if (step > 0 and self.hidden_right) or (step < 0 and self.first_column):
+            self.first_column += step
+            self.refresh()
+            self.refresh_bindings()
+            self.post_message(self.CursorMoved(self))
 
     def load(self, rows: Sequence[Any], at_start: bool, at_end: bool, offset: int | None,
              cursor_at_end: bool = False) -> None:
@@ -159,6 +240,21 @@ class WindowTable(Widget, can_focus=True):
             self._move_by(owed)
             return
         self.post_message(self.CursorMoved(self))
+
+    def replace_rows(self, rows: Sequence[Any]) -> int:
+        """Rows read again (after an edit elsewhere): each one held in the buffer (same `mark_key`)
+        takes its new values in place; the cursor and the rest stay. Returns how many changed."""
+        fresh = {self.mark_key(row): row for row in rows}
+        changed = 0
+        for index, row in enumerate(self.rows):
+            new = fresh.get(self.mark_key(row))
+            if new is not None and new != row:
+                self.rows[index] = new
+                self._cells[index] = self.render_cells(new)
+                changed += 1
+        if changed:
+            self.refresh()
+        return changed
 
     def _trim(self, keep_end: bool) -> None:
         limit = self.page_size * self.BUFFER_PAGES
@@ -282,6 +378,7 @@ class WindowTable(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self._set_cursor(self.cursor)
+        self.refresh_bindings()
 
     def on_focus(self) -> None:
         self.refresh()
@@ -291,19 +388,26 @@ class WindowTable(Widget, can_focus=True):
 
     # --- drawing --------------------------------------------------------------------------------
 
-    def _line(self, cells: Sequence[Text], style: Style) -> Strip:
+    def _line(self, cells: Sequence[Text], style: Style, lead: str = " ", last: str = "") -> Strip:
+        """One row: `lead` before the first cell (the mark, or ← in the header), `last` in the final
+        column of the width (→ in the header when columns are hidden)."""
         line = Text(no_wrap=True, end="")
-        for column, cell in zip(self.columns, cells, strict=False):
+        shown, widths = self.shown_columns()
+        for index, (column, width, cell) in enumerate(zip(shown, widths, cells[self.first_column:], strict=False)):
             piece = cell.copy()
-            piece.truncate(column.width, overflow="ellipsis", pad=False)
-            pad = column.width - piece.cell_len
+            piece.truncate(width, overflow="ellipsis", pad=False)
+            pad = width - piece.cell_len
+            gap = lead if index == 0 else " "
             if column.justify == "right":
-                line.append(" " * (pad + 1))
+                line.append(gap + " " * pad)
                 line.append_text(piece)
             else:
-                line.append(" ")
+                line.append(gap)
                 line.append_text(piece)
                 line.append(" " * pad)
+        if last:
+            line.truncate(max(0, self.size.width - len(last)), pad=True)
+            line.append(last)
         segments = list(line.render(self.app.console))
         strip = Strip(segments).crop(0, self.size.width)
         strip = strip.extend_cell_length(self.size.width)
@@ -314,7 +418,8 @@ class WindowTable(Widget, can_focus=True):
         base = self.rich_style
         if y == 0:
             header = [Text(c.title) for c in self.columns]
-            return self._line(header, base + self.get_component_rich_style("window-table--header"))
+            return self._line(header, base + self.get_component_rich_style("window-table--header"),
+                              lead="←" if self.first_column else " ", last="→" if self.hidden_right else "")
         index = self.top + y - 1
         if not self.rows:
             if y == 1:
@@ -325,9 +430,10 @@ class WindowTable(Widget, can_focus=True):
         if index >= len(self.rows):
             return Strip([Segment(" " * width, base)])
         style = base
-        if self.mark_key(self.rows[index]) in self.marked:
+        marked = self.mark_key(self.rows[index]) in self.marked
+        if marked:
             style = style + self.get_component_rich_style("window-table--marked")
         if index == self.cursor:
             cls = "window-table--cursor" if self.has_focus else "window-table--cursor-blurred"
             style = style + self.get_component_rich_style(cls)
-        return self._line(self._cells[index], style)
+        return self._line(self._cells[index], style, lead=MARK if marked else " ")

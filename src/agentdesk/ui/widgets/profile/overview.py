@@ -1,4 +1,7 @@
-"""The overview tab: details, contacts, addresses, instruments, tax ids, lead source, custom fields, orders."""
+"""The overview tab: details, orders, contacts, addresses, instruments, tax ids, lead source, custom fields.
+
+Orders come right after the details so they are on the first screen at 80x24; the rest scrolls with
+↓, PgDn and End (the pane has the focus when the profile opens)."""
 
 from __future__ import annotations
 
@@ -50,6 +53,12 @@ def overview_text(d: CustomerDetail) -> Text:
         line(f"Date of birth {d.date_of_birth:%Y-%m-%d}")
     line(f"Customer since {d.created_at:%Y-%m-%d}   updated {d.updated_at:%Y-%m-%d %H:%M}")
 
+    section("Orders and subscriptions", "no orders", bool(d.orders))
+    for o in d.orders:
+        kind = "subscription" if o.kind == "subscription" else "one-time"
+        when = f"next bill {o.next_bill_date:%Y-%m-%d}" if o.next_bill_date else f"{o.created_at:%Y-%m-%d}"
+        line(plain(o.number, "bold"), f"  {kind}  {o.status}  {format_amount(o.total, o.currency)}  {when}")
+
     section("Contacts", "no emails or phones", bool(d.emails or d.phones))
     for e in d.emails:
         line("Email  ", plain(e.value), _primary(e.primary))
@@ -81,15 +90,6 @@ def overview_text(d: CustomerDetail) -> Text:
         section("Custom fields", None, True)
         for key, value in d.custom_fields.items():
             line(plain(f"{key:<14}"), plain(value))
-
-    section("Orders and subscriptions", "no orders", bool(d.orders))
-    for o in d.orders:
-        next_bill = f"  next bill {o.next_bill_date:%Y-%m-%d}" if o.next_bill_date else ""
-        kind = "subscription" if o.kind == "subscription" else "one-time"
-        line(
-            f"{o.number}  {kind:<12} {o.status:<10} {format_amount(o.total, o.currency):>14}"
-            f"  {o.created_at:%Y-%m-%d}{next_bill}"
-        )
     return out
 
 

@@ -28,20 +28,43 @@ from agentdesk.ui.widgets.profile import changed
 from agentdesk.ui.widgets.window_table import Column, WindowTable
 
 PAGE = 100
+TYPE_TITLES = dict(timeline_read.event_types())
+"""Event type code → its title, as the agent reads it."""
+
+
+def as_text(value: object) -> str:
+    """An attribute's value in words: lists and changes as text, never Python's repr."""
+    if isinstance(value, list | tuple | set):
+        return ", ".join(as_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={as_text(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
 
 
 def summary(entry: TimelineEntry) -> str:
     a = entry.attributes
     if "amount" in a and "currency" in a:
         money = format_amount(a["amount"], a["currency"])
-        rest = ", ".join(f"{k} {v}" for k, v in a.items() if k not in ("amount", "currency") and v is not None)
+        rest = ", ".join(f"{k} {as_text(v)}" for k, v in a.items() if k not in ("amount", "currency") and v is not None)
         return f"{money}" + (f" · {rest}" if rest else "")
     if "text" in a:
         return str(a["text"]).replace("\n", " ⏎ ")
     if "changes" in a:
         changes = a["changes"].items()
-        return ", ".join(f"{k}: {v.get('from')} → {v.get('to')}" for k, v in changes if isinstance(v, dict))
-    return ", ".join(f"{k} {v}" for k, v in a.items() if v is not None)
+        return ", ".join(f"{k}: {as_text(v.get('from'))} → {as_text(v.get('to'))}" for k, v in changes
+                         if isinstance(v, dict))
+    return ", ".join(f"{k} {as_text(v)}" for k, v in a.items() if v is not None)
+
+
+def _multiline(value: str) -> Text:
+    """Text whose line breaks are shown as line breaks (indented under their label); any other
+    control character stays escaped."""
+    out = Text()
+    for index, line in enumerate(value.split("\n")):
+        if index:
+            out.append("\n    ")
+        out.append(plain(line))
+    return out
 
 
 def details(entry: TimelineEntry) -> Text:
@@ -49,12 +72,22 @@ def details(entry: TimelineEntry) -> Text:
     out.append(f"{entry.title}", style="bold")
     out.append(f"  #{entry.id} · {entry.occurred_at:%Y-%m-%d %H:%M:%S} UTC · by ")
     out.append(plain(entry.actor))
-    for key, value in entry.attributes.items():
-        out.append(f"\n  {key}: ", style="dim")
-        if isinstance(value, dict):
-            out.append(plain(", ".join(f"{k}={v}" for k, v in value.items())))
+    attributes = dict(entry.attributes)
+    if isinstance(attributes.get("amount"), int) and isinstance(attributes.get("currency"), str):
+        attributes["amount"] = format_amount(attributes["amount"], attributes.pop("currency"))
+    for key, value in attributes.items():
+        out.append(f"\n  {key.replace('_', ' ')}: ", style="dim")
+        if isinstance(value, dict) and key == "changes":
+            for field, change in value.items():
+                out.append("\n    ")
+                if isinstance(change, dict):
+                    out.append(plain(f"{field}: {as_text(change.get('from'))} → {as_text(change.get('to'))}"))
+                else:
+                    out.append(plain(f"{field}: {as_text(change)}"))
+        elif isinstance(value, str):
+            out.append(_multiline(value))
         else:
-            out.append(plain(value))
+            out.append(plain(as_text(value)))
     target = link_target(entry)
     if target:
         out.append(f"\n  Enter: open the linked {target[0]}", style="cyan")
@@ -111,8 +144,8 @@ class TimelinePanel(DeskWidget):
 
     def on_mount(self) -> None:
         table = self.table
-        table.set_columns([Column("when", "When", 16), Column("title", "Event", 24), Column("actor", "By", 8),
-                           Column("what", "Details", 60)])
+        table.set_columns([Column("when", "When", 16), Column("title", "Event", 24, min_width=16),
+                           Column("actor", "By", 8), Column("what", "Details", 60, min_width=20, grow=True)])
         table.mark_key = lambda entry: entry.id
         self.reload()
 
@@ -129,7 +162,7 @@ class TimelinePanel(DeskWidget):
         if action in ("compose_note", "attach", "link"):
             return self.gate(Action.EDIT_CUSTOMERS)
         if action == "clear_filter":
-            return self.filtered
+            return True if self.filtered else None
         if action == "open_linked":
             tables = self.query(WindowTable)
             current = tables.first().current if tables else None
@@ -147,7 +180,7 @@ class TimelinePanel(DeskWidget):
         f = self.filter
         parts = []
         if f.types:
-            parts.append("types: " + ", ".join(sorted(f.types)))
+            parts.append("types: " + ", ".join(sorted(TYPE_TITLES.get(t, t) for t in f.types)))
         if f.since or f.until:
             parts.append(f"dates: {f.since or '…'} to {f.until or '…'}")
         if f.text:

@@ -25,16 +25,38 @@ from agentdesk.ui.dialogs.transaction import TransactionChoice, TransactionDialo
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
 
-COLUMNS = [
-    ("id", "Txn", 8), ("date", "Date", 16), ("type", "Type", 7), ("status", "Status", 18),
-    ("amount", "Amount", 14), ("settled", "Settled", 9), ("order", "Order", 12), ("parent", "Of", 8),
-    ("note", "Note", 40), ("gateway", "Gateway", 8), ("instrument", "Instrument", 24),
+COLUMNS: list[tuple[str, str, int | None]] = [
+    ("id", "Txn", None), ("date", "Date", None), ("type", "Type", None), ("status", "Status", None),
+    ("amount", "Amount", None), ("order", "Order", None), ("settled", "Settled", None), ("parent", "Of", None),
+    ("note", "Note", 40), ("gateway", "Gateway", None), ("instrument", "Instrument", None),
 ]
+"""Key, title and width (None: as wide as the widest value or the title, so neither is ever cut)."""
 
 GATES = {
     "refund": Action.REFUND, "mark": Action.REFUND, "refund_marked": Action.REFUND, "refund_order": Action.REFUND,
     "resend_email": Action.REFUND, "collect": Action.BILLING, "credit_memo": Action.BILLING, "payout": Action.PAYOUT,
 }
+
+
+class TransactionTable(DataTable[Text]):
+    """The rows of transactions; ← and → scroll a whole column at a time."""
+
+    def _column_starts(self) -> list[int]:
+        starts, x = [], 0
+        for column in self.ordered_columns:
+            starts.append(x)
+            x += column.get_render_width(self)
+        return starts
+
+    def action_cursor_right(self) -> None:
+        later = [x for x in self._column_starts() if x > self.scroll_x]
+        if later and self.max_scroll_x > self.scroll_x:
+            self.scroll_to(x=min(later[0], self.max_scroll_x), animate=False)
+
+    def action_cursor_left(self) -> None:
+        earlier = [x for x in self._column_starts() if x < self.scroll_x]
+        if earlier:
+            self.scroll_to(x=earlier[-1], animate=False)
 
 
 def _report(results: Sequence[refunds.RefundResult]) -> str:
@@ -64,7 +86,7 @@ class TransactionsPane(DeskWidget):
         self.marked: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
+        yield TransactionTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.table
@@ -76,8 +98,8 @@ class TransactionsPane(DeskWidget):
         return True if gate is None else self.gate(gate)
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#transactions-table", DataTable)
+    def table(self) -> TransactionTable:
+        return self.query_one("#transactions-table", TransactionTable)
 
     @property
     def transactions(self) -> list[TransactionView]:
@@ -110,8 +132,8 @@ class TransactionsPane(DeskWidget):
             Text(t.type),
             Text(t.status.replace("_", " ")),
             Text(format_amount(t.amount, t.currency), justify="right"),
-            Text("settled" if t.settled else "unsettled", style="" if t.settled else "yellow"),
             plain(t.order_number or ""),
+            Text("settled" if t.settled else "unsettled", style="" if t.settled else "yellow"),
             Text(str(t.parent_id) if t.parent_id else ""),
             plain(t.note or t.error or "", "yellow" if t.note else "red"),
             plain(t.gateway),
