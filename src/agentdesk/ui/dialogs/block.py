@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from agentdesk.domain import limits
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
@@ -32,9 +33,9 @@ class BlockDialog(ServiceDialog[blocklist.EntryInfo]):
     DEFAULT_CSS = """
     #block-what { height: auto; max-height: 8; }
     """
-    heading = "Block · choose what"
+    heading = "Block this customer"
     needs = Action.BLOCKLIST
-    submit_hint = "Ctrl+S or Enter block · Esc cancel"
+    submit_hint = "type the reason, Enter block · Shift+Tab choose what to block · Esc cancel"
 
     def __init__(self, detail: CustomerDetail) -> None:
         super().__init__()
@@ -42,16 +43,17 @@ class BlockDialog(ServiceDialog[blocklist.EntryInfo]):
         self.options = choices(detail)
 
     def fields(self) -> ComposeResult:
+        yield Label(Text("What to block (the customer's id unless you choose another)"))
         yield OptionList(*[Option(Text(f"{kind:<12} {visible(value)}")) for kind, value in self.options],
                          id="block-what")
         yield Static(id="error-value", classes="field-error")
-        yield from form_field("Reason", Input(id="block-reason", compact=True, max_length=500), "reason")
-        yield from form_field("Expires (YYYY-MM-DD, empty: never)", Input(id="block-expires", compact=True), "expires")
+        yield from form_field("Reason", Input(id="block-reason", compact=True, max_length=limits.REASON), "reason")
+        yield from form_field("Expires (YYYY-MM-DD, empty: never)", Input(id="block-expires", compact=True,
+                                                                           max_length=10), "expires")
 
     def on_mount(self) -> None:
-        what = self.query_one(OptionList)
-        what.highlighted = 0
-        what.focus()
+        self.query_one(OptionList).highlighted = 0
+        self.query_one("#block-reason", Input).focus()
 
     @on(Input.Submitted)
     def _submitted(self) -> None:

@@ -295,11 +295,12 @@ def default_export_path() -> Path:
 
 
 class ExportDialog(ServiceDialog[export.ExportResult]):
-    """Export the current view as CSV: choose file and columns, watch progress, Esc cancels."""
+    """Export the current view as CSV: choose file and columns, watch progress, Esc cancels. Closes when
+    the file is written (a notification says where)."""
 
     heading = "Export CSV"
     needs = Action.EXPORT
-    submit_hint = "Enter start · Esc cancel / close"
+    submit_hint = "Enter export · Tab choose the columns · Esc cancel / close"
 
     def __init__(self, query: CustomerQuery, columns: list[str]) -> None:
         super().__init__()
@@ -345,9 +346,9 @@ class ExportDialog(ServiceDialog[export.ExportResult]):
         if result.cancelled:
             self.note(f"Cancelled after {result.rows:,} rows; no file was written.", style="yellow")
             return
-        done = f"Exported {result.rows:,} customers to {result.path}"
-        self.note(done)
-        self.app.notify(visible(done), markup=False)
+        self.app.notify(visible(f"Exported {result.rows:,} customers to {result.path}"), title="Export CSV",
+                        timeout=10, markup=False)
+        self.dismiss(result)
 
     def action_cancel(self) -> None:
         if self.busy:

@@ -6,14 +6,16 @@ Each form is a `ServiceDialog`: it dismisses with None when nothing changed and 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
+from textual.message import Message
 from textual.widgets import Input, Label, OptionList, SelectionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -39,17 +41,59 @@ class _SubmitOnEnter(ServiceDialog[T]):
         self.action_submit()
 
 
+class TypeList(SelectionList[str]):
+    """The event types; typing letters jumps to the first type whose title starts with them (or,
+    failing that, contains them). A pause of a second and a half starts a new search."""
+
+    PAUSE = 1.5
+
+    class Typed(Message):
+        def __init__(self, text: str, found: str | None) -> None:
+            super().__init__()
+            self.text = text
+            self.found = found
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.typed = ""
+        self.typed_at = 0.0
+
+    def on_key(self, event: events.Key) -> None:
+        character = event.character
+        if not character or not event.is_printable or character == " ":
+            return
+        event.stop()
+        event.prevent_default()
+        now = time.monotonic()
+        self.typed = (self.typed if now - self.typed_at < self.PAUSE else "") + character
+        self.typed_at = now
+        wanted = self.typed.casefold()
+        titles = [str(self.get_option_at_index(i).prompt).casefold() for i in range(self.option_count)]
+        match = next((i for i, t in enumerate(titles) if t.startswith(wanted)), None)
+        if match is None:
+            match = next((i for i, t in enumerate(titles) if wanted in t), None)
+        found = None
+        if match is not None:
+            self.highlighted = match
+            found = str(self.get_option_at_index(match).prompt)
+        self.post_message(self.Typed(self.typed, found))
+
+
 class TimelineFilterDialog(_SubmitOnEnter[TimelineFilter]):
-    heading = "Filter the timeline · Space picks types (none = all)"
-    submit_hint = "Ctrl+S apply · Esc cancel"
+    heading = "Filter the timeline"
+    submit_hint = "letters find a type · Space picks · Enter apply · Esc cancel"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "apply", "Apply", id="tl_filter.apply", priority=True),
+    ]
 
     def __init__(self, current: TimelineFilter) -> None:
         super().__init__()
         self.current = current
 
     def fields(self) -> ComposeResult:
-        yield SelectionList(*[(title, value, value in self.current.types)
-                              for value, title in timeline_read.event_types()], id="tl-types")
+        yield TypeList(*[(title, value, value in self.current.types)
+                         for value, title in timeline_read.event_types()], id="tl-types")
+        yield Static(Text("Types: none picked shows every event", style="dim"), id="tl-typed")
         with Grid(id="tl-filter-grid"):
             yield Label("From")
             yield Input(str(self.current.since or ""), placeholder="YYYY-MM-DD", id="tl-since", compact=True)
@@ -60,6 +104,18 @@ class TimelineFilterDialog(_SubmitOnEnter[TimelineFilter]):
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
+
+    @on(TypeList.Typed)
+    def _typed(self, event: TypeList.Typed) -> None:
+        found = f" → {event.found} (Enter applies it)" if event.found else " → no type matches"
+        self.query_one("#tl-typed", Static).update(plain(f"find “{event.text}”{found}", "cyan"))
+
+    def action_apply(self) -> None:
+        """Enter: apply; with no type picked yet in the list, the highlighted one is the filter."""
+        types = self.query_one(TypeList)
+        if self.focused is types and not types.selected and types.highlighted is not None:
+            types.select(types.get_option_at_index(types.highlighted))
+        self.action_submit()
 
     async def perform(self) -> TimelineFilter:
         since, until = timeline_read.parse_since_until(self.query_one("#tl-since", Input).value,

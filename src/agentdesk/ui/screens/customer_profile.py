@@ -33,6 +33,7 @@ __all__ = ["CustomerProfileScreen", "TransactionDialog"]
 
 GATES = {
     "edit": Action.EDIT_CUSTOMERS,
+    "note": Action.EDIT_CUSTOMERS,
     "tags": Action.EDIT_CUSTOMERS,
     "instruments": Action.EDIT_CUSTOMERS,
     "tax_ids": Action.EDIT_CUSTOMERS,
@@ -50,6 +51,7 @@ class CustomerProfileScreen(DeskScreen):
         Binding("2", "tab('transactions')", "Transactions", id="profile.tab.transactions"),
         Binding("3", "tab('timeline')", "Timeline", id="profile.tab.timeline"),
         Binding("4", "tab('kyc')", "KYC", show=False, id="profile.tab.kyc"),
+        Binding("n", "note", "Note", id="profile.note"),
         Binding("e", "edit", "Edit", show=False, id="profile.edit"),
         Binding("t", "tags", "Tags", show=False, id="profile.tags"),
         Binding("I", "instruments", "Instruments", show=False, id="profile.instruments"),
@@ -169,6 +171,19 @@ class CustomerProfileScreen(DeskScreen):
         if not self.refuse(Action.EDIT_CUSTOMERS) or self.detail is None:
             return
         self.app.push_screen(CustomerFormScreen(self.detail), self._after_dialog)
+
+    def action_note(self) -> None:
+        """A note from any tab (the timeline tab's own n does the same there)."""
+        from agentdesk.ui.dialogs.timeline import NoteDialog
+
+        if not self.refuse(Action.EDIT_CUSTOMERS):
+            return
+
+        def noted(result: object) -> None:
+            if changed(result):
+                self.query_one(TimelinePanel).reload()
+
+        self.app.push_screen(NoteDialog(self.customer_id), noted)
 
     def action_tags(self) -> None:
         from agentdesk.ui.dialogs.profile import TagsDialog
