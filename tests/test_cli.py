@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from agentdesk import cli
+from agentdesk.domain.money import parse_amount
 from agentdesk.services.agents import identity
 
 
@@ -171,8 +172,13 @@ def test_saved_segment_by_name_and_export(demo_db, capsys, tmp_path):
                          "--out", str(out_file))
     assert code == 0, err
     lines = out_file.read_text().splitlines()
-    assert lines[0] == "ID,Lifetime value" and len(lines) - 1 == len(rows)
+    assert lines[0] == "ID,Lifetime value,Currency" and len(lines) - 1 == len(rows)
     assert f"exported {len(rows):,} customers to {out_file}" in out
+    by_id = {r["id"]: r for r in rows}
+    for line in lines[1:]:
+        public, major, currency = line.split(",")
+        assert currency == by_id[public]["currency"] and re.fullmatch(r"[0-9]+(\.[0-9]{2})?", major)
+        assert parse_amount(major, currency) == by_id[public]["lifetime_value"]
 
     code, _, err = run(capsys, "--db", demo_db, "--as", "bob", "export", "customers", "--out", str(tmp_path / "b.csv"))
     assert code == 1 and "may not export CSV" in err and not (tmp_path / "b.csv").exists()
@@ -763,3 +769,32 @@ def test_search_after_refuses_a_foreign_or_broken_cursor(demo_db, capsys):
         assert code == 1 and out == "" and "not a cursor of this search" in err and len(err.splitlines()) == 1
     code, out, err = run(capsys, "--db", demo_db, "customers", "search", "--limit", "5")
     assert code == 0 and f"more: add --after {page['next']}" in err
+
+
+def test_export_refuses_an_existing_file_unless_forced(demo_db, capsys, tmp_path, monkeypatch):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    kept = folder / "customers.csv"
+    kept.write_text("precious\n")
+    code, out, err = run(capsys, "--db", demo_db, "export", "customers", "--out", "customers.csv")
+    assert code == 1 and out == "" and "already exists" in err and "--force" in err
+    assert kept.read_text() == "precious\n" and sorted(p.name for p in folder.iterdir()) == ["customers.csv"]
+    code, out, err = run(capsys, "--db", demo_db, "export", "customers", "--out", "customers.csv", "--force")
+    assert code == 0, err
+    assert f"to {kept}" in out, "the message names the whole path, not only the name typed"
+    assert kept.read_text().startswith("Name,Email")
+    code, out, err = run(capsys, "--db", demo_db, "export", "customers", "--out", "new.csv")
+    assert code == 0 and (folder / "new.csv").exists() and not list(folder.glob(".*partial"))
+
+
+def test_export_writes_phones_and_amounts_as_a_spreadsheet_reads_them(demo_db, capsys, tmp_path):
+    out_file = tmp_path / "contacts.csv"
+    assert run(capsys, "--db", demo_db, "export", "customers", "--segment", "all", "--out", str(out_file))[0] == 0
+    with open(out_file, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {"Lifetime Value", "Currency", "Phone"} <= set(rows[0])
+    phones = [r["Phone"] for r in rows if r["Phone"]]
+    assert phones and all(re.fullmatch(r"\+[0-9][0-9 ]+", p) for p in phones), phones[:5]
+    assert all(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", r["Lifetime Value"]) for r in rows)
+    assert {r["Currency"] for r in rows} <= {"USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "SEK"}

@@ -55,9 +55,9 @@ def test_export_with_preset_columns_neutralises_formulas(store, admin, tmp_path)
     assert record["Name"] == '\'=HYPERLINK("x") Evil'
     assert record["Company"] == "'@corp"
     assert record["Email"] == "grace@example.com"
-    assert record["Phone"] == "'+442079460958"
+    assert record["Phone"] == "+44 20 7946 0958"
     assert record["VAT Number"] == "GB123456789" and record["Tax ID"] == "12-3456789"
-    assert record["Lifetime Value"] == "0.00 USD"
+    assert record["Lifetime Value"] == "0.00" and record["Currency"] == "USD"
 
 
 def test_export_follows_segment_filters_search_and_columns(tmp_path, sqlite_store):
@@ -122,3 +122,26 @@ def test_bad_destination(store, admin, tmp_path):
         export_customers(store, admin, CustomerQuery(), tmp_path / "missing" / "x.csv")
     with pytest.raises(InvalidInput, match="folder"):
         export_customers(store, admin, CustomerQuery(), tmp_path)
+
+
+def test_cells_written_for_a_spreadsheet():
+    from agentdesk.services.customers.export import amount_cell, neutralise, phone_cell
+
+    assert amount_cell(123456, "USD") == "1234.56" and amount_cell(2500, "JPY") == "2500"
+    assert amount_cell(-1230, "EUR") == "-12.30"
+    assert phone_cell("+442079460958") == "+44 20 7946 0958"
+    assert phone_cell("+1 (555) =cmd") == "'+1 (555) =cmd"
+    assert phone_cell("=1+2") == "'=1+2"
+    assert neutralise("a=b") == "a=b" and neutralise("x-1") == "x-1" and neutralise("-1") == "'-1"
+    assert neutralise("@x") == "'@x" and neutralise("\tx") == "'\tx"
+
+
+def test_existing_file_is_kept_unless_overwrite(store, admin, tmp_path):
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "x.csv"
+    out.write_text("mine")
+    with pytest.raises(InvalidInput, match="already exists"):
+        export_customers(store, admin, CustomerQuery(), out)
+    assert out.read_text() == "mine" and [p.name for p in out.parent.iterdir()] == ["x.csv"]
+    export_customers(store, admin, CustomerQuery(), out, overwrite=True)
+    assert out.read_text().startswith("Name,")

@@ -28,8 +28,9 @@ def export() -> None:
     f"or '{CONTACTS_PRESET}' for the contact preset",
 )
 @click.option("--out", required=True, type=FilePath(), metavar="FILE")
+@click.option("--force", is_flag=True, help="replace FILE if it exists")
 @pass_desk
-def export_customers(desk: Desk, search: str, columns: str, out: str, **options: Any) -> int:
+def export_customers(desk: Desk, search: str, columns: str, out: str, force: bool, **options: Any) -> int:
     """the customers of a segment, with its filters and search"""
     from agentdesk.services.customers import export as exporter
 
@@ -37,6 +38,7 @@ def export_customers(desk: Desk, search: str, columns: str, out: str, **options:
     query = build_query(desk, options, search)
     chosen = columns if columns == CONTACTS_PRESET else columns.split(",")
     with output.progress("exporting", total=None) as update:
-        result = exporter.export_customers(store, actor, query, out, chosen, progress=update)
+        result = exporter.export_customers(store, actor, query, out, chosen, progress=update,
+                                           overwrite=force)
     output.echo(f"exported {result.rows:,} customers to {result.path}")
     return 0
