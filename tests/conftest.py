@@ -142,3 +142,20 @@ def customer_input(**overrides) -> CustomerInput:
     )
     values.update(overrides)
     return CustomerInput(**values)
+
+
+@pytest.fixture
+def login(monkeypatch) -> dict[str, str]:
+    """The operating-system login the CLI sees (tests cannot switch Unix accounts); set `login["name"]` to change it."""
+    current = {"name": "operator"}
+    monkeypatch.setattr(identity, "os_login", lambda: current["name"])
+    return current
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """`agentdesk ARGV…` in-process: (exit status, stdout, stderr)."""
+    from agentdesk import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -2,42 +2,26 @@
 
 import json
 
-import pytest
 from sqlalchemy import create_engine, select, text
 
-from agentdesk import cli
 from agentdesk.config import load_settings
 from agentdesk.db.models import Customer
 from agentdesk.domain.enums import Role
-from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import refunds
 from agentdesk.services.money.gateways import gateway_for
 
-from .conftest import add_roles, add_website, customer_input, make_store
+from .conftest import add_roles, add_website, customer_input, make_store, run_cli
 from .services.test_refunds import sale
 
 
-@pytest.fixture
-def login(monkeypatch):
-    current = {"name": "operator"}
-    monkeypatch.setattr(identity, "os_login", lambda: current["name"])
-    return current
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_audit_money_on_a_demo_store_names_each_mismatch(sqlite_url, capsys, login):
-    code, _, err = run(capsys, "--db", sqlite_url, "demo", "--customers", "120", "--seed", "4")
+    code, _, err = run_cli(capsys, "--db", sqlite_url, "demo", "--customers", "120", "--seed", "4")
     assert code == 0, err
-    code, out, err = run(capsys, "--db", sqlite_url, "audit", "money")
+    code, out, err = run_cli(capsys, "--db", sqlite_url, "audit", "money")
     assert code == 0, err
     assert out == "ok: 120 customers checked, every money aggregate equals its rows\n"
-    code, out, _ = run(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000017", "--json")
+    code, out, _ = run_cli(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000017", "--json")
     assert code == 0 and json.loads(out) == {"customers": 1, "ok": True, "mismatches": []}
 
     engine = create_engine(sqlite_url)
@@ -46,19 +30,19 @@ def test_audit_money_on_a_demo_store_names_each_mismatch(sqlite_url, capsys, log
         connection.execute(text("UPDATE customer SET lifetime_value = lifetime_value + 1, payment_count = 99 "
                                 "WHERE external_id = 'CUS-0000017'"))
     engine.dispose()
-    code, out, err = run(capsys, "--db", sqlite_url, "audit", "money")
+    code, out, err = run_cli(capsys, "--db", sqlite_url, "audit", "money")
     assert code == 1
     lines = out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("MISMATCH customer CUS-0000017: payment_count: stored 99, its ")
     assert lines[1] == f"MISMATCH customer CUS-0000017: lifetime_value: stored {ltv + 1}, its rows say {ltv}"
     assert err == "2 mismatch(es) among 120 customers\n"
-    code, out, _ = run(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000017", "--json")
+    code, out, _ = run_cli(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000017", "--json")
     found = json.loads(out)
     assert code == 1 and found["customers"] == 1 and not found["ok"]
     assert found["mismatches"][1] == {"customer": "CUS-0000017", "field": "lifetime_value", "stored": ltv + 1,
                                       "computed": ltv}
-    assert run(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000018")[0] == 0
-    code, out, err = run(capsys, "--db", sqlite_url, "--as", "sara", "audit", "money")
+    assert run_cli(capsys, "--db", sqlite_url, "audit", "money", "CUS-0000018")[0] == 0
+    code, out, err = run_cli(capsys, "--db", sqlite_url, "--as", "sara", "audit", "money")
     assert code == 1 and out == "" and "may not audit money aggregates; this needs admin or finance" in err
 
 
@@ -75,12 +59,12 @@ def test_worker_says_a_refund_whose_resend_timed_out_is_still_pending(sqlite_url
     refunds._start(store, admin, settings, sid, 1_500, None, None)  # cut off before the gateway heard of it
     store.dispose()
 
-    code, out, err = run(capsys, "--db", sqlite_url, "worker", "--once")
+    code, out, err = run_cli(capsys, "--db", sqlite_url, "worker", "--once")
     assert code == 0, err
     assert out.splitlines()[0] == ("start-up: 0 interrupted refund(s) finished, 1 still pending (the gateway has not "
                                    "confirmed them yet; they are sent again with the same key, never paid twice); "
                                    "0 transactions settled")
-    code, out, _ = run(capsys, "--db", sqlite_url, "worker", "--once")
+    code, out, _ = run_cli(capsys, "--db", sqlite_url, "worker", "--once")
     assert code == 0 and out.splitlines()[0] == "start-up: 1 interrupted refund(s) finished; 0 transactions settled"
     store = make_store(sqlite_url)
     with store.read() as s:

@@ -22,11 +22,6 @@ from ..support.tamper import disable_timeline_guard
 
 
 @pytest.fixture
-def login(monkeypatch):
-    monkeypatch.setattr(identity, "os_login", lambda: "op")
-
-
-@pytest.fixture
 def deployed(tmp_path, capsys, login):
     """A store made by agentdesk itself in the data dir, the way `make run` or a service account makes one."""
     return make_deployment(tmp_path / "data", capsys)

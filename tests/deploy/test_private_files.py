@@ -6,17 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from agentdesk import cli
 from agentdesk.config import Settings
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import Role
-from agentdesk.services.agents import identity
 from agentdesk.services.customers import records as customers
 from agentdesk.services.deploy import files
 from agentdesk.services.jobs import mailer
 from agentdesk.services.timeline import attachments
 
-from ..conftest import add_roles, add_website, customer_input
+from ..conftest import add_roles, add_website, customer_input, run_cli
 
 
 def mode(path: Path) -> int:
@@ -37,15 +35,8 @@ def admin_of_sqlite(sqlite_store):
     return add_roles(sqlite_store)[Role.ADMIN]
 
 
-@pytest.fixture
-def login(monkeypatch):
-    monkeypatch.setattr(identity, "os_login", lambda: "op")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_new_store_is_private_even_under_a_loose_umask(tmp_path, loose_umask):
@@ -63,11 +54,11 @@ def test_a_new_store_is_private_even_under_a_loose_umask(tmp_path, loose_umask):
 def test_the_command_line_writes_everything_private(tmp_path, capsys, login, loose_umask):
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'agentdesk.db'}"
-    code, _, err = run(capsys, "--db", url, "demo", "--customers", "20")
+    code, _, err = run_cli(capsys, "--db", url, "demo", "--customers", "20")
     assert code == 0, err
     assert os.umask(0o022) == 0o022, "main() puts the caller's umask back"
     out = tmp_path / "customers.csv"
-    code, _, err = run(capsys, "--db", url, "export", "customers", "--out", str(out))
+    code, _, err = run_cli(capsys, "--db", url, "export", "customers", "--out", str(out))
     assert code == 0, err
     assert mode(data) == 0o700
     written = [*files.sqlite_files(data / "agentdesk.db"), out]
@@ -105,25 +96,25 @@ def test_attachments_are_kept_and_copied_out_private(tmp_path, sqlite_store, adm
 @pytest.mark.parametrize("which, loose", [(0, 0o644), (0, 0o660), (1, 0o604), (2, 0o640)])
 def test_a_store_file_open_to_others_is_refused_with_the_fix(tmp_path, capsys, login, which, loose):
     url = f"sqlite:///{tmp_path / 'data' / 'agentdesk.db'}"
-    assert run(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
+    assert run_cli(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
     target = files.sqlite_files(tmp_path / "data" / "agentdesk.db")[which]
     target.touch()
     target.chmod(loose)
-    code, out, err = run(capsys, "--db", url, "customers", "search", "a")
+    code, out, err = run_cli(capsys, "--db", url, "customers", "search", "a")
     assert code == 1 and out == ""
     assert "refusing to open the store" in err and f"{target} (mode 0{loose:o}" in err
     fix = err.split("fix it with: ", 1)[1].strip()
     assert fix == f"chmod 600 {target}"
     os.system(fix)  # the command it names is the whole fix
-    assert run(capsys, "--db", url, "customers", "search", "a")[0] == 0
+    assert run_cli(capsys, "--db", url, "customers", "search", "a")[0] == 0
 
 
 def test_the_console_and_the_worker_refuse_too(tmp_path, capsys, login):
     url = f"sqlite:///{tmp_path / 'agentdesk.db'}"
-    assert run(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
+    assert run_cli(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
     (tmp_path / "agentdesk.db").chmod(0o640)
     for argv in ([], ["worker", "--once"], ["db", "upgrade"]):
-        code, _, err = run(capsys, "--db", url, *argv)
+        code, _, err = run_cli(capsys, "--db", url, *argv)
         assert code == 1 and "refusing to open the store" in err, argv
 
 
@@ -131,10 +122,10 @@ def test_a_key_file_open_to_others_is_refused(tmp_path, capsys, login):
     url = f"sqlite:///{tmp_path / 'agentdesk.db'}"
     key = files.key_file(Settings(database_url=url, data_dir=tmp_path))
     assert key is not None
-    assert run(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
+    assert run_cli(capsys, "--db", url, "demo", "--customers", "10")[0] == 0
     key.touch()
     key.chmod(0o644)
-    code, _, err = run(capsys, "--db", url, "customers", "search", "a")
+    code, _, err = run_cli(capsys, "--db", url, "customers", "search", "a")
     assert code == 1 and f"{key} (mode 0644, open to its group and every user)" in err
     assert err.strip().endswith(f"chmod 600 {key}")
 
