@@ -136,6 +136,13 @@ class AgentDeskApp(App[None]):
         if isinstance(field, Input) and not field.selection.is_empty:
             field.action_copy()
             return
+        self.quit_asking()
+
+    async def action_quit(self) -> None:
+        self.quit_asking()
+
+    def quit_asking(self) -> None:
+        """Quit; when a form has something typed, first ask whether to throw it away."""
         if isinstance(self.screen, ConfirmDiscard):
             return
         dirty = [s for s in self.screen_stack if isinstance(s, ServiceDialog) and s.dirty]

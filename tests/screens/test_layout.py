@@ -141,6 +141,10 @@ async def test_ctrl_c_quits_and_asks_first_when_a_form_has_something_typed(demo_
         await pilot.press("escape")
         await settle(pilot, app)
         assert app.is_running and isinstance(app.screen, CustomerFormScreen)
+        app.screen.query_one("#c-card_backup").focus()
+        await pilot.press("q")                                # q never quits from a dialog
+        await settle(pilot, app)
+        assert app.is_running and isinstance(app.screen, CustomerFormScreen)
         await pilot.press("ctrl+c", "enter")
         await pilot.pause()
     assert app.return_code == 0

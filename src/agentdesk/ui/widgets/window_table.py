@@ -107,8 +107,8 @@ class WindowTable(Widget, can_focus=True):
         Binding("home", "first", "First", show=False, system=True, id="rows.first"),
         Binding("end", "last", "Last", show=False, system=True, id="rows.last"),
         Binding("enter", "select", "Open", show=False, id="rows.open"),
-        Binding("right", "scroll_columns(1)", "More columns →", show=False, id="rows.columns_right"),
-        Binding("left", "scroll_columns(-1)", "Columns ←", show=False, id="rows.columns_left"),
+        Binding("right", "scroll_columns(1)", "More columns", show=False, id="rows.columns_right"),
+        Binding("left", "scroll_columns(-1)", "Columns back", show=False, id="rows.columns_left"),
     ]
 
     BUFFER_PAGES = 4
