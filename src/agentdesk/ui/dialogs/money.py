@@ -1,8 +1,8 @@
 """Dialogs for money: refund or void, collect a payment, payout, credit memo.
 
 Each one states exactly what will happen and asks for a second Enter before
-calling the service (see `ConfirmingDialog`); the outcome is shown in place and
-closing returns the service's result (None when nothing was done).
+calling the service (see `ConfirmingDialog`); then it closes with the service's
+result (None when nothing was done) and the outcome is announced on the profile.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ R = TypeVar("R")
 
 
 class MoneyDialog(ConfirmingDialog[R]):
-    """Fill in → Enter shows the confirmation → Enter again does it → Enter or Esc closes."""
+    """Fill in → Enter shows the confirmation → Enter again does it and closes."""
 
     DEFAULT_CSS = """
     MoneyDialog #dialog-confirm { height: auto; }

@@ -74,11 +74,11 @@ class TransactionDialog(DeskModal[TransactionChoice | None]):
         return True
 
     def compose(self) -> ComposeResult:
-        out = transaction_text(self.txn, self.related)
         hint = "r refund/void · " if self.may(Action.REFUND) else ""
-        out.append(f"\n{hint}E resend the confirmation email · Esc close", style="dim")
         with VerticalScroll(classes="dialog"):
-            yield Static(out)
+            yield Static(transaction_text(self.txn, self.related))
+            yield Static(Text(f"{hint}E resend the confirmation email · Esc close", style="dim"),
+                         classes="dialog-footer dialog-hint")
 
     def action_choose(self, choice: TransactionChoice) -> None:
         self.dismiss(choice)
