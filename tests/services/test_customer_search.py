@@ -124,3 +124,46 @@ def test_bad_search_arguments(store, admin):
         search_customers(store, admin, "", "vip")
     with pytest.raises(InvalidInput, match="limit"):
         search_customers(store, admin, "", limit=0)
+
+
+UK_SPELLINGS = ("+44 378 828 0574", "0378 828 0574", "0044 378 828 0574", "+44 (0)378 828 0574",
+                "00 44 (0) 378 828 0574", "011 44 378 828 0574", "(0378) 828-0574", "443788280574")
+
+
+@pytest.mark.parametrize("spelling", UK_SPELLINGS)
+def test_any_spelling_an_agent_hears_finds_a_uk_number(store, admin, spelling):
+    from agentdesk.domain.validation import AddressInput
+
+    customers.create_customer(store, admin, customer_input(
+        external_id="UK-1", first_name="Harriet", last_name="Jones", emails=[],
+        phones=[ContactInput("+44 378 828 0574")], addresses=[AddressInput("1 Downing St", "London", "GB")]))
+    customers.create_customer(store, admin, customer_input(
+        external_id="US-1", first_name="Sam", last_name="Smith", emails=[], phones=[ContactInput("+1 415 555 0123")],
+        addresses=[AddressInput("1 Main St", "Springfield", "US")]))
+    page = search_customers(store, admin, spelling)
+    assert [r.external_id for r in page.rows] == ["UK-1"], spelling
+    partial = search_customers(store, admin, spelling[:-3])
+    assert "UK-1" in [r.external_id for r in partial.rows], spelling[:-3]
+
+
+def test_phone_candidates_and_local_digits():
+    from agentdesk.services.customers.search import local_digits, phone_candidates
+
+    assert phone_candidates("0378 828 0574", frozenset({"GB"})) == {"443788280574"}
+    assert phone_candidates("0378 828 0574", frozenset()) == set()
+    assert "443788280574" in phone_candidates("011 44 378 828 0574", frozenset({"US"}))
+    assert phone_candidates("+44 (0)378 828 0574", frozenset()) == {"443788280574"}
+    assert local_digits("0044 378 828") == "44378828" and local_digits("0378 828 05") == "37882805"
+    assert local_digits("+44 (0)378 828") == "44378828" and local_digits("0100") == "0100"
+
+
+def test_the_stored_country_mix_is_read_by_index_seeks(store, admin):
+    from agentdesk.domain.validation import AddressInput
+    from agentdesk.services.customers import search
+
+    for n, country in enumerate(("GB", "DE", "GB", "JP")):
+        customers.create_customer(store, admin, customer_input(
+            external_id=f"R-{n}", emails=[], phones=[], addresses=[AddressInput("1 A St", "Town", country)]))
+    search._regions_cache.clear()
+    with store.read() as session:
+        assert search.stored_regions(store, session) == {"DE", "GB", "JP"}

@@ -12,6 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
+import time as clock
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -312,19 +315,90 @@ def _looks_like_phone(text: str) -> bool:
 
 
 def _needle(text: str) -> str:
-    """What to look for in the index: bare digits for a phone-like query, else the folded text."""
-    return phone_digits(text) if _looks_like_phone(text) else search_index.fold(text)
+    """What to look for in the index: a phone-like query's digits as they are stored, else the folded text."""
+    return local_digits(text) if _looks_like_phone(text) else search_index.fold(text)
 
 
-def _exact_ids(text: str) -> CompoundSelect[Any]:
-    """Ids of customers whose id, an email or a phone equals the text: three index look-ups."""
+INTERNATIONAL_PREFIXES = ("00", "011")
+"""What callers dial before a country code instead of '+' (most of the world; North America)."""
+
+
+def local_digits(text: str) -> str:
+    """The digits of a phone-like query without what a stored number never holds.
+
+    Stored numbers are international digits (`443788280574`). A caller may say `+44 (0)378…` (the bracketed
+    national prefix), `0044 378…` or `011 44 378…` (an international prefix) or `0378 828 0574` (the national
+    prefix): those are dropped so the rest is a run of digits a stored number can contain. Short queries (under
+    seven digits) are left as typed."""
+    digits = phone_digits(text.replace("(0)", ""))
+    if len(digits) < 7 or text.lstrip().startswith("+"):
+        return digits
+    for prefix in INTERNATIONAL_PREFIXES:
+        if digits.startswith(prefix):
+            return digits[len(prefix):]
+    return digits[1:] if digits.startswith("0") else digits
+
+
+def phone_candidates(text: str, regions: frozenset[str]) -> set[str]:
+    """Every whole number `text` can be, as stored digits: read as international, then as dialled inside each of
+    `regions` (national prefix, international prefix, `(0)` all handled by phonenumbers)."""
+    import phonenumbers
+
+    spelled = text.replace("(0)", " ")
+    found: set[str] = set()
+    for region in (None, *sorted(regions)):
+        try:
+            number = phonenumbers.parse(spelled, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            found.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+"))
+    return found
+
+
+REGIONS_TTL = 300.0
+"""Seconds the stored country mix is reused before it is read again."""
+_regions_cache: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[str]]] = weakref.WeakKeyDictionary()
+_regions_lock = threading.Lock()
+
+
+def stored_regions(store: Store, session: Session) -> frozenset[str]:
+    """The countries customers' addresses are in: the regions a nationally dialled number may belong to.
+
+    Read by walking the (country, customer) index one country at a time (a seek per country, never a scan),
+    and kept for a few minutes."""
+    now = clock.monotonic()
+    with _regions_lock:
+        cached = _regions_cache.get(store)
+    if cached is not None and now - cached[0] < REGIONS_TTL:
+        return cached[1]
+    countries: set[str] = set()
+    last = ""
+    while True:
+        country = session.execute(select(func.min(col(Address.country))).where(col(Address.country) > last)
+                                  ).scalar_one()
+        if country is None or len(countries) > 300:
+            break
+        countries.add(country)
+        last = country
+    regions = frozenset(countries or {"US"})
+    with _regions_lock:
+        _regions_cache[store] = (now, regions)
+    return regions
+
+
+def _exact_ids(text: str, regions: frozenset[str] = frozenset()) -> CompoundSelect[Any]:
+    """Ids of customers whose id, an email or a phone equals the text: index look-ups only.
+
+    A phone-like text matches a stored number spelled any way it can be dialled in one of `regions`."""
     lookups = [
         select(col(Customer.id)).where(col(Customer.external_id) == text),
         select(col(CustomerEmail.customer_id)).where(func.lower(col(CustomerEmail.address)) == text.lower()),
     ]
     digits = phone_digits(text)
     if len(digits) >= 7 and _looks_like_phone(text):
-        lookups.append(select(col(CustomerPhone.customer_id)).where(col(CustomerPhone.digits) == digits))
+        wanted = sorted({digits, *phone_candidates(text, regions)})
+        lookups.append(select(col(CustomerPhone.customer_id)).where(col(CustomerPhone.digits).in_(wanted)))
     return union(*lookups)
 
 
@@ -389,7 +463,8 @@ def fetch_page(
     exact_rows: list[CustomerRow] = []
     with store.read() as session:
         if query.search:
-            exact = _exact_ids(query.search)
+            phone_like = _looks_like_phone(query.search)
+            exact = _exact_ids(query.search, stored_regions(store, session) if phone_like else frozenset())
             statement = statement.where(col(Customer.id).not_in(exact))
             if after is None and not backward and include_exact:
                 exact_rows = _rows(
