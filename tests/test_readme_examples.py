@@ -1,7 +1,6 @@
 """Every `agentdesk …` line of the README's ```sh blocks runs on a demo store and succeeds (issue 11, defect 15)."""
 
 import json
-import os
 import re
 import shlex
 from pathlib import Path
@@ -45,7 +44,7 @@ def demo_store(tmp_path_factory) -> str:
     return url
 
 
-def arguments(line: str, db: str, tmp_path: Path) -> list[str]:
+def arguments(line: str, db: str, tmp_path: Path, login: str = "operator") -> list[str]:
     """The line's arguments with its store pointed at the test's and placeholders filled in."""
     argv = shlex.split(line, comments=True)[1:]
     out = []
@@ -58,24 +57,24 @@ def arguments(line: str, db: str, tmp_path: Path) -> list[str]:
             arg = str(tmp_path / "readme-output")
         elif arg == "URL":
             arg = db
+        elif arg == "LOGIN":
+            arg = login
         out.append(arg)
     if "--db" not in argv:
         out = ["--db", db, *out]
     return out
 
 
-@pytest.mark.parametrize("line", COMMANDS)
+LOCAL = [line for line in COMMANDS if "postgresql" not in line]
+SERVER = [line for line in COMMANDS if "postgresql" in line]
+
+
+@pytest.mark.parametrize("line", LOCAL)
 def test_readme_example_runs(line, demo_store, tmp_path, capsys, login, monkeypatch):
     if line.split("#")[0].strip() == "agentdesk":
         pytest.skip("starts the console")
-    pg = os.environ.get("AGENTDESK_TEST_DATABASE_URL")
-    if "postgresql" in line:
-        if not pg:
-            pytest.skip("a PostgreSQL server line; AGENTDESK_TEST_DATABASE_URL is not set")
-        pytest.skip("server lines name a database of their own; the PostgreSQL CLI tests cover db upgrade and agents")
     monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path))
-    db = demo_store
-    argv = arguments(line, db, tmp_path)
+    argv = arguments(line, demo_store, tmp_path)
     if argv[2:3] == ["demo"]:
         argv[1] = f"sqlite:///{tmp_path / 'fresh-demo.db'}"
     code = cli.main(argv)
@@ -84,3 +83,14 @@ def test_readme_example_runs(line, demo_store, tmp_path, capsys, login, monkeypa
     if "customers" in argv and "search" in argv:
         found = json.loads(out)["customers"] if "--json" in argv else out.splitlines()
         assert found, f"{line}: no customer found in the demo store"
+
+
+@pytest.mark.pg
+def test_readme_server_examples_run_in_order(pg_url, tmp_path, capsys, login, monkeypatch):
+    """The PostgreSQL lines, one after another as an operator types them, on a new database of the test server."""
+    assert SERVER
+    monkeypatch.setenv("AGENTDESK_DATA_DIR", str(tmp_path))
+    for line in SERVER:
+        code = cli.main(arguments(line, pg_url, tmp_path, login["name"]))
+        _, err = capsys.readouterr()
+        assert code == 0, (line, err)
