@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
 from rich.text import Text
-from textual import getters, work
+from textual import events, getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -76,6 +77,23 @@ class DeskNode(MessagePump):
     """Mixed into every screen, widget and dialog of the console (before the Textual base)."""
 
     app = _desk_app()
+    ROLE_GATES: ClassVar[dict[str, Action]] = {}
+    """Action name → the permission it needs: hidden for roles without it (`check_action`), and its key, if
+    pressed anyway, says which role it needs instead of doing nothing."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        gate = self.ROLE_GATES.get(action)
+        return True if gate is None else self.gate(gate)
+
+    def on_key(self, event: events.Key) -> None:
+        if not isinstance(self, DOMNode):
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, []):
+            gate = self.ROLE_GATES.get(binding.action.split("(")[0])
+            if gate is not None and not self.may(gate):
+                event.stop()
+                self.refuse(gate)
+                return
 
     async def call(self, service: Callable[Concatenate[Any, Any, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `service(store, actor, *args, **kwargs)` in a thread; the event loop keeps drawing."""

@@ -45,6 +45,7 @@ GATES = {
 
 
 class CustomerProfileScreen(DeskScreen):
+    ROLE_GATES: ClassVar[dict[str, Action]] = GATES
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="profile.back"),
         Binding("1", "tab('overview')", "Overview", show=False, id="profile.tab.overview"),
@@ -85,10 +86,6 @@ class CustomerProfileScreen(DeskScreen):
     def on_mount(self) -> None:
         self.query_one(OverviewPane).focus()
         self.load()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        gate = GATES.get(action)
-        return True if gate is None else self.gate(gate)
 
     # --- loading --------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ NARROWEST = {"name": 12, "email": 16, "phone": 16, "ltv": 14, "organization": 12
 """How narrow a column may get so the first five fit at 80 columns (a phone is at most 16 characters)."""
 GROWING = {"name", "email"}
 """The columns that take the width of a wider terminal."""
-GATED = {"export": Action.EXPORT, "merge": Action.MERGE_ANONYMIZE, "new_customer": Action.EDIT_CUSTOMERS}
+GATES = {"export": Action.EXPORT, "merge": Action.MERGE_ANONYMIZE, "new_customer": Action.EDIT_CUSTOMERS}
 """Actions of the table that only some roles may take: hidden from the others."""
 
 
@@ -53,6 +53,7 @@ class CustomerRows(WindowTable):
 
 
 class CustomerTableScreen(DeskScreen):
+    ROLE_GATES: ClassVar[dict[str, Action]] = GATES
     TITLE = "Customer table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="table.search"),
@@ -164,10 +165,6 @@ class CustomerTableScreen(DeskScreen):
                 self.app.push_screen(CustomerProfileScreen(customer_id))
 
         self.app.push_screen(MentionsScreen(), open_customer)
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        gated = GATED.get(action)
-        return True if gated is None else self.gate(gated)
 
     def action_mark(self) -> None:
         self.query_one(WindowTable).toggle_mark()

@@ -65,6 +65,7 @@ def _report(results: Sequence[refunds.RefundResult]) -> str:
 
 
 class TransactionsPane(DeskWidget):
+    ROLE_GATES: ClassVar[dict[str, Action]] = GATES
     DEFAULT_CSS = """
     TransactionsPane { height: 1fr; }
     TransactionsPane DataTable { height: 1fr; }
@@ -92,10 +93,6 @@ class TransactionsPane(DeskWidget):
         table = self.table
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        gate = GATES.get(action)
-        return True if gate is None else self.gate(gate)
 
     @property
     def table(self) -> TransactionTable:
