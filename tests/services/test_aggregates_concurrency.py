@@ -49,8 +49,8 @@ def _worker(url: str, data_dir: str, role: str, targets: list[list[Any]], barrie
 
     outcomes: list[Any] = []
     try:
-        store = Store(url)
         settings = load_settings(url, env={"AGENTDESK_DATA_DIR": data_dir})
+        store = Store(url, key_file=settings.key_file, data_dir=settings.data_dir)
         actor = resolve_actor(store, "ada")
         for round_targets in targets:
             barrier.wait(timeout=120)

@@ -175,7 +175,7 @@ def test_a_change_applies_to_the_next_decision_of_a_running_process(store, actor
     agent = actors[Role.AGENT]
     sid = settled_sale(store, actors[Role.ADMIN], settings, "C-1", 100_000)
     assert refunds.refund_transaction(store, agent, settings, sid, 20_000).ok
-    elsewhere = Store(store.url)
+    elsewhere = Store(store.url, key_file=settings.key_file, data_dir=settings.data_dir)
     try:
         admin_there = actors[Role.ADMIN]
         policy.set_policy(elsewhere, admin_there, "refund_limit.agent.USD", "100.00")

@@ -201,7 +201,7 @@ def test_refund_many_reports_each(store, admin, settings, customer):
 def _race(store_url, settings, admin, sid, amount, barrier, outcomes):
     from agentdesk.db.store import Store
 
-    store = Store(store_url)
+    store = Store(store_url, key_file=settings.key_file, data_dir=settings.data_dir)
     barrier.wait()
     try:
         outcomes.append(refund_transaction(store, admin, settings, sid, amount).status)
@@ -238,8 +238,8 @@ def _process_race(url, data_dir, sid, barrier, queue):
     from agentdesk.db.store import Store
     from agentdesk.services.agents.identity import resolve_actor
 
-    store = Store(url)
     settings = load_settings(url, env={"AGENTDESK_DATA_DIR": data_dir})
+    store = Store(url, key_file=settings.key_file, data_dir=settings.data_dir)
     actor = resolve_actor(store, "ada")
     barrier.wait()
     try:
