@@ -33,15 +33,21 @@ from sqlmodel import Field, SQLModel
 from agentdesk.domain import limits
 from agentdesk.domain.enums import (
     AmlResult,
+    BillingTiming,
     BlocklistKind,
+    CouponDuration,
+    CouponKind,
     InstrumentMethod,
     InstrumentStatus,
+    InvoiceLineKind,
+    InvoiceStatus,
     JobKind,
     JobStatus,
     KycStatus,
     OrderKind,
     OrderStatus,
     PlanInterval,
+    PlanKind,
     Role,
     TransactionStatus,
     TransactionType,
@@ -330,26 +336,70 @@ class PaymentInstrument(SQLModel, table=True):
 class Product(SQLModel, table=True):
     __tablename__ = "product"
     id: int = Field(default=None, primary_key=True)
-    sku: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
-    description: str | None = Field(default=None, max_length=1000)
+    sku: str = Field(max_length=limits.SKU, unique=True)
+    name: str = Field(max_length=limits.NAME)
+    description: str | None = Field(default=None, max_length=limits.PRODUCT_DESCRIPTION)
+    requires_shipping: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """Choices a buyer makes, such as {"size": ["S", "M", "L"]}."""
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
 
 
 class Plan(SQLModel, table=True):
+    """A price point of a product: what it costs, how often, with which trial and fees.
+
+    Amounts are minor units of `currency`. An order copies these terms onto its items
+    when it is created, so a later catalog change never reprices an order."""
+
     __tablename__ = "plan"
     id: int = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="product.id", index=True)
-    code: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
+    code: str = Field(max_length=limits.PLAN_CODE, unique=True)
+    name: str = Field(max_length=limits.NAME)
+    kind: PlanKind = Field(default=PlanKind.SUBSCRIPTION, sa_type=EnumText(PlanKind),
+                           sa_column_kwargs={"server_default": "subscription"})
     price: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     interval: PlanInterval = Field(sa_type=EnumText(PlanInterval))
     interval_count: int = Field(default=1)
+    cycles: int | None = None
+    """Billing cycles before the order completes; None: until cancelled."""
     trial_days: int = Field(default=0)
+    trial_price: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    setup_fee: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    billing_timing: BillingTiming = Field(default=BillingTiming.ADVANCE, sa_type=EnumText(BillingTiming),
+                                          sa_column_kwargs={"server_default": "advance"})
+    metered_unit_price: int | None = Field(default=None, sa_type=BigInteger)
+    """For in-arrears plans: the price of one unit of recorded usage."""
+    invoice_issue_days: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    """Days before a period starts (in advance) or after it ends (in arrears) that its invoice is issued."""
+    invoice_due_days: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    """Days after issue that an invoice is due."""
+    commission_rate_bp: int | None = None
+    """Affiliate commission on this plan's sales, in basis points; None: the policy's default rate."""
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+
+
+class ShippingRate(SQLModel, table=True):
+    """What shipping costs to a country ("*" for anywhere not listed), per currency."""
+
+    __tablename__ = "shipping_rate"
+    __table_args__ = (UniqueConstraint("country", "currency", name="uq_shipping_rate_country_currency"),)
+    id: int = Field(default=None, primary_key=True)
+    country: str = Field(max_length=2)
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=BigInteger)
 
 
 class Order(SQLModel, table=True):
+    """What a customer bought: one-time, or a subscription billed per period.
+
+    `period_start`/`period_end` are the current (last billed) period; `next_bill_date` is the
+    day the next invoice is due to be issued; `cycles_billed` counts billed periods, and an
+    invoice's `billing_key` (order and cycle) makes each period billed exactly once."""
+
     __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_due", "status", "next_bill_date", "id"),)
     id: int = Field(default=None, primary_key=True)
     number: str = Field(max_length=limits.ORDER_NUMBER, unique=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -358,12 +408,36 @@ class Order(SQLModel, table=True):
     status: OrderStatus = Field(sa_type=EnumText(OrderStatus))
     currency: str = Field(max_length=3)
     total: int = Field(sa_type=BigInteger)
+    """The recurring amount of one period before discounts (one-time orders: the items' sum)."""
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
+    autopay: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     next_bill_date: date | None = None
+    starts_on: date | None = None
+    trial_ends_on: date | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    cycles_billed: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    abandon_at: datetime | None = None
+    """A pending order still unpaid at this time is abandoned by the billing engine."""
+    delinquency_days: int | None = None
+    """Cancel the subscription when an invoice stays unpaid this many days past due."""
+    in_credit_control: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    shipping_amount: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    shipping_address_id: int | None = Field(default=None, foreign_key="address.id")
+    invoice_notes: str | None = Field(default=None, max_length=limits.INVOICE_NOTES)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    """Who created it; None for the system or the demo."""
+    cancelled_at: datetime | None = None
+    completed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime | None = None
 
 
 class OrderItem(SQLModel, table=True):
+    """One line of an order with its own copy of the plan's terms, overrides included.
+
+    `customised` names the terms the agent changed for this customer (never the catalog)."""
+
     __tablename__ = "order_item"
     id: int = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
@@ -371,6 +445,202 @@ class OrderItem(SQLModel, table=True):
     quantity: int = Field(default=1)
     unit_price: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
+    plan_name: str | None = Field(default=None, max_length=limits.NAME)
+    """The name printed on invoices; None: the plan's name."""
+    kind: PlanKind = Field(default=PlanKind.SUBSCRIPTION, sa_type=EnumText(PlanKind),
+                           sa_column_kwargs={"server_default": "subscription"})
+    interval: PlanInterval = Field(default=PlanInterval.MONTH, sa_type=EnumText(PlanInterval),
+                                   sa_column_kwargs={"server_default": "month"})
+    interval_count: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    cycles: int | None = None
+    trial_days: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    trial_price: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    setup_fee: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    billing_timing: BillingTiming = Field(default=BillingTiming.ADVANCE, sa_type=EnumText(BillingTiming),
+                                          sa_column_kwargs={"server_default": "advance"})
+    metered_unit_price: int | None = Field(default=None, sa_type=BigInteger)
+    invoice_issue_days: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    invoice_due_days: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    customised: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+
+
+class Coupon(SQLModel, table=True):
+    """A discount definition (admins). Percent in basis points, or fixed amounts per currency."""
+
+    __tablename__ = "coupon"
+    id: int = Field(default=None, primary_key=True)
+    code: str = Field(max_length=limits.COUPON_CODE, unique=True)
+    """Upper-cased; matched case-insensitively."""
+    description: str | None = Field(default=None, max_length=limits.DESCRIPTION)
+    kind: CouponKind = Field(sa_type=EnumText(CouponKind, 16))
+    percent_bp: int | None = None
+    """1 to 10000 (0.01 % to 100 %) for a percent coupon."""
+    amounts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """For a fixed coupon: {currency: minor units off}."""
+    duration: CouponDuration = Field(sa_type=EnumText(CouponDuration, 16))
+    duration_cycles: int | None = None
+    plan_codes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    """Plans it applies to; empty: every plan."""
+    minimum: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """{currency: minor units} an invoice's lines must reach before the coupon applies."""
+    expires_at: datetime | None = None
+    max_redemptions: int | None = None
+    redemptions: int = Field(default=0)
+    """Counted in SQL under the coupon's row lock, never read-modify-write."""
+    expired_at: datetime | None = None
+    """Set when an admin expires the coupon early."""
+    created_by: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CouponRedemption(SQLModel, table=True):
+    """A coupon applied to an order, or to a customer's account (`order_id` None: their next invoices)."""
+
+    __tablename__ = "coupon_redemption"
+    id: int = Field(default=None, primary_key=True)
+    coupon_id: int = Field(foreign_key="coupon.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    cycles_applied: int = Field(default=0)
+    """Invoices it has discounted so far (for once and N-cycle coupons)."""
+    ended_at: datetime | None = None
+    """When it stopped applying: used up, or removed."""
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    redeemed_at: datetime = Field(default_factory=utcnow)
+
+
+class Invoice(SQLModel, table=True):
+    """A bill for one order period (or for account charges): lines, credit applied, payments.
+
+    `billing_key` is unique: "order-<id>-cycle-<n>" for a subscription period, so a period is
+    billed exactly once however many workers run or crash."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        Index("ix_invoice_customer_issued", "customer_id", "issued_at", "id"),
+        Index("ix_invoice_dunning", "status", "next_attempt_at"),
+    )
+    id: int = Field(default=None, primary_key=True)
+    number: str = Field(max_length=limits.INVOICE_NUMBER, unique=True)
+    billing_key: str = Field(max_length=100, unique=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    cycle: int | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    currency: str = Field(max_length=3)
+    subtotal: int = Field(sa_type=BigInteger)
+    """Lines before discounts."""
+    discount: int = Field(default=0, sa_type=BigInteger)
+    credit_applied: int = Field(default=0, sa_type=BigInteger)
+    total: int = Field(sa_type=BigInteger)
+    """What the customer owes: subtotal - discount - credit_applied, never below zero."""
+    amount_paid: int = Field(default=0, sa_type=BigInteger)
+    status: InvoiceStatus = Field(sa_type=EnumText(InvoiceStatus, 16))
+    issued_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime = Field(default_factory=utcnow)
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    """When it was voided or written off."""
+    attempts: int = Field(default=0)
+    """Collection attempts so far (the first charge and each dunning retry)."""
+    next_attempt_at: datetime | None = None
+    """When the dunning schedule tries again; None: no retry planned."""
+    notes: str | None = Field(default=None, max_length=limits.INVOICE_NOTES)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class InvoiceLine(SQLModel, table=True):
+    __tablename__ = "invoice_line"
+    id: int = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    order_item_id: int | None = Field(default=None, foreign_key="order_item.id")
+    kind: InvoiceLineKind = Field(sa_type=EnumText(InvoiceLineKind, 16))
+    description: str = Field(max_length=limits.LINE_DESCRIPTION)
+    period_start: date | None = None
+    period_end: date | None = None
+    quantity: int = Field(default=1)
+    unit_price: int = Field(sa_type=BigInteger)
+    amount: int = Field(sa_type=BigInteger)
+    """quantity times unit_price."""
+    discount: int = Field(default=0, sa_type=BigInteger)
+    total: int = Field(sa_type=BigInteger)
+    """amount - discount."""
+
+
+class InvoiceDiscount(SQLModel, table=True):
+    """One coupon redemption's discount on one invoice line; unique, so a coupon never applies twice to a line."""
+
+    __tablename__ = "invoice_discount"
+    __table_args__ = (UniqueConstraint("invoice_line_id", "redemption_id", name="uq_invoice_discount_line"),)
+    id: int = Field(default=None, primary_key=True)
+    invoice_line_id: int = Field(foreign_key="invoice_line.id", index=True)
+    redemption_id: int = Field(foreign_key="coupon_redemption.id", index=True)
+    amount: int = Field(sa_type=BigInteger)
+
+
+class CreditApplication(SQLModel, table=True):
+    """Credit drawn from a credit memo onto an invoice (the memo's `remaining` drops by `amount` in SQL)."""
+
+    __tablename__ = "credit_application"
+    id: int = Field(default=None, primary_key=True)
+    credit_memo_id: int = Field(foreign_key="credit_memo.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    amount: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageRecord(SQLModel, table=True):
+    """Units used on an in-arrears order item, billed with the period they fall in."""
+
+    __tablename__ = "usage_record"
+    __table_args__ = (Index("ix_usage_item_unbilled", "order_item_id", "invoice_id"),)
+    id: int = Field(default=None, primary_key=True)
+    order_item_id: int = Field(foreign_key="order_item.id")
+    quantity: int
+    used_on: date
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    idempotency_key: str | None = Field(default=None, max_length=100, unique=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountCharge(SQLModel, table=True):
+    """A manual charge on a customer's account, billed with their next invoice (or at once)."""
+
+    __tablename__ = "account_charge"
+    id: int = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+    amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    description: str = Field(max_length=limits.LINE_DESCRIPTION)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    """The invoice that bills it; None until then."""
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AffiliateCommission(SQLModel, table=True):
+    """An affiliate's commission on one paid invoice (one per invoice), adjustable by finance and admins."""
+
+    __tablename__ = "affiliate_commission"
+    __table_args__ = (Index("ix_affiliate_commission_affiliate", "affiliate", "created_at"),)
+    id: int = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+    transaction_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
+    affiliate: str = Field(max_length=limits.AFFILIATE)
+    rate_bp: int
+    base_amount: int = Field(sa_type=BigInteger)
+    amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    adjusted_by: int | None = Field(default=None, foreign_key="agent.id")
+    adjustment_reason: str | None = Field(default=None, max_length=limits.REASON)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime | None = None
 
 
 class Transaction(SQLModel, table=True):
@@ -379,6 +649,7 @@ class Transaction(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
     instrument_id: int | None = Field(default=None, foreign_key="payment_instrument.id")
     parent_id: int | None = Field(default=None, foreign_key="transaction.id", index=True)
     type: TransactionType = Field(sa_type=EnumText(TransactionType))

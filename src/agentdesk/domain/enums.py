@@ -32,9 +32,27 @@ class InstrumentStatus(StrEnum):
 
 
 class PlanInterval(StrEnum):
+    """The length unit of a billing period; `ONE_TIME` for a price paid once."""
+
     ONE_TIME = "one_time"
+    DAY = "day"
+    WEEK = "week"
     MONTH = "month"
     YEAR = "year"
+
+
+class PlanKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+    TRIAL_ONLY = "trial_only"
+    """A trial and nothing after it: the order completes when the trial ends."""
+
+
+class BillingTiming(StrEnum):
+    ADVANCE = "advance"
+    """Invoiced at the start of each period."""
+    ARREARS = "arrears"
+    """Invoiced at the end of each period, with the usage recorded during it."""
 
 
 class OrderKind(StrEnum):
@@ -48,6 +66,50 @@ class OrderStatus(StrEnum):
     PAUSED = "paused"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+    """Pending, never paid, and past its abandon time."""
+
+
+class OrderStatusSets:
+    BILLABLE: ClassVar[tuple[OrderStatus, ...]] = (OrderStatus.ACTIVE,)
+    """Orders the billing engine renews."""
+    OPEN: ClassVar[tuple[OrderStatus, ...]] = (OrderStatus.PENDING, OrderStatus.ACTIVE, OrderStatus.PAUSED)
+    """Orders still running or waiting to start."""
+
+
+class CouponKind(StrEnum):
+    PERCENT = "percent"
+    FIXED = "fixed"
+
+
+class CouponDuration(StrEnum):
+    ONCE = "once"
+    REPEATING = "repeating"
+    """For a number of billing cycles."""
+    FOREVER = "forever"
+
+
+class InvoiceStatus(StrEnum):
+    ISSUED = "issued"
+    PAID = "paid"
+    PAST_DUE = "past_due"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+
+
+class InvoiceStatusSets:
+    OPEN: ClassVar[tuple[InvoiceStatus, ...]] = (InvoiceStatus.ISSUED, InvoiceStatus.PAST_DUE)
+    """Invoices that still want paying."""
+
+
+class InvoiceLineKind(StrEnum):
+    ITEM = "item"
+    TRIAL = "trial"
+    SETUP_FEE = "setup_fee"
+    SHIPPING = "shipping"
+    USAGE = "usage"
+    CHARGE = "charge"
+    """A manual charge added to the customer's account."""
 
 
 class TransactionType(StrEnum):
@@ -102,6 +164,7 @@ class JobStatusSets:
 class JobKind(StrEnum):
     EMAIL = "email"
     REFUND_RETRY = "refund_retry"
+    BILLING_RUN = "billing_run"
 
 
 class KycStatus(StrEnum):

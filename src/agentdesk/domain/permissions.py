@@ -24,6 +24,8 @@ class Action(StrEnum):
     MANAGE_AGENTS = "manage agents and roles"
     MANAGE_POLICY = "change policy (refund limits, payout ceilings, gateways, notify addresses)"
     AUDIT_MONEY = "audit money aggregates"
+    MANAGE_CATALOG = "import the catalog and define coupons"
+    ADJUST_COMMISSIONS = "edit a sale's affiliate and adjust its commission"
 
 
 _EVERYONE = frozenset(Role)
@@ -43,6 +45,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MANAGE_AGENTS: frozenset({Role.ADMIN}),
     Action.MANAGE_POLICY: frozenset({Role.ADMIN}),
     Action.AUDIT_MONEY: frozenset({Role.ADMIN, Role.FINANCE}),
+    Action.MANAGE_CATALOG: frozenset({Role.ADMIN}),
+    Action.ADJUST_COMMISSIONS: frozenset({Role.ADMIN, Role.FINANCE}),
 }
 
 ROLE_TITLES = {

@@ -73,6 +73,17 @@ class EventType(StrEnum):
     EDD_CHANGED = "edd_changed"
     TAG_ADDED = "tag_added"
     TAG_REMOVED = "tag_removed"
+    COUPON_REDEEMED = "coupon_redeemed"
+    INVOICE_ISSUED = "invoice_issued"
+    INVOICE_PAID = "invoice_paid"
+    INVOICE_RESENT = "invoice_resent"
+    CREDIT_APPLIED = "credit_applied"
+    TRIAL_ENDED = "trial_ended"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_ABANDONED = "order_abandoned"
+    USAGE_RECORDED = "usage_recorded"
+    COMMISSION_RECORDED = "commission_recorded"
+    COMMISSION_ADJUSTED = "commission_adjusted"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,14 @@ _MONEY_TXN = {
     "reason": ("str", False),
 }
 _CODES = {"acquirer_code": ("str", False), "provider_code": ("str", False)}
+_BILLING = {
+    "invoice": ("str", False),
+    "amount": ("int", False),
+    "currency": ("str", False),
+    "transaction": ("int", False),
+    "message": ("str", False),
+}
+_INVOICE = {"invoice": ("str", True), "amount": ("int", True), "currency": ("str", True), "order": ("str", False)}
 
 CATALOG: dict[EventType, EventSpec] = {
     EventType.BILLING_DATE_CHANGED: EventSpec(
@@ -106,12 +125,18 @@ CATALOG: dict[EventType, EventSpec] = {
             "currency": ("str", False),
             "transaction": ("int", False),
             "description": ("str", False),
+            "order": ("str", False),
+            "invoice": ("str", False),
         },
     ),
     EventType.ADDRESS_MODIFIED: EventSpec("Address modified", {"fields": ("list", True)}),
-    EventType.CREDIT_CONTROL_ENTERED: EventSpec("Entered credit control", dict(_CODES)),
-    EventType.CREDIT_CONTROL_EXITED: EventSpec("Left credit control", {}),
-    EventType.SUBSCRIPTION_CANCELLED: EventSpec("Subscription cancelled", dict(_SUB)),
+    EventType.CREDIT_CONTROL_ENTERED: EventSpec(
+        "Entered credit control", {**_CODES, "order": ("str", False), "invoice": ("str", False)}
+    ),
+    EventType.CREDIT_CONTROL_EXITED: EventSpec(
+        "Left credit control", {"order": ("str", False), "invoice": ("str", False)}
+    ),
+    EventType.SUBSCRIPTION_CANCELLED: EventSpec("Subscription cancelled", {**_SUB, "reason": ("str", False)}),
     EventType.CANCELLATION_SCHEDULED: EventSpec("Cancellation scheduled", {**_SUB, "on": ("date", True)}),
     EventType.CANCELLATION_WITHDRAWN: EventSpec("Scheduled cancellation withdrawn", dict(_SUB)),
     EventType.DOWNGRADE_SCHEDULED: EventSpec(
@@ -126,12 +151,18 @@ CATALOG: dict[EventType, EventSpec] = {
         "Subscription renewed", {**_SUB, "discount": ("str", False), "discount_occurrence": ("int", False)}
     ),
     EventType.SUBSCRIPTION_BILLED: EventSpec(
-        "Subscription billed", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}
+        "Subscription billed",
+        {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False),
+         "invoice": ("str", False), "transaction": ("int", False)},
     ),
-    EventType.SUBSCRIPTION_BILLING_FAILED: EventSpec("Subscription billing failed", {**_SUB, **_CODES}),
-    EventType.BILLING_RESUBMISSION_FAILED: EventSpec("Billing resubmission failed", {**_SUB, **_CODES}),
+    EventType.SUBSCRIPTION_BILLING_FAILED: EventSpec("Subscription billing failed", {**_SUB, **_CODES, **_BILLING}),
+    EventType.BILLING_RESUBMISSION_FAILED: EventSpec(
+        "Billing resubmission failed", {**_SUB, **_CODES, **_BILLING, "attempt": ("int", False)}
+    ),
     EventType.NEW_PURCHASE: EventSpec(
-        "New purchase", {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False)}
+        "New purchase",
+        {**_SUB, "amount": ("int", True), "currency": ("str", True), "discount": ("str", False),
+         "invoice": ("str", False), "transaction": ("int", False)},
     ),
     EventType.CUSTOMER_CREATED: EventSpec("Customer created", {}),
     EventType.NEW_PAYMENT_METHOD: EventSpec(
@@ -153,7 +184,9 @@ CATALOG: dict[EventType, EventSpec] = {
         {"amount": ("int", True), "currency": ("str", True), "reason": ("str", False), "credit_memo": ("int", False)},
     ),
     EventType.MANUAL_CHARGE: EventSpec(
-        "Charge added", {"amount": ("int", True), "currency": ("str", True), "description": ("str", False)}
+        "Charge added",
+        {"amount": ("int", True), "currency": ("str", True), "description": ("str", False),
+         "order": ("str", False), "invoice": ("str", False), "charge": ("int", False)},
     ),
     EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", dict(_SUB)),
     EventType.CUSTOMER_ANONYMISED: EventSpec("Customer anonymised", {}),
@@ -168,7 +201,8 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.CUSTOMER_EDITED: EventSpec("Customer edited", {"changes": ("dict", True)}),
     EventType.ORDER_CREATED: EventSpec(
         "Order created",
-        {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True)},
+        {"order": ("str", True), "kind": ("str", True), "amount": ("int", True), "currency": ("str", True),
+         "invoice": ("str", False), "status": ("str", False)},
     ),
     EventType.TRANSACTION_VOIDED: EventSpec(
         "Transaction voided",
@@ -245,10 +279,37 @@ CATALOG: dict[EventType, EventSpec] = {
         {"amount": ("int", True), "currency": ("str", True), "request_id": ("str", True), "message": ("str", False)},
     ),
     EventType.PAYMENT_FAILED: EventSpec(
-        "Payment failed", {"amount": ("int", True), "currency": ("str", True), "message": ("str", False)}
+        "Payment failed",
+        {"amount": ("int", True), "currency": ("str", True), "message": ("str", False), "order": ("str", False),
+         "invoice": ("str", False), "transaction": ("int", False)},
     ),
     EventType.TAG_ADDED: EventSpec("Tag added", {"tag": ("str", True)}),
     EventType.TAG_REMOVED: EventSpec("Tag removed", {"tag": ("str", True)}),
+    EventType.COUPON_REDEEMED: EventSpec(
+        "Coupon redeemed",
+        {"coupon": ("str", True), "order": ("str", False), "discount": ("str", False), "scope": ("str", False)},
+    ),
+    EventType.INVOICE_ISSUED: EventSpec("Invoice issued", {**_INVOICE, "due": ("date", False)}),
+    EventType.INVOICE_PAID: EventSpec("Invoice paid", {**_INVOICE, "transaction": ("int", False)}),
+    EventType.INVOICE_RESENT: EventSpec("Invoice resent", {"invoice": ("str", True), "to": ("str", True)}),
+    EventType.CREDIT_APPLIED: EventSpec(
+        "Credit applied", {**_INVOICE, "credit_memo": ("int", False)}
+    ),
+    EventType.TRIAL_ENDED: EventSpec("Trial ended", dict(_SUB)),
+    EventType.ORDER_COMPLETED: EventSpec("Order completed", {"order": ("str", True), "product": ("str", False)}),
+    EventType.ORDER_ABANDONED: EventSpec("Order abandoned", {"order": ("str", True), "reason": ("str", False)}),
+    EventType.USAGE_RECORDED: EventSpec(
+        "Usage recorded", {**_SUB, "quantity": ("int", True), "on": ("date", True)}
+    ),
+    EventType.COMMISSION_RECORDED: EventSpec(
+        "Affiliate commission recorded",
+        {"affiliate": ("str", True), "amount": ("int", True), "currency": ("str", True), "invoice": ("str", True),
+         "rate_bp": ("int", True), "order": ("str", False)},
+    ),
+    EventType.COMMISSION_ADJUSTED: EventSpec(
+        "Affiliate commission adjusted",
+        {"invoice": ("str", True), "changes": ("dict", True), "reason": ("str", True)},
+    ),
 }
 
 
