@@ -73,7 +73,8 @@ class TimelineGuard:
         self.guarded = (models.Customer, models.CustomerEmail, models.CustomerPhone, models.Address,
                         models.PaymentInstrument, models.Order, models.Transaction, models.CustomerTag,
                         models.TaxId, models.CreditMemo, models.Attachment, models.Mention, models.KycDocument,
-                        models.AmlCheck, models.EddScore)
+                        models.AmlCheck, models.EddScore, models.Invoice, models.CouponRedemption,
+                        models.AccountCharge, models.AffiliateCommission)
         self.event_type = models.TimelineEvent
         self.customer_type = models.Customer
         self.unrecorded = unrecorded
