@@ -1,0 +1,1 @@
+"""Billing services (issue 12)."""

@@ -1,0 +1,1 @@
+"""Catalog services (issue 12)."""

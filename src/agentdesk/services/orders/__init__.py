@@ -1,0 +1,1 @@
+"""Orders services (issue 12)."""
