@@ -225,6 +225,29 @@ class Url(Kind):
         return value.rstrip("/")
 
 
+class BasisPoints(Kind):
+    """A rate in basis points (1000 = 10%), typed as basis points (1000) or a percent (10%, 12.5%)."""
+
+    unit = "basis points (1000) or a percent (10%)"
+
+    def parse(self, key: str, params: tuple[str, ...], text: str) -> object:
+        text = text.strip()
+        if text.endswith("%"):
+            match = re.fullmatch(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?", text[:-1].strip())
+            if match is None:
+                raise _refuse(key, f"expected a percent such as 10% or 12.5%, got {text!r}")
+            return self.check(key, params, int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0")))
+        return self.check(key, params, _whole(key, text, "basis points"))
+
+    def check(self, key: str, params: tuple[str, ...], value: object) -> object:
+        return _int_value(key, value, 0, 10_000, "basis points")
+
+    def show(self, params: tuple[str, ...], value: object) -> str:
+        if not isinstance(value, int):
+            return repr(value)
+        return f"{value} basis points ({value // 100}.{value % 100:02d}%)"
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -259,6 +282,8 @@ FAMILIES: tuple[Family, ...] = (
            default=[1, 3, 7]),
     Family("portal_base_url", (), Url(), "the customer portal's address, used in every link sent",
            unset="no links can be sent"),
+    Family("affiliate_rate", (), BasisPoints(),
+           "affiliate commission on a paid invoice when its plan names no rate (0: none)", default=0),
 )
 FAMILY = {family.name: family for family in FAMILIES}
 

@@ -131,6 +131,12 @@ def portal_base_url(session: Session) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def affiliate_rate(session: Session) -> int:
+    """Default affiliate commission in basis points for a plan without its own rate; 0 means none."""
+    value = policy_value(session, key("affiliate_rate"))
+    return value if isinstance(value, int) else 0
+
+
 def check_refund(session: Session, actor: Actor, amount: int, currency: str) -> None:
     """Refuse a refund or void above the actor's role limit in `currency` (PermissionDenied naming the key)."""
     require(actor, Action.REFUND)
