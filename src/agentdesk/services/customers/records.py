@@ -47,6 +47,7 @@ from agentdesk.domain.validation import (
     phone_digits,
     validated,
 )
+from agentdesk.services.billing.affiliates import commission_notes
 from agentdesk.services.customers.extras import TaxIdInfo, tax_ids
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.customers.tags import tags_of
@@ -213,6 +214,7 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
         .where(Transaction.customer_id == cid)
         .order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc())
     ).all()
+    commissions = commission_notes(session, cid)
     return CustomerDetail(
         id=cid,
         external_id=customer.external_id,
