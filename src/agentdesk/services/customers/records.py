@@ -112,6 +112,8 @@ class OrderView:
     currency: str
     next_bill_date: date | None
     created_at: datetime
+    in_credit_control: bool = False
+    """A payment failed and the dunning schedule is retrying it."""
 
 
 @dataclass(frozen=True)
@@ -243,15 +245,15 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
             for i in instruments
         ],
         orders=[
-            OrderView(o.id, o.number, o.kind, o.status, o.total, o.currency, o.next_bill_date, o.created_at)
+            OrderView(o.id, o.number, o.kind, o.status, o.total, o.currency, o.next_bill_date, o.created_at,
+                      o.in_credit_control)
             for o in orders
         ],
         transactions=[
             TransactionView(
                 t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
                 numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref, t.error,
-                labels.get(t.instrument_id) if t.instrument_id else None,
-                _transaction_note(session, t) or commissions.get(t.id),
+                labels.get(t.instrument_id) if t.instrument_id else None, _transaction_note(session, t),
             )
             for t in transactions
         ],

@@ -10,9 +10,13 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from agentdesk.domain.enums import OrderStatus, OrderStatusSets
 from agentdesk.domain.money import format_amount
 from agentdesk.services.customers.records import CustomerDetail
 from agentdesk.ui.widgets.plain_text import plain
+
+_ORDER_STYLE = {OrderStatus.PENDING: "yellow", OrderStatus.ACTIVE: "green", OrderStatus.ABANDONED: "dim",
+                OrderStatus.CANCELLED: "dim", OrderStatus.COMPLETED: "cyan"}
 
 
 def _heading(title: str) -> Text:
@@ -56,8 +60,11 @@ def overview_text(d: CustomerDetail) -> Text:
     section("Orders and subscriptions", "no orders", bool(d.orders))
     for o in d.orders:
         kind = "subscription" if o.kind == "subscription" else "one-time"
-        when = f"next bill {o.next_bill_date:%Y-%m-%d}" if o.next_bill_date else f"{o.created_at:%Y-%m-%d}"
-        line(plain(o.number, "bold"), f"  {kind}  {o.status}  {format_amount(o.total, o.currency)}  {when}")
+        billing = o.next_bill_date is not None and o.status in OrderStatusSets.OPEN
+        when = f"next bill {o.next_bill_date:%Y-%m-%d}" if billing else f"since {o.created_at:%Y-%m-%d}"
+        line(plain(o.number, "bold"), f"  {kind}  ", Text(o.status, style=_ORDER_STYLE.get(o.status, "")),
+             f"  {format_amount(o.total, o.currency)}  {when}",
+             Text("  in credit control", style="bold red") if o.in_credit_control else "")
 
     section("Contacts", "no emails or phones", bool(d.emails or d.phones))
     for e in d.emails:
