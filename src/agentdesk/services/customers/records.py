@@ -253,7 +253,8 @@ def _detail(session: Session, customer: Customer, timeline_limit: int) -> Custom
             TransactionView(
                 t.id, t.type, t.status, t.amount, t.currency, t.settled, t.created_at, t.parent_id,
                 numbers.get(t.order_id) if t.order_id else None, t.gateway, t.gateway_ref, t.error,
-                labels.get(t.instrument_id) if t.instrument_id else None, _transaction_note(session, t),
+                labels.get(t.instrument_id) if t.instrument_id else None,
+                _transaction_note(session, t) or commissions.get(t.id),
             )
             for t in transactions
         ],
