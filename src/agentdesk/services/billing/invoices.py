@@ -1,0 +1,540 @@
+"""Invoices: issuing one (lines, coupons, credit drawn down), collecting it, reading and resending it.
+
+`issue_invoice` runs inside the caller's transaction and is exactly-once per `billing_key`: a key
+already billed writes nothing. `collect_invoice` follows the gateway pattern of refunds: a pending
+transaction with an idempotency key is committed, the gateway is called outside any transaction, and
+the outcome is recorded with its events in one transaction; `repair_pending_payments` re-sends the key
+of a payment a crash or a timeout left pending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from agentdesk.config import Settings
+from agentdesk.db.models import (
+    AccountCharge,
+    CreditApplication,
+    CreditMemo,
+    Customer,
+    CustomerEmail,
+    Invoice,
+    InvoiceDiscount,
+    InvoiceLine,
+    Order,
+    PaymentInstrument,
+    Transaction,
+    Website,
+    utcnow,
+)
+from agentdesk.db.store import Store, get_row
+from agentdesk.domain import pricing
+from agentdesk.domain.enums import (
+    InstrumentStatus,
+    InvoiceLineKind,
+    InvoiceStatus,
+    InvoiceStatusSets,
+    JobKind,
+    OrderKind,
+    OrderStatus,
+    TransactionStatus,
+    TransactionType,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.formatting import instrument_label
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
+from agentdesk.services.billing import coupons, paid
+from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.money import aggregates
+from agentdesk.services.money.gateways import (
+    GatewayError,
+    GatewayResult,
+    GatewayTimeout,
+    Outcome,
+    gateway_for,
+    gateway_name,
+)
+from agentdesk.services.policy import service as policy
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+ITEM_KINDS = (InvoiceLineKind.ITEM, InvoiceLineKind.TRIAL, InvoiceLineKind.SETUP_FEE, InvoiceLineKind.USAGE)
+"""Line kinds whose `ref` is the order item they bill."""
+NOTHING_DUE = "nothing_due"
+
+
+def invoice_number(invoice_id: int) -> str:
+    return f"INV-{invoice_id:08d}"
+
+
+def customer_email(session: Session, customer_id: int) -> str | None:
+    return session.exec(
+        select(CustomerEmail.address).where(CustomerEmail.customer_id == customer_id, CustomerEmail.is_primary)
+    ).first()
+
+
+def customer_name(customer: Customer) -> str:
+    return customer.organization or f"{customer.first_name} {customer.last_name}".strip()
+
+
+# --- issuing ---------------------------------------------------------------------------------
+
+
+def _unbilled_charges(session: Session, customer_id: int, currency: str, order: Order | None) -> list[AccountCharge]:
+    query = select(AccountCharge).where(AccountCharge.customer_id == customer_id, AccountCharge.currency == currency,
+                                        col(AccountCharge.invoice_id).is_(None))
+    if order is None:
+        query = query.where(col(AccountCharge.order_id).is_(None))
+    else:
+        query = query.where(col(AccountCharge.order_id).is_(None) | (col(AccountCharge.order_id) == order.id))
+    return list(session.exec(query.order_by(col(AccountCharge.id)).with_for_update()).all())
+
+
+def _charge_lines(session: Session, customer_id: int, currency: str, order: Order | None, lines: list[pricing.Line],
+                  include: bool) -> tuple[list[pricing.Line], list[AccountCharge]]:
+    """The account charges this invoice bills: those the caller's CHARGE lines name (`ref` = charge id) and,
+    when `include`, every other unbilled one in the currency, as CHARGE lines."""
+    named = {line.ref for line in lines if line.kind is InvoiceLineKind.CHARGE and isinstance(line.ref, int)}
+    charges = [c for c in _unbilled_charges(session, customer_id, currency, order) if include or c.id in named]
+    extra = [pricing.Line(InvoiceLineKind.CHARGE, c.description, 1, c.amount, None, c.id)
+             for c in charges if c.id not in named]
+    return extra, charges
+
+
+def _draw_credit(session: Session, customer_id: int, currency: str, wanted: int) -> list[tuple[CreditMemo, int]]:
+    """Take up to `wanted` from the customer's credit memos in `currency`, oldest first, never below zero."""
+    if wanted <= 0:
+        return []
+    memos = session.exec(
+        select(CreditMemo).where(CreditMemo.customer_id == customer_id, CreditMemo.currency == currency,
+                                 CreditMemo.remaining > 0)
+        .order_by(col(CreditMemo.created_at), col(CreditMemo.id)).with_for_update()
+    ).all()
+    by_id = {m.id: m for m in memos}
+    drawn = []
+    for memo_id, amount in pricing.draw_credit([(m.id, m.remaining) for m in memos], wanted):
+        taken = session.execute(
+            update(CreditMemo).where(col(CreditMemo.id) == memo_id, col(CreditMemo.remaining) >= amount)
+            .values(remaining=col(CreditMemo.remaining) - amount).execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the customer's credit changed while the invoice was issued; try again")
+        session.expire(by_id[memo_id], ["remaining"])
+        drawn.append((by_id[memo_id], amount))
+    return drawn
+
+
+def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Order | None, cycle: int | None,
+                  lines: list[pricing.Line], currency: str, billing_key: str, period_start: date | None,
+                  period_end: date | None, issued_at: datetime, due_at: datetime, notes: str | None = None,
+                  include_account_charges: bool = True, now: datetime | None = None) -> Invoice | None:
+    """Issue the invoice for `billing_key` in the caller's transaction; None (nothing written) when that key
+    was already billed.
+
+    Lines' `ref`: an order item id for items, trials, setup fees and usage; an account charge id for
+    CHARGE lines (that charge is then billed by this invoice). The customer's unbilled account charges in
+    `currency` are added unless `include_account_charges` is False; open coupon redemptions discount the
+    lines; credit memos pay what they can, oldest first."""
+    now = now or utcnow()
+    if session.exec(select(Invoice.id).where(Invoice.billing_key == billing_key)).first() is not None:
+        return None
+    lines = [replace(line, discounts=[]) for line in lines]
+    extra, charges = _charge_lines(session, customer_id, currency, order, lines, include_account_charges)
+    lines += extra
+    redemptions = coupons.applicable_redemptions(session, customer_id, order.id if order else None)
+    outcomes = pricing.apply_coupons(lines, [coupons.terms_for(c, currency) for _, c in redemptions])
+    available = sum(m.remaining for m in session.exec(
+        select(CreditMemo).where(CreditMemo.customer_id == customer_id, CreditMemo.currency == currency,
+                                 CreditMemo.remaining > 0)).all())
+    try:
+        sums = pricing.totals(lines, available)
+    except pricing.PricingError as exc:
+        raise InvalidInput(fields={"amount": str(exc)}) from exc
+    invoice = Invoice(
+        number=f"new-{uuid.uuid4().hex}", billing_key=billing_key, customer_id=customer_id,
+        order_id=order.id if order else None, cycle=cycle, period_start=period_start, period_end=period_end,
+        currency=currency, subtotal=sums.subtotal, discount=sums.discount, credit_applied=sums.credit,
+        total=sums.total, status=InvoiceStatus.PAID if sums.total == 0 else InvoiceStatus.ISSUED,
+        issued_at=issued_at, due_at=due_at, paid_at=now if sums.total == 0 else None, notes=notes, created_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    invoice.number = invoice_number(invoice.id)
+    order_number = order.number if order else None
+    for line in lines:
+        row = InvoiceLine(
+            invoice_id=invoice.id,
+            order_item_id=line.ref if line.kind in ITEM_KINDS and isinstance(line.ref, int) else None,
+            kind=line.kind, description=line.description[:200],
+            period_start=period_start if line.kind in ITEM_KINDS else None,
+            period_end=period_end if line.kind in ITEM_KINDS else None,
+            quantity=line.quantity, unit_price=line.unit_price, amount=line.amount, discount=line.discount,
+            total=line.total,
+        )
+        session.add(row)
+        session.flush()
+        for index, amount in line.discounts:
+            session.add(InvoiceDiscount(invoice_line_id=row.id, redemption_id=redemptions[index][0].id, amount=amount))
+    for charge in charges:
+        charge.invoice_id = invoice.id
+        session.add(charge)
+    for (redemption, coupon), outcome in zip(redemptions, outcomes, strict=True):
+        if outcome.discount > 0:
+            coupons.mark_used(session, redemption, coupon, now)
+    for memo, amount in _draw_credit(session, customer_id, currency, sums.credit):
+        session.add(CreditApplication(credit_memo_id=memo.id, invoice_id=invoice.id, amount=amount, created_at=now))
+        record_event(session, actor, customer_id, EventType.CREDIT_APPLIED, invoice=invoice.number, amount=amount,
+                     currency=currency, order=order_number, credit_memo=memo.id)
+    session.flush()
+    record_event(session, actor, customer_id, EventType.INVOICE_ISSUED, invoice=invoice.number, amount=invoice.total,
+                 currency=currency, order=order_number, due=invoice.due_at.date().isoformat())
+    if invoice.status is InvoiceStatus.ISSUED and order is not None and (not order.autopay or due_at > issued_at):
+        _queue_invoice_email(session, invoice, f"email-invoice-{invoice.id}")
+    return invoice
+
+
+# --- emails ----------------------------------------------------------------------------------
+
+
+def invoice_email(invoice: Invoice, lines: list[InvoiceLine], name: str) -> tuple[str, str]:
+    """(subject, body) of the email that sends an invoice to its customer."""
+    cur = invoice.currency
+    rows = []
+    for line in lines:
+        row = f"  {line.description}: {line.quantity} × {format_amount(line.unit_price, cur)} = " \
+              f"{format_amount(line.amount, cur)}"
+        if line.discount:
+            row += f" (discount {format_amount(line.discount, cur)})"
+        rows.append(row)
+    parts = [f"Hello {name},", "", f"Invoice {invoice.number}"
+             + (f" for {invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}"
+                if invoice.period_start and invoice.period_end else "") + ":", *rows, "",
+             f"Subtotal: {format_amount(invoice.subtotal, cur)}"]
+    if invoice.discount:
+        parts.append(f"Discounts: -{format_amount(invoice.discount, cur)}")
+    if invoice.credit_applied:
+        parts.append(f"Credit applied: -{format_amount(invoice.credit_applied, cur)}")
+    parts.append(f"Total: {format_amount(invoice.total, cur)}")
+    if invoice.amount_paid:
+        parts.append(f"Paid: {format_amount(invoice.amount_paid, cur)}")
+    if invoice.status in InvoiceStatusSets.OPEN:
+        parts.append(f"Due: {invoice.due_at.date().isoformat()}")
+    if invoice.notes:
+        parts += ["", invoice.notes]
+    subject = f"Invoice {invoice.number}: {format_amount(invoice.total, cur)}"
+    return subject, "\n".join(parts) + "\n"
+
+
+def _invoice_lines(session: Session, invoice_id: int) -> list[InvoiceLine]:
+    return list(session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
+                             .order_by(col(InvoiceLine.id))).all())
+
+
+def _queue_invoice_email(session: Session, invoice: Invoice, key: str) -> str | None:
+    to = customer_email(session, invoice.customer_id)
+    if not to:
+        return None
+    customer = get_row(session, Customer, invoice.customer_id)
+    subject, body = invoice_email(invoice, _invoice_lines(session, invoice.id), customer_name(customer))
+    jobs.enqueue(session, JobKind.EMAIL, key, {"to": to, "subject": subject, "body": body,
+                                               "customer_id": invoice.customer_id},
+                 customer_id=invoice.customer_id, max_attempts=5)
+    return to
+
+
+def _queue_simple_email(session: Session, customer_id: int, key: str, subject: str, body: str,
+                        transaction_id: int | None = None) -> None:
+    to = customer_email(session, customer_id)
+    if not to:
+        return
+    payload: dict[str, Any] = {"to": to, "subject": subject, "body": body, "customer_id": customer_id}
+    if transaction_id is not None:
+        payload["transaction"] = transaction_id
+    jobs.enqueue(session, JobKind.EMAIL, key, payload, customer_id=customer_id, max_attempts=5)
+
+
+# --- collecting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    status: str
+    """A `TransactionStatus` value, or "nothing_due"."""
+    invoice_number: str
+    transaction_id: int | None
+    amount: int
+    currency: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (TransactionStatus.APPROVED, NOTHING_DUE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": str(self.status), "invoice": self.invoice_number, "transaction": self.transaction_id,
+                "amount": self.amount, "currency": self.currency, "message": self.message}
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    transaction_id: int
+    invoice_id: int
+    key: str
+    amount: int
+    currency: str
+    gateway: str
+    token: str
+    instrument_id: int
+    label: str
+
+
+def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
+    invoice = session.exec(select(Invoice).where(Invoice.id == invoice_id).with_for_update()).one_or_none()
+    if invoice is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    return invoice
+
+
+def _usable(instrument: PaymentInstrument | None, customer_id: int) -> bool:
+    return (instrument is not None and instrument.customer_id == customer_id
+            and instrument.status == InstrumentStatus.ACTIVE and bool(instrument.gateway_token))
+
+
+def _instruments(session: Session, invoice: Invoice, instrument_id: int | None) -> list[PaymentInstrument]:
+    """The instrument to charge first, then the customer's other active instruments allowed for backup use."""
+    first: PaymentInstrument | None = None
+    if instrument_id is not None:
+        first = session.get(PaymentInstrument, instrument_id)
+        if not _usable(first, invoice.customer_id):
+            raise InvalidInput(fields={"instrument": f"payment instrument {instrument_id} is not an active instrument "
+                                                     "of this customer"})
+    if first is None and invoice.order_id is not None:
+        order = session.get(Order, invoice.order_id)
+        if order is not None and order.instrument_id is not None:
+            candidate = session.get(PaymentInstrument, order.instrument_id)
+            first = candidate if _usable(candidate, invoice.customer_id) else None
+    active = session.exec(
+        select(PaymentInstrument).where(PaymentInstrument.customer_id == invoice.customer_id,
+                                        PaymentInstrument.status == InstrumentStatus.ACTIVE,
+                                        col(PaymentInstrument.gateway_token).is_not(None))
+        .order_by(col(PaymentInstrument.is_primary).desc(), col(PaymentInstrument.id))
+    ).all()
+    if first is None:
+        first = active[0] if active else None
+    if first is None:
+        return []
+    return [first] + [i for i in active if i.id != first.id and i.allow_backup]
+
+
+def _start(session: Session, actor: Actor, settings: Settings, invoice: Invoice, instrument: PaymentInstrument,
+           key: str) -> _Attempt:
+    website = get_row(session, Website, get_row(session, Customer, invoice.customer_id).website_id)
+    amount = invoice.total - invoice.amount_paid
+    txn = Transaction(customer_id=invoice.customer_id, order_id=invoice.order_id, invoice_id=invoice.id,
+                      instrument_id=instrument.id, type=TransactionType.SALE, status=TransactionStatus.PENDING,
+                      amount=amount, currency=invoice.currency,
+                      gateway=instrument.sticky_gateway or gateway_name(session, website, settings),
+                      idempotency_key=key, description=f"Invoice {invoice.number}", agent_id=actor.agent_id)
+    session.add(txn)
+    session.flush()
+    return _Attempt(txn.id, invoice.id, key, amount, invoice.currency, txn.gateway, instrument.gateway_token or "",
+                    instrument.id, instrument_label(instrument.method, instrument.brand, instrument.last4))
+
+
+def _resume(session: Session, txn: Transaction) -> _Attempt:
+    instrument = get_row(session, PaymentInstrument, txn.instrument_id, "payment instrument")
+    return _Attempt(txn.id, txn.invoice_id or 0, txn.idempotency_key or "", txn.amount, txn.currency, txn.gateway,
+                    instrument.gateway_token or "", instrument.id,
+                    instrument_label(instrument.method, instrument.brand, instrument.last4))
+
+
+def _result(invoice: Invoice, txn: Transaction | None, message: str) -> CollectResult:
+    status = txn.status.value if txn is not None else TransactionStatus.FAILED.value
+    return CollectResult(status, invoice.number, txn.id if txn else None,
+                         txn.amount if txn else invoice.total - invoice.amount_paid, invoice.currency, message)
+
+
+def _call(store: Store, settings: Settings, attempt: _Attempt) -> tuple[GatewayResult | None, str | None]:
+    """The gateway's answer, or (None, error); GatewayTimeout propagates (the payment stays pending)."""
+    try:
+        gateway = gateway_for(store, attempt.gateway, settings)
+        return gateway.sale(amount=attempt.amount, currency=attempt.currency, token=attempt.token,
+                            idempotency_key=attempt.key), None
+    except GatewayTimeout:
+        raise
+    except GatewayError as exc:
+        return None, str(exc)
+
+
+def _approve(session: Session, actor: Actor, invoice: Invoice, txn: Transaction, result: GatewayResult,
+             label: str, now: datetime) -> CollectResult:
+    txn.status = TransactionStatus.APPROVED
+    txn.gateway_ref = result.reference
+    txn.processed_at = now
+    if result.settled:
+        txn.settled, txn.settled_at = True, now
+    session.add(txn)
+    aggregates.record_sale(session, txn.customer_id, txn.amount, txn.currency, now, settled=result.settled)
+    invoice.amount_paid += txn.amount
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    invoice.next_attempt_at = None
+    session.add(invoice)
+    order = session.get(Order, invoice.order_id) if invoice.order_id else None
+    record_event(session, actor, invoice.customer_id, EventType.INVOICE_PAID, invoice=invoice.number,
+                 amount=txn.amount, currency=txn.currency, order=order.number if order else None, transaction=txn.id)
+    amount = format_amount(txn.amount, txn.currency)
+    _queue_simple_email(session, invoice.customer_id, f"email-receipt-{invoice.id}", f"Receipt for {invoice.number}",
+                        f"Hello,\n\nThank you: we received {amount} for invoice {invoice.number}"
+                        + (f" (order {order.number})" if order else "")
+                        + f", charged to {label}.\nReference: transaction {txn.id}.\n", txn.id)
+    paid.on_invoice_paid(session, actor, invoice, txn, now)
+    return CollectResult(TransactionStatus.APPROVED.value, invoice.number, txn.id, txn.amount, txn.currency,
+                         f"Charged {amount} to {label} for {invoice.number}")
+
+
+def _fail(session: Session, actor: Actor, invoice: Invoice, txn: Transaction | None, message: str,
+          now: datetime) -> CollectResult:
+    """The collection attempt failed on every instrument: failure events, the dunning schedule, an email."""
+    order = session.get(Order, invoice.order_id) if invoice.order_id else None
+    amount = txn.amount if txn else invoice.total - invoice.amount_paid
+    money: dict[str, Any] = {"invoice": invoice.number, "amount": amount, "currency": invoice.currency,
+                             "transaction": txn.id if txn else None, "message": message[:500]}
+    if order is not None and order.kind is OrderKind.SUBSCRIPTION and order.status is OrderStatus.ACTIVE:
+        product = paid.order_product(session, order)
+        if invoice.attempts <= 1:
+            record_event(session, actor, order.customer_id, EventType.SUBSCRIPTION_BILLING_FAILED, product=product,
+                         order=order.number, **money)
+        else:
+            record_event(session, actor, order.customer_id, EventType.BILLING_RESUBMISSION_FAILED, product=product,
+                         order=order.number, attempt=invoice.attempts, **money)
+        if not order.in_credit_control:
+            order.in_credit_control = True
+            order.updated_at = now
+            session.add(order)
+            record_event(session, actor, order.customer_id, EventType.CREDIT_CONTROL_ENTERED, order=order.number,
+                         invoice=invoice.number)
+        schedule = policy.dunning_schedule(session)
+        invoice.next_attempt_at = (invoice.due_at + timedelta(days=schedule[invoice.attempts - 1])
+                                   if 1 <= invoice.attempts <= len(schedule) else None)
+    else:
+        record_event(session, actor, invoice.customer_id, EventType.PAYMENT_FAILED,
+                     order=order.number if order else None, **money)
+        invoice.next_attempt_at = None
+    session.add(invoice)
+    _queue_simple_email(
+        session, invoice.customer_id, f"email-payment-failed-{invoice.id}-{invoice.attempts}",
+        f"Payment failed for {invoice.number}",
+        f"Hello,\n\nWe could not collect {format_amount(amount, invoice.currency)} for invoice {invoice.number}"
+        + (f" (order {order.number})" if order else "") + f": {message}.\n"
+        + (f"We will try again on {invoice.next_attempt_at.date().isoformat()}. " if invoice.next_attempt_at else "")
+        + "Please update your payment method or contact us.\n",
+        txn.id if txn else None)
+    return _result(invoice, txn, f"Payment {txn.status.value if txn else 'failed'}: {message}")
+
+
+def _outcome(store: Store, actor: Actor, attempt: _Attempt, result: GatewayResult | None, error: str | None,
+             now: datetime, final: bool) -> CollectResult | None:
+    """Record one attempt's answer. A decline with `final` False (a backup instrument comes next) is recorded
+    on the transaction only, and None is returned; the collection's outcome event binds it later."""
+    approved = result is not None and result.approved
+    unrecorded = None if approved or final else "a declined attempt; the backup instrument's outcome event records it"
+    with store.write(unrecorded=unrecorded) as session:
+        txn = session.exec(select(Transaction).where(Transaction.id == attempt.transaction_id)
+                           .with_for_update()).one()
+        invoice = _lock_invoice(session, attempt.invoice_id)
+        if txn.status != TransactionStatus.PENDING:
+            return _result(invoice, txn, f"The payment of {invoice.number} was already {txn.status.value}")
+        aggregates.lock_customers(session, [txn.customer_id])
+        if result is not None and approved:
+            return _approve(session, actor, invoice, txn, result, attempt.label, now)
+        message = (result.message if result else error) or "declined"
+        txn.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
+                      else TransactionStatus.FAILED)
+        txn.error = message[:500]
+        txn.processed_at = now
+        session.add(txn)
+        if not final:
+            return None
+        return _fail(session, actor, invoice, txn, message, now)
+
+
+def _pending_message(invoice_number: str) -> str:
+    return (f"No answer from the gateway yet for {invoice_number}; the payment will be confirmed or cancelled, "
+            "never charged twice")
+
+
+def collect_invoice(store: Store, actor: Actor, settings: Settings, invoice_id: int, *, attempt_key: str | None = None,
+                    instrument_id: int | None = None, now: datetime | None = None) -> CollectResult:
+    """Charge what the invoice still owes: its order's instrument (or `instrument_id`, or the customer's
+    primary), then backup instruments; records the outcome, the receipt or the dunning step."""
+    require(actor, Action.BILLING)
+    now = now or utcnow()
+    with store.write(unrecorded="a pending invoice payment; its outcome is recorded on the timeline") as session:
+        invoice = _lock_invoice(session, invoice_id)
+        due = invoice.total - invoice.amount_paid
+        if invoice.status not in InvoiceStatusSets.OPEN or due <= 0:
+            return CollectResult(NOTHING_DUE, invoice.number, None, 0, invoice.currency,
+                                 f"Nothing is due on {invoice.number} ({invoice.status.value})")
+        waiting = session.exec(select(Transaction).where(Transaction.invoice_id == invoice.id,
+                                                         Transaction.status == TransactionStatus.PENDING)).first()
+        if waiting is not None:
+            return CollectResult(TransactionStatus.PENDING.value, invoice.number, waiting.id, waiting.amount,
+                                 waiting.currency, _pending_message(invoice.number))
+        key = attempt_key or f"invoice-{invoice.id}-attempt-{invoice.attempts + 1}"
+        earlier = session.exec(select(Transaction).where(Transaction.idempotency_key == key)).first()
+        if earlier is not None:
+            return _result(invoice, earlier, f"Attempt {key} was already {earlier.status.value}; nothing was charged "
+                                             "again")
+        instruments = _instruments(session, invoice, instrument_id)
+        invoice.attempts += 1
+        session.add(invoice)
+        if not instruments:
+            return _fail(session, actor, invoice, None, "the customer has no active payment instrument", now)
+        plan = [(i.id, key if n == 0 else f"{key}-backup-{i.id}") for n, i in enumerate(instruments)]
+        first = _start(session, actor, settings, invoice, instruments[0], plan[0][1])
+        number = invoice.number
+    attempt = first
+    for index in range(len(plan)):
+        if index > 0:
+            with store.write(unrecorded="a pending payment on a backup instrument") as session:
+                invoice = _lock_invoice(session, invoice_id)
+                backup = get_row(session, PaymentInstrument, plan[index][0], "payment instrument")
+                attempt = _start(session, actor, settings, invoice, backup, plan[index][1])
+        try:
+            result, error = _call(store, settings, attempt)
+        except GatewayTimeout:
+            return CollectResult(TransactionStatus.PENDING.value, number, attempt.transaction_id, attempt.amount,
+                                 attempt.currency, _pending_message(number))
+        final = index == len(plan) - 1 or (result is not None and result.approved)
+        outcome = _outcome(store, actor, attempt, result, error, now, final)
+        if outcome is not None:
+            return outcome
+    raise AssertionError("the last attempt is always final")
+
+
+def repair_pending_payments(store: Store, settings: Settings, older_than: timedelta = timedelta(0)) -> int:
+    """Finish invoice payments left pending by a crash or a timeout by re-sending their key; how many finished."""
+    cutoff = utcnow() - older_than
+    with store.read() as session:
+        rows = session.exec(select(Transaction).where(
+            Transaction.status == TransactionStatus.PENDING, Transaction.type == TransactionType.SALE,
+            col(Transaction.invoice_id).is_not(None), col(Transaction.idempotency_key).is_not(None),
+            Transaction.created_at <= cutoff).order_by(col(Transaction.id))).all()
+        attempts = [_resume(session, txn) for txn in rows if txn.instrument_id is not None]
+    finished = 0
+    for attempt in attempts:
+        try:
+            result, error = _call(store, settings, attempt)
+        except GatewayTimeout:
+            continue
+        outcome = _outcome(store, SYSTEM, attempt, result, error, utcnow(), final=True)
+        finished += outcome is not None
+    return finished

@@ -1,0 +1,57 @@
+"""What a paid invoice does to its order: activation, renewal billed, leaving credit control, commission."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from agentdesk.db.models import Invoice, Order, OrderItem, Plan, Product, Transaction
+from agentdesk.domain.enums import OrderKind, OrderStatus
+from agentdesk.domain.permissions import Actor
+from agentdesk.services.billing import affiliates
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event
+
+
+def order_product(session: Session, order: Order) -> str:
+    """The name the order's first item goes by (its plan name on invoices, else the product's)."""
+    row = session.exec(
+        select(OrderItem.plan_name, Product.name)
+        .join(Plan, Plan.id == OrderItem.plan_id)  # type: ignore[arg-type]
+        .join(Product, Product.id == Plan.product_id)  # type: ignore[arg-type]
+        .where(OrderItem.order_id == order.id)
+        .order_by(OrderItem.id)  # type: ignore[arg-type]
+    ).first()
+    return order.number if row is None else (row[0] or row[1])
+
+
+def on_invoice_paid(session: Session, actor: Actor, invoice: Invoice, transaction: Transaction | None,
+                    now: datetime) -> None:
+    """In the transaction that records the payment: a pending order starts (a one-time order completes),
+    a renewal is recorded as billed, credit control ends, and the affiliate's commission is recorded."""
+    order = (session.exec(select(Order).where(Order.id == invoice.order_id).with_for_update()).one_or_none()
+             if invoice.order_id is not None else None)
+    if order is not None:
+        product = order_product(session, order)
+        if order.status is OrderStatus.PENDING:
+            order.abandon_at = None
+            if order.kind is OrderKind.ONE_TIME:
+                order.status = OrderStatus.COMPLETED
+                order.completed_at = now
+                record_event(session, actor, order.customer_id, EventType.ORDER_COMPLETED, order=order.number,
+                             product=product)
+            else:
+                order.status = OrderStatus.ACTIVE
+        elif order.status is OrderStatus.ACTIVE and order.kind is OrderKind.SUBSCRIPTION:
+            record_event(session, actor, order.customer_id, EventType.SUBSCRIPTION_BILLED, product=product,
+                         order=order.number, amount=transaction.amount if transaction else invoice.total,
+                         currency=invoice.currency, invoice=invoice.number,
+                         transaction=transaction.id if transaction else None)
+        if order.in_credit_control:
+            order.in_credit_control = False
+            record_event(session, actor, order.customer_id, EventType.CREDIT_CONTROL_EXITED, order=order.number,
+                         invoice=invoice.number)
+        order.updated_at = now
+        session.add(order)
+    affiliates.record_commission(session, invoice, transaction)
