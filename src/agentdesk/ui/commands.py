@@ -119,8 +119,9 @@ def screen_actions(provider: Provider) -> Iterator[PaletteAction]:
         if not is_desk_action(active, app) or (id(node), binding.action) in seen:
             continue
         seen.add((id(node), binding.action))
+        titled = getattr(node, "palette_title", None)
         yield PaletteAction(
-            binding.description,
+            visible(titled(binding.action, binding.description)) if titled else binding.description,
             f"{binding.description} (key: {app.get_key_display(binding)})",
             partial(run_action, node, binding.action),
         )
