@@ -371,3 +371,61 @@ def test_a_timeout_stays_pending_and_the_repair_finishes_it_once(store, admin, s
     assert len(operations) == 1, "the gateway moved money once"
     assert invoices.repair_pending_payments(store, settings) == 0
     assert count(store, Transaction) == 1
+
+
+def test_start_up_repairs_a_pending_invoice_payment(store, admin, settings, plans):
+    from agentdesk.services.jobs import runner
+
+    cid = add_customer(store, admin, settings, cards=(TIMEOUT,))
+    invoice = issue(store, admin, add_order(store, cid, [("PRO", 1, 3_000)]), cycle=2)
+    assert invoices.collect_invoice(store, SYSTEM, settings, invoice.id, now=NOW).status == "pending"
+    report = runner.start_up(store, settings, checkpoint=False)
+    assert report.payments_repaired == 1 and invoice_row(store, invoice.id).status == "paid"
+    assert events_of(store, cid, "subscription_billed")[0]["invoice"] == invoice.number
+
+
+# --- reading and resending -------------------------------------------------------------------------------
+
+
+def test_list_show_and_resend(store, actors, settings, plans):
+    admin = actors[Role.ADMIN]
+    cid = add_customer(store, admin, settings)
+    order = add_order(store, cid, [("BASIC", 2, 1_250)])
+    add_coupon(store, "TEN", percent_bp=1_000)
+    redeem(store, admin, "TEN", cid, order)
+    payments.create_credit_memo(store, admin, "C-1", 500, "USD", "goodwill")
+    first = issue(store, admin, order, notes="PO 4471\nthank you")
+    invoices.collect_invoice(store, admin, settings, first.id, now=NOW)
+    second = issue(store, admin, order, cycle=2)
+    sales = actors[Role.SALES]
+    listed = invoices.list_invoices(store, sales, "C-1")
+    assert [i.number for i in listed] == [second.number, first.number], "newest first"
+    assert [i.number for i in invoices.list_invoices(store, sales, cid, status="paid")] == [first.number]
+    assert [i.number for i in invoices.open_invoices(store, sales, cid)] == [second.number]
+    with pytest.raises(invoices.InvalidInput, match="status"):
+        invoices.list_invoices(store, sales, cid, status="sent")
+    detail = invoices.invoice_detail(store, sales, first.number.lower())
+    assert detail.customer_name == "Grace Hopper" and detail.order_number == f"ORD-{order:08d}"
+    assert detail.lines[0].discounts == [("TEN", 250)] and detail.lines[0].amount == 2_500
+    assert [c.amount for c in detail.credits] == [500] and detail.total == 1_750
+    assert [p.status for p in detail.payments] == ["approved"] and detail.payments[0].instrument
+    assert detail.notes == "PO 4471\nthank you"
+    as_json = detail.to_dict()
+    assert as_json["lines"][0]["discounts"] == [{"coupon": "TEN", "amount": 250}] and as_json["status"] == "paid"
+    with pytest.raises(invoices.NotFound):
+        invoices.invoice_detail(store, sales, "INV-99999999")
+    with pytest.raises(PermissionDenied):
+        invoices.resend_invoice(store, sales, first.number)
+    assert invoices.resend_invoice(store, actors[Role.AGENT], first.number) == "c-1@example.com"
+    invoices.resend_invoice(store, actors[Role.AGENT], first.number)
+    resent = [j for j in email_jobs(store, cid) if j["subject"].startswith(f"Invoice {first.number}")]
+    assert len(resent) == 2 and "PO 4471" in resent[0]["body"] and "TEN" not in resent[0]["subject"]
+    assert events_of(store, cid, "invoice_resent") == [{"invoice": first.number, "to": "c-1@example.com"}] * 2
+
+
+def test_resend_refused_without_an_email(store, admin, settings, plans):
+    cid = add_customer(store, admin, settings, external_id="C-2", email="")
+    invoice = issue(store, admin, add_order(store, cid, [("BASIC", 1, 1_250)]))
+    with pytest.raises(invoices.Conflict, match="no email"):
+        invoices.resend_invoice(store, admin, invoice.number)
+    assert events_of(store, cid, "invoice_resent") == []

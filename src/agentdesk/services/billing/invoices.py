@@ -14,12 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
 from agentdesk.db.models import (
     AccountCharge,
+    Coupon,
+    CouponRedemption,
     CreditApplication,
     CreditMemo,
     Customer,
@@ -29,12 +31,13 @@ from agentdesk.db.models import (
     InvoiceLine,
     Order,
     PaymentInstrument,
+    TimelineEvent,
     Transaction,
     Website,
     utcnow,
 )
 from agentdesk.db.store import Store, get_row
-from agentdesk.domain import pricing
+from agentdesk.domain import limits, pricing
 from agentdesk.domain.enums import (
     InstrumentStatus,
     InvoiceLineKind,
@@ -51,6 +54,7 @@ from agentdesk.domain.formatting import instrument_label
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
 from agentdesk.services.billing import coupons, paid
+from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import (
@@ -538,3 +542,214 @@ def repair_pending_payments(store: Store, settings: Settings, older_than: timede
         outcome = _outcome(store, SYSTEM, attempt, result, error, utcnow(), final=True)
         finished += outcome is not None
     return finished
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    id: int
+    number: str
+    order_number: str | None
+    cycle: int | None
+    period_start: date | None
+    period_end: date | None
+    subtotal: int
+    discount: int
+    credit_applied: int
+    total: int
+    amount_paid: int
+    currency: str
+    status: str
+    issued_at: datetime
+    due_at: datetime
+    paid_at: datetime | None
+    next_attempt_at: datetime | None
+    attempts: int
+
+    @property
+    def owed(self) -> int:
+        return self.total - self.amount_paid if self.status in InvoiceStatusSets.OPEN else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "order": self.order_number, "cycle": self.cycle,
+            "period_start": _iso(self.period_start), "period_end": _iso(self.period_end),
+            "subtotal": self.subtotal, "discount": self.discount, "credit_applied": self.credit_applied,
+            "total": self.total, "amount_paid": self.amount_paid, "currency": self.currency, "status": self.status,
+            "issued_at": _iso(self.issued_at), "due_at": _iso(self.due_at), "paid_at": _iso(self.paid_at),
+            "next_attempt_at": _iso(self.next_attempt_at), "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    kind: str
+    description: str
+    period_start: date | None
+    period_end: date | None
+    quantity: int
+    unit_price: int
+    amount: int
+    discount: int
+    total: int
+    discounts: list[tuple[str, int]]
+    """(coupon code, minor units) given on this line."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "description": self.description, "period_start": _iso(self.period_start),
+                "period_end": _iso(self.period_end), "quantity": self.quantity, "unit_price": self.unit_price,
+                "amount": self.amount, "discount": self.discount, "total": self.total,
+                "discounts": [{"coupon": code, "amount": amount} for code, amount in self.discounts]}
+
+
+@dataclass(frozen=True)
+class PaymentInfo:
+    transaction_id: int
+    status: str
+    amount: int
+    currency: str
+    created_at: datetime
+    instrument: str | None
+    message: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"transaction": self.transaction_id, "status": self.status, "amount": self.amount,
+                "currency": self.currency, "created_at": _iso(self.created_at), "instrument": self.instrument,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class CreditInfo:
+    credit_memo_id: int
+    amount: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"credit_memo": self.credit_memo_id, "amount": self.amount, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class InvoiceDetail(InvoiceSummary):
+    customer_ref: str
+    customer_name: str
+    lines: list[LineInfo]
+    payments: list[PaymentInfo]
+    credits: list[CreditInfo]
+    notes: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "customer": self.customer_ref, "customer_name": self.customer_name,
+                "lines": [line.to_dict() for line in self.lines], "payments": [p.to_dict() for p in self.payments],
+                "credits": [c.to_dict() for c in self.credits], "notes": self.notes}
+
+
+def _summary_fields(invoice: Invoice, order_number: str | None) -> dict[str, Any]:
+    return dict(
+        id=invoice.id, number=invoice.number, order_number=order_number, cycle=invoice.cycle,
+        period_start=invoice.period_start, period_end=invoice.period_end, subtotal=invoice.subtotal,
+        discount=invoice.discount, credit_applied=invoice.credit_applied, total=invoice.total,
+        amount_paid=invoice.amount_paid, currency=invoice.currency, status=invoice.status.value,
+        issued_at=invoice.issued_at, due_at=invoice.due_at, paid_at=invoice.paid_at,
+        next_attempt_at=invoice.next_attempt_at, attempts=invoice.attempts,
+    )
+
+
+def _summaries(session: Session, customer_id: int, statuses: tuple[InvoiceStatus, ...] | None) -> list[InvoiceSummary]:
+    query = (select(Invoice, Order.number).outerjoin(Order, col(Order.id) == col(Invoice.order_id))
+             .where(Invoice.customer_id == customer_id)
+             .order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc()))
+    if statuses is not None:
+        query = query.where(col(Invoice.status).in_(statuses))
+    return [InvoiceSummary(**_summary_fields(invoice, number)) for invoice, number in session.exec(query).all()]
+
+
+def list_invoices(store: Store, actor: Actor, customer_ref: str | int,
+                  status: InvoiceStatus | str | None = None) -> list[InvoiceSummary]:
+    """The customer's invoices, newest first (only those in `status` when given)."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    wanted = None
+    if status is not None:
+        try:
+            wanted = (InvoiceStatus(str(status).strip().lower()),)
+        except ValueError:
+            raise InvalidInput(fields={"status": f"{status!r} is not an invoice status; use one of "
+                                                 + ", ".join(s.value for s in InvoiceStatus)}) from None
+    with store.read() as session:
+        return _summaries(session, customer_by_ref(session, customer_ref).id, wanted)
+
+
+def open_invoices(store: Store, actor: Actor, customer_ref: str | int) -> list[InvoiceSummary]:
+    """The customer's invoices that still want paying (issued or past due), newest first."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        return _summaries(session, customer_by_ref(session, customer_ref).id, InvoiceStatusSets.OPEN)
+
+
+def invoice_by_number(session: Session, number: str) -> Invoice:
+    text = (number or "").strip().upper()
+    invoice = (session.exec(select(Invoice).where(Invoice.number == text)).one_or_none()
+               if text and len(text) <= limits.INVOICE_NUMBER and text.isprintable() else None)
+    if invoice is None:
+        raise NotFound(f"no invoice {number!r}")
+    return invoice
+
+
+def invoice_detail(store: Store, actor: Actor, number: str) -> InvoiceDetail:
+    """An invoice with its lines (and the coupons on each), payments, credit applied and notes."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        invoice = invoice_by_number(session, number)
+        customer = get_row(session, Customer, invoice.customer_id)
+        order = session.get(Order, invoice.order_id) if invoice.order_id else None
+        given: dict[int, list[tuple[str, int]]] = {}
+        for line_id, code, amount in session.exec(
+            select(InvoiceDiscount.invoice_line_id, Coupon.code, InvoiceDiscount.amount)
+            .join(CouponRedemption, col(CouponRedemption.id) == col(InvoiceDiscount.redemption_id))
+            .join(Coupon, col(Coupon.id) == col(CouponRedemption.coupon_id))
+            .join(InvoiceLine, col(InvoiceLine.id) == col(InvoiceDiscount.invoice_line_id))
+            .where(InvoiceLine.invoice_id == invoice.id).order_by(col(InvoiceDiscount.id))
+        ).all():
+            given.setdefault(line_id, []).append((code, amount))
+        lines = [LineInfo(line.kind.value, line.description, line.period_start, line.period_end, line.quantity,
+                          line.unit_price, line.amount, line.discount, line.total, given.get(line.id, []))
+                 for line in _invoice_lines(session, invoice.id)]
+        payments = []
+        for txn, instrument in session.exec(
+            select(Transaction, PaymentInstrument)
+            .outerjoin(PaymentInstrument, col(PaymentInstrument.id) == col(Transaction.instrument_id))
+            .where(Transaction.invoice_id == invoice.id).order_by(col(Transaction.id))
+        ).all():
+            label = instrument_label(instrument.method, instrument.brand, instrument.last4) if instrument else None
+            payments.append(PaymentInfo(txn.id, txn.status.value, txn.amount, txn.currency, txn.created_at, label,
+                                        txn.error))
+        credits = [CreditInfo(app.credit_memo_id, app.amount, memo.reason) for app, memo in session.exec(
+            select(CreditApplication, CreditMemo)
+            .join(CreditMemo, col(CreditMemo.id) == col(CreditApplication.credit_memo_id))
+            .where(CreditApplication.invoice_id == invoice.id).order_by(col(CreditApplication.id))
+        ).all()]
+        return InvoiceDetail(**_summary_fields(invoice, order.number if order else None),
+                             customer_ref=customer.external_id, customer_name=customer_name(customer), lines=lines,
+                             payments=payments, credits=credits, notes=invoice.notes)
+
+
+def resend_invoice(store: Store, actor: Actor, number: str) -> str:
+    """Email the invoice to its customer again (INVOICE_RESENT); the address it goes to."""
+    require(actor, Action.BILLING)
+    with store.write() as session:
+        invoice = invoice_by_number(session, number)
+        if invoice.status is InvoiceStatus.VOID:
+            raise Conflict(f"invoice {invoice.number} is void; there is nothing to resend")
+        sent = session.exec(select(func.count()).select_from(TimelineEvent).where(
+            TimelineEvent.customer_id == invoice.customer_id,
+            TimelineEvent.type == EventType.INVOICE_RESENT.value)).one()
+        to = _queue_invoice_email(session, invoice, f"email-invoice-{invoice.id}-resend-{sent + 1}")
+        if to is None:
+            raise Conflict("the customer has no email address to send the invoice to")
+        record_event(session, actor, invoice.customer_id, EventType.INVOICE_RESENT, invoice=invoice.number, to=to)
+        return to

@@ -20,6 +20,7 @@ from agentdesk.db.models import Job
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import JobKind
 from agentdesk.domain.permissions import SYSTEM
+from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import refunds, settlement
@@ -42,6 +43,8 @@ class WorkReport:
     still_pending: int = 0
     """Interrupted refunds and voids the gateway has still not confirmed (no answer again, or a retry queued)."""
     settled: int = 0
+    payments_repaired: int = 0
+    """Invoice payments left pending by a crash or a timeout whose outcome is now recorded."""
     messages: list[str] = field(default_factory=list)
 
     def repairs(self) -> str:
@@ -116,11 +119,13 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
 
 
 def start_up(store: Store, settings: Settings, checkpoint: bool = True) -> WorkReport:
-    """What every console or worker start does first: finish interrupted refunds, settle what is due."""
+    """What every console or worker start does first: finish interrupted refunds and invoice payments, settle
+    what is due."""
     report = WorkReport()
     repaired = refunds.repair_pending(store, settings, older_than=timedelta(0))
     report.repaired = sum(result.finished for result in repaired)
     report.still_pending = len(repaired) - report.repaired
+    report.payments_repaired = invoices.repair_pending_payments(store, settings)
     report.settled = settlement.settle_from_gateway(store, settings)
     blocklist.expire_flags(store)
     if checkpoint:
