@@ -7,6 +7,7 @@ sale to another affiliate or change its commission, with a reason on the timelin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -112,6 +113,18 @@ def record_commission(
 
 
 # --- reading ------------------------------------------------------------------------------
+
+
+def parse_rate(text: str) -> int:
+    """A percent as typed ("12.5", "12.5%", "10") → basis points; `InvalidInput` on the field "rate"."""
+    raw = (text or "").strip().removesuffix("%").strip()
+    match = re.fullmatch(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?", raw)
+    if match is None:
+        raise InvalidInput(fields={"rate": f"expected a percent such as 10 or 12.5, got {text.strip()!r}"})
+    rate = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    if rate > BASIS_POINTS:
+        raise InvalidInput(fields={"rate": "must be between 0% and 100%"})
+    return rate
 
 
 def describe_rate(rate_bp: int) -> str:
@@ -242,6 +255,19 @@ def _invoice(session: Session, number: str) -> Invoice:
     if invoice is None:
         raise NotFound(f"no invoice {number!r}")
     return invoice
+
+
+def invoice_currency(store: Store, actor: Actor, invoice_number: str) -> str:
+    """The currency of an invoice's amounts, so a typed commission can be parsed before it is adjusted."""
+    require(actor, Action.ADJUST_COMMISSIONS)
+    with store.read() as session:
+        text = (invoice_number or "").strip().upper()
+        currency = None
+        if text and text_problem(text, limit=limits.INVOICE_NUMBER) is None:
+            currency = session.exec(select(Invoice.currency).where(Invoice.number == text)).first()
+        if currency is None:
+            raise NotFound(f"no invoice {invoice_number!r}")
+        return currency
 
 
 def _paying_transaction(session: Session, invoice_id: int) -> int | None:

@@ -119,6 +119,13 @@ class ChargeResult:
                 "message": self.message}
 
 
+def customer_currency(store: Store, actor: Actor, customer_ref: str | int) -> str:
+    """The currency the customer pays in: a typed charge is parsed in it."""
+    require(actor, Action.BILLING)
+    with store.read() as session:
+        return customer_by_ref(session, customer_ref).currency
+
+
 def add_charge(
     store: Store,
     actor: Actor,
