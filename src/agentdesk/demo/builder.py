@@ -26,7 +26,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy import func, insert, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from agentdesk.db import search_index
 from agentdesk.db.keys import ServiceKey
@@ -43,25 +43,32 @@ from agentdesk.db.models import (
     Product,
     SandboxOperation,
     Setting,
+    ShippingRate,
     TimelineEvent,
     Transaction,
+    UsageRecord,
     Website,
     table_of,
 )
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import (
+    BillingTiming,
     InstrumentMethod,
     InstrumentStatus,
     OrderKind,
     OrderStatus,
     PlanInterval,
+    PlanKind,
     Role,
     TransactionStatus,
     TransactionType,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.formatting import instrument_label
+from agentdesk.domain.periods import add_interval
 from agentdesk.services.agents.identity import DEMO_SETTING
+from agentdesk.services.catalog.service import write_catalog
+from agentdesk.services.catalog.spec import demo_catalog
 from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline.catalog import CATALOG, EventType, validate_attributes
 
@@ -148,8 +155,35 @@ class _Ids:
 class _Catalog:
     websites: list[dict]
     plans_by_currency: dict[str, dict[str, list[dict]]]
+    """Per currency: "one_time" and "subscription" (plain monthly or yearly plans, billed in advance), whose
+    orders the main random stream lays out, and "variant" (trials, weekly, limited, in arrears, trial-only,
+    setup fees, shifted invoices), whose orders a second stream adds."""
     people: dict
     agents: dict[str, int]
+    shipping: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(country or "*", currency) → amount."""
+
+    def shipping_for(self, country: str, currency: str) -> int:
+        return self.shipping.get((country, currency), self.shipping.get(("*", currency), 0))
+
+
+TERMS = ("kind", "interval", "interval_count", "cycles", "trial_days", "trial_price", "setup_fee", "billing_timing",
+         "metered_unit_price", "invoice_issue_days", "invoice_due_days")
+"""The plan terms an order item keeps its own copy of."""
+VARIANT_ORDER_SHARE = 0.12
+"""Paying customers who also have an order of a variant plan."""
+LEGACY_PERIOD_DAYS = {PlanInterval.MONTH: 30, PlanInterval.YEAR: 365}
+APPROX_DAYS = {PlanInterval.DAY: 1, PlanInterval.WEEK: 7, PlanInterval.MONTH: 30, PlanInterval.YEAR: 365}
+
+
+def _plain(plan: Plan) -> bool:
+    """One-time, or monthly/yearly in advance with no trial, fee, limit or shift: what the first demo
+    catalog held. Their orders keep the main random stream as it was, so demo customers stay the same."""
+    if plan.kind is PlanKind.ONE_TIME:
+        return True
+    return (plan.kind is PlanKind.SUBSCRIPTION and plan.interval in LEGACY_PERIOD_DAYS and plan.interval_count == 1
+            and plan.cycles is None and not plan.trial_days and not plan.setup_fee
+            and plan.billing_timing is BillingTiming.ADVANCE and not plan.invoice_issue_days)
 
 
 WEBSITE_COUNTRIES = {"USD": ["US", "US", "US", "CA"], "EUR": ["DE", "FR", "IT", "ES", "NL"], "GBP": ["GB"]}
@@ -161,6 +195,8 @@ class _Generator:
         self.c = catalog
         self.key = key
         self.rng = random.Random(seed)
+        self.extra = random.Random(f"demo-terms-{seed}")
+        """The second stream: what the first demo did not generate (variant orders, item options)."""
         self.ids = _Ids()
         self.total = total
         self.span = (HISTORY_DAYS - 4) * 86_400
@@ -235,7 +271,7 @@ class _Generator:
                 self._declined_attempt(rows, cid, currency, created)
             return
         instruments = self._instruments(rows, cid, created)
-        self._orders(rows, cid, site, currency, instruments, created)
+        self._orders(rows, cid, site, currency, instruments, created, country)
 
     def _contacts(self, rows: Rows, cid: int, index: int, first: str, last: str, country: str,
                   place: dict[str, Any]) -> None:
@@ -357,10 +393,45 @@ class _Generator:
         row["seal"] = self.key.seal_money("transaction", row)
         return row
 
+    def _item(self, rows: Rows, oid: int, plan: dict[str, Any], quantity: int, currency: str,
+              rng: random.Random) -> Row:
+        options = {name: rng.choice(values) for name, values in plan["options"].items()}
+        item = {"id": self.ids("order_item"), "order_id": oid, "plan_id": plan["id"], "quantity": quantity,
+                "unit_price": plan["price"], "currency": currency, "plan_name": None, "options": options,
+                "customised": [], **{term: plan[term] for term in TERMS}}
+        rows["order_item"].append(item)
+        return item
+
+    def _order_row(self, rows: Rows, oid: int, cid: int, site: dict[str, Any], plan: dict[str, Any], currency: str,
+                   total: int, instrument_id: int, placed: datetime, shipping: int, address_id: int | None) -> Row:
+        row = {
+            "id": oid, "number": f"ORD-{oid:08d}", "customer_id": cid, "website_id": site["id"],
+            "kind": (OrderKind.ONE_TIME if plan["kind"] is PlanKind.ONE_TIME else OrderKind.SUBSCRIPTION).value,
+            "status": OrderStatus.COMPLETED.value, "currency": currency, "total": total,
+            "instrument_id": instrument_id, "next_bill_date": None, "starts_on": placed.date(),
+            "trial_ends_on": None, "period_start": None, "period_end": None, "cycles_billed": 0,
+            "shipping_amount": shipping, "shipping_address_id": address_id if shipping else None,
+            "cancelled_at": None, "completed_at": None, "created_at": placed,
+        }
+        rows["orders"].append(row)
+        return row
+
+    @staticmethod
+    def _primary_address(rows: Rows, cid: int) -> int | None:
+        for address in reversed(rows["address"]):
+            if address["customer_id"] != cid:
+                return None
+            if address["is_primary"]:
+                return address["id"]
+        return None
+
     def _orders(self, rows: Rows, cid: int, site: dict[str, Any], currency: str, instruments: list[tuple[int, str]],
-                created: datetime) -> None:
+                created: datetime, country: str) -> None:
+        """Orders of plain plans, laid out by the main random stream exactly as the first demo did (so the
+        same seed still gives the same customers); terms, periods and shipping come from the catalog."""
         rng = self.rng
         customer = rows["customer"][-1]
+        address_id = self._primary_address(rows, cid)
         for n in range(1 + (rng.random() < 0.45) + (rng.random() < 0.15)):
             subscription = rng.random() < 0.6
             plans = self.c.plans_by_currency[currency]["subscription" if subscription else "one_time"]
@@ -369,62 +440,158 @@ class _Generator:
             room = int((ANCHOR - created).total_seconds())
             placed = created + timedelta(seconds=rng.randint(room // 100, room // (3 if n == 0 else 1)))
             oid = self.ids("orders")
-            number = f"ORD-{oid:08d}"
             instrument_id, instrument_label = instruments[0]
             total = plan["price"] * quantity
             if subscription:
-                period = 30 if plan["interval"] == PlanInterval.MONTH else 365
+                period = LEGACY_PERIOD_DAYS[plan["interval"]]
                 cycles = max(1, min(4, (ANCHOR - placed).days // period + 1))
                 cycles = rng.randint(1, cycles)
                 status = rng.choices(
                     [OrderStatus.ACTIVE, OrderStatus.CANCELLED, OrderStatus.PAUSED], weights=[7, 2, 1]
                 )[0]
-                next_bill = (placed + timedelta(days=period * cycles)).date() if status is OrderStatus.ACTIVE else None
             else:
                 cycles, period = 1, 0
                 status = OrderStatus.COMPLETED
-                next_bill = None
-            rows["orders"].append(
-                {
-                    "id": oid,
-                    "number": number,
-                    "customer_id": cid,
-                    "website_id": site["id"],
-                    "kind": (OrderKind.SUBSCRIPTION if subscription else OrderKind.ONE_TIME).value,
-                    "status": status.value,
-                    "currency": currency,
-                    "total": total,
-                    "instrument_id": instrument_id,
-                    "next_bill_date": next_bill,
-                    "created_at": placed,
-                }
-            )
-            rows["order_item"].append(
-                {
-                    "id": self.ids("order_item"),
-                    "order_id": oid,
-                    "plan_id": plan["id"],
-                    "quantity": quantity,
-                    "unit_price": plan["price"],
-                    "currency": currency,
-                }
-            )
+            shipping = self.c.shipping_for(country, currency) if plan["requires_shipping"] else 0
+            order = self._order_row(rows, oid, cid, site, plan, currency, total, instrument_id, placed, shipping,
+                                    address_id)
+            self._item(rows, oid, plan, quantity, currency, self.extra)
+            billed = 0
             for cycle in range(cycles):
                 when = placed + timedelta(days=period * cycle)
                 if when >= ANCHOR:
                     break
                 settled = (ANCHOR - when).days >= 2
-                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, total,
-                                 currency, settled, when, rows=rows)
+                amount = total + (shipping if cycle == 0 else 0)
+                sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED,
+                                 amount, currency, settled, when, rows=rows)
                 rows["transaction"].append(sale)
                 self._event(
                     rows, cid, EventType.SUBSCRIPTION_BILLED if cycle else EventType.NEW_PURCHASE, when, "System",
-                    recorded=sale, product=plan["product"], order=number, amount=total, currency=currency,
+                    recorded=sale, product=plan["product"], order=order["number"], amount=amount, currency=currency,
                 )
-                self._after_sale(rows, customer, sale, number, instrument_label)
+                self._after_sale(rows, customer, sale, order["number"], instrument_label)
+                billed += 1
+            order["cycles_billed"] = billed
+            if not subscription:
+                order["completed_at"] = placed
+                continue
+            last = placed + timedelta(days=period * max(0, billed - 1))
+            order["period_start"] = last.date()
+            order["period_end"] = add_interval(last.date(), plan["interval"], 1)
+            period_end = datetime.combine(order["period_end"], placed.timetz())
+            if status is OrderStatus.ACTIVE and period_end <= ANCHOR:
+                status = OrderStatus.CANCELLED  # not renewed: it lapsed at the end of its last paid period
+            order["status"] = status.value
+            if status is OrderStatus.ACTIVE:
+                order["next_bill_date"] = order["period_end"]
+            elif status is OrderStatus.CANCELLED:
+                order["cancelled_at"] = min(period_end, last + (ANCHOR - last) / 2)
+        if self.extra.random() < VARIANT_ORDER_SHARE:
+            self._variant_order(rows, customer, site, currency, instruments[0], created, country, address_id)
 
-    def _after_sale(self, rows: Rows, customer: Row, sale: Row, number: str, instrument_label: str) -> None:
-        rng = self.rng
+    def _variant_order(self, rows: Rows, customer: Row, site: dict[str, Any], currency: str,
+                       instrument: tuple[int, str], created: datetime, country: str, address_id: int | None) -> None:
+        """An order of a trial, weekly, limited, in-arrears, trial-only or fee-and-shift plan, billed period by
+        period as the billing engine would, from the second random stream."""
+        x = self.extra
+        cid = customer["id"]
+        plan = x.choice(self.c.plans_by_currency[currency]["variant"])
+        interval, count = plan["interval"], plan["interval_count"]
+        periods = x.randint(max(1, plan["cycles"] - 3), plan["cycles"] + 3) if plan["cycles"] else x.randint(1, 8)
+        days = APPROX_DAYS[interval] * count * periods + plan["trial_days"]
+        earliest = max(created, ANCHOR - timedelta(days=days))
+        placed = earliest + timedelta(seconds=x.randint(0, max(0, int((ANCHOR - earliest).total_seconds()) - 3600)))
+        oid = self.ids("orders")
+        instrument_id, instrument_label = instrument
+        total = plan["price"]
+        order = self._order_row(rows, oid, cid, site, plan, currency, total, instrument_id, placed, 0, address_id)
+        number = order["number"]
+        item = self._item(rows, oid, plan, 1, currency, x)
+        start = placed.date()
+
+        def at(day: date) -> datetime:
+            return datetime.combine(day, placed.timetz())
+
+        def charge(when: datetime, amount: int, first: bool) -> None:
+            sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, amount,
+                             currency, (ANCHOR - when).days >= 2, when, rows=rows)
+            rows["transaction"].append(sale)
+            self._event(rows, cid, EventType.NEW_PURCHASE if first else EventType.SUBSCRIPTION_BILLED, when, "System",
+                        recorded=sale, product=plan["product"], order=number, amount=amount, currency=currency)
+            self._after_sale(rows, customer, sale, number, instrument_label, rng=x)
+
+        first = start
+        if plan["trial_days"]:
+            first = start + timedelta(days=plan["trial_days"])
+            order["trial_ends_on"] = first
+            if plan["trial_price"]:
+                charge(placed, plan["trial_price"], True)
+            else:
+                self._event(rows, cid, EventType.NEW_PURCHASE, placed, "System", product=plan["product"],
+                            order=number, amount=0, currency=currency)
+            if at(first) < ANCHOR:
+                self._event(rows, cid, EventType.TRIAL_ENDED, at(first), "System", product=plan["product"],
+                            order=number)
+        if plan["kind"] is PlanKind.TRIAL_ONLY:
+            if at(first) < ANCHOR:
+                order["completed_at"] = at(first)
+                self._event(rows, cid, EventType.ORDER_COMPLETED, at(first), "System", order=number,
+                            product=plan["product"])
+            else:
+                order["status"] = OrderStatus.ACTIVE.value
+            return
+        arrears = plan["billing_timing"] is BillingTiming.ARREARS
+        shift = timedelta(days=plan["invoice_issue_days"])
+        cancel_after = x.randint(1, periods) if x.random() < 0.15 else None
+        billed = 0
+        status = OrderStatus.ACTIVE
+        while plan["cycles"] is None or billed < plan["cycles"]:
+            begins = add_interval(first, interval, count * billed, first.day) if billed else first
+            ends = add_interval(first, interval, count * (billed + 1), first.day)
+            when = at(ends) + shift if arrears else max(placed, at(begins) - shift)
+            if when >= ANCHOR:
+                break
+            amount = total + (plan["setup_fee"] if not billed else 0)
+            if arrears and plan["metered_unit_price"]:
+                amount += plan["metered_unit_price"] * x.randint(0, 6)
+            if amount:
+                charge(when, amount, first=not billed and not plan["trial_days"])
+            billed += 1
+            order["period_start"], order["period_end"] = begins, ends
+            if billed == cancel_after:
+                status = OrderStatus.CANCELLED
+                order["cancelled_at"] = min(when + timedelta(days=x.randint(1, 20)), ANCHOR)
+                self._event(rows, cid, EventType.SUBSCRIPTION_CANCELLED, order["cancelled_at"], "System",
+                            product=plan["product"], order=number, reason="customer asked")
+                break
+        order["cycles_billed"] = billed
+        if status is OrderStatus.ACTIVE and plan["cycles"] is not None and billed >= plan["cycles"]:
+            status = OrderStatus.COMPLETED
+            order["completed_at"] = rows["transaction"][-1]["created_at"] if billed else placed
+            self._event(rows, cid, EventType.ORDER_COMPLETED, order["completed_at"], "System", order=number,
+                        product=plan["product"])
+        order["status"] = status.value
+        if status is not OrderStatus.ACTIVE:
+            return
+        following = add_interval(first, interval, count * (billed + 1), first.day)
+        order["next_bill_date"] = following if arrears else (order["period_end"] or first)
+        if arrears and plan["metered_unit_price"]:
+            current = order["period_end"] or first
+            for _ in range(x.randint(0, 3)):
+                used_on = current + timedelta(days=x.randint(0, max(0, (ANCHOR.date() - current).days - 1)))
+                quantity = x.randint(1, 3)
+                rows["usage_record"].append({
+                    "id": self.ids("usage_record"), "order_item_id": item["id"], "quantity": quantity,
+                    "used_on": used_on, "invoice_id": None, "idempotency_key": None, "agent_id": None,
+                    "created_at": at(used_on),
+                })
+                self._event(rows, cid, EventType.USAGE_RECORDED, at(used_on), "System", product=plan["product"],
+                            order=number, quantity=quantity, on=used_on.isoformat())
+
+    def _after_sale(self, rows: Rows, customer: Row, sale: Row, number: str, instrument_label: str,
+                    rng: random.Random | None = None) -> None:
+        rng = rng or self.rng
         cid, amount, currency, when = sale["customer_id"], sale["amount"], sale["currency"], sale["created_at"]
         if not sale["settled"]:
             if rng.random() < 0.05:
@@ -475,6 +642,7 @@ TABLES: list[tuple[str, type[SQLModel]]] = [
     ("payment_instrument", PaymentInstrument),
     ("orders", Order),
     ("order_item", OrderItem),
+    ("usage_record", UsageRecord),
     ("transaction", Transaction),
     ("timeline_event", TimelineEvent),
     ("sandbox_operation", SandboxOperation),
@@ -482,7 +650,7 @@ TABLES: list[tuple[str, type[SQLModel]]] = [
 
 
 def _seed_reference_data(session: Session, login: str) -> _Catalog:
-    catalog = _load("catalog.toml")
+    catalog = demo_catalog()
     people = _load("people.toml")
     agents: dict[str, int] = {}
     for agent_login, name, role in [(login, login, Role.ADMIN)] + [a for a in DEMO_AGENTS if a[0] != login]:
@@ -491,34 +659,24 @@ def _seed_reference_data(session: Session, login: str) -> _Catalog:
         session.flush()
         agents[agent_login] = agent.id
     websites = []
-    for spec in catalog["websites"]:
-        site = Website(code=spec["code"], name=spec["name"], url=spec["url"], default_currency=spec["currency"])
+    for spec in catalog.websites:
+        site = Website(code=spec.code, name=spec.name, url=spec.url, default_currency=spec.currency)
         session.add(site)
         session.flush()
         websites.append({"id": site.id, "currency": site.default_currency})
+    write_catalog(session, catalog)
+    products = {p.id: p for p in session.execute(select(Product)).scalars()}
     plans: dict[str, dict[str, list[dict]]] = {}
-    for spec in catalog["products"]:
-        product = Product(sku=spec["sku"], name=spec["name"], description=spec.get("description"))
-        session.add(product)
-        session.flush()
-        for plan_spec in spec["plans"]:
-            plan = Plan(
-                product_id=product.id,
-                code=plan_spec["code"],
-                name=plan_spec["name"],
-                price=plan_spec["price"],
-                currency=plan_spec["currency"],
-                interval=PlanInterval(plan_spec["interval"]),
-                trial_days=plan_spec.get("trial_days", 0),
-            )
-            session.add(plan)
-            session.flush()
-            kind = "one_time" if plan.interval == PlanInterval.ONE_TIME else "subscription"
-            plans.setdefault(plan.currency, {"one_time": [], "subscription": []})[kind].append(
-                {"id": plan.id, "price": plan.price, "interval": plan.interval, "product": product.name}
-            )
+    for plan in session.execute(select(Plan).where(col(Plan.active)).order_by(col(Plan.id))).scalars():
+        product = products[plan.product_id]
+        kind = "variant" if not _plain(plan) else "one_time" if plan.kind is PlanKind.ONE_TIME else "subscription"
+        plans.setdefault(plan.currency, {"one_time": [], "subscription": [], "variant": []})[kind].append(
+            {"id": plan.id, "price": plan.price, "product": product.name, "options": product.options,
+             "requires_shipping": product.requires_shipping, **{term: getattr(plan, term) for term in TERMS}}
+        )
+    shipping = {(rate.country, rate.currency): rate.amount for rate in session.execute(select(ShippingRate)).scalars()}
     session.merge(Setting(key=DEMO_SETTING, value="building"))
-    return _Catalog(websites=websites, plans_by_currency=plans, people=people, agents=agents)
+    return _Catalog(websites=websites, plans_by_currency=plans, people=people, agents=agents, shipping=shipping)
 
 
 def store_is_empty(store: Store) -> bool:
