@@ -190,3 +190,16 @@ def test_additional_payment_declined(store, actors, settings):
     [event] = events(store, "payment_failed")
     assert event.attributes["order"] == number and event.attributes["transaction"] == result.transaction_id
     assert events(store, "additional_payment") == [] and customer_row(store).payment_count == 0
+
+
+def test_billing_now_needs_a_card_and_writes_nothing_without_one(store, actors, settings):
+    from agentdesk.services.customers import records as customers
+
+    from ..conftest import customer_input
+
+    customers.create_customer(store, actors[Role.ADMIN], customer_input(external_id="C-9", emails=[], phones=[]))
+    with pytest.raises(Conflict, match="no active payment instrument"):
+        charges.add_charge(store, actors[Role.AGENT], settings, "C-9", 500, "USD", "late fee", bill_now=True)
+    with store.read() as s:
+        assert s.execute(select(Invoice)).first() is None
+    assert charge_rows(store) == [] and events(store, "manual_charge") == []

@@ -119,6 +119,14 @@ class ChargeResult:
                 "message": self.message}
 
 
+def _has_instrument(session: Session, customer_id: int) -> bool:
+    return session.exec(
+        select(PaymentInstrument.id).where(PaymentInstrument.customer_id == customer_id,
+                                           PaymentInstrument.status == InstrumentStatus.ACTIVE,
+                                           col(PaymentInstrument.gateway_token).is_not(None)).limit(1)
+    ).first() is not None
+
+
 def customer_currency(store: Store, actor: Actor, customer_ref: str | int) -> str:
     """The currency the customer pays in: a typed charge is parsed in it."""
     require(actor, Action.BILLING)
@@ -158,6 +166,9 @@ def add_charge(
             raise InvalidInput(fields={"order": f"{order.number} is another customer's order"})
         if order is not None and order.currency != currency:
             raise InvalidInput(fields={"currency": f"{order.number} is billed in {order.currency}"})
+        if bill_now and not _has_instrument(session, customer.id):
+            raise Conflict("the customer has no active payment instrument to charge now; add the charge without "
+                           "billing it now and it is billed with their next invoice")
         charge = AccountCharge(customer_id=customer.id, order_id=None if bill_now or order is None else order.id,
                                amount=amount, currency=currency, description=text, agent_id=actor.agent_id,
                                created_at=now)
