@@ -32,29 +32,28 @@ MINUS = "\u2212"
 
 
 def preview_text(preview: OrderPreview) -> Table:
-    """The preview as a plain table (every value shown as text, never markup)."""
+    """The preview as a plain table (every value shown as text, never markup): each line's description
+    with "quantity × unit price = amount" under it, its discount and its total."""
     cur = preview.currency
 
-    def money(value: int) -> str:
-        return format_amount(value, cur)
+    def money(value: int, minus: bool = False) -> str:
+        return f"{MINUS if minus and value else ''}{format_amount(value, cur)}"
 
     table = Table(box=None, show_header=True, header_style="bold", expand=True, pad_edge=False, padding=(0, 1))
-    table.add_column("Charged today", ratio=3, overflow="fold")
-    table.add_column("Quantity × unit price = amount", ratio=3, overflow="fold")
+    table.add_column("Charged today", ratio=1, overflow="fold")
     table.add_column("Discount", justify="right", no_wrap=True)
     table.add_column("Total", justify="right", no_wrap=True)
     for line in preview.lines:
-        arithmetic = f"{line.quantity} × {money(line.unit_price)} = {money(line.amount)}"
-        table.add_row(Text(visible(line.description)), Text(arithmetic),
-                      Text(f"{MINUS}{money(line.discount)}" if line.discount else ""), Text(money(line.total)))
+        what = Text(visible(line.description))
+        what.append(f"\n  {line.quantity} × {money(line.unit_price)} = {money(line.amount)}", style="dim")
+        table.add_row(what, Text(money(line.discount, minus=True) if line.discount else ""), Text(money(line.total)))
     if not preview.lines:
-        table.add_row(Text("nothing today", style="dim"), Text(""), Text(""), Text(""))
-    table.add_row(Text(""), Text(""), Text(""), Text(""))
-    table.add_row(Text("Subtotal"), Text(""), Text(""), Text(money(preview.subtotal)))
-    table.add_row(Text("Discounts"), Text(""), Text(""), Text(f"{MINUS}{money(preview.discount)}"))
-    table.add_row(Text("Credit from credit memos"), Text(""), Text(""), Text(f"{MINUS}{money(preview.credit)}"))
-    table.add_row(Text("Total today", style="bold"), Text(""), Text(""),
-                  Text(money(preview.total_today), style="bold"))
+        table.add_row(Text("nothing today", style="dim"), Text(""), Text(""))
+    table.add_row(Text(""), Text(""), Text(""))
+    table.add_row(Text("Subtotal"), Text(""), Text(money(preview.subtotal)))
+    table.add_row(Text("Discounts"), Text(""), Text(money(preview.discount, minus=True)))
+    table.add_row(Text("Credit from credit memos"), Text(""), Text(money(preview.credit, minus=True)))
+    table.add_row(Text("Total today", style="bold"), Text(""), Text(money(preview.total_today), style="bold"))
     return table
 
 

@@ -39,10 +39,10 @@ from agentdesk.ui.dialogs.order_preview import OrderPreviewDialog
 
 SHIPPING = [("none", "none"), ("catalog rate for the address's country", "catalog"), ("manual amount", "manual")]
 FIELD_OF = {
-    "coupon": "coupons", "website": "website_code", "instrument": "instrument_id", "address_id": "shipping",
-    "shipping_amount": "shipping", "start": "start_on", "renew": "renew_on", "abandon": "abandon_after_days",
-    "delinquency": "delinquency_days", "invoice_notes": "notes",
+    "coupon": "coupons", "website": "website_code", "instrument": "instrument_id", "address_id": "address",
+    "invoice_notes": "notes", "customer_ref": "items",
 }
+"""A service's field name (its head, `items[0].x` → items) → the builder's field showing its problem."""
 
 
 class ItemsTable(DataTable[Text]):
@@ -181,13 +181,12 @@ class OrderBuilderScreen(ServiceDialog[OrderResult]):
             customised = ", ".join(name.replace("_", " ") for name in draft.customised)
             table.add_row(Text(visible(draft.name)), Text(draft.price_line()), Text(draft.every),
                           Text(customised or "—", style="yellow" if customised else "dim"))
-        table.styles.height = len(self.items) + 1
         if self.items:
             table.move_cursor(row=min(cursor if cursor is not None else len(self.items) - 1, len(self.items) - 1))
         hint = self.query_one("#o-items-hint", Static)
         if self.items:
             total = sum(d.amount for d in self.items)
-            hint.update(Text(f"Items per period: {format_amount(total, self.currency)} before discounts · "
+            hint.update(Text(f"Per period: {format_amount(total, self.currency)} before discounts · "
                              "a add · Enter edit · Del remove", style="dim"))
         else:
             hint.update(Text("No items yet: press a to add one.", style="yellow"))
@@ -246,7 +245,7 @@ class OrderBuilderScreen(ServiceDialog[OrderResult]):
             try:
                 return parse(self.value(name))
             except InvalidInput as exc:
-                problems.update({FIELD_OF.get(k, k): v for k, v in exc.fields.items()} or {name: str(exc)})
+                problems.update(exc.fields or {name: str(exc)})
                 return None
 
         if not self.items:
