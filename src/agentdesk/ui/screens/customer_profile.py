@@ -41,6 +41,7 @@ GATES = {
     "block": Action.BLOCKLIST,
     "unblock": Action.BLOCKLIST,
     "anonymise": Action.MERGE_ANONYMIZE,
+    "new_order": Action.CREATE_ORDERS,
 }
 
 
@@ -53,6 +54,7 @@ class CustomerProfileScreen(DeskScreen):
         Binding("3", "tab('timeline')", "Timeline", id="profile.tab.timeline"),
         Binding("4", "tab('kyc')", "KYC", show=False, id="profile.tab.kyc"),
         Binding("n", "note", "Note", id="profile.note"),
+        Binding("o", "new_order", "New order", id="profile.new_order"),
         Binding("e", "edit", "Edit", show=False, id="profile.edit"),
         Binding("t", "tags", "Tags", show=False, id="profile.tags"),
         Binding("I", "instruments", "Instruments", show=False, id="profile.instruments"),
@@ -209,6 +211,20 @@ class CustomerProfileScreen(DeskScreen):
         if not self.refuse(Action.EDIT_CUSTOMERS) or self.detail is None:
             return
         self.app.push_screen(LeadSourceDialog(self.detail), self._after_dialog)
+
+    def action_new_order(self) -> None:
+        """The order builder for this customer; the profile reloads when an order was created."""
+        from agentdesk.ui.screens.order_builder import OrderBuilderScreen
+
+        if not self.refuse(Action.CREATE_ORDERS) or self.detail is None:
+            return
+        self.app.push_screen(OrderBuilderScreen(self.detail), self._after_dialog)
+
+    def palette_title(self, action: str, description: str) -> str:
+        """The palette names the customer for a new order ("New order for Ada Lovelace")."""
+        if action == "new_order" and self.detail is not None:
+            return f"New order for {self.detail.name}"
+        return description
 
     # --- admin ------------------------------------------------------------------------------------
 
