@@ -7,6 +7,7 @@ open until its coupon's duration is used up (`mark_used` after each invoice it d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,12 +15,17 @@ from typing import Any
 from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
-from agentdesk.db.models import Coupon, CouponRedemption, Order, utcnow
-from agentdesk.domain.enums import CouponDuration, CouponKind
-from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.money import format_amount
-from agentdesk.domain.permissions import Actor
-from agentdesk.domain.pricing import CouponTerms
+from agentdesk.db.models import Coupon, CouponRedemption, CustomerEmail, Order, Plan, utcnow
+from agentdesk.db.store import Store
+from agentdesk.domain import limits
+from agentdesk.domain.enums import CouponDuration, CouponKind, JobKind
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.money import currency_code, format_amount
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.pricing import BASIS_POINTS, CouponTerms
+from agentdesk.domain.validation import clean_line
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -40,12 +46,14 @@ def usable_problem(coupon: Coupon, now: datetime) -> str | None:
     if coupon.expired_at is not None or (coupon.expires_at is not None and coupon.expires_at <= now):
         return f"coupon {coupon.code} has expired"
     if coupon.max_redemptions is not None and coupon.redemptions >= coupon.max_redemptions:
-        return f"coupon {coupon.code} is used up ({coupon.max_redemptions} redemptions)"
+        return f"coupon {coupon.code} is used up"
     return None
 
 
-def check_coupon(session: Session, code: str, *, currency: str, plan_codes: list[str], now: datetime) -> Coupon:
-    """The coupon named `code` if it can be redeemed on a purchase in `currency` of `plan_codes`."""
+def check_coupon(session: Session, code: str, *, currency: str, plan_codes: list[str], now: datetime,
+                 check_plans: bool = True) -> Coupon:
+    """The coupon named `code` if it can be redeemed on a purchase in `currency` of `plan_codes` (an account
+    redemption passes `check_plans=False`: its invoices' lines decide which plans it discounts)."""
     coupon = _coupon_by_code(session, code)
     if coupon is None:
         raise InvalidInput(fields={"coupon": f"no coupon {normal_code(code)!r}"})
@@ -55,7 +63,7 @@ def check_coupon(session: Session, code: str, *, currency: str, plan_codes: list
     if coupon.kind is CouponKind.FIXED and currency not in (coupon.amounts or {}):
         raise InvalidInput(fields={"coupon": f"coupon {coupon.code} has no amount in {currency}"})
     restricted = list(coupon.plan_codes or [])
-    if restricted and not set(restricted) & set(plan_codes):
+    if check_plans and restricted and not set(restricted) & set(plan_codes):
         raise InvalidInput(fields={"coupon": f"coupon {coupon.code} applies only to {', '.join(restricted)}"})
     return coupon
 
@@ -203,3 +211,158 @@ def coupon_info(coupon: Coupon, now: datetime | None = None) -> CouponInfo:
         value=describe_value(coupon),
     )
 
+
+
+# --- definitions (admins) and account redemptions ------------------------------------------------
+
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
+PERCENT = re.compile(r"^(?P<whole>\d{1,3})(?:\.(?P<frac>\d{1,2}))?$")
+MAX_CYCLES = 1_000
+
+
+def parse_percent(text: str | None) -> int:
+    """"15" or "12.5" (a percent, up to two decimals) → basis points, 0.01 % to 100 %."""
+    match = PERCENT.fullmatch((text or "").strip().rstrip("%").strip())
+    if not match:
+        raise InvalidInput(fields={"percent": f"{text!r} is not a percent; write it like 15 or 12.5"})
+    bp = int(match.group("whole")) * 100 + int((match.group("frac") or "0").ljust(2, "0"))
+    if not 1 <= bp <= BASIS_POINTS:
+        raise InvalidInput(fields={"percent": "must be more than 0 and at most 100"})
+    return bp
+
+
+def _money_map(values: dict[str, int] | None, field: str, allow_zero: bool) -> dict[str, int]:
+    clean: dict[str, int] = {}
+    for currency, amount in (values or {}).items():
+        code = currency_code(currency)
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or (amount == 0 and not allow_zero):
+            raise InvalidInput(fields={field: f"the {code} amount must be a positive whole number of minor units"})
+        if amount > limits.AMOUNT_MAX:
+            raise InvalidInput(fields={field: f"the {code} amount is too large"})
+        if code in clean:
+            raise InvalidInput(fields={field: f"{code} is given twice"})
+        clean[code] = amount
+    return clean
+
+
+def _positive(value: int | None, field: str, upper: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (upper is not None and value > upper):
+        raise InvalidInput(fields={field: "must be a whole number from 1" + (f" to {upper}" if upper else "")})
+    return value
+
+
+def create_coupon(store: Store, actor: Actor, code: str, kind: CouponKind | str, *, percent: str | None = None,
+                  amounts: dict[str, int] | None = None, duration: CouponDuration | str = CouponDuration.ONCE,
+                  cycles: int | None = None, plans: list[str] | None = None, minimum: dict[str, int] | None = None,
+                  expires_at: datetime | None = None, max_redemptions: int | None = None,
+                  description: str | None = None, now: datetime | None = None) -> CouponInfo:
+    """Define a coupon: a percent, or a fixed amount per currency, for once, N cycles or forever."""
+    require(actor, Action.MANAGE_CATALOG)
+    now = now or utcnow()
+    problems: dict[str, str] = {}
+    clean_code = normal_code(code)
+    if not CODE.fullmatch(clean_code):
+        problems["code"] = "2 to 40 letters, digits, '_' or '-', starting with a letter or digit"
+    try:
+        coupon_kind = CouponKind(str(kind).strip().lower())
+    except ValueError:
+        raise InvalidInput(fields={"kind": "percent or fixed"}) from None
+    try:
+        coupon_duration = CouponDuration(str(duration).strip().lower())
+    except ValueError:
+        raise InvalidInput(fields={"duration": "once, repeating or forever"}) from None
+    percent_bp = None
+    fixed: dict[str, int] = {}
+    if coupon_kind is CouponKind.PERCENT:
+        if amounts:
+            problems["amount"] = "a percent coupon has no fixed amount"
+        percent_bp = parse_percent(percent)
+    else:
+        if percent is not None:
+            problems["percent"] = "a fixed coupon has no percent"
+        fixed = _money_map(amounts, "amount", allow_zero=False)
+        if not fixed:
+            problems["amount"] = "a fixed coupon needs an amount in at least one currency"
+    if coupon_duration is CouponDuration.REPEATING:
+        if cycles is None:
+            problems["cycles"] = "say for how many billing cycles a repeating coupon applies"
+        else:
+            _positive(cycles, "cycles", MAX_CYCLES)
+    elif cycles is not None:
+        problems["cycles"] = "only a repeating coupon has a number of cycles"
+    floor = _money_map(minimum, "minimum", allow_zero=True)
+    if expires_at is not None and expires_at <= now:
+        problems["expires"] = "the expiry must be in the future"
+    _positive(max_redemptions, "max_redemptions")
+    text = clean_line(description, "description", limits.DESCRIPTION)
+    plan_codes = sorted({(p or "").strip() for p in plans or [] if (p or "").strip()})
+    if problems:
+        raise InvalidInput(fields=problems)
+    with store.write() as session:
+        if plan_codes:
+            known = set(session.exec(select(Plan.code).where(col(Plan.code).in_(plan_codes))).all())
+            missing = [p for p in plan_codes if p not in known]
+            if missing:
+                raise InvalidInput(fields={"plans": "no plan " + ", ".join(missing)})
+        if _coupon_by_code(session, clean_code) is not None:
+            raise Conflict(f"coupon {clean_code} already exists")
+        coupon = Coupon(code=clean_code, description=text, kind=coupon_kind, percent_bp=percent_bp, amounts=fixed,
+                        duration=coupon_duration,
+                        duration_cycles=cycles if coupon_duration is CouponDuration.REPEATING else None,
+                        plan_codes=plan_codes, minimum=floor, expires_at=expires_at, max_redemptions=max_redemptions,
+                        created_by=actor.agent_id, created_at=now)
+        session.add(coupon)
+        session.flush()
+        return coupon_info(coupon, now)
+
+
+def list_coupons(store: Store, actor: Actor, include_expired: bool = False) -> list[CouponInfo]:
+    """Coupons by code; without `include_expired` only those that can still be redeemed (not expired,
+    not used up)."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    now = utcnow()
+    with store.read() as session:
+        found = session.exec(select(Coupon).order_by(col(Coupon.code))).all()
+        return [coupon_info(c, now) for c in found if include_expired or usable_problem(c, now) is None]
+
+
+def expire_coupon(store: Store, actor: Actor, code: str) -> CouponInfo:
+    """End a coupon now: no new redemptions (those already made keep applying for their duration)."""
+    require(actor, Action.MANAGE_CATALOG)
+    now = utcnow()
+    with store.write() as session:
+        coupon = _coupon_by_code(session, code, lock=True)
+        if coupon is None:
+            raise NotFound(f"no coupon {normal_code(code)!r}")
+        if coupon.expired_at is not None or (coupon.expires_at is not None and coupon.expires_at <= now):
+            raise Conflict(f"coupon {coupon.code} has already expired")
+        coupon.expired_at = now
+        session.add(coupon)
+        return coupon_info(coupon, now)
+
+
+def redeem_on_account(store: Store, actor: Actor, customer_ref: str | int, code: str, email: bool = False,
+                      now: datetime | None = None) -> CouponInfo:
+    """Redeem a coupon on the customer's account: it discounts their next invoices (any order, or account
+    charges) in their currency; `email` tells the customer."""
+    require(actor, Action.CREATE_ORDERS)
+    now = now or utcnow()
+    with store.write() as session:
+        customer = customer_by_ref(session, customer_ref)
+        coupon = check_coupon(session, code, currency=customer.currency, plan_codes=[], now=now, check_plans=False)
+        redemption = redeem(session, actor, coupon, customer.id, None, now)
+        if email:
+            to = session.exec(select(CustomerEmail.address).where(CustomerEmail.customer_id == customer.id,
+                                                                  CustomerEmail.is_primary)).first()
+            if not to:
+                raise InvalidInput(fields={"email": "the customer has no email address"})
+            value = describe_value(coupon, customer.currency)
+            body = (f"Hello,\n\nCoupon {coupon.code} ({value} off) is now on your account and applies to your next "
+                    + ("invoice" if coupon.duration is CouponDuration.ONCE else "invoices")
+                    + (f" ({', '.join(coupon.plan_codes)} only)" if coupon.plan_codes else "") + ".\n")
+            jobs.enqueue(session, JobKind.EMAIL, f"email-coupon-{redemption.id}",
+                         {"to": to, "subject": f"Coupon {coupon.code} added to your account", "body": body,
+                          "customer_id": customer.id}, customer_id=customer.id, max_attempts=5)
+        return coupon_info(coupon, now)
