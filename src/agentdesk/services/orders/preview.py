@@ -37,14 +37,16 @@ from agentdesk.db.models import (
     Website,
     utcnow,
 )
-from agentdesk.db.store import Store
+from agentdesk.db.store import Store, get_row
 from agentdesk.domain import limits, periods, pricing
 from agentdesk.domain.enums import BillingTiming, InstrumentStatus, InvoiceLineKind, OrderKind, PlanInterval, PlanKind
 from agentdesk.domain.errors import InvalidInput, NotFound
 from agentdesk.domain.money import currency_code
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.text import text_problem
 from agentdesk.domain.validation import clean_block, clean_line
 from agentdesk.services.billing import coupons as coupon_rules
+from agentdesk.services.catalog import service as catalog
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.orders.requests import ItemRequest, OrderRequest
 
@@ -155,13 +157,10 @@ class ItemTerms:
 def plan_by_code(session: Session, code: str) -> tuple[Plan, Product]:
     """The active plan named `code` with its product (NotFound when missing or inactive)."""
     text = (code or "").strip()
-    row = None
-    if text and len(text) <= limits.PLAN_CODE and text.isprintable():
-        row = session.exec(select(Plan, Product).join(Product, col(Product.id) == col(Plan.product_id))
-                           .where(Plan.code == text)).first()
-    if row is None or not row[0].active or not row[1].active:
-        raise NotFound(f"no plan {text!r}")
-    return row[0], row[1]
+    if not text or text_problem(text, limit=limits.PLAN_CODE) is not None:
+        raise NotFound(f"no plan {text[: limits.PLAN_CODE]!r}")
+    plan = catalog.plan_by_code(session, text)
+    return plan, get_row(session, Product, plan.product_id)
 
 
 def _amount(value: object, field_name: str) -> int | None:
@@ -347,20 +346,11 @@ def _shipping(session: Session, request: OrderRequest, customer: Customer, curre
         if amount is None:
             raise InvalidInput(fields={"shipping.amount": "enter the shipping amount"})
         return amount, address.id, address.country
-    rate = _shipping_rate(session, address.country, currency)
+    rate = catalog.shipping_rate(session, address.country, currency)
     if rate is None:
         raise InvalidInput(fields={"shipping": f"the catalog has no shipping rate to {address.country} in {currency}; "
                                                "enter an amount"})
     return rate, address.id, address.country
-
-
-def _shipping_rate(session: Session, country: str, currency: str) -> int | None:
-    from agentdesk.db.models import ShippingRate
-
-    rows = session.exec(select(ShippingRate).where(col(ShippingRate.country).in_([country, "*"]),
-                                                   ShippingRate.currency == currency)).all()
-    by_country = {row.country: row.amount for row in rows}
-    return by_country.get(country, by_country.get("*"))
 
 
 def _instrument(session: Session, customer_id: int, instrument_id: int | None) -> PaymentInstrument | None:
