@@ -753,3 +753,12 @@ def resend_invoice(store: Store, actor: Actor, number: str) -> str:
             raise Conflict("the customer has no email address to send the invoice to")
         record_event(session, actor, invoice.customer_id, EventType.INVOICE_RESENT, invoice=invoice.number, to=to)
         return to
+
+
+def pay_invoice(store: Store, actor: Actor, settings: Settings, number: str,
+                instrument_id: int | None = None) -> CollectResult:
+    """Collect invoice `number` now (`collect_invoice` by its number, as the command line and the console name it)."""
+    require(actor, Action.BILLING)
+    with store.read() as session:
+        invoice_id = invoice_by_number(session, number).id
+    return collect_invoice(store, actor, settings, invoice_id, instrument_id=instrument_id)

@@ -1,0 +1,126 @@
+"""`agentdesk invoices list|show|resend|pay`: a customer's invoices, one in full, sending it again, paying it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from agentdesk.cli import output
+from agentdesk.cli.arguments import COUNT
+from agentdesk.cli.output import Column
+from agentdesk.cli.root import EXIT_ERROR, Desk, pass_desk
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.text import visible
+
+if TYPE_CHECKING:
+    from agentdesk.services.billing.invoices import InvoiceDetail, InvoiceSummary
+
+
+def _period(inv: InvoiceSummary) -> str:
+    if inv.period_start and inv.period_end:
+        return f"{inv.period_start.isoformat()}..{inv.period_end.isoformat()}"
+    return ""
+
+
+COLUMNS: tuple[Column[InvoiceSummary], ...] = (
+    Column(lambda i: i.number, 12),
+    Column(lambda i: i.order_number or "", 12),
+    Column(_period, 22),
+    Column(lambda i: format_amount(i.total, i.currency), 18, right=True),
+    Column(lambda i: f"paid {format_amount(i.amount_paid, i.currency)}", 22, right=True),
+    Column(lambda i: i.status, 14, gap="  "),
+    Column(lambda i: f"due {i.due_at:%Y-%m-%d}"),
+)
+
+
+@click.group()
+def invoices() -> None:
+    """customers' invoices: list, show, resend, pay"""
+
+
+@invoices.command("list")
+@click.argument("customer", metavar="CUSTOMER")
+@click.option("--status", metavar="S", help="only invoices in this status (issued, paid, past_due, void, "
+                                            "uncollectible)")
+@output.json_option
+@pass_desk
+def list_(desk: Desk, customer: str, status: str | None, as_json: bool) -> int:
+    """CUSTOMER's invoices, newest first"""
+    from agentdesk.services.billing import invoices as service
+
+    found = service.list_invoices(desk.store(), desk.actor, customer, status)
+    output.table(found, COLUMNS, as_json=as_json, to_json=lambda i: i.to_dict())
+    if not found and not as_json:
+        output.echo("no invoices")
+    return 0
+
+
+def detail_lines(d: InvoiceDetail) -> list[str]:
+    def money(minor: int) -> str:
+        return format_amount(minor, d.currency)
+
+    head = f"Invoice {visible(d.number)}  {d.status}  {visible(d.customer_name)} ({visible(d.customer_ref)})"
+    lines = [head]
+    if d.order_number or d.period_start:
+        lines.append(f"  order {visible(d.order_number or '-')}" + (f"  period {_period(d)}" if _period(d) else ""))
+    lines.append(f"  issued {d.issued_at:%Y-%m-%d}  due {d.due_at:%Y-%m-%d}"
+                 + (f"  paid {d.paid_at:%Y-%m-%d}" if d.paid_at else "")
+                 + (f"  next attempt {d.next_attempt_at:%Y-%m-%d}" if d.next_attempt_at else ""))
+    for line in d.lines:
+        lines.append(f"  {line.kind:<9} {visible(line.description)}: {line.quantity} × {money(line.unit_price)}"
+                     f" = {money(line.amount)}")
+        lines += [f"            coupon {visible(code)} -{money(amount)}" for code, amount in line.discounts]
+    lines.append(f"  subtotal {money(d.subtotal)}")
+    if d.discount:
+        lines.append(f"  discounts -{money(d.discount)}")
+    lines += [f"  credit -{money(c.amount)} (credit memo {c.credit_memo_id}: {visible(c.reason)})" for c in d.credits]
+    lines.append(f"  total {money(d.total)}   paid {money(d.amount_paid)}")
+    for p in d.payments:
+        lines.append(f"  payment #{p.transaction_id} {p.status} {format_amount(p.amount, p.currency)}"
+                     + (f" {visible(p.instrument)}" if p.instrument else "")
+                     + (f" ({visible(p.message)})" if p.message else ""))
+    if d.notes:
+        lines.append("  notes:")
+        lines += [f"    {visible(part)}" for part in d.notes.split("\n")]
+    return lines
+
+
+@invoices.command()
+@click.argument("invoice", metavar="INVOICE")
+@output.json_option
+@pass_desk
+def show(desk: Desk, invoice: str, as_json: bool) -> int:
+    """one invoice: lines, discounts, credit, payments"""
+    from agentdesk.services.billing import invoices as service
+
+    detail = service.invoice_detail(desk.store(), desk.actor, invoice)
+    output.record(detail.to_dict(), as_json=as_json, lines=lambda: detail_lines(detail))
+    return 0
+
+
+@invoices.command()
+@click.argument("invoice", metavar="INVOICE")
+@pass_desk
+def resend(desk: Desk, invoice: str) -> int:
+    """email INVOICE to its customer again"""
+    from agentdesk.services.billing import invoices as service
+
+    to = service.resend_invoice(desk.store(), desk.actor, invoice)
+    output.echo(f"invoice {visible(invoice.strip().upper())} queued to {visible(to)}")
+    return 0
+
+
+@invoices.command()
+@click.argument("invoice", metavar="INVOICE")
+@click.option("--instrument", type=COUNT, metavar="ID", help="charge this payment instrument (default: the order's, "
+                                                             "else the customer's primary)")
+@output.json_option
+@pass_desk
+def pay(desk: Desk, invoice: str, instrument: int | None, as_json: bool) -> int:
+    """collect what INVOICE still owes now"""
+    from agentdesk.services.billing import invoices as service
+
+    result = service.pay_invoice(desk.store(), desk.actor, desk.settings, invoice, instrument)
+    output.record(result.to_dict(), as_json=as_json, lines=lambda: [visible(result.message)])
+    return EXIT_ERROR if result.status in ("declined", "failed") else 0
