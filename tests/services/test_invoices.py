@@ -168,6 +168,41 @@ def test_account_charges_are_billed_once_with_the_next_invoice(store, admin, set
     assert [c.invoice_id for c in rows(store, AccountCharge)] == [invoice.id, None]
 
 
+def test_a_charge_named_by_its_line_or_tied_to_another_order(store, admin, settings, plans):
+    cid = add_customer(store, admin, settings)
+    order, other = add_order(store, cid, [("BASIC", 1, 1_250)]), add_order(store, cid, [("PRO", 1, 3_000)])
+    with store.write() as s:
+        own = AccountCharge(customer_id=cid, amount=300, currency="USD", description="Now", order_id=order)
+        tied = AccountCharge(customer_id=cid, amount=400, currency="USD", description="Other's", order_id=other)
+        s.add_all([own, tied])
+        s.flush()
+        own_id, tied_id = own.id, tied.id
+        from agentdesk.services.timeline.catalog import EventType
+        from agentdesk.services.timeline.record import record_event
+        record_event(s, admin, cid, EventType.MANUAL_CHARGE, amount=700, currency="USD")
+        alone = invoices.issue_invoice(
+            s, admin, customer_id=cid, order=None, cycle=None,
+            lines=[Line(InvoiceLineKind.CHARGE, "Now", 1, 300, None, own_id)], currency="USD",
+            billing_key=f"charge-{own_id}", period_start=None, period_end=None, issued_at=NOW, due_at=NOW,
+            include_account_charges=False, now=NOW)
+        assert alone is not None
+    assert [(line.kind, line.total) for line in lines_of(store, alone.id)] == [("charge", 300)]
+    first = issue(store, admin, order)
+    assert [line.kind for line in lines_of(store, first.id)] == ["item"], "another order's charge waits for it"
+    theirs = issue(store, admin, other)
+    assert [(line.kind, line.total) for line in lines_of(store, theirs.id)] == [("item", 3_000), ("charge", 400)]
+    assert {c.id: c.invoice_id for c in rows(store, AccountCharge)} == {own_id: alone.id, tied_id: theirs.id}
+
+
+def test_an_invoice_too_large_is_refused_whole(store, admin, settings, plans):
+    cid = add_customer(store, admin, settings)
+    order = add_order(store, cid, [("PRO", 1, 3_000)])
+    huge = Line(InvoiceLineKind.ITEM, "Huge", 10**9, 10**9, "PRO")
+    with pytest.raises(invoices.InvalidInput, match="more than one line can bill"):
+        issue(store, admin, order, extra=[huge])
+    assert count(store, Invoice) == 0 and count(store, InvoiceLine) == 0
+
+
 def test_credit_memos_drawn_oldest_first_never_below_zero(store, admin, settings, plans):
     cid = add_customer(store, admin, settings)
     first = payments.create_credit_memo(store, admin, "C-1", 1_000, "USD", "goodwill")

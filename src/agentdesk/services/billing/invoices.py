@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, func, update
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
@@ -91,22 +91,23 @@ def customer_name(customer: Customer) -> str:
 # --- issuing ---------------------------------------------------------------------------------
 
 
-def _unbilled_charges(session: Session, customer_id: int, currency: str, order: Order | None) -> list[AccountCharge]:
-    query = select(AccountCharge).where(AccountCharge.customer_id == customer_id, AccountCharge.currency == currency,
-                                        col(AccountCharge.invoice_id).is_(None))
-    if order is None:
-        query = query.where(col(AccountCharge.order_id).is_(None))
-    else:
-        query = query.where(col(AccountCharge.order_id).is_(None) | (col(AccountCharge.order_id) == order.id))
-    return list(session.exec(query.order_by(col(AccountCharge.id)).with_for_update()).all())
-
-
 def _charge_lines(session: Session, customer_id: int, currency: str, order: Order | None, lines: list[pricing.Line],
                   include: bool) -> tuple[list[pricing.Line], list[AccountCharge]]:
     """The account charges this invoice bills: those the caller's CHARGE lines name (`ref` = charge id) and,
-    when `include`, every other unbilled one in the currency, as CHARGE lines."""
+    when `include`, every other unbilled one in the currency (of no order, or of this order), as CHARGE lines."""
     named = {line.ref for line in lines if line.kind is InvoiceLineKind.CHARGE and isinstance(line.ref, int)}
-    charges = [c for c in _unbilled_charges(session, customer_id, currency, order) if include or c.id in named]
+    unbilled = (col(AccountCharge.customer_id) == customer_id) & (col(AccountCharge.currency) == currency) \
+        & col(AccountCharge.invoice_id).is_(None)
+    wanted: ColumnElement[bool] | None = col(AccountCharge.id).in_(named) if named else None
+    if include:
+        mine: ColumnElement[bool] = col(AccountCharge.order_id).is_(None)
+        if order is not None:
+            mine = mine | (col(AccountCharge.order_id) == order.id)
+        wanted = mine if wanted is None else (wanted | mine)
+    if wanted is None:
+        return [], []
+    charges = list(session.exec(select(AccountCharge).where(unbilled & wanted).order_by(col(AccountCharge.id))
+                                .with_for_update()).all())
     extra = [pricing.Line(InvoiceLineKind.CHARGE, c.description, 1, c.amount, None, c.id)
              for c in charges if c.id not in named]
     return extra, charges
@@ -153,11 +154,11 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
     extra, charges = _charge_lines(session, customer_id, currency, order, lines, include_account_charges)
     lines += extra
     redemptions = coupons.applicable_redemptions(session, customer_id, order.id if order else None)
-    outcomes = pricing.apply_coupons(lines, [coupons.terms_for(c, currency) for _, c in redemptions])
     available = sum(m.remaining for m in session.exec(
         select(CreditMemo).where(CreditMemo.customer_id == customer_id, CreditMemo.currency == currency,
                                  CreditMemo.remaining > 0)).all())
     try:
+        outcomes = pricing.apply_coupons(lines, [coupons.terms_for(c, currency) for _, c in redemptions])
         sums = pricing.totals(lines, available)
     except pricing.PricingError as exc:
         raise InvalidInput(fields={"amount": str(exc)}) from exc
