@@ -600,3 +600,12 @@ def preview_order(store: Store, actor: Actor, request: OrderRequest, now: dateti
     require(actor, Action.CREATE_ORDERS)
     with store.read() as session:
         return quote(session, request, now or utcnow()).preview
+
+
+def order_context(store: Store, actor: Actor, customer_ref: str | int, plan_code: str) -> tuple[str, bool]:
+    """(the customer's currency, whether the plan's product is shipped): what a form needs before pricing."""
+    require(actor, Action.CREATE_ORDERS)
+    with store.read() as session:
+        currency = customer_by_ref(session, customer_ref).currency
+        _, product = plan_by_code(session, plan_code)
+        return currency, product.requires_shipping
