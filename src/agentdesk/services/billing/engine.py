@@ -220,6 +220,9 @@ class _Item:
     row: OrderItem
     plan_code: str
     name: str
+    """On invoice lines: the plan name chosen for the order, else "<product> — <plan>"."""
+    product: str
+    """On the timeline: the plan name chosen for the order, else the product's name (as payments name it)."""
 
 
 def _items(session: Session, order_id: int) -> list[_Item]:
@@ -228,7 +231,8 @@ def _items(session: Session, order_id: int) -> list[_Item]:
         .join(Product, col(Product.id) == col(Plan.product_id))
         .where(OrderItem.order_id == order_id).order_by(col(OrderItem.id))
     ).all()
-    return [_Item(item, code, item.plan_name or f"{product} — {plan}") for item, code, plan, product in rows]
+    return [_Item(item, code, item.plan_name or f"{product} — {plan}", item.plan_name or product)
+            for item, code, plan, product in rows]
 
 
 def _recurring(items: list[_Item]) -> list[_Item]:
@@ -281,11 +285,11 @@ def _renewals(store: Store, settings: Settings, now: datetime, batch: int, tally
                                     and_(col(Order.next_bill_date) == last[0], col(Order.id) > last[1])))
         with store.read() as session:
             rows = list(session.exec(query.order_by(col(Order.next_bill_date), col(Order.id)).limit(batch)).all())
+        if not rows:
+            return
         for _, order_id, customer_id in rows:
             _safely(tally, f"renewing order {order_id}",
                     _bill_and_collect, store, settings, order_id, customer_id, now, tally)
-        if len(rows) < batch:
-            return
         last = (rows[-1][0], rows[-1][1])  # type: ignore[assignment]
 
 
@@ -324,7 +328,7 @@ def _bill_order(store: Store, order_id: int, customer_id: int, now: datetime, ta
         if order is None or order.status is not OrderStatus.ACTIVE or order.kind is not OrderKind.SUBSCRIPTION:
             return None
         items = _items(session, order_id)
-        product = items[0].name if items else order.number
+        product = items[0].product if items else order.number
         trial_end = _trial_pending(order)
         if trial_end:
             assert order.trial_ends_on is not None
@@ -489,6 +493,8 @@ def _dunning(store: Store, settings: Settings, now: datetime, batch: int, tally:
         with store.read() as session:
             rows = list(session.exec(query.order_by(col(Invoice.next_attempt_at), col(Invoice.id))
                                      .limit(batch)).all())
+        if not rows:
+            break
         for _, invoice_id in rows:
             def attempt(invoice_id: int = invoice_id) -> None:
                 retry = _claim(store, invoice_id, now)
@@ -499,8 +505,6 @@ def _dunning(store: Store, settings: Settings, now: datetime, batch: int, tally:
                 if retry:
                     tally.add("dunning_retries")
             _safely(tally, f"collecting invoice {invoice_id}", attempt)
-        if len(rows) < batch:
-            break
         last = (rows[-1][0], rows[-1][1])  # type: ignore[assignment]
     with store.write(unrecorded="an invoice past its due date (a status, no activity of its own)") as session:
         session.execute(update(Invoice).where(col(Invoice.status) == InvoiceStatus.ISSUED, col(Invoice.due_at) < now,
