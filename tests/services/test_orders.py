@@ -30,6 +30,7 @@ from agentdesk.domain import periods
 from agentdesk.domain.enums import CouponDuration, CouponKind, PlanInterval, Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.validation import AddressInput
+from agentdesk.services.billing.engine import run_billing
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import instruments, payments
 from agentdesk.services.orders.create import create_order
@@ -208,7 +209,8 @@ def test_each_override_is_saved_on_the_order_item_only(store, admin, settings, s
         "trial_price": lambda: preview.total_today == 250,
         "setup_fee": lambda: preview.total_today == 899 + 1500 and preview.upcoming[0].amount == 899,
         "billing_timing": lambda: preview.total_today == 0 and preview.first_bill_date == date(2026, 4, 10),
-        "invoice_issue_days": lambda: row.invoice_issue_days == 3,
+        "invoice_issue_days": lambda: preview.upcoming[0].date == date(2026, 4, 7)
+        == rows(store, Order)[0].next_bill_date,
         "invoice_due_days": lambda: rows(store, Invoice)[0].due_at.date() == TODAY + timedelta(days=10),
         "metered_unit_price": lambda: row.metered_unit_price == 25,
     }
@@ -446,3 +448,29 @@ def test_orders_read_back_with_items_coupons_invoices_and_payments(store, actors
     assert detail.to_dict()["items"][0]["customised"] == ["unit_price", "plan_name"]
     with pytest.raises(NotFound):
         order_detail(store, finance, "ORD-99999999")
+
+
+SCHEDULES = {
+    "today": request("setup-m", coupons=["SAVE10"]),
+    "trial": request(ItemRequest("basic-trial", quantity=2), coupons=["FIVE"]),
+    "paid trial": request("basic-paid-trial"),
+    "future start": request("setup-m", start_on=TODAY + timedelta(days=20)),
+    "renewal date": request("basic-m", renew_on=date(2026, 3, 31)),
+    "issue early": request(ItemRequest("basic-m", overrides=ItemOverrides(invoice_issue_days=5))),
+    "limited": request(ItemRequest("limited-m", overrides=ItemOverrides(cycles=2))),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULES))
+def test_the_billing_engine_bills_what_the_preview_announced(store, admin, settings, shop, case):
+    """The preview's next two bills are the invoices the engine issues, on those days, for those amounts."""
+    preview, result = place(store, admin, settings, SCHEDULES[case])
+    assert result.payment in ("approved", "not due")
+    billed = {i.id for i in rows(store, Invoice)}
+    for bill in preview.upcoming:
+        run_billing(store, settings, now=datetime.combine(bill.date - timedelta(days=1), NOW.timetz()))
+        assert {i.id for i in rows(store, Invoice)} == billed, f"nothing is billed before {bill.date}"
+        run_billing(store, settings, now=datetime.combine(bill.date, NOW.timetz()))
+        new = [i for i in rows(store, Invoice) if i.id not in billed]
+        assert [(i.issued_at.date(), i.total) for i in new] == [(bill.date, bill.amount)], case
+        billed |= {i.id for i in new}

@@ -16,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+import calendar
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -422,6 +423,16 @@ def _after(start: date, items: list[ItemTerms], anchor: int | None) -> date:
     return periods.add_interval(start, first.interval, first.interval_count, anchor)
 
 
+def _anchor(boundary: date, trial_ends: date | None, starts: date) -> int:
+    """The day of the month periods keep after `boundary`, as the billing engine reads it: the trial's end or
+    the start day when `boundary` is that day (or that day clamped to a short month), else its own day."""
+    last = calendar.monthrange(boundary.year, boundary.month)[1]
+    for candidate in (trial_ends, starts):
+        if candidate is not None and (candidate.day == boundary.day or (boundary.day == last and candidate.day > last)):
+            return candidate.day
+    return boundary.day
+
+
 def _check_days(value: int | None, name: str) -> int | None:
     return _whole(value, name, 1, MAX_DAYS)
 
@@ -491,9 +502,25 @@ def quote(session: Session, request: OrderRequest, now: datetime) -> Quote:
     credit = session.exec(select(func.coalesce(func.sum(CreditMemo.remaining), 0)).where(
         CreditMemo.customer_id == customer.id, CreditMemo.currency == currency, CreditMemo.remaining > 0)).one()
 
-    # The schedule: today's invoice (if any), then the next two bills.
+    # The schedule: today's invoice (if any), then the next two bills, on the dates the billing engine
+    # uses (services/billing/engine.py): period ends keep their anchor day, and in-advance invoices are
+    # issued `invoice_issue_days` early (in-arrears ones as much later).
     first = _first_lines(items, shipping, country)
     trial_days = items[0].trial_days if recurring else 0
+    shift = max((i.invoice_issue_days for i in items), default=0)
+    in_advance = any(i.billing_timing is BillingTiming.ADVANCE for i in items)
+
+    def billed_on(boundary: date, previous: date) -> date:
+        if in_advance:
+            return max(boundary - timedelta(days=shift), previous + timedelta(days=1))
+        return boundary + timedelta(days=shift)
+
+    def advance(cycle: int) -> list[pricing.Line]:
+        return _item_lines(items, cycle, advance=True, arrears=False)
+
+    def arrears(cycle: int) -> list[pricing.Line]:
+        return _item_lines(items, cycle, advance=False, arrears=True) if cycle >= 1 else []
+
     today_bill: Bill | None = None
     later: list[Bill] = []
     trial_ends = period_start = period_end = next_bill = None
@@ -502,6 +529,8 @@ def quote(session: Session, request: OrderRequest, now: datetime) -> Quote:
         today_bill = Bill(today, _item_lines(items, 1, advance=True, arrears=True) + first, "cycle-1")
         cycles_billed = 1
     elif trial_days:
+        if request.renew_on is not None:
+            raise InvalidInput(fields={"renew": "with a trial, the first renewal is the day the trial ends"})
         trial_ends = start + timedelta(days=trial_days)
         trial = [pricing.Line(InvoiceLineKind.TRIAL, f"{i.label} — {trial_days}-day trial", i.quantity, i.trial_price,
                               i.plan_code, n) for n, i in enumerate(items) if i.trial_price > 0]
@@ -512,32 +541,26 @@ def quote(session: Session, request: OrderRequest, now: datetime) -> Quote:
             first = []
         period_start, period_end, next_bill = start, trial_ends, trial_ends
         if items[0].kind is PlanKind.SUBSCRIPTION:
-            after = _after(trial_ends, items, (request.renew_on or trial_ends).day)
-            later = [Bill(trial_ends, _item_lines(items, 1, advance=True, arrears=False) + first),
-                     Bill(after, _item_lines(items, 2, advance=True, arrears=True))]
+            after = _after(trial_ends, items, _anchor(trial_ends, trial_ends, start))
+            later = [Bill(trial_ends, advance(1) + first), Bill(billed_on(after, trial_ends), advance(2) + arrears(1))]
     else:
-        period_start = start
-        period_end = request.renew_on or _after(start, items, None)
-        if request.renew_on is not None and not start < request.renew_on <= _after(start, items, None):
+        first_end = _after(start, items, None)
+        if request.renew_on is not None and not start < request.renew_on <= first_end:
             raise InvalidInput(fields={"renew": "the first renewal must fall after the start and within one period"})
-        after = _after(period_end, items, period_end.day)
-        advance = _item_lines(items, 1, advance=True, arrears=False)
-        if start == today and (advance or any(line.amount > 0 for line in first)):
-            today_bill = Bill(today, advance + first, "cycle-1" if advance else "initial")
-            cycles_billed = 1 if advance else 0
+        period_start, period_end = start, request.renew_on or first_end
+        after = _after(period_end, items, _anchor(period_end, None, start))
+        if start == today and (advance(1) or any(line.amount > 0 for line in first)):
+            today_bill = Bill(today, advance(1) + first, "cycle-1" if advance(1) else "initial")
+            cycles_billed = 1 if advance(1) else 0
             first = []
-        if start > today and advance:
-            next_bill, period_start, period_end = start, None, None
-            later = [Bill(start, advance + first),
-                     Bill(_after(start, items, (request.renew_on or start).day),
-                          _item_lines(items, 2, advance=True, arrears=True))]
+        if start > today and advance(1):
+            next_bill = start
+            later = [Bill(start, advance(1) + first), Bill(billed_on(period_end, start), advance(2) + arrears(1))]
         else:
-            next_bill = period_end
+            next_bill = billed_on(period_end, start)
             n = cycles_billed + 1
-            later = [Bill(period_end, _item_lines(items, n, advance=True, arrears=False)
-                          + _item_lines(items, n - cycles_billed, advance=False, arrears=True) + first),
-                     Bill(after, _item_lines(items, n + 1, advance=True, arrears=False)
-                          + _item_lines(items, n + 1 - cycles_billed, advance=False, arrears=True))]
+            later = [Bill(next_bill, advance(n) + arrears(n - cycles_billed) + first),
+                     Bill(billed_on(after, period_end), advance(n + 1) + arrears(n + 1 - cycles_billed))]
     if today_bill is not None:
         today_bill.lines += [
             pricing.Line(InvoiceLineKind.CHARGE, charge.description, 1, charge.amount, None, None)
