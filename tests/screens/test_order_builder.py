@@ -5,10 +5,11 @@ from sqlalchemy import select
 from textual.widgets import Checkbox, Input, Select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Coupon, Invoice, Job, Order, OrderItem, Plan, TimelineEvent, Transaction
+from agentdesk.db.models import Invoice, Job, Order, OrderItem, Plan, TimelineEvent, Transaction
 from agentdesk.domain.enums import CouponDuration, CouponKind
 from agentdesk.domain.validation import AddressInput, CardInput, ContactInput, CustomerInput
 from agentdesk.services.agents import identity
+from agentdesk.services.billing import coupons
 from agentdesk.services.customers import records as customers
 from agentdesk.ui.dialogs.order_item import OrderItemDialog
 from agentdesk.ui.dialogs.order_preview import OrderPreviewDialog
@@ -45,8 +46,9 @@ def new_customer(store, card: str, name: str = "Ada") -> int:
 
 
 def add_coupon(store, code: str = "SAVE10") -> None:
-    with store.write() as s:
-        s.add(Coupon(code=code, kind=CouponKind.PERCENT, percent_bp=1000, duration=CouponDuration.FOREVER))
+    """10 % off every invoice of the order, defined by an admin."""
+    coupons.create_coupon(store, identity.resolve_actor(store, "operator"), code, CouponKind.PERCENT, percent="10",
+                          duration=CouponDuration.FOREVER)
 
 
 async def open_builder(pilot, app, customer_id: int) -> OrderBuilderScreen:
@@ -112,6 +114,9 @@ async def test_subscription_with_coupon_and_custom_price_from_the_profile(demo_s
         assert isinstance(app.screen, CustomerProfileScreen)
         told = notifications(app)
         assert any("created" in n and "27.00 USD charged, payment approved" in n for n in told), told
+        number = app.screen.detail.orders[0].number
+        assert any(f"Order {number} created" in n for n in told), told
+        assert number in screen_text(app)                                  # the profile reloaded
     with demo_store.read() as s:
         order = s.execute(select(Order).where(Order.customer_id == cid)).scalar_one()
         item = s.execute(select(OrderItem).where(OrderItem.order_id == order.id)).scalar_one()
@@ -121,6 +126,7 @@ async def test_subscription_with_coupon_and_custom_price_from_the_profile(demo_s
                   .scalars()}
         welcome = s.execute(select(Job).where(Job.idempotency_key == f"email-welcome-{order.id}")).scalar_one()
         plan_after = s.execute(select(Plan).where(Plan.code == PLAN)).scalar_one().model_dump()
+    assert order.number == number
     assert order.status == "active" and order.kind == "subscription" and order.currency == "USD"
     assert item.quantity == 2 and item.unit_price == 1500 and "unit_price" in item.customised
     assert invoice.subtotal == 3000 and invoice.discount == 300 and invoice.total == 2700

@@ -108,10 +108,13 @@ def price_line(quantity: int, unit_price: int, currency: str) -> str:
 def plan_label(plan: PlanInfo) -> Text:
     """One line for a plan in the matches: name, product, code and price — all plain text."""
     every = describe_interval(PlanInterval(plan.interval), plan.interval_count)
-    return Text.assemble(
-        (visible(plan.name), "bold"), f" · {visible(plan.product_name)} · ",
-        (visible(plan.code), "dim"), f" · {format_amount(plan.price, plan.currency)} {every}",
+    label = Text.assemble(
+        (visible(plan.name), "bold"), f" · {format_amount(plan.price, plan.currency)} {every} · ",
+        (visible(plan.code), "dim"), f" · {visible(plan.product_name)}",
     )
+    label.no_wrap = True
+    label.overflow = "ellipsis"
+    return label
 
 
 def plan_terms(plan: PlanInfo) -> str:
@@ -159,7 +162,7 @@ class OrderItemDialog(ServiceDialog[ItemDraft]):
     ]
     needs = Action.CREATE_ORDERS
     input_prefix = "item-"
-    submit_hint = "Ctrl+S keep the item · Esc close · ↓ from the plan to the matches, Enter picks"
+    submit_hint = "Ctrl+S keep the item · Esc close · ↓ to the matches, Enter picks"
 
     def __init__(self, currency: str, draft: ItemDraft | None = None) -> None:
         super().__init__()
