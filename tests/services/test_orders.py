@@ -31,6 +31,7 @@ from agentdesk.domain.enums import CouponDuration, CouponKind, PlanInterval, Rol
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.validation import AddressInput
 from agentdesk.services.billing.engine import run_billing
+from agentdesk.services.billing.invoices import repair_pending_payments
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import instruments, payments
 from agentdesk.services.orders.create import create_order
@@ -474,3 +475,16 @@ def test_the_billing_engine_bills_what_the_preview_announced(store, admin, setti
         new = [i for i in rows(store, Invoice) if i.id not in billed]
         assert [(i.issued_at.date(), i.total) for i in new] == [(bill.date, bill.amount)], case
         billed |= {i.id for i in new}
+
+
+def test_no_answer_from_the_gateway_leaves_the_payment_pending_until_the_repair(store, admin, settings, shop):
+    with store.write(unrecorded="test fixture") as s:
+        s.execute(text("UPDATE payment_instrument SET status = 'inactive'"))
+    instruments.add_card(store, admin, settings, "C-1", "4000000000000119", "12/30", primary=True)
+    _, result = place(store, admin, settings, request("basic-m"))
+    assert result.payment == "pending" and result.status == "pending" and "never charged twice" in result.message
+    (txn,) = rows(store, Transaction)
+    assert txn.status == "pending" and txn.idempotency_key == f"invoice-{rows(store, Invoice)[0].id}-attempt-1"
+    assert repair_pending_payments(store, settings) == 1
+    assert [t.status for t in rows(store, Transaction)] == ["approved"]
+    assert rows(store, Order)[0].status == "active" and rows(store, Invoice)[0].status == "paid"
