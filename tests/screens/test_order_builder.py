@@ -197,6 +197,32 @@ async def test_bad_amounts_are_refused_beside_their_field_and_nothing_is_sent(de
         assert s.execute(select(Order).where(Order.customer_id == cid)).first() is None
 
 
+async def test_items_are_edited_with_enter_and_removed_with_delete(demo_store, tmp_path):
+    cid = new_customer(demo_store, "4242424242424242", name="Eve")
+    app = console(demo_store, "sara", settings=settings_for(demo_store, tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        builder = await open_builder(pilot, app, cid)
+        await add_item(pilot, app, "premium m", "1")
+        assert "1 × 19.99 USD = 19.99 USD" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        dialog = app.screen
+        assert isinstance(dialog, OrderItemDialog) and "Chosen: Premium monthly" in dialog_text(app)
+        assert dialog.query_one("#item-quantity", Input).value == "1"
+        dialog.query_one("#item-quantity", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert app.screen is builder
+        assert "3 × 19.99 USD = 59.97 USD" in screen_text(app) and "1 × 19.99" not in screen_text(app)
+        await pilot.press("delete")
+        await settle(pilot, app)
+        assert "No items yet: press a to add one." in screen_text(app)
+        await pilot.press("escape")                                   # nothing left to lose: closes at once
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+
+
 async def test_finance_pressing_o_is_told_which_roles_create_orders(demo_store):
     cid = new_customer(demo_store, "4242424242424242", name="Fay")
     app = console(demo_store, "fred")

@@ -177,8 +177,9 @@ class OrderItemDialog(ServiceDialog[ItemDraft]):
 
     def fields(self) -> ComposeResult:
         typed = self.draft.typed if self.draft else {}
-        yield from field_row("Plan", Input(typed.get("search", ""), placeholder="type a plan, product or SKU",
-                                           id="item-plan", compact=True, max_length=limits.NAME), "plan")
+        code = self.draft.plan.code if self.draft else ""
+        yield from field_row("Plan", Input(code, placeholder="type a plan, product or SKU", id="item-plan",
+                                           compact=True, max_length=limits.NAME), "plan")
         yield OptionList(id="item-matches", compact=True, markup=False)
         yield Static(id="item-chosen")
         quantity = str(self.draft.quantity) if self.draft else "1"
@@ -404,7 +405,6 @@ class OrderItemDialog(ServiceDialog[ItemDraft]):
     def typed(self) -> dict[str, Any]:
         texts: dict[str, Any] = {name: self.value(name) for name in TEXT_OVERRIDES}
         texts.update({name: self.choice(name) for name in CHOICE_OVERRIDES})
-        texts["search"] = self.query_one("#item-plan", Input).value
         return texts
 
     # --- keeping the item ------------------------------------------------------------------------
