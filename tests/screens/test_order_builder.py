@@ -255,6 +255,11 @@ async def test_palette_and_help_offer_the_new_order(demo_store):
         await commands["New order for Pia Lovelace"]()
         await settle(pilot, app)
         assert isinstance(app.screen, OrderBuilderScreen)
+        assert {"Add item", "Preview", "Edit item", "Remove item"} <= set(await palette_commands(app))
+        await pilot.press("question_mark")                            # the builder's keys, from its table
+        await settle(pilot, app)
+        helped = screen_text(app)
+        assert "Order builder keys" in helped and "Add item" in helped and "Preview" in helped, helped
 
 
 @pytest.mark.parametrize("size", [(80, 24)])

@@ -89,7 +89,10 @@ class OrderBuilderScreen(ServiceDialog[OrderResult]):
         Binding("escape", "cancel", "Close", id="order_builder.close"),
         Binding("ctrl+s", "submit", "Preview", id="order_builder.preview", priority=True),
         Binding("a", "add_item", "Add item", id="order_builder.add_item"),
+        Binding("question_mark", "help", "Help", show=False, id="order_builder.help"),
+        Binding("ctrl+p", "palette", "Commands", show=False, id="order_builder.palette"),
     ]
+    """A modal screen hides the app's keys: `?` and Ctrl+P are the builder's own (it is a whole screen)."""
     TITLE = "Order builder"
     needs = Action.CREATE_ORDERS
     gated_actions: ClassVar[frozenset[str]] = frozenset({"submit", "add_item"})
@@ -158,6 +161,12 @@ class OrderBuilderScreen(ServiceDialog[OrderResult]):
         table.add_column("Customised", key="customised")
         self.show_items()
         table.focus()
+
+    def action_help(self) -> None:
+        self.app.action_help()
+
+    def action_palette(self) -> None:
+        self.app.action_command_palette()
 
     # --- asking before losing the form -------------------------------------------------------------
 
