@@ -91,15 +91,16 @@ async def test_the_profile_fits_80_by_24(demo_store):
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert target.name in lines[0] and "CUS-0000017" in lines[0] and "Lifetime value" in lines[1]
-        assert lines[2].split() == ["Overview", "Transactions", "Timeline", "KYC"]
+        tabs = ["Overview", "Transactions", "Timeline", "KYC", "Invoices"]
+        assert lines[2].split() == tabs
         assert "Details" in lines[4]
         assert "esc Back" in lines[-1] and "2 Transactions" in lines[-1]
         for tab, keys in (("2", ["r Refund/void", "space Mark", "esc Back"]), ("3", ["n Note", "f Filter", "esc Back"]),
-                          ("4", ["K KYC documents", "D EDD", "esc Back"])):
+                          ("4", ["K KYC documents", "D EDD", "esc Back"]), ("5", ["$ Pay invoice", "esc Back"])):
             await pilot.press(tab)
             await settle(pilot, app)
             lines = screen_lines(app)
-            assert target.name in lines[0] and lines[2].split() == ["Overview", "Transactions", "Timeline", "KYC"]
+            assert target.name in lines[0] and lines[2].split() == tabs
             assert all(key in lines[-1] for key in keys), (tab, lines[-1])
 
 

@@ -11,13 +11,16 @@ import secrets
 from typing import TypeVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
-from textual.widgets import Input, RadioButton, RadioSet
+from textual.containers import Vertical
+from textual.widgets import Input, Label, RadioButton, RadioSet
 
 from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.money import format_amount, format_major, parse_amount
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
+from agentdesk.services.billing import invoices
 from agentdesk.services.money import payments, refunds
 from agentdesk.ui.base import ConfirmingDialog, form_field
 
@@ -133,10 +136,40 @@ class AmountDialog(MoneyDialog[R]):
         return self.query_one(f"#{widget_id}", Input).value
 
 
-class CollectPaymentDialog(AmountDialog[payments.PaymentResult]):
+def collect_outcome(result: invoices.CollectResult) -> str:
+    """What paying an invoice did, in one sentence: approved, declined with the gateway's reason, or pending."""
+    number = visible(result.invoice_number)
+    money = format_amount(result.amount, result.currency)
+    said = visible(result.message)
+    if result.status == "approved":
+        return f"Invoice {number}: approved, {money} paid (transaction {result.transaction_id})."
+    if result.status == "nothing_due":
+        return f"Invoice {number}: nothing is due. {said}"
+    if result.status == "pending":
+        return f"Invoice {number}: {money} pending. {said}."
+    return f"Invoice {number}: {said or result.status}"
+
+
+class CollectPaymentDialog(AmountDialog[payments.PaymentResult | invoices.CollectResult]):
+    """A free amount, or one of the customer's open invoices (`invoice` preselects one by number):
+    the invoice's amount owed is filled in and `collect_invoice` pays it."""
+
+    DEFAULT_CSS = """
+    CollectPaymentDialog #pay-invoices { height: auto; }
+    """
     heading = "Collect a payment"
     needs = Action.BILLING
     amount_id = "pay-amount"
+
+    def __init__(self, customer_id: int, currency: str, invoice: str | None = None) -> None:
+        super().__init__(customer_id, currency)
+        self.wanted = invoice
+        self.open: list[invoices.InvoiceSummary] = []
+        self.chosen: invoices.InvoiceSummary | None = None
+
+    def fields(self) -> ComposeResult:
+        yield Vertical(id="pay-invoices", classes="pay-invoices")
+        yield from super().fields()
 
     def more_fields(self) -> ComposeResult:
         yield from form_field("Description", Input(id="pay-description", compact=True, max_length=500), "description")
@@ -144,21 +177,72 @@ class CollectPaymentDialog(AmountDialog[payments.PaymentResult]):
             yield RadioButton("Charge the default payment instrument", value=True, id="pay-card")
             yield RadioButton("Record a payment made outside (bank transfer, cash)", id="pay-outside")
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load(lambda: self.call(invoices.open_invoices, self.customer_id), self.show_open)
+
+    def show_open(self, found: list[invoices.InvoiceSummary]) -> None:
+        self.open = found
+        if not found:
+            if self.wanted:
+                self.show_error(f"Invoice {self.wanted} is no longer open; nothing to pay on it.")
+            return
+        wanted = next((n for n, i in enumerate(found) if i.number == self.wanted), None)
+        buttons = [RadioButton(Text("No invoice: a free amount"), value=wanted is None, id="pay-invoice-none")]
+        buttons += [RadioButton(Text(f"{visible(i.number)} · due {i.due_at:%Y-%m-%d} · owed "
+                                     f"{format_amount(i.owed, i.currency)}"), value=n == wanted, id=f"pay-invoice-{n}")
+                    for n, i in enumerate(found)]
+        choice = RadioSet(*buttons, id="pay-invoice", compact=True)
+        self.query_one("#pay-invoices", Vertical).mount(Label(Text("Pay an open invoice (↑ ↓ Space)")), choice)
+        self.facts.update(Text(f"{len(found)} open invoice{'s' if len(found) > 1 else ''}: pick one to pay it, "
+                               "or collect a free amount.", style="cyan"))
+        if wanted is not None:
+            self.chosen = found[wanted]
+            self.call_after_refresh(self._apply_choice, True)
+        elif self.wanted:
+            self.show_error(f"Invoice {self.wanted} is no longer open; pick another or a free amount.")
+
+    @on(RadioSet.Changed, "#pay-invoice")
+    def _invoice_picked(self, event: RadioSet.Changed) -> None:
+        self.chosen = self.open[event.index - 1] if event.index > 0 else None
+        self._apply_choice()
+
+    def _apply_choice(self, focus: bool = False) -> None:
+        """An invoice chosen: its amount owed, charged to a card (no free amount, description or outside)."""
+        amount = self.query_one(f"#{self.amount_id}", Input)
+        for widget in (amount, self.query_one("#pay-description", Input), self.query_one("#pay-outside")):
+            widget.disabled = self.chosen is not None
+        if self.chosen is not None:
+            self.query_one("#pay-card", RadioButton).value = True
+            amount.value = format_major(self.chosen.owed, self.chosen.currency)
+        else:
+            amount.value = ""
+        if focus:
+            self.query_one("#pay-invoice", RadioSet).focus()
+            self.call_after_refresh(self.mark_pristine)
+
     def outside(self) -> bool:
         return self.query_one("#pay-outside", RadioButton).value
 
     def confirmation(self) -> str:
+        if self.chosen is not None:
+            inv = self.chosen
+            self.amount = inv.owed
+            return (f"Charge {format_amount(self.amount, inv.currency)} for invoice {inv.number} (due "
+                    f"{inv.due_at:%Y-%m-%d}) to its payment instrument; approved, the invoice is paid.")
         money = format_amount(self.read_amount(), self.currency)
         if self.outside():
             return f"Record {money} as paid outside; no card is charged."
         return f"Charge {money} to the customer's default payment instrument."
 
-    async def perform(self) -> payments.PaymentResult:
+    async def perform(self) -> payments.PaymentResult | invoices.CollectResult:
+        if self.chosen is not None:
+            return await self.call(invoices.collect_invoice, self.app.settings, self.chosen.id)
         return await self.call(payments.collect_payment, self.app.settings, self.customer_id, self.amount,
                                self.currency, self.value("pay-description"), self.outside())
 
-    def outcome(self, result: payments.PaymentResult) -> str:
-        return result.message
+    def outcome(self, result: payments.PaymentResult | invoices.CollectResult) -> str:
+        return collect_outcome(result) if isinstance(result, invoices.CollectResult) else result.message
 
 
 class PayoutDialog(AmountDialog[payments.PaymentResult]):

@@ -1,4 +1,4 @@
-"""A customer's profile: header, and tabs for the overview, transactions, timeline and KYC.
+"""A customer's profile: header, and tabs for the overview, transactions, timeline, KYC and invoices.
 
 The screen loads the customer once per profile load and hands the detail to the panes that show
 it; each pane owns its keys (the footer, `?` and the palette show the focused pane's). The screen
@@ -25,6 +25,7 @@ from agentdesk.ui.dialogs.transaction import TransactionDialog
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
 from agentdesk.ui.widgets.profile.compliance import CompliancePane
 from agentdesk.ui.widgets.profile.header import ProfileHeader
+from agentdesk.ui.widgets.profile.invoices import InvoicesPane
 from agentdesk.ui.widgets.profile.overview import OverviewPane
 from agentdesk.ui.widgets.profile.timeline import OpenLinked, TimelinePanel
 from agentdesk.ui.widgets.profile.transactions import TransactionsPane
@@ -53,6 +54,7 @@ class CustomerProfileScreen(DeskScreen):
         Binding("2", "tab('transactions')", "Transactions", id="profile.tab.transactions"),
         Binding("3", "tab('timeline')", "Timeline", id="profile.tab.timeline"),
         Binding("4", "tab('kyc')", "KYC", show=False, id="profile.tab.kyc"),
+        Binding("5", "tab('invoices')", "Invoices", show=False, id="profile.tab.invoices"),
         Binding("n", "note", "Note", id="profile.note"),
         Binding("o", "new_order", "New order", id="profile.new_order"),
         Binding("e", "edit", "Edit", show=False, id="profile.edit"),
@@ -83,6 +85,8 @@ class CustomerProfileScreen(DeskScreen):
                 yield TimelinePanel(self.customer_id, id="timeline-panel")
             with TabPane("KYC", id="kyc"):
                 yield CompliancePane(self.customer_id, id="kyc-pane")
+            with TabPane("Invoices", id="invoices"):
+                yield InvoicesPane(self.customer_id, id="invoices-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -109,6 +113,7 @@ class CustomerProfileScreen(DeskScreen):
 
     def reload_all(self) -> None:
         self.load()
+        self.query_one(InvoicesPane).reload()
         self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
 
@@ -117,6 +122,7 @@ class CustomerProfileScreen(DeskScreen):
         event.stop()
         if event.detail:
             self.load()
+            self.query_one(InvoicesPane).reload()
         if event.compliance:
             self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
@@ -142,6 +148,8 @@ class CustomerProfileScreen(DeskScreen):
             self.query_one(TransactionsPane).focus_table()
         elif tab == "timeline":
             self.query_one(TimelinePanel).focus_table()
+        elif tab == "invoices":
+            self.query_one(InvoicesPane).focus_table()
         else:
             self.query_one(CompliancePane).focus_body()
 

@@ -63,8 +63,9 @@ def overview_text(d: CustomerDetail) -> Text:
         billing = o.next_bill_date is not None and o.status in OrderStatusSets.OPEN
         when = f"next bill {o.next_bill_date:%Y-%m-%d}" if billing else f"since {o.created_at:%Y-%m-%d}"
         line(plain(o.number, "bold"), f"  {kind}  ", Text(o.status, style=_ORDER_STYLE.get(o.status, "")),
-             f"  {format_amount(o.total, o.currency)}  {when}",
-             Text("  in credit control", style="bold red") if o.in_credit_control else "")
+             f"  {format_amount(o.total, o.currency)}  {when}")
+        if o.in_credit_control:
+            line(Text("  in credit control: a payment failed and is being retried", style="bold red"))
 
     section("Contacts", "no emails or phones", bool(d.emails or d.phones))
     for e in d.emails:
