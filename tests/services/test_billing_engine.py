@@ -259,3 +259,6 @@ def test_an_order_without_autopay_is_invoiced_but_not_charged(store, admin, sett
     assert (report.invoiced, report.collected, report.declined) == (1, 0, 0)
     assert [i.status for i in invoices_of(store, order)] == ["paid", "issued"] and len(sales(store, order)) == 1
     assert invoices_of(store, order)[1].next_attempt_at is None
+    assert run_billing(store, settings, now=at(date(2027, 4, 2))) == BillingReport()
+    assert [i.status for i in invoices_of(store, order)] == ["paid", "past_due"], "unpaid after its due time"
+    assert len(sales(store, order)) == 1

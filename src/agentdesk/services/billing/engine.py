@@ -507,8 +507,7 @@ def _dunning(store: Store, settings: Settings, now: datetime, batch: int, tally:
             _safely(tally, f"collecting invoice {invoice_id}", attempt)
         last = (rows[-1][0], rows[-1][1])  # type: ignore[assignment]
     with store.write(unrecorded="an invoice past its due date (a status, no activity of its own)") as session:
-        session.execute(update(Invoice).where(col(Invoice.status) == InvoiceStatus.ISSUED, col(Invoice.due_at) < now,
-                                              col(Invoice.attempts) > 0)
+        session.execute(update(Invoice).where(col(Invoice.status) == InvoiceStatus.ISSUED, col(Invoice.due_at) < now)
                         .values(status=InvoiceStatus.PAST_DUE).execution_options(synchronize_session=False))
 
 
