@@ -208,3 +208,28 @@ async def test_sales_may_see_invoices_but_not_collect_or_resend(store, actors, s
     invoice = stored(store, number)
     assert invoice.status == "issued" and invoice.attempts == 0
     assert "invoice_resent" not in event_types(store, customer_id)
+
+
+async def test_a_gateway_that_does_not_answer_leaves_the_payment_pending(store, actors, settings):
+    customer_id, number = open_invoice(store, actors[Role.ADMIN], token="tok_timeout")
+    app = console(store, settings=settings, login="finn")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        await open_invoices_tab(pilot, app, customer_id)
+        await pilot.press("dollar_sign")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CollectPaymentDialog)
+        await pilot.press("enter", "enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        assert any(f"Invoice {number}: 29.00 USD pending" in n for n in notifications(app)), notifications(app)
+        app.clear_notifications()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        text = dialog_text(app)
+        assert "pending" in text and "Owed 29.00 USD" in text
+    invoice = stored(store, number)
+    assert invoice.status == "issued" and invoice.amount_paid == 0
+    with store.read() as s:
+        txn = s.execute(select(Transaction).where(Transaction.invoice_id == invoice.id)).scalar_one()
+    assert txn.status == "pending"
