@@ -170,7 +170,7 @@ class _Catalog:
 TERMS = ("kind", "interval", "interval_count", "cycles", "trial_days", "trial_price", "setup_fee", "billing_timing",
          "metered_unit_price", "invoice_issue_days", "invoice_due_days")
 """The plan terms an order item keeps its own copy of."""
-VARIANT_ORDER_SHARE = 0.12
+VARIANT_ORDER_SHARE = 0.06
 """Paying customers who also have an order of a variant plan."""
 LEGACY_PERIOD_DAYS = {PlanInterval.MONTH: 30, PlanInterval.YEAR: 365}
 APPROX_DAYS = {PlanInterval.DAY: 1, PlanInterval.WEEK: 7, PlanInterval.MONTH: 30, PlanInterval.YEAR: 365}
@@ -395,10 +395,9 @@ class _Generator:
 
     def _item(self, rows: Rows, oid: int, plan: dict[str, Any], quantity: int, currency: str,
               rng: random.Random) -> Row:
-        options = {name: rng.choice(values) for name, values in plan["options"].items()}
-        item = {"id": self.ids("order_item"), "order_id": oid, "plan_id": plan["id"], "quantity": quantity,
-                "unit_price": plan["price"], "currency": currency, "plan_name": None, "options": options,
-                "customised": [], **{term: plan[term] for term in TERMS}}
+        options = {name: rng.choice(values) for name, values in plan["options"].items()} if plan["options"] else {}
+        item = {**plan["item"], "id": self.ids("order_item"), "order_id": oid, "quantity": quantity,
+                "currency": currency, "options": options}
         rows["order_item"].append(item)
         return item
 
@@ -672,7 +671,8 @@ def _seed_reference_data(session: Session, login: str) -> _Catalog:
         kind = "variant" if not _plain(plan) else "one_time" if plan.kind is PlanKind.ONE_TIME else "subscription"
         plans.setdefault(plan.currency, {"one_time": [], "subscription": [], "variant": []})[kind].append(
             {"id": plan.id, "price": plan.price, "product": product.name, "options": product.options,
-             "requires_shipping": product.requires_shipping, **{term: getattr(plan, term) for term in TERMS}}
+             "requires_shipping": product.requires_shipping, **{term: getattr(plan, term) for term in TERMS},
+             "item": {"plan_id": plan.id, "unit_price": plan.price, **{term: getattr(plan, term) for term in TERMS}}}
         )
     shipping = {(rate.country, rate.currency): rate.amount for rate in session.execute(select(ShippingRate)).scalars()}
     session.merge(Setting(key=DEMO_SETTING, value="building"))
