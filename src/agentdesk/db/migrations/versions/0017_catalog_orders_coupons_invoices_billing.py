@@ -10,7 +10,8 @@ products their shipping flag and options. Each order item gets its own copy of
 its plan's terms (filled here from the plan for existing orders), so per-order
 overrides never touch the catalog. Orders get what the billing engine needs:
 their current period (filled from `next_bill_date` for active subscriptions),
-cycles billed (their sales so far), autopay, abandon and delinquency terms.
+cycles billed (their sales that took money, voided ones included: the
+period was billed), autopay, abandon and delinquency terms.
 New tables: coupons and redemptions, invoices with lines and discounts, credit
 drawn from memos, usage records, account charges, affiliate commissions, and
 shipping rates. Transactions point at the invoice they pay.
@@ -318,7 +319,8 @@ def upgrade() -> None:
     )
     op.execute(
         "UPDATE orders SET cycles_billed = (SELECT count(*) FROM \"transaction\" t"
-        " WHERE t.order_id = orders.id AND t.type = 'sale'),"
+        " WHERE t.order_id = orders.id AND t.type = 'sale'"
+        " AND t.status IN ('approved', 'partially_refunded', 'refunded', 'voided')),"
         " period_end = next_bill_date"
     )
 
