@@ -176,3 +176,25 @@ def test_outbox_when_no_smtp(tmp_path):
     where = mailer.deliver(settings, mailer.compose(settings, "a@example.com", "Subject", "Body"))
     mail = message_from_bytes(Path(where).read_bytes())
     assert mail["Subject"] == "Subject" and mail.get_payload().strip() == "Body"
+
+
+def test_a_payment_left_pending_by_a_timeout_is_finished_at_start_up_once(store, admin, settings, customer):
+    from sqlalchemy import func, text
+
+    from agentdesk.db.models import SandboxOperation
+
+    with store.write(unrecorded="test fixture") as s:
+        s.execute(text("UPDATE payment_instrument SET gateway_token = 'tok_timeout'"))
+    pending = payments.collect_payment(store, admin, settings, "C-1", 1_250, "USD", "phone order")
+    assert pending.status == "pending"
+    report = worker.start_up(store, settings)
+    assert report.payments_repaired == 1
+    with store.read() as s:
+        txn = s.get(Transaction, pending.transaction_id)
+        sandbox_sales = s.execute(select(func.count()).select_from(SandboxOperation)
+                                  .where(SandboxOperation.operation == "sale")).scalar_one()
+    assert txn.status == "approved" and sandbox_sales == 1, "the same key was sent again: charged once"
+    last = events(store)[-1]
+    assert last.type == "additional_payment" and last.actor_label == "System"
+    assert last.attributes["transaction"] == pending.transaction_id
+    assert worker.start_up(store, settings).payments_repaired == 0

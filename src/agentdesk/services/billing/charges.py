@@ -49,13 +49,8 @@ from agentdesk.domain.text import text_problem
 from agentdesk.domain.validation import clean_line
 from agentdesk.services.billing import invoices
 from agentdesk.services.customers.lookup import customer_by_ref
-from agentdesk.services.money import aggregates
+from agentdesk.services.money import payments
 from agentdesk.services.money.gateways import (
-    GatewayError,
-    GatewayResult,
-    GatewayTimeout,
-    Outcome,
-    gateway_for,
     gateway_name,
 )
 from agentdesk.services.money.payments import PaymentResult
@@ -352,38 +347,4 @@ def additional_payment(
         txn_id, chosen_gateway, token, number = txn.id, txn.gateway, instrument.gateway_token, order.number
         label = instrument_label(instrument.method, instrument.brand, instrument.last4)
     assert token is not None
-    result: GatewayResult | None = None
-    error: str | None = None
-    try:
-        result = gateway_for(store, chosen_gateway, settings).sale(amount=amount, currency=currency, token=token,
-                                                                   idempotency_key=key)
-    except GatewayTimeout:
-        return PaymentResult(TransactionStatus.PENDING, txn_id, amount, currency,
-                             "No answer from the gateway yet; the charge will be confirmed or cancelled, never doubled")
-    except GatewayError as exc:
-        error = str(exc)
-    with store.write() as session:
-        txn = session.exec(select(Transaction).where(Transaction.id == txn_id).with_for_update()).one()
-        aggregates.lock_customers(session, [txn.customer_id])
-        txn.processed_at = utcnow()
-        if result is not None and result.approved:
-            txn.status = TransactionStatus.APPROVED
-            txn.gateway_ref = result.reference
-            if result.settled:
-                txn.settled = True
-                txn.settled_at = txn.processed_at
-            session.add(txn)
-            aggregates.record_sale(session, txn.customer_id, amount, currency, txn.processed_at,
-                                   settled=result.settled)
-            record_event(session, actor, txn.customer_id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
-                         currency=currency, transaction=txn.id, description=text, order=number)
-            return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
-                                 f"Charged {format_amount(amount, currency)} to {label} on {number}")
-        message = (result.message if result else error) or "declined"
-        txn.status = (TransactionStatus.DECLINED if result and result.outcome is Outcome.DECLINED
-                      else TransactionStatus.FAILED)
-        txn.error = message[: limits.GATEWAY_MESSAGE]
-        session.add(txn)
-        record_event(session, actor, txn.customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
-                     message=message, order=number, transaction=txn.id)
-        return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
+    return payments.charge_pending_sale(store, actor, settings, txn_id, chosen_gateway, token, label, text, number)

@@ -18,12 +18,12 @@ from sqlmodel import Session
 from agentdesk.config import Settings
 from agentdesk.db.models import Job
 from agentdesk.db.store import Store
-from agentdesk.domain.enums import JobKind
+from agentdesk.domain.enums import JobKind, TransactionStatus
 from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
-from agentdesk.services.money import refunds, settlement
+from agentdesk.services.money import payments, refunds, settlement
 from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline import checkpoints
 from agentdesk.services.timeline.catalog import EventType
@@ -126,6 +126,8 @@ def start_up(store: Store, settings: Settings, checkpoint: bool = True) -> WorkR
     report.repaired = sum(result.finished for result in repaired)
     report.still_pending = len(repaired) - report.repaired
     report.payments_repaired = invoices.repair_pending_payments(store, settings)
+    report.payments_repaired += sum(result.status != TransactionStatus.PENDING
+                                    for result in payments.repair_pending_sales(store, settings, timedelta(0)))
     report.settled = settlement.settle_from_gateway(store, settings)
     blocklist.expire_flags(store)
     if checkpoint:

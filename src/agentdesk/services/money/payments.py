@@ -10,19 +10,20 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import CreditMemo, PaymentInstrument, Transaction, Website, utcnow
+from agentdesk.db.models import CreditMemo, Order, PaymentInstrument, Transaction, Website, utcnow
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain import limits
 from agentdesk.domain.enums import InstrumentStatus, TransactionStatus, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.formatting import instrument_label
 from agentdesk.domain.money import currency_code, format_amount
-from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
 from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.money import aggregates
@@ -123,40 +124,86 @@ def collect_payment(store: Store, actor: Actor, settings: Settings, customer_ref
         session.flush()
         txn_id, chosen_gateway = txn.id, txn.gateway
         label = instrument_label(instrument.method, instrument.brand, instrument.last4)
-    gateway = gateway_for(store, chosen_gateway, settings)
+    return charge_pending_sale(store, actor, settings, txn_id, chosen_gateway, token, label, description)
+
+
+def charge_pending_sale(store: Store, actor: Actor, settings: Settings, txn_id: int, gateway_name_: str, token: str,
+                        label: str, description: str | None, order_number: str | None = None) -> PaymentResult:
+    """Steps 2 and 3 of a sale already recorded as pending: the gateway call with its key, then the outcome."""
+    with store.read() as session:
+        txn = get_row(session, Transaction, txn_id)
+        amount, currency, key = txn.amount, txn.currency, txn.idempotency_key
+    assert key is not None
     result: GatewayResult | None = None
     error: str | None = None
     try:
-        result = gateway.sale(amount=amount, currency=currency, token=token, idempotency_key=key)
+        result = gateway_for(store, gateway_name_, settings).sale(amount=amount, currency=currency, token=token,
+                                                                  idempotency_key=key)
     except GatewayTimeout:
         return PaymentResult(TransactionStatus.PENDING, txn_id, amount, currency,
                              "No answer from the gateway yet; the charge will be confirmed or cancelled, never doubled")
     except GatewayError as exc:
         error = str(exc)
+    return record_sale_outcome(store, actor, txn_id, result, error, label, description, order_number)
+
+
+def record_sale_outcome(store: Store, actor: Actor, txn_id: int, result: GatewayResult | None, error: str | None,
+                        label: str, description: str | None, order_number: str | None = None) -> PaymentResult:
+    """Step 3 of a sale outside invoices: what the gateway said, with its timeline event, in one transaction.
+    A sale already recorded (a repair racing the original call) is left as it is."""
     with store.write() as session:
         txn = session.exec(select(Transaction).where(Transaction.id == txn_id).with_for_update()).one()
-        customer_id = txn.customer_id
+        amount, currency, customer_id = txn.amount, txn.currency, txn.customer_id
+        if txn.status != TransactionStatus.PENDING:
+            return PaymentResult(txn.status, txn.id, amount, currency, f"Payment already {txn.status}")
         aggregates.lock_customers(session, [customer_id])
         txn.processed_at = utcnow()
+        on = f" on {order_number}" if order_number else ""
         if result is not None and result.approved:
             txn.status = TransactionStatus.APPROVED
             txn.gateway_ref = result.reference
             if result.settled:
                 txn.settled = True
                 txn.settled_at = txn.processed_at
+            session.add(txn)
             aggregates.record_sale(session, customer_id, amount, currency, txn.processed_at, settled=result.settled)
             record_event(session, actor, customer_id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
-                         currency=currency, transaction=txn.id, description=description)
+                         currency=currency, transaction=txn.id, description=description, order=order_number)
             return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
-                                 f"Charged {format_amount(amount, currency)} to {label}")
+                                 f"Charged {format_amount(amount, currency)} to {label}{on}")
         message = (result.message if result else error) or "declined"
         txn.status = (TransactionStatus.DECLINED if result and result.outcome is Outcome.DECLINED
                       else TransactionStatus.FAILED)
-        txn.error = message[:500]
+        txn.error = message[: limits.GATEWAY_MESSAGE]
         session.add(txn)
         record_event(session, actor, customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
-                     message=message)
+                     message=message, order=order_number, transaction=txn.id)
         return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
+
+
+def repair_pending_sales(store: Store, settings: Settings,
+                         older_than: timedelta = timedelta(seconds=30)) -> list[PaymentResult]:
+    """Finish payments outside invoices (collected or additional) left pending by a crash or a timeout:
+    the same key is sent again, so the gateway answers once for both tries."""
+    cutoff = utcnow() - older_than
+    todo: list[tuple[int, str, str, str, str | None, str | None]] = []
+    with store.read() as session:
+        rows = session.exec(
+            select(Transaction, PaymentInstrument, Order.number)
+            .join(PaymentInstrument, col(PaymentInstrument.id) == Transaction.instrument_id)
+            .outerjoin(Order, col(Order.id) == Transaction.order_id)
+            .where(Transaction.status == TransactionStatus.PENDING, Transaction.type == TransactionType.SALE,
+                   col(Transaction.invoice_id).is_(None), col(Transaction.idempotency_key).is_not(None),
+                   Transaction.created_at <= cutoff)
+            .order_by(col(Transaction.id))
+        ).all()
+        for txn, instrument, number in rows:
+            if instrument.gateway_token:
+                todo.append((txn.id, txn.gateway, instrument.gateway_token,
+                             instrument_label(instrument.method, instrument.brand, instrument.last4),
+                             txn.description, number))
+    return [charge_pending_sale(store, SYSTEM, settings, txn_id, gateway, token, label, description, number)
+            for txn_id, gateway, token, label, description, number in todo]
 
 
 def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: str | int, amount: int, currency: str,
