@@ -107,8 +107,10 @@ def test_invoices_list_show_pay_and_resend(store, actors, settings, cli):
 
     from agentdesk.services.money import instruments
 
-    good = instruments.add_card(store, admin, settings, "C-1", APPROVE, "12/30")
-    code, out, err = cli("invoices", "pay", number.lower(), "--instrument", str(good), who="finn")
+    instruments.add_card(store, admin, settings, "C-1", APPROVE, "12/30")
+    code, out, err = cli("invoices", "pay", number, "--instrument", "9999", who="finn")
+    assert code != 0 and "no active payment instrument ending 9999" in err and "4242" in err
+    code, out, err = cli("invoices", "pay", number.lower(), "--instrument", APPROVE[-4:], who="finn")
     assert code == 0, err
     assert out.startswith("Charged 60.00 USD to ") and number in out
     assert rows(store, Invoice)[0].status == "paid"

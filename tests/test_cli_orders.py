@@ -109,4 +109,13 @@ def test_refusals_are_one_line(shop, capsys, login):
     assert code != 0 and "start" in err
     code, _, err = run_cli(capsys, "--db", shop.url, "orders", "show", "ORD-404")
     assert code != 0 and "no order" in err
+    code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
+                           "--instrument", "1111")
+    assert code != 0 and "no active payment instrument ending 1111 (active: 4242)" in err
+    code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
+                           "--instrument", "42")
+    assert code != 0 and "last four digits" in err
     assert count(shop, Order) == 0
+    code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
+                           "--instrument", "card 4242")
+    assert code == 0, err

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import click
 
 from agentdesk.cli import output
-from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.output import Column
 from agentdesk.cli.root import EXIT_ERROR, Desk, pass_desk
 from agentdesk.domain.money import format_amount
@@ -113,14 +112,19 @@ def resend(desk: Desk, invoice: str) -> int:
 
 @invoices.command()
 @click.argument("invoice", metavar="INVOICE")
-@click.option("--instrument", type=COUNT, metavar="ID", help="charge this payment instrument (default: the order's, "
-                                                             "else the customer's primary)")
+@click.option("--instrument", metavar="LAST4", help="charge the active card ending with these four digits "
+                                                   "(default: the order's, else the customer's primary)")
 @output.json_option
 @pass_desk
-def pay(desk: Desk, invoice: str, instrument: int | None, as_json: bool) -> int:
+def pay(desk: Desk, invoice: str, instrument: str | None, as_json: bool) -> int:
     """collect what INVOICE still owes now"""
     from agentdesk.services.billing import invoices as service
+    from agentdesk.services.money.instruments import resolve_instrument
 
-    result = service.pay_invoice(desk.store(), desk.actor, desk.settings, invoice, instrument)
+    instrument_id = None
+    if instrument is not None:
+        owner = service.invoice_detail(desk.store(), desk.actor, invoice).customer_ref
+        instrument_id = resolve_instrument(desk.store(), desk.actor, owner, instrument)
+    result = service.pay_invoice(desk.store(), desk.actor, desk.settings, invoice, instrument_id)
     output.record(result.to_dict(), as_json=as_json, lines=lambda: [visible(result.message)])
     return EXIT_ERROR if result.status in ("declined", "failed") else 0

@@ -63,7 +63,8 @@ def preview_lines(preview: OrderPreview) -> list[str]:
 @click.option("--quantity", type=COUNT, default=1, show_default=True)
 @click.option("--unit-price", metavar="AMOUNT", help="a price for this customer only, e.g. 12.30")
 @click.option("--coupon", "coupons", multiple=True, metavar="CODE", help="a coupon to redeem (repeatable)")
-@click.option("--instrument", type=COUNT, metavar="ID", help="the payment instrument (default: the primary)")
+@click.option("--instrument", metavar="LAST4", help="the active card ending with these four digits "
+                                                   "(default: the primary)")
 @click.option("--no-autopay", is_flag=True, help="send the invoice instead of charging the instrument")
 @click.option("--start", metavar="DATE", help="start on this day (YYYY-MM-DD); nothing is charged before")
 @click.option("--trial-days", type=COUNT, metavar="N", help="a trial of N days for this customer (0: none)")
@@ -72,11 +73,12 @@ def preview_lines(preview: OrderPreview) -> list[str]:
 @output.json_option
 @pass_desk
 def create(desk: Desk, customer: str, plan_code: str, quantity: int, unit_price: str | None,
-           coupons: tuple[str, ...], instrument: int | None, no_autopay: bool, start: str | None,
+           coupons: tuple[str, ...], instrument: str | None, no_autopay: bool, start: str | None,
            trial_days: int | None, shipping: str | None, preview_only: bool, as_json: bool) -> int:
     """order PLAN for CUSTOMER: previews, then places it for the previewed total"""
     from agentdesk.domain.dates import parse_date
     from agentdesk.domain.money import parse_amount
+    from agentdesk.services.money.instruments import resolve_instrument
     from agentdesk.services.orders.create import create_order
     from agentdesk.services.orders.preview import order_context, preview_order
     from agentdesk.services.orders.requests import ItemOverrides, ItemRequest, OrderRequest, ShippingChoice
@@ -94,7 +96,8 @@ def create(desk: Desk, customer: str, plan_code: str, quantity: int, unit_price:
         choice = ShippingChoice("catalog" if shipped else "none")
     request = OrderRequest(
         customer, [ItemRequest(plan_code, quantity, overrides=overrides)], coupons=list(coupons),
-        instrument_id=instrument, autopay=not no_autopay, shipping=choice,
+        instrument_id=None if instrument is None else resolve_instrument(store, actor, customer, instrument),
+        autopay=not no_autopay, shipping=choice,
         start_on=parse_date(start, "start") if start is not None else None,
     )
     preview = preview_order(store, actor, request)

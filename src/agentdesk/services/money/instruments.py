@@ -233,3 +233,25 @@ def set_billing_address(store: Store, actor: Actor, instrument_id: int, line1: s
             _edited(session, actor, instrument, "billing address", old or None, value)
             instrument.billing_address = value
             session.add(instrument)
+
+
+def resolve_instrument(store: Store, actor: Actor, customer: str | int, ref: str) -> int:
+    """The customer's active instrument named as an agent sees it: its last four digits (or 'card 4242').
+
+    The number is refused when no active instrument, or more than one, ends with it."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    digits = (ref or "").strip().lower().removeprefix("card").strip().removeprefix("ending").strip()
+    if not (len(digits) == 4 and digits.isascii() and digits.isdigit()):
+        raise InvalidInput(fields={"instrument": f"{ref!r}: give the last four digits of an active card, e.g. 4242"})
+    with store.read() as session:
+        owner = customer_by_ref(session, customer)
+        active = list(session.exec(select(PaymentInstrument).where(
+            PaymentInstrument.customer_id == owner.id, PaymentInstrument.status == InstrumentStatus.ACTIVE)))
+        matches = [i for i in active if i.last4 == digits]
+        if len(matches) == 1:
+            return matches[0].id
+        known = ", ".join(sorted({i.last4 for i in active if i.last4})) or "none"
+        if not matches:
+            raise NotFound(f"the customer has no active payment instrument ending {digits} (active: {known})")
+        raise InvalidInput(fields={"instrument": f"{len(matches)} active instruments end with {digits}; "
+                                                 "choose one in the console"})
