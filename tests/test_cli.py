@@ -69,6 +69,9 @@ def test_search_and_show_json(demo_db, capsys):
 def test_plain_output_and_errors(demo_db, capsys):
     code, out, _ = run(capsys, "--db", demo_db, "customers", "show", "CUS-0000001")
     assert code == 0 and "CUS-0000001" in out
+    shown = json.loads(run(capsys, "--db", demo_db, "customers", "show", "CUS-0000001", "--json")[1])
+    for card in shown["instruments"]:
+        assert f"•••• {card['last4']}" in out, "the text lists the cards an agent can name by their last four"
     code, out, err = run(capsys, "--db", demo_db, "customers", "show", "nope")
     assert code == 1 and out == "" and err.strip() == "agentdesk: no customer with the id 'nope'"
     code, _, err = run(capsys, "--db", demo_db, "customers", "search", "x", "--limit", "0")

@@ -108,6 +108,8 @@ def detail_lines(d: CustomerDetail) -> list[str]:
         f"  address {visible(a.line1)}, {visible(a.city)} {visible(a.postal_code or '')} {a.country}"
         for a in d.addresses
     ]
+    lines += [f"  pays   {visible(i.label)}  ({i.status}{', primary' if i.primary else ''}"
+              f"{', backup allowed' if i.allow_backup else ''})" for i in d.instruments]
     lines += [
         f"  txn {t.id:>8} {t.created_at:%Y-%m-%d} {t.type:<7} {t.status:<18} "
         f"{format_amount(t.amount, t.currency):>14} {'settled' if t.settled else 'unsettled'}"
