@@ -50,7 +50,7 @@ def test_preview_prints_and_writes_nothing(shop, capsys, login):
 def test_create_charges_and_shows_the_order(shop, capsys, login):
     login["name"] = "sam"
     code, out, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
-                             "--unit-price", "7.00", "--json")
+                             "--unit-price", "7.00", "--instrument", "4242", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["payment"] == "approved" and result["status"] == "active" and result["total_today"] == 700
@@ -107,6 +107,9 @@ def test_refusals_are_one_line(shop, capsys, login):
     code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
                            "--start", "next week")
     assert code != 0 and "start" in err
+    code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
+                           "--instrument", "9999")
+    assert code != 0 and "9999" in err
     code, _, err = run_cli(capsys, "--db", shop.url, "orders", "show", "ORD-404")
     assert code != 0 and "no order" in err
     code, _, err = run_cli(capsys, "--db", shop.url, "orders", "create", "C-1", "--plan", "basic-m",
