@@ -48,6 +48,8 @@ from agentdesk.domain.enums import (
     OrderStatus,
     PlanInterval,
     PlanKind,
+    QuoteAcceptance,
+    QuoteStatus,
     Role,
     TransactionStatus,
     TransactionType,
@@ -810,3 +812,37 @@ class PolicyChange(SQLModel, table=True):
     agent_label: str = Field(max_length=limits.LOGIN)
     """The admin's login, "System", or the migration that seeded the value."""
     changed_at: datetime = Field(default_factory=utcnow)
+
+
+class Quote(SQLModel, table=True):
+    """A priced offer to a customer: the order request as data, accepted once into an order.
+
+    `total` is what the preview charged today when the quote was made; accepting places the
+    order only at that total. `accepting_at` marks an acceptance under way (set and cleared by
+    conditional updates), so two agents accepting at once place one order."""
+
+    __tablename__ = "quote"
+    __table_args__ = (Index("ix_quote_expiry", "status", "expires_on"),)
+    id: int = Field(default=None, primary_key=True)
+    number: str = Field(max_length=limits.ORDER_NUMBER, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    website_id: int = Field(foreign_key="website.id")
+    status: QuoteStatus = Field(sa_type=EnumText(QuoteStatus, 16))
+    request: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    currency: str = Field(max_length=3)
+    total: int = Field(sa_type=BigInteger)
+    expires_on: date
+    """The last day it can be accepted."""
+    accept_by: QuoteAcceptance = Field(sa_type=EnumText(QuoteAcceptance, 16))
+    terms: str | None = Field(default=None, max_length=limits.QUOTE_TERMS)
+    redirect_url: str | None = Field(default=None, max_length=limits.REDIRECT_URL)
+    signature_name: str | None = Field(default=None, max_length=limits.NAME)
+    """The signatory printed under the signature line; None: no signature line."""
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+    """The order placed on acceptance (with payment acceptance, also a placed order still unpaid)."""
+    accepting_at: datetime | None = None
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    issued_at: datetime | None = None
+    decided_at: datetime | None = None
+    updated_at: datetime | None = None

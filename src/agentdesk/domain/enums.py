@@ -77,6 +77,26 @@ class OrderStatusSets:
     """Orders still running or waiting to start."""
 
 
+class QuoteStatus(StrEnum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    """Sent to the customer; can be accepted or rejected until it expires."""
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    RECALLED = "recalled"
+    """Withdrawn by the merchant."""
+
+
+class QuoteAcceptance(StrEnum):
+    """What makes a quote accepted."""
+
+    PAYMENT = "payment"
+    """The customer pays the full amount due today."""
+    CUSTOMER = "customer"
+    """The customer says yes; payment follows the order's own terms."""
+
+
 class CouponKind(StrEnum):
     PERCENT = "percent"
     FIXED = "fixed"
