@@ -84,6 +84,12 @@ class EventType(StrEnum):
     USAGE_RECORDED = "usage_recorded"
     COMMISSION_RECORDED = "commission_recorded"
     COMMISSION_ADJUSTED = "commission_adjusted"
+    QUOTE_CREATED = "quote_created"
+    QUOTE_ISSUED = "quote_issued"
+    QUOTE_ACCEPTED = "quote_accepted"
+    QUOTE_REJECTED = "quote_rejected"
+    QUOTE_EXPIRED = "quote_expired"
+    QUOTE_RECALLED = "quote_recalled"
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ _MONEY_TXN = {
     "order": ("str", False),
     "reason": ("str", False),
 }
+_QUOTE = {"quote": ("str", True), "amount": ("int", True), "currency": ("str", True)}
 _CODES = {"acquirer_code": ("str", False), "provider_code": ("str", False)}
 _BILLING = {
     "invoice": ("str", False),
@@ -310,6 +317,14 @@ CATALOG: dict[EventType, EventSpec] = {
         "Affiliate commission adjusted",
         {"invoice": ("str", True), "changes": ("dict", True), "reason": ("str", True)},
     ),
+    EventType.QUOTE_CREATED: EventSpec("Quote created", {**_QUOTE, "expires_on": ("date", True),
+                                                         "accept_by": ("str", True)}),
+    EventType.QUOTE_ISSUED: EventSpec("Quote issued", {**_QUOTE, "expires_on": ("date", True), "to": ("str", False)}),
+    EventType.QUOTE_ACCEPTED: EventSpec("Quote accepted", {**_QUOTE, "order": ("str", True),
+                                                           "accept_by": ("str", True)}),
+    EventType.QUOTE_REJECTED: EventSpec("Quote rejected", {**_QUOTE, "reason": ("str", False)}),
+    EventType.QUOTE_EXPIRED: EventSpec("Quote expired", {**_QUOTE, "expires_on": ("date", True)}),
+    EventType.QUOTE_RECALLED: EventSpec("Quote recalled", {**_QUOTE, "reason": ("str", False)}),
 }
 
 
