@@ -134,7 +134,9 @@ def terms_for(coupon: Coupon, currency: str) -> CouponTerms:
 
 def applicable_redemptions(session: Session, customer_id: int,
                            order_id: int | None) -> list[tuple[CouponRedemption, Coupon]]:
-    """Open redemptions an invoice takes: the order's, then the account's, each oldest first."""
+    """Open redemptions an invoice takes: the order's, then the account's, each oldest first; one per coupon,
+    so a coupon redeemed both on the order and on the account discounts a line once (the account's waits
+    for a later invoice)."""
     query = (
         select(CouponRedemption, Coupon)
         .join(Coupon, col(Coupon.id) == col(CouponRedemption.coupon_id))
@@ -146,7 +148,14 @@ def applicable_redemptions(session: Session, customer_id: int,
     else:
         query = query.where((col(CouponRedemption.order_id) == order_id) | col(CouponRedemption.order_id).is_(None))
     rows = [(r, c) for r, c in session.exec(query).all()]
-    return [row for row in rows if row[0].order_id is not None] + [row for row in rows if row[0].order_id is None]
+    ordered = [row for row in rows if row[0].order_id is not None] + [row for row in rows if row[0].order_id is None]
+    seen: set[int | None] = set()
+    taken = []
+    for redemption, coupon in ordered:
+        if coupon.id not in seen:
+            seen.add(coupon.id)
+            taken.append((redemption, coupon))
+    return taken
 
 
 def cycle_limit(coupon: Coupon) -> int | None:
