@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import CouponRedemption, Coupon, Order, OrderItem, PaymentInstrument, Transaction
+from agentdesk.db.models import Coupon, CouponRedemption, Order, OrderItem, PaymentInstrument, Transaction
 from agentdesk.domain.enums import Role
 from agentdesk.domain.validation import AddressInput
 from agentdesk.services.customers import extras
