@@ -829,6 +829,9 @@ class Quote(SQLModel, table=True):
     website_id: int = Field(foreign_key="website.id")
     status: QuoteStatus = Field(sa_type=EnumText(QuoteStatus, 16))
     request: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """The order request as data: items with their overrides, coupons, shipping, start."""
+    priced: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """The preview when it was quoted (lines, discounts, next bills): what the printed quote shows."""
     currency: str = Field(max_length=3)
     total: int = Field(sa_type=BigInteger)
     expires_on: date

@@ -24,6 +24,7 @@ from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import payments, refunds, settlement
+from agentdesk.services.orders import quotes
 from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline import checkpoints
 from agentdesk.services.timeline.catalog import EventType
@@ -107,6 +108,7 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
     """Run the jobs that are due; `checkpoint=False` (the console) leaves timeline checkpoints to the worker,
     whose process can afford reading the whole checkpoint log."""
     report = WorkReport()
+    quotes.expire_quotes(store, now)
     for _ in range(limit):
         job = jobs.claim(store, now)
         if job is None:

@@ -5,9 +5,9 @@ Revises: 0017
 Create Date: 2026-11-29 10:00:00
 
 A quote keeps the order request as JSON (items with their overrides, coupons, shipping,
-start), the total today it was priced at, its expiry day, what accepts it (payment or
-the customer's word), terms, a redirect URL, an optional signatory, and the order placed
-when it was accepted.
+start), the preview it was priced at and its total today, its expiry day, what accepts
+it (payment or the customer's word), terms, a redirect URL, an optional signatory, and
+the order placed when it was accepted.
 """
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('website_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('request', sa.JSON(), nullable=False),
+    sa.Column('priced', sa.JSON(), nullable=False),
     sa.Column('currency', AutoString(length=3), nullable=False),
     sa.Column('total', sa.BigInteger(), nullable=False),
     sa.Column('expires_on', sa.Date(), nullable=False),
