@@ -28,6 +28,8 @@ EXPECTED = {
     Action.MANAGE_AGENTS: {A},
     Action.MANAGE_POLICY: {A},
     Action.AUDIT_MONEY: {A, F},
+    Action.MANAGE_CATALOG: {A},
+    Action.ADJUST_COMMISSIONS: {A, F},
 }
 
 
