@@ -49,6 +49,7 @@ SUBCOMMANDS: dict[str, str] = {
     "catalog": "catalog:catalog",
     "coupons": "coupons:coupons",
     "orders": "orders:orders",
+    "quotes": "quotes:quotes",
     "invoices": "invoices:invoices",
     "charges": "charges:charges",
     "usage": "charges:usage",
