@@ -37,6 +37,7 @@ from agentdesk.domain.enums import (
     BlocklistKind,
     CouponDuration,
     CouponKind,
+    FulfillmentStatus,
     InstrumentMethod,
     InstrumentStatus,
     InvoiceLineKind,
@@ -51,6 +52,8 @@ from agentdesk.domain.enums import (
     QuoteAcceptance,
     QuoteStatus,
     Role,
+    ScheduledChangeKind,
+    ScheduledChangeStatus,
     TransactionStatus,
     TransactionType,
 )
@@ -155,9 +158,11 @@ class Customer(SQLModel, table=True):
     """Set on a duplicate merged into another customer: it only points there now."""
     custom_fields: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     lead_source: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """Where the customer came from: source, medium, campaign, term, content, affiliate, … (see LEAD_FIELDS)."""
     edd_required: bool = Field(default=False)
     """Enhanced due diligence: set by an agent; automated searches then run monthly."""
-    """Where the customer came from: source, medium, campaign, term, content, affiliate, … (see LEAD_FIELDS)."""
+    membership_login: str | None = Field(default=None, max_length=limits.LOGIN)
+    """The customer's login name on the merchant's membership site (never a password)."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -345,6 +350,8 @@ class Product(SQLModel, table=True):
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     """Choices a buyer makes, such as {"size": ["S", "M", "L"]}."""
     active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+    entitlements: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    """What an active order of this product grants, such as ["hd-streaming", "4-screens"]."""
 
 
 class Plan(SQLModel, table=True):
@@ -424,6 +431,10 @@ class Order(SQLModel, table=True):
     delinquency_days: int | None = None
     """Cancel the subscription when an invoice stays unpaid this many days past due."""
     in_credit_control: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    paused_from: date | None = None
+    paused_until: date | None = None
+    """The last day of a pause; None with `paused_from` set: paused until resumed."""
+    cancel_at_period_end: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     shipping_amount: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
     shipping_address_id: int | None = Field(default=None, foreign_key="address.id")
     invoice_notes: str | None = Field(default=None, max_length=limits.INVOICE_NOTES)
@@ -849,3 +860,52 @@ class Quote(SQLModel, table=True):
     issued_at: datetime | None = None
     decided_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class ScheduledChange(SQLModel, table=True):
+    """A subscription change due on a day (cancel or pause at period end, a downgrade at renewal…).
+
+    Carried out once: the executor moves it from pending to done with a conditional update; until
+    then an agent can withdraw it."""
+
+    __tablename__ = "scheduled_change"
+    __table_args__ = (Index("ix_scheduled_change_due", "status", "run_on", "id"),)
+    id: int = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    kind: ScheduledChangeKind = Field(sa_type=EnumText(ScheduledChangeKind, 16))
+    run_on: date
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    """What the change needs: the new plan code and price, the pause's end, …"""
+    status: ScheduledChangeStatus = Field(default=ScheduledChangeStatus.PENDING,
+                                          sa_type=EnumText(ScheduledChangeStatus, 16))
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    """When it was carried out, withdrawn or failed."""
+    error: str | None = Field(default=None, max_length=limits.GATEWAY_MESSAGE)
+
+
+class Fulfillment(SQLModel, table=True):
+    """A shipment of an order's physical items, created when the invoice for them is paid."""
+
+    __tablename__ = "fulfillment"
+    id: int = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", unique=True)
+    """The paid invoice that asked for it (one shipment per invoice); None for a reship."""
+    reship_of_id: int | None = Field(default=None, foreign_key="fulfillment.id")
+    status: FulfillmentStatus = Field(default=FulfillmentStatus.PENDING, sa_type=EnumText(FulfillmentStatus, 16))
+    address_id: int | None = Field(default=None, foreign_key="address.id")
+    carrier: str | None = Field(default=None, max_length=limits.CARRIER)
+    tracking_number: str | None = Field(default=None, max_length=limits.TRACKING_NUMBER)
+    reason: str | None = Field(default=None, max_length=limits.REASON)
+    """Why it was reshipped or cancelled."""
+    items: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    """[{"sku", "name", "quantity", "options"}] as shipped."""
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None

@@ -233,3 +233,29 @@ class RefundOutcome(StrEnum):
     """The gateway could not do it now; the queue tries again daily."""
     REFUSED = "refused"
     """Not attempted: the rules refused it (already refunded, nothing left, not found…)."""
+
+
+class ScheduledChangeKind(StrEnum):
+    """A change to a subscription that the billing engine carries out on its day."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CHANGE_PLAN = "change_plan"
+    """An upgrade at renewal or a downgrade: the items' plan, price point or option change."""
+    TRIAL_STOP = "trial_stop"
+    """End the subscription when its trial ends."""
+
+
+class ScheduledChangeStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    WITHDRAWN = "withdrawn"
+    FAILED = "failed"
+
+
+class FulfillmentStatus(StrEnum):
+    PENDING = "pending"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
