@@ -90,6 +90,23 @@ class EventType(StrEnum):
     QUOTE_REJECTED = "quote_rejected"
     QUOTE_EXPIRED = "quote_expired"
     QUOTE_RECALLED = "quote_recalled"
+    ORDER_CANCELLED = "order_cancelled"
+    TRIAL_RESTARTED = "trial_restarted"
+    TRIAL_SKIPPED = "trial_skipped"
+    TRIAL_STOP_SCHEDULED = "trial_stop_scheduled"
+    QUANTITY_CHANGED = "quantity_changed"
+    SUBSCRIPTION_BILLED_NOW = "subscription_billed_now"
+    COUPON_REMOVED = "coupon_removed"
+    CHANGE_SCHEDULED = "change_scheduled"
+    CHANGE_WITHDRAWN = "change_withdrawn"
+    FULFILLMENT_CREATED = "fulfillment_created"
+    FULFILLMENT_UPDATED = "fulfillment_updated"
+    FULFILLMENT_RESHIPPED = "fulfillment_reshipped"
+    FULFILLMENT_CANCELLED = "fulfillment_cancelled"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"
+    INVOICE_VOIDED = "invoice_voided"
+    INVOICE_MARKED_PAID = "invoice_marked_paid"
+    INVOICE_WRITTEN_OFF = "invoice_written_off"
 
 
 @dataclass(frozen=True)
@@ -325,6 +342,44 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.QUOTE_REJECTED: EventSpec("Quote rejected", {**_QUOTE, "reason": ("str", False)}),
     EventType.QUOTE_EXPIRED: EventSpec("Quote expired", {**_QUOTE, "expires_on": ("date", True)}),
     EventType.QUOTE_RECALLED: EventSpec("Quote recalled", {**_QUOTE, "reason": ("str", False)}),
+    EventType.ORDER_CANCELLED: EventSpec("Order cancelled", {"order": ("str", True), "reason": ("str", False)}),
+    EventType.TRIAL_RESTARTED: EventSpec("Trial restarted", {**_SUB, "until": ("date", True)}),
+    EventType.TRIAL_SKIPPED: EventSpec("Trial skipped", dict(_SUB)),
+    EventType.TRIAL_STOP_SCHEDULED: EventSpec("Subscription ends with its trial", {**_SUB, "on": ("date", True)}),
+    EventType.QUANTITY_CHANGED: EventSpec(
+        "Quantity changed",
+        {**_SUB, "from": ("int", True), "to": ("int", True), "amount": ("int", False), "currency": ("str", False)},
+    ),
+    EventType.SUBSCRIPTION_BILLED_NOW: EventSpec(
+        "Subscription billed now", {**_SUB, "invoice": ("str", False), "reason": ("str", False)}
+    ),
+    EventType.COUPON_REMOVED: EventSpec("Coupon removed", {"coupon": ("str", True), "order": ("str", False)}),
+    EventType.CHANGE_SCHEDULED: EventSpec(
+        "Subscription change scheduled",
+        {"order": ("str", True), "change": ("str", True), "on": ("date", True), "details": ("dict", False)},
+    ),
+    EventType.CHANGE_WITHDRAWN: EventSpec(
+        "Scheduled change withdrawn", {"order": ("str", True), "change": ("str", True), "on": ("date", False)}
+    ),
+    EventType.FULFILLMENT_CREATED: EventSpec(
+        "Fulfillment created", {"order": ("str", True), "fulfillment": ("int", True), "items": ("list", False)}
+    ),
+    EventType.FULFILLMENT_UPDATED: EventSpec(
+        "Fulfillment updated", {"order": ("str", True), "fulfillment": ("int", True), "changes": ("dict", True)}
+    ),
+    EventType.FULFILLMENT_RESHIPPED: EventSpec(
+        "Fulfillment reshipped",
+        {"order": ("str", True), "fulfillment": ("int", True), "reship_of": ("int", True), "reason": ("str", True)},
+    ),
+    EventType.FULFILLMENT_CANCELLED: EventSpec(
+        "Fulfillment cancelled", {"order": ("str", True), "fulfillment": ("int", True), "reason": ("str", True)}
+    ),
+    EventType.PASSWORD_RESET_REQUESTED: EventSpec("Password reset requested", {"login": ("str", True)}),
+    EventType.INVOICE_VOIDED: EventSpec("Invoice voided", {**_INVOICE, "reason": ("str", False)}),
+    EventType.INVOICE_MARKED_PAID: EventSpec(
+        "Invoice marked paid outside", {**_INVOICE, "reference": ("str", True), "transaction": ("int", False)}
+    ),
+    EventType.INVOICE_WRITTEN_OFF: EventSpec("Invoice written off", {**_INVOICE, "reason": ("str", False)}),
 }
 
 
