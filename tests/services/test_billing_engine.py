@@ -262,3 +262,22 @@ def test_an_order_without_autopay_is_invoiced_but_not_charged(store, admin, sett
     assert run_billing(store, settings, now=at(date(2027, 4, 2))) == BillingReport()
     assert [i.status for i in invoices_of(store, order)] == ["paid", "past_due"], "unpaid after its due time"
     assert len(sales(store, order)) == 1
+
+
+def test_a_renewal_a_coupon_pays_in_full_gets_a_paid_invoices_bookkeeping(store, admin, settings, customer):
+    from agentdesk.services.billing import coupons
+
+    order = place(store, admin, settings, at(date(2027, 3, 1)))
+    coupons.create_coupon(store, admin, "FREE", "percent", percent="100", duration="forever")
+    coupons.redeem_on_account(store, admin, "C-1", "FREE")
+    with store.write(unrecorded="test fixture") as s:  # an earlier retry left the order in credit control
+        s.execute(text("UPDATE orders SET in_credit_control = :on"), {"on": True})
+    report = run_billing(store, settings, now=at(date(2027, 4, 1)))
+    assert (report.invoiced, report.collected, report.errors) == (1, 0, 0)
+    renewal = invoices_of(store, order)[1]
+    assert (renewal.total, renewal.status, renewal.attempts) == (0, "paid", 0)
+    assert len(sales(store, order)) == 1, "nothing owed: nothing charged"
+    billed = events_of(store, customer, "subscription_billed")
+    assert [(e["invoice"], e["amount"], e.get("transaction")) for e in billed] == [(renewal.number, 0, None)]
+    assert events_of(store, customer, "credit_control_exited")[0]["invoice"] == renewal.number
+    assert not order_row(store, order.number).in_credit_control

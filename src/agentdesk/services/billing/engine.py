@@ -101,6 +101,11 @@ class _Tally:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(f"{what}: {exc}")
 
+    def merge(self, other: _Tally) -> None:
+        for name, n in other.counts.items():
+            self.add(name, n)
+        self.problems += other.problems[:MAX_PROBLEMS - len(self.problems)]
+
     def collected(self, status: str) -> None:
         if status == TransactionStatus.APPROVED.value:
             self.add("collected")
@@ -226,13 +231,20 @@ class _Item:
 
 
 def _items(session: Session, order_id: int) -> list[_Item]:
+    return _items_of(session, [order_id]).get(order_id, [])
+
+
+def _items_of(session: Session, order_ids: list[int]) -> dict[int, list[_Item]]:
     rows = session.exec(
         select(OrderItem, Plan.code, Plan.name, Product.name).join(Plan, col(Plan.id) == col(OrderItem.plan_id))
         .join(Product, col(Product.id) == col(Plan.product_id))
-        .where(OrderItem.order_id == order_id).order_by(col(OrderItem.id))
+        .where(col(OrderItem.order_id).in_(order_ids)).order_by(col(OrderItem.order_id), col(OrderItem.id))
     ).all()
-    return [_Item(item, code, item.plan_name or f"{product} — {plan}", item.plan_name or product)
-            for item, code, plan, product in rows]
+    found: dict[int, list[_Item]] = {}
+    for item, code, plan, product in rows:
+        found.setdefault(item.order_id, []).append(
+            _Item(item, code, item.plan_name or f"{product} — {plan}", item.plan_name or product))
+    return found
 
 
 def _recurring(items: list[_Item]) -> list[_Item]:
@@ -287,16 +299,74 @@ def _renewals(store: Store, settings: Settings, now: datetime, batch: int, tally
             rows = list(session.exec(query.order_by(col(Order.next_bill_date), col(Order.id)).limit(batch)).all())
         if not rows:
             return
-        for _, order_id, customer_id in rows:
+        _renew_batch(store, settings, [(order_id, customer_id) for _, order_id, customer_id in rows], now, tally)
+        last = (rows[-1][0], rows[-1][1])  # type: ignore[assignment]
+
+
+def _renew_batch(store: Store, settings: Settings, rows: list[tuple[int, int]], now: datetime,
+                 tally: _Tally) -> None:
+    """A page of due renewals in three steps: one transaction issues every invoice, moves every period on
+    and commits each payment pending with its key; the gateway is called for each outside any transaction;
+    one transaction records every outcome (`invoices.collect_started`). Should the first transaction fail,
+    the page is billed again one order at a time, each in its own transactions (as `_bill_and_collect`)."""
+    from agentdesk.services.billing import invoices
+
+    batch = _Tally()
+    try:
+        with store.write() as session:
+            started, results = _bill_batch(session, settings, rows, now, batch)
+    except Exception:
+        log.warning("billing %d renewals together failed; billing each alone", len(rows), exc_info=True)
+        for order_id, customer_id in rows:
             _safely(tally, f"renewing order {order_id}",
                     _bill_and_collect, store, settings, order_id, customer_id, now, tally)
-        last = (rows[-1][0], rows[-1][1])  # type: ignore[assignment]
+        return
+    tally.merge(batch)
+    for result in results:
+        tally.collected(result.status)
+    for invoice_id, outcome in invoices.collect_started(store, SYSTEM, settings, started, now):
+        if isinstance(outcome, Exception):
+            tally.error(f"collecting invoice {invoice_id}", outcome)
+        else:
+            tally.collected(outcome.status)
+
+
+def _bill_batch(session: Session, settings: Settings, rows: list[tuple[int, int]], now: datetime, tally: _Tally
+                ) -> tuple[list[Any], list[Any]]:
+    from agentdesk.services.billing import invoices
+    from agentdesk.services.timeline import chain
+    from agentdesk.services.timeline.record import prefetch_unbound
+
+    customers = sorted({customer_id for _, customer_id in rows})
+    aggregates.lock_customers(session, customers)
+    orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_([o for o, _ in rows]))
+                                             .order_by(col(Order.id)).with_for_update(skip_locked=True)).all()}
+    items = _items_of(session, list(orders))
+    chain.prefetch_heads(session, customers)
+    prefetch_unbound(session, customers)
+    invoices.prefetch_customers(session, customers)
+    facts = invoices.batch_facts(session, customers,
+                                 [f"order-{o.id}-cycle-{o.cycles_billed + 1}" for o in orders.values()])
+    active = invoices.active_instruments(session, customers)
+    started: list[Any] = []
+    results: list[Any] = []
+    for order_id, _ in rows:
+        order = orders.get(order_id)
+        if order is None:
+            continue
+        billed = _bill_locked(session, order, items.get(order_id, []), now, tally, facts)
+        if billed is not None and billed.invoice is not None and billed.collect:
+            begun = invoices.start_collection(session, SYSTEM, settings, billed.invoice, now, fresh=True,
+                                              active=active)
+            (results if isinstance(begun, invoices.CollectResult) else started).append(begun)
+    return started, results
 
 
 @dataclass(frozen=True)
 class _Billed:
     invoice_id: int | None
     collect: bool
+    invoice: Invoice | None = None
 
 
 def _bill_and_collect(store: Store, settings: Settings, order_id: int, customer_id: int, now: datetime,
@@ -322,105 +392,120 @@ def _complete(session: Session, order: Order, product: str, now: datetime, tally
 def _bill_order(store: Store, order_id: int, customer_id: int, now: datetime, tally: _Tally) -> _Billed | None:
     """One period boundary of one order, in one transaction: the trial's end or a renewal, its invoice,
     the period moved on, or the order completed. None when there was nothing (left) to do."""
-    today = now.date()
     with store.write() as session:
         order = _lock_order(session, order_id, customer_id)
-        if order is None or order.status is not OrderStatus.ACTIVE or order.kind is not OrderKind.SUBSCRIPTION:
+        if order is None:
             return None
-        items = _items(session, order_id)
-        product = items[0].product if items else order.number
-        trial_end = _trial_pending(order)
-        if trial_end:
-            assert order.trial_ends_on is not None
-            if order.trial_ends_on > today:
-                return None
-            record_event(session, SYSTEM, customer_id, EventType.TRIAL_ENDED, product=product, order=order.number)
-            tally.add("trials_ended")
-            if not _recurring(items):
-                _complete(session, order, product, now, tally)
-                return _Billed(None, False)
-        elif order.next_bill_date is None or order.next_bill_date > today:
+        return _bill_locked(session, order, _items(session, order_id), now, tally)
+
+
+def _bill_locked(session: Session, order: Order, items: list[_Item], now: datetime, tally: _Tally,
+                 facts: Any = None) -> _Billed | None:
+    """`_bill_order` in the caller's transaction, the order locked by the caller (`facts`: the batch's
+    `invoices.batch_facts`)."""
+    today = now.date()
+    customer_id = order.customer_id
+    if order.status is not OrderStatus.ACTIVE or order.kind is not OrderKind.SUBSCRIPTION:
+        return None
+    product = items[0].product if items else order.number
+    trial_end = _trial_pending(order)
+    if trial_end:
+        assert order.trial_ends_on is not None
+        if order.trial_ends_on > today:
             return None
-        recurring = _recurring(items)
-        if not recurring:
+        record_event(session, SYSTEM, customer_id, EventType.TRIAL_ENDED, product=product, order=order.number)
+        tally.add("trials_ended")
+        if not _recurring(items):
             _complete(session, order, product, now, tally)
             return _Billed(None, False)
-        advance = [i for i in recurring if i.row.billing_timing is BillingTiming.ADVANCE]
-        arrears = [i for i in recurring if i.row.billing_timing is BillingTiming.ARREARS]
-        limits = [i.row.cycles for i in recurring]
-        limit = None if any(n is None for n in limits) else max(n or 0 for n in limits)
-        first = recurring[0].row
+    elif order.next_bill_date is None or order.next_bill_date > today:
+        return None
+    recurring = _recurring(items)
+    if not recurring:
+        _complete(session, order, product, now, tally)
+        return _Billed(None, False)
+    advance = [i for i in recurring if i.row.billing_timing is BillingTiming.ADVANCE]
+    arrears = [i for i in recurring if i.row.billing_timing is BillingTiming.ARREARS]
+    limits = [i.row.cycles for i in recurring]
+    limit = None if any(n is None for n in limits) else max(n or 0 for n in limits)
+    first = recurring[0].row
 
-        old: tuple[date, date] | None = None
-        if trial_end:
-            assert order.trial_ends_on is not None
-            boundary = order.trial_ends_on
-        elif advance and order.cycles_billed == 0:
-            boundary = order.period_start or order.starts_on or order.next_bill_date  # type: ignore[assignment]
-        elif order.period_start is not None and order.period_end is not None:
-            boundary, old = order.period_end, (order.period_start, order.period_end)
-        else:
-            boundary = order.starts_on or order.next_bill_date  # type: ignore[assignment]
-        if limit is not None and order.cycles_billed >= limit:
-            _complete(session, order, product, now, tally)
-            return _Billed(None, False)
+    old: tuple[date, date] | None = None
+    if trial_end:
+        assert order.trial_ends_on is not None
+        boundary = order.trial_ends_on
+    elif advance and order.cycles_billed == 0:
+        boundary = order.period_start or order.starts_on or order.next_bill_date  # type: ignore[assignment]
+    elif order.period_start is not None and order.period_end is not None:
+        boundary, old = order.period_end, (order.period_start, order.period_end)
+    else:
+        boundary = order.starts_on or order.next_bill_date  # type: ignore[assignment]
+    if limit is not None and order.cycles_billed >= limit:
+        _complete(session, order, product, now, tally)
+        return _Billed(None, False)
 
-        if (not trial_end and order.cycles_billed == 0 and order.period_start == boundary
-                and order.period_end is not None and order.period_end > boundary):
-            end = order.period_end  # the first period as the order was made (a renewal date chosen)
-        else:
-            end = add_interval(boundary, first.interval, first.interval_count, anchor_day(order, boundary))
-        cycle = order.cycles_billed + 1
-        lines = _advance_lines(advance, cycle)
-        usage: list[int] = []
-        if old is not None:
-            more, usage = _arrears_lines(session, arrears, old, cycle - 1 if advance else cycle)
-            lines += more
-        if lines and cycle == 1:
-            lines += _first_lines(session, order, recurring)
-        invoice = None
-        if lines:
-            from agentdesk.services.billing import invoices
+    if (not trial_end and order.cycles_billed == 0 and order.period_start == boundary
+            and order.period_end is not None and order.period_end > boundary):
+        end = order.period_end  # the first period as the order was made (a renewal date chosen)
+    else:
+        end = add_interval(boundary, first.interval, first.interval_count, anchor_day(order, boundary))
+    cycle = order.cycles_billed + 1
+    lines = _advance_lines(advance, cycle)
+    usage: list[int] = []
+    if old is not None:
+        more, usage = _arrears_lines(session, arrears, old, cycle - 1 if advance else cycle)
+        lines += more
+    if lines and cycle == 1:
+        lines += _first_lines(session, order, recurring)
+    invoice = None
+    if lines:
+        from agentdesk.services.billing import invoices
 
-            due_days = max(i.row.invoice_due_days for i in recurring)
-            invoice = invoices.issue_invoice(
-                session, SYSTEM, customer_id=customer_id, order=order, cycle=cycle, lines=lines,
-                currency=order.currency, billing_key=f"order-{order.id}-cycle-{cycle}",
-                period_start=boundary if advance else (old[0] if old else boundary),
-                period_end=end if advance else (old[1] if old else end),
-                issued_at=now, due_at=now + timedelta(days=due_days), notes=order.invoice_notes, now=now)
-            if invoice is None:
-                order.cycles_billed = cycle  # that period's invoice exists already: only move the order on
-            else:
-                if usage:
-                    session.execute(update(UsageRecord).where(col(UsageRecord.id).in_(usage))
-                                    .values(invoice_id=invoice.id).execution_options(synchronize_session=False))
-                order.cycles_billed = cycle
-                tally.add("invoiced")
-        order.period_start, order.period_end = boundary, end
-        shift = max(i.row.invoice_issue_days for i in recurring)
-        finished = limit is not None and order.cycles_billed >= limit
-        if finished and not advance:
-            _complete(session, order, product, now, tally)
+        due_days = max(i.row.invoice_due_days for i in recurring)
+        invoice = invoices.issue_invoice(
+            session, SYSTEM, customer_id=customer_id, order=order, cycle=cycle, lines=lines,
+            currency=order.currency, billing_key=f"order-{order.id}-cycle-{cycle}",
+            period_start=boundary if advance else (old[0] if old else boundary),
+            period_end=end if advance else (old[1] if old else end),
+            issued_at=now, due_at=now + timedelta(days=due_days), notes=order.invoice_notes, now=now,
+            facts=facts)
+        if invoice is None:
+            order.cycles_billed = cycle  # that period's invoice exists already: only move the order on
         else:
-            if finished:
-                order.next_bill_date = end
-            elif advance:
-                order.next_bill_date = max(end - timedelta(days=shift), boundary + timedelta(days=1))
-            else:
-                order.next_bill_date = end + timedelta(days=shift)
-            order.updated_at = now
-            session.add(order)
-            if not trial_end:
-                record_event(session, SYSTEM, customer_id, EventType.SUBSCRIPTION_RENEWED, product=product,
-                             order=order.number)
-        collect = False
-        if invoice is not None and invoice.status is InvoiceStatus.ISSUED and order.autopay:
-            # The dunning step collects it if this worker dies before it does (or when it falls due).
-            invoice.next_attempt_at = max(now, _aware(invoice.due_at))
-            session.add(invoice)
-            collect = _aware(invoice.due_at) <= now
-        return _Billed(invoice.id if invoice else None, collect)
+            if usage:
+                session.execute(update(UsageRecord).where(col(UsageRecord.id).in_(usage))
+                                .values(invoice_id=invoice.id).execution_options(synchronize_session=False))
+            order.cycles_billed = cycle
+            tally.add("invoiced")
+            if invoice.status is InvoiceStatus.PAID:
+                # Nothing owed (coupons or credit covered it): paid at issue, with a paid invoice's bookkeeping.
+                from agentdesk.services.billing import paid
+
+                paid.on_invoice_paid(session, SYSTEM, invoice, None, now)
+    order.period_start, order.period_end = boundary, end
+    shift = max(i.row.invoice_issue_days for i in recurring)
+    finished = limit is not None and order.cycles_billed >= limit
+    if finished and not advance:
+        _complete(session, order, product, now, tally)
+    else:
+        if finished:
+            order.next_bill_date = end
+        elif advance:
+            order.next_bill_date = max(end - timedelta(days=shift), boundary + timedelta(days=1))
+        else:
+            order.next_bill_date = end + timedelta(days=shift)
+        order.updated_at = now
+        session.add(order)
+        if not trial_end:
+            record_event(session, SYSTEM, customer_id, EventType.SUBSCRIPTION_RENEWED, product=product,
+                         order=order.number)
+    collect = False
+    if invoice is not None and invoice.status is InvoiceStatus.ISSUED and order.autopay:
+        # The dunning step collects it if this worker dies before it does (or when it falls due).
+        invoice.next_attempt_at = max(now, _aware(invoice.due_at))
+        session.add(invoice)
+        collect = _aware(invoice.due_at) <= now
+    return _Billed(invoice.id if invoice else None, collect, invoice)
 
 
 def _running(item: _Item, period: int) -> bool:

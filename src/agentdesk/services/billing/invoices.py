@@ -9,7 +9,9 @@ of a payment a crash or a timeout left pending.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -66,12 +68,17 @@ from agentdesk.services.money.gateways import (
     gateway_name,
 )
 from agentdesk.services.policy import service as policy
+from agentdesk.services.timeline import chain as timeline_chain
 from agentdesk.services.timeline.catalog import EventType
-from agentdesk.services.timeline.record import record_event
+from agentdesk.services.timeline.record import prefetch_unbound, record_event
+
+log = logging.getLogger(__name__)
 
 ITEM_KINDS = (InvoiceLineKind.ITEM, InvoiceLineKind.TRIAL, InvoiceLineKind.SETUP_FEE, InvoiceLineKind.USAGE)
 """Line kinds whose `ref` is the order item they bill."""
 NOTHING_DUE = "nothing_due"
+_EMAILS = "primary_emails"
+"""session.info: customer id → primary email address, read for a whole batch at once (`prefetch_customers`)."""
 
 
 def invoice_number(invoice_id: int) -> str:
@@ -79,6 +86,9 @@ def invoice_number(invoice_id: int) -> str:
 
 
 def customer_email(session: Session, customer_id: int) -> str | None:
+    known: dict[int, str | None] | None = session.info.get(_EMAILS)
+    if known is not None and customer_id in known:
+        return known[customer_id]
     return session.exec(
         select(CustomerEmail.address).where(CustomerEmail.customer_id == customer_id, CustomerEmail.is_primary)
     ).first()
@@ -139,24 +149,37 @@ def _draw_credit(session: Session, customer_id: int, currency: str, wanted: int)
 def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Order | None, cycle: int | None,
                   lines: list[pricing.Line], currency: str, billing_key: str, period_start: date | None,
                   period_end: date | None, issued_at: datetime, due_at: datetime, notes: str | None = None,
-                  include_account_charges: bool = True, now: datetime | None = None) -> Invoice | None:
+                  include_account_charges: bool = True, now: datetime | None = None,
+                  facts: BatchFacts | None = None) -> Invoice | None:
     """Issue the invoice for `billing_key` in the caller's transaction; None (nothing written) when that key
     was already billed.
 
     Lines' `ref`: an order item id for items, trials, setup fees and usage; an account charge id for
     CHARGE lines (that charge is then billed by this invoice). The customer's unbilled account charges in
     `currency` are added unless `include_account_charges` is False; open coupon redemptions discount the
-    lines; credit memos pay what they can, oldest first."""
+    lines; credit memos pay what they can, oldest first.
+
+    `facts` (from `batch_facts`, for many invoices in one transaction) spares the lookups it answers."""
     now = now or utcnow()
-    if session.exec(select(Invoice.id).where(Invoice.billing_key == billing_key)).first() is not None:
+    if facts is not None:
+        if billing_key in facts.billed_keys:
+            return None
+    elif session.exec(select(Invoice.id).where(Invoice.billing_key == billing_key)).first() is not None:
         return None
     lines = [replace(line, discounts=[]) for line in lines]
-    extra, charges = _charge_lines(session, customer_id, currency, order, lines, include_account_charges)
+    if facts is None or customer_id in facts.with_charges or any(line.kind is InvoiceLineKind.CHARGE
+                                                                  for line in lines):
+        extra, charges = _charge_lines(session, customer_id, currency, order, lines, include_account_charges)
+    else:
+        extra, charges = [], []
     lines += extra
-    redemptions = coupons.applicable_redemptions(session, customer_id, order.id if order else None)
-    available = sum(m.remaining for m in session.exec(
-        select(CreditMemo).where(CreditMemo.customer_id == customer_id, CreditMemo.currency == currency,
-                                 CreditMemo.remaining > 0)).all())
+    redemptions = (coupons.applicable_redemptions(session, customer_id, order.id if order else None)
+                   if facts is None or customer_id in facts.with_redemptions else [])
+    available = 0
+    if facts is None or customer_id in facts.with_credit:
+        available = sum(m.remaining for m in session.exec(
+            select(CreditMemo).where(CreditMemo.customer_id == customer_id, CreditMemo.currency == currency,
+                                     CreditMemo.remaining > 0)).all())
     try:
         outcomes = pricing.apply_coupons(lines, [coupons.terms_for(c, currency) for _, c in redemptions])
         sums = pricing.totals(lines, available)
@@ -172,6 +195,8 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
     session.add(invoice)
     session.flush()
     invoice.number = invoice_number(invoice.id)
+    if facts is not None:
+        facts.billed_keys.add(billing_key)
     order_number = order.number if order else None
     for line in lines:
         row = InvoiceLine(
@@ -184,7 +209,8 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
             total=line.total,
         )
         session.add(row)
-        session.flush()
+        if line.discounts:
+            session.flush()
         for index, amount in line.discounts:
             session.add(InvoiceDiscount(invoice_line_id=row.id, redemption_id=redemptions[index][0].id, amount=amount))
     for charge in charges:
@@ -203,6 +229,30 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
     if invoice.status is InvoiceStatus.ISSUED and order is not None and (not order.autopay or due_at > issued_at):
         _queue_invoice_email(session, invoice, f"email-invoice-{invoice.id}")
     return invoice
+
+
+@dataclass
+class BatchFacts:
+    """What a few queries found for a batch of invoices issued in one transaction (`batch_facts`): the
+    billing keys already used, and the customers that have unbilled account charges, open coupon
+    redemptions or credit. Only those customers' invoices look them up."""
+    billed_keys: set[str]
+    with_charges: set[int]
+    with_redemptions: set[int]
+    with_credit: set[int]
+
+
+def batch_facts(session: Session, customer_ids: list[int], billing_keys: list[str]) -> BatchFacts:
+    ids = sorted(set(customer_ids))
+    billed = set(session.exec(select(Invoice.billing_key).where(col(Invoice.billing_key).in_(billing_keys))).all()) \
+        if billing_keys else set()
+    charges = set(session.exec(select(AccountCharge.customer_id).where(
+        col(AccountCharge.customer_id).in_(ids), col(AccountCharge.invoice_id).is_(None))).all())
+    redemptions = set(session.exec(select(CouponRedemption.customer_id).where(
+        col(CouponRedemption.customer_id).in_(ids), col(CouponRedemption.ended_at).is_(None))).all())
+    credit = set(session.exec(select(CreditMemo.customer_id).where(
+        col(CreditMemo.customer_id).in_(ids), CreditMemo.remaining > 0)).all())
+    return BatchFacts({k for k in billed if k}, charges, redemptions, credit)
 
 
 # --- emails ----------------------------------------------------------------------------------
@@ -312,7 +362,8 @@ def _usable(instrument: PaymentInstrument | None, customer_id: int) -> bool:
             and instrument.status == InstrumentStatus.ACTIVE and bool(instrument.gateway_token))
 
 
-def _instruments(session: Session, invoice: Invoice, instrument_id: int | None) -> list[PaymentInstrument]:
+def _instruments(session: Session, invoice: Invoice, instrument_id: int | None,
+                 active_by_customer: dict[int, list[PaymentInstrument]] | None = None) -> list[PaymentInstrument]:
     """The instrument to charge first, then the customer's other active instruments allowed for backup use."""
     first: PaymentInstrument | None = None
     if instrument_id is not None:
@@ -320,17 +371,21 @@ def _instruments(session: Session, invoice: Invoice, instrument_id: int | None) 
         if not _usable(first, invoice.customer_id):
             raise InvalidInput(fields={"instrument": f"payment instrument {instrument_id} is not an active instrument "
                                                      "of this customer"})
+    if active_by_customer is not None:
+        active = active_by_customer.get(invoice.customer_id, [])
+    else:
+        active = list(session.exec(
+            select(PaymentInstrument).where(PaymentInstrument.customer_id == invoice.customer_id,
+                                            PaymentInstrument.status == InstrumentStatus.ACTIVE,
+                                            col(PaymentInstrument.gateway_token).is_not(None))
+            .order_by(col(PaymentInstrument.is_primary).desc(), col(PaymentInstrument.id))
+        ).all())
     if first is None and invoice.order_id is not None:
         order = session.get(Order, invoice.order_id)
         if order is not None and order.instrument_id is not None:
-            candidate = session.get(PaymentInstrument, order.instrument_id)
+            candidate = next((i for i in active if i.id == order.instrument_id), None) \
+                or session.get(PaymentInstrument, order.instrument_id)
             first = candidate if _usable(candidate, invoice.customer_id) else None
-    active = session.exec(
-        select(PaymentInstrument).where(PaymentInstrument.customer_id == invoice.customer_id,
-                                        PaymentInstrument.status == InstrumentStatus.ACTIVE,
-                                        col(PaymentInstrument.gateway_token).is_not(None))
-        .order_by(col(PaymentInstrument.is_primary).desc(), col(PaymentInstrument.id))
-    ).all()
     if first is None:
         first = active[0] if active else None
     if first is None:
@@ -338,14 +393,50 @@ def _instruments(session: Session, invoice: Invoice, instrument_id: int | None) 
     return [first] + [i for i in active if i.id != first.id and i.allow_backup]
 
 
+def active_instruments(session: Session, customer_ids: list[int]) -> dict[int, list[PaymentInstrument]]:
+    """Each customer's active instruments (primary first), for a batch of collections: one query."""
+    found: dict[int, list[PaymentInstrument]] = {}
+    for instrument in session.exec(
+            select(PaymentInstrument).where(col(PaymentInstrument.customer_id).in_(sorted(set(customer_ids))),
+                                            PaymentInstrument.status == InstrumentStatus.ACTIVE,
+                                            col(PaymentInstrument.gateway_token).is_not(None))
+            .order_by(col(PaymentInstrument.customer_id), col(PaymentInstrument.is_primary).desc(),
+                      col(PaymentInstrument.id))).all():
+        found.setdefault(instrument.customer_id, []).append(instrument)
+    return found
+
+
+def prefetch_customers(session: Session, customer_ids: list[int]) -> None:
+    """Load a batch's customers and their primary email addresses into the session (two queries), so each
+    invoice's receipt and website lookups need none of their own."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    # The session's identity map holds rows weakly: keep them for the transaction.
+    customers = session.exec(select(Customer).where(col(Customer.id).in_(ids))).all()
+    session.info.setdefault("batch_rows", []).extend(customers)
+    emails: dict[int, str | None] = session.info.setdefault(_EMAILS, {})
+    emails.update(dict.fromkeys(ids))
+    emails.update(dict(session.exec(select(CustomerEmail.customer_id, CustomerEmail.address).where(
+        col(CustomerEmail.customer_id).in_(ids), CustomerEmail.is_primary)).all()))
+
+
+def _gateway_of(session: Session, settings: Settings, website_id: int) -> str:
+    """The website's gateway, read once per transaction."""
+    names: dict[int, str] = session.info.setdefault("gateway_by_website", {})
+    if website_id not in names:
+        names[website_id] = gateway_name(session, get_row(session, Website, website_id), settings)
+    return names[website_id]
+
+
 def _start(session: Session, actor: Actor, settings: Settings, invoice: Invoice, instrument: PaymentInstrument,
            key: str) -> _Attempt:
-    website = get_row(session, Website, get_row(session, Customer, invoice.customer_id).website_id)
     amount = invoice.total - invoice.amount_paid
     txn = Transaction(customer_id=invoice.customer_id, order_id=invoice.order_id, invoice_id=invoice.id,
                       instrument_id=instrument.id, type=TransactionType.SALE, status=TransactionStatus.PENDING,
                       amount=amount, currency=invoice.currency,
-                      gateway=instrument.sticky_gateway or gateway_name(session, website, settings),
+                      gateway=instrument.sticky_gateway or _gateway_of(
+                          session, settings, get_row(session, Customer, invoice.customer_id).website_id),
                       idempotency_key=key, description=f"Invoice {invoice.number}", agent_id=actor.agent_id)
     session.add(txn)
     session.flush()
@@ -379,14 +470,24 @@ def _call(store: Store, settings: Settings, attempt: _Attempt) -> tuple[GatewayR
 
 
 def _approve(session: Session, actor: Actor, invoice: Invoice, txn: Transaction, result: GatewayResult,
-             label: str, now: datetime) -> CollectResult:
+             label: str, now: datetime, sales: list[Callable[[], None]] | None = None) -> CollectResult:
+    """`sales`: where a batch collects the aggregate updates, to run them after all its bookkeeping (each
+    flushes the session first)."""
     txn.status = TransactionStatus.APPROVED
     txn.gateway_ref = result.reference
     txn.processed_at = now
     if result.settled:
         txn.settled, txn.settled_at = True, now
     session.add(txn)
-    aggregates.record_sale(session, txn.customer_id, txn.amount, txn.currency, now, settled=result.settled)
+    customer_id, amount_paid, currency, settled = txn.customer_id, txn.amount, txn.currency, result.settled
+
+    def sale() -> None:
+        aggregates.record_sale(session, customer_id, amount_paid, currency, now, settled=settled)
+
+    if sales is None:
+        sale()
+    else:
+        sales.append(sale)
     invoice.amount_paid += txn.amount
     invoice.status = InvoiceStatus.PAID
     invoice.paid_at = now
@@ -455,20 +556,27 @@ def _outcome(store: Store, actor: Actor, attempt: _Attempt, result: GatewayResul
         txn = session.exec(select(Transaction).where(Transaction.id == attempt.transaction_id)
                            .with_for_update()).one()
         invoice = _lock_invoice(session, attempt.invoice_id)
-        if txn.status != TransactionStatus.PENDING:
-            return _result(invoice, txn, f"The payment of {invoice.number} was already {txn.status.value}")
-        aggregates.lock_customers(session, [txn.customer_id])
-        if result is not None and approved:
-            return _approve(session, actor, invoice, txn, result, attempt.label, now)
-        message = (result.message if result else error) or "declined"
-        txn.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
-                      else TransactionStatus.FAILED)
-        txn.error = message[:500]
-        txn.processed_at = now
-        session.add(txn)
-        if not final:
-            return None
-        return _fail(session, actor, invoice, txn, message, now)
+        return _record_outcome(session, actor, attempt, txn, invoice, result, error, now, final)
+
+
+def _record_outcome(session: Session, actor: Actor, attempt: _Attempt, txn: Transaction, invoice: Invoice,
+                    result: GatewayResult | None, error: str | None, now: datetime, final: bool,
+                    sales: list[Callable[[], None]] | None = None) -> CollectResult | None:
+    """`_outcome` in the caller's transaction, the transaction and invoice rows locked by the caller."""
+    if txn.status != TransactionStatus.PENDING:
+        return _result(invoice, txn, f"The payment of {invoice.number} was already {txn.status.value}")
+    aggregates.lock_customers(session, [txn.customer_id])
+    if result is not None and result.approved:
+        return _approve(session, actor, invoice, txn, result, attempt.label, now, sales)
+    message = (result.message if result else error) or "declined"
+    txn.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
+                  else TransactionStatus.FAILED)
+    txn.error = message[:500]
+    txn.processed_at = now
+    session.add(txn)
+    if not final:
+        return None
+    return _fail(session, actor, invoice, txn, message, now)
 
 
 def _pending_message(invoice_number: str) -> str:
@@ -484,45 +592,148 @@ def collect_invoice(store: Store, actor: Actor, settings: Settings, invoice_id: 
     now = now or utcnow()
     with store.write(unrecorded="a pending invoice payment; its outcome is recorded on the timeline") as session:
         invoice = _lock_invoice(session, invoice_id)
-        due = invoice.total - invoice.amount_paid
-        if invoice.status not in InvoiceStatusSets.OPEN or due <= 0:
-            return CollectResult(NOTHING_DUE, invoice.number, None, 0, invoice.currency,
-                                 f"Nothing is due on {invoice.number} ({invoice.status.value})")
+        started = start_collection(session, actor, settings, invoice, now, attempt_key=attempt_key,
+                                   instrument_id=instrument_id)
+    if isinstance(started, CollectResult):
+        return started
+    return _collect(store, actor, settings, started, now)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A collection whose first payment is pending (committed with its key): what the gateway call and the
+    outcome need."""
+    invoice_id: int
+    number: str
+    plan: list[tuple[int, str]]
+    """(instrument id, idempotency key) to try in turn: the first instrument, then backups."""
+    attempt: _Attempt
+
+
+def start_collection(session: Session, actor: Actor, settings: Settings, invoice: Invoice, now: datetime, *,
+                     attempt_key: str | None = None, instrument_id: int | None = None, fresh: bool = False,
+                     active: dict[int, list[PaymentInstrument]] | None = None) -> Started | CollectResult:
+    """The pending half of `collect_invoice` in the caller's transaction (the invoice locked by the caller):
+    the pending payment on the first instrument, or the result when there is nothing to collect (or no
+    instrument: then the failure is recorded). `fresh`: the invoice was issued in this transaction, so no
+    payment of it can exist yet; `active`: the batch's `active_instruments`."""
+    require(actor, Action.BILLING)
+    due = invoice.total - invoice.amount_paid
+    if invoice.status not in InvoiceStatusSets.OPEN or due <= 0:
+        return CollectResult(NOTHING_DUE, invoice.number, None, 0, invoice.currency,
+                             f"Nothing is due on {invoice.number} ({invoice.status.value})")
+    key = attempt_key or f"invoice-{invoice.id}-attempt-{invoice.attempts + 1}"
+    if not fresh:
         waiting = session.exec(select(Transaction).where(Transaction.invoice_id == invoice.id,
                                                          Transaction.status == TransactionStatus.PENDING)).first()
         if waiting is not None:
             return CollectResult(TransactionStatus.PENDING.value, invoice.number, waiting.id, waiting.amount,
                                  waiting.currency, _pending_message(invoice.number))
-        key = attempt_key or f"invoice-{invoice.id}-attempt-{invoice.attempts + 1}"
         earlier = session.exec(select(Transaction).where(Transaction.idempotency_key == key)).first()
         if earlier is not None:
             return _result(invoice, earlier, f"Attempt {key} was already {earlier.status.value}; nothing was charged "
                                              "again")
-        instruments = _instruments(session, invoice, instrument_id)
-        invoice.attempts += 1
-        session.add(invoice)
-        if not instruments:
-            return _fail(session, actor, invoice, None, "the customer has no active payment instrument", now)
-        plan = [(i.id, key if n == 0 else f"{key}-backup-{i.id}") for n, i in enumerate(instruments)]
-        first = _start(session, actor, settings, invoice, instruments[0], plan[0][1])
-        number = invoice.number
-    attempt = first
-    for index in range(len(plan)):
-        if index > 0:
+    instruments = _instruments(session, invoice, instrument_id, active)
+    invoice.attempts += 1
+    session.add(invoice)
+    if not instruments:
+        return _fail(session, actor, invoice, None, "the customer has no active payment instrument", now)
+    plan = [(i.id, key if n == 0 else f"{key}-backup-{i.id}") for n, i in enumerate(instruments)]
+    first = _start(session, actor, settings, invoice, instruments[0], plan[0][1])
+    return Started(invoice.id, invoice.number, plan, first)
+
+
+def _collect(store: Store, actor: Actor, settings: Settings, started: Started, now: datetime, start_at: int = 0,
+             answer: tuple[GatewayResult | None, str | None] | None = None) -> CollectResult:
+    """The gateway calls and outcomes of a started collection, from attempt `start_at` (whose gateway
+    answer may be given already)."""
+    attempt = started.attempt
+    plan = started.plan
+    for index in range(start_at, len(plan)):
+        if index > start_at or (index > 0 and answer is None):
             with store.write(unrecorded="a pending payment on a backup instrument") as session:
-                invoice = _lock_invoice(session, invoice_id)
+                invoice = _lock_invoice(session, started.invoice_id)
                 backup = get_row(session, PaymentInstrument, plan[index][0], "payment instrument")
                 attempt = _start(session, actor, settings, invoice, backup, plan[index][1])
-        try:
-            result, error = _call(store, settings, attempt)
-        except GatewayTimeout:
-            return CollectResult(TransactionStatus.PENDING.value, number, attempt.transaction_id, attempt.amount,
-                                 attempt.currency, _pending_message(number))
+        if index == start_at and answer is not None:
+            result, error = answer
+        else:
+            try:
+                result, error = _call(store, settings, attempt)
+            except GatewayTimeout:
+                return CollectResult(TransactionStatus.PENDING.value, started.number, attempt.transaction_id,
+                                     attempt.amount, attempt.currency, _pending_message(started.number))
         final = index == len(plan) - 1 or (result is not None and result.approved)
         outcome = _outcome(store, actor, attempt, result, error, now, final)
         if outcome is not None:
             return outcome
     raise AssertionError("the last attempt is always final")
+
+
+def collect_started(store: Store, actor: Actor, settings: Settings, started: list[Started], now: datetime
+                    ) -> list[tuple[int, CollectResult | Exception]]:
+    """Finish many started collections: each first attempt's gateway call (outside any transaction), then
+    their outcomes together in one transaction (approvals and final declines); a decline with a backup
+    instrument left goes on one collection at a time. Should the batch's transaction fail, each outcome is
+    recorded in its own. Returns (invoice id, result or the error) for each."""
+    done: list[tuple[int, CollectResult | Exception]] = []
+    answered: list[tuple[Started, GatewayResult | None, str | None]] = []
+    for item in started:
+        try:
+            result, error = _call(store, settings, item.attempt)
+        except GatewayTimeout:
+            done.append((item.invoice_id, CollectResult(
+                TransactionStatus.PENDING.value, item.number, item.attempt.transaction_id, item.attempt.amount,
+                item.attempt.currency, _pending_message(item.number))))
+            continue
+        except Exception as exc:
+            done.append((item.invoice_id, exc))
+            continue
+        answered.append((item, result, error))
+    together = [(s, r, e) for s, r, e in answered if (r is not None and r.approved) or len(s.plan) == 1]
+    alone = [(s, r, e) for s, r, e in answered if not ((r is not None and r.approved) or len(s.plan) == 1)]
+    if together:
+        try:
+            done += _record_together(store, actor, together, now)
+        except Exception:
+            log.warning("recording %d payment outcomes together failed; recording each alone", len(together),
+                        exc_info=True)
+            alone = together + alone
+    for item, result, error in alone:
+        try:
+            done.append((item.invoice_id, _collect(store, actor, settings, item, now, 0, (result, error))))
+        except Exception as exc:
+            done.append((item.invoice_id, exc))
+    return done
+
+
+def _record_together(store: Store, actor: Actor, answered: list[tuple[Started, GatewayResult | None, str | None]],
+                     now: datetime) -> list[tuple[int, CollectResult | Exception]]:
+    txn_ids = sorted(s.attempt.transaction_id for s, _, _ in answered)
+    invoice_ids = sorted(s.invoice_id for s, _, _ in answered)
+    done: list[tuple[int, CollectResult | Exception]] = []
+    with store.write() as session:
+        txns = {t.id: t for t in session.exec(select(Transaction).where(col(Transaction.id).in_(txn_ids))
+                                              .order_by(col(Transaction.id)).with_for_update()).all()}
+        invoices = {i.id: i for i in session.exec(select(Invoice).where(col(Invoice.id).in_(invoice_ids))
+                                                  .order_by(col(Invoice.id)).with_for_update()).all()}
+        customers = sorted({t.customer_id for t in txns.values()})
+        aggregates.lock_customers(session, customers)
+        order_ids = sorted({i.order_id for i in invoices.values() if i.order_id is not None})
+        paid.lock_orders(session, order_ids)
+        timeline_chain.prefetch_heads(session, customers)
+        prefetch_unbound(session, customers)
+        prefetch_customers(session, customers)
+        jobs.prefetch_keys(session, [f"email-receipt-{i}" for i in invoice_ids])
+        sales: list[Callable[[], None]] = []
+        for item, result, error in answered:
+            outcome = _record_outcome(session, actor, item.attempt, txns[item.attempt.transaction_id],
+                                      invoices[item.invoice_id], result, error, now, True, sales)
+            assert outcome is not None
+            done.append((item.invoice_id, outcome))
+        for sale in sales:
+            sale()
+    return done
 
 
 def repair_pending_payments(store: Store, settings: Settings, older_than: timedelta = timedelta(0)) -> int:

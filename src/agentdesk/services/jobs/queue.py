@@ -52,13 +52,29 @@ class JobInfo:
 def enqueue(session: Session, kind: JobKind, key: str, payload: dict[str, Any], customer_id: int | None = None,
             run_after: datetime | None = None, max_attempts: int = 3) -> Job:
     """Add a job to the caller's transaction; a key already queued is not queued twice."""
-    existing = session.exec(select(Job).where(Job.idempotency_key == key)).one_or_none()
-    if existing is not None:
-        return existing
+    absent: set[str] = session.info.get(_ABSENT, set())
+    if key in absent:
+        absent.discard(key)
+    else:
+        existing = session.exec(select(Job).where(Job.idempotency_key == key)).one_or_none()
+        if existing is not None:
+            return existing
     job = Job(kind=kind, idempotency_key=key, payload=payload, customer_id=customer_id,
               run_after=run_after or utcnow(), max_attempts=max_attempts)
     session.add(job)
     return job
+
+
+_ABSENT = "absent_job_keys"
+"""session.info: job keys known not queued yet (`prefetch_keys`); each spares `enqueue` one lookup, once."""
+
+
+def prefetch_keys(session: Session, keys: list[str]) -> None:
+    """Before enqueueing many jobs in one transaction: one query finds which of their keys are queued."""
+    if not keys:
+        return
+    queued = set(session.exec(select(Job.idempotency_key).where(col(Job.idempotency_key).in_(keys))).all())
+    session.info.setdefault(_ABSENT, set()).update(k for k in keys if k not in queued)
 
 
 def claim(store: Store, now: datetime | None = None) -> JobInfo | None:

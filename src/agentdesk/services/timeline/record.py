@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from agentdesk.db.keys import ServiceKey
@@ -52,7 +53,7 @@ def record_event(
 ) -> TimelineEvent:
     clean = validate_attributes(event_type, attributes)
     key = service_key(session)
-    rows = unbound_money_rows(session, customer_id)
+    rows = _unbound_for_event(session, customer_id)
     seals = [key.seal_money(table, money_fields(row)) for table, row in rows]
     bound: list[list[object]] = [[table, row.id, seal] for (table, row), seal in zip(rows, seals, strict=True)]
     event = TimelineEvent(
@@ -75,11 +76,97 @@ def record_event(
 
 
 def service_key(session: Session) -> ServiceKey:
+    cached: ServiceKey | None = session.info.get("service_key")
+    if cached is not None:
+        return cached
     store = session.info.get("store")
     if store is None:
         raise RuntimeError("timeline events are recorded in a store.write() session, which carries the service key")
     key: ServiceKey = store.open_key(session.connection()).key
+    session.info["service_key"] = key
     return key
+
+
+_BOUND = "money_bound_customers"
+"""session.info: customers none of whose money rows in this transaction's view is unbound, as far as the
+session knows: an event bound them all, and no money row of theirs was added or changed since (see
+`_watch_money`). Their next event binds only what the session itself holds unbound, with no query."""
+
+
+def _maybe_unbound(obj: object) -> bool:
+    """A money row an event would bind (unsealed, not pending)."""
+    if isinstance(obj, Transaction):
+        return obj.seal is None and obj.status != TransactionStatus.PENDING
+    return isinstance(obj, CreditMemo) and obj.seal is None
+
+
+_MONEY = "money_rows_held"
+"""session.info: customer id → the money rows the session holds (added or loaded), kept by `_watch_money`."""
+
+
+def _watch_money(session: Session) -> set[int]:
+    bound: set[int] | None = session.info.get(_BOUND)
+    if bound is not None:
+        return bound
+    bound = session.info[_BOUND] = set()
+    held: dict[int, list[MoneyRow]] = {}
+    session.info[_MONEY] = held
+
+    def hold(obj: object) -> None:
+        if isinstance(obj, (Transaction, CreditMemo)):
+            held.setdefault(obj.customer_id, []).append(obj)
+
+    for obj in list(session.identity_map.values()) + list(session.new):
+        hold(obj)
+
+    def added(_session: Session, instance: object) -> None:
+        hold(instance)
+
+    def statement(orm_execute: Any) -> None:
+        # A statement that may write money rows without the unit of work: forget everything (rare).
+        if not orm_execute.is_select:
+            mapper = orm_execute.bind_mapper
+            if mapper is None or mapper.class_ in (Transaction, CreditMemo):
+                bound.clear()
+
+    def rolled_back(*_args: object) -> None:
+        bound.clear()
+
+    event.listen(session, "transient_to_pending", added)
+    event.listen(session, "loaded_as_persistent", added)
+    event.listen(session, "do_orm_execute", statement)
+    event.listen(session, "after_soft_rollback", rolled_back)
+    return bound
+
+
+def _unbound_for_event(session: Session, customer_id: int) -> list[tuple[str, MoneyRow]]:
+    """`unbound_money_rows`, without its two queries when an earlier event of this session bound all of the
+    customer's rows: then what is unbound is what the session holds unsealed (added or changed since)."""
+    bound = _watch_money(session)
+    mine = [row for row in session.info[_MONEY].get(customer_id, ()) if _maybe_unbound(row)]
+    if customer_id in bound and all(row.id is not None for row in mine):
+        pairs: list[tuple[str, MoneyRow]] = [("transaction" if isinstance(r, Transaction) else "credit_memo", r)
+                                             for r in mine]
+        return sorted(pairs, key=lambda pair: (pair[0] != "transaction", pair[1].id))
+    rows = unbound_money_rows(session, customer_id)
+    bound.add(customer_id)
+    return rows
+
+
+def prefetch_unbound(session: Session, customer_ids: list[int]) -> None:
+    """Before recording events for many customers in one transaction: two queries find every unbound money
+    row of theirs; customers with none need no query at their first event (`_unbound_for_event`)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    bound = _watch_money(session)
+    session.flush()
+    with_rows = set(session.exec(select(Transaction.customer_id).where(
+        col(Transaction.customer_id).in_(ids), col(Transaction.seal).is_(None),
+        col(Transaction.status) != TransactionStatus.PENDING)).all())
+    with_rows |= set(session.exec(select(CreditMemo.customer_id).where(
+        col(CreditMemo.customer_id).in_(ids), col(CreditMemo.seal).is_(None))).all())
+    bound.update(i for i in ids if i not in with_rows)
 
 
 MoneyRow = Transaction | CreditMemo

@@ -22,19 +22,20 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from agentdesk.db.models import SandboxOperation, utcnow
+from agentdesk.db.models import SandboxOperation, table_of, utcnow
 from agentdesk.services.money.gateways.base import GatewayError, GatewayResult, GatewayTimeout, Outcome
 
 if TYPE_CHECKING:
     from agentdesk.db.store import Store
 
 log = logging.getLogger(__name__)
+_LEDGER = table_of(SandboxOperation)
 
 TEST_CARDS = {
     "4242424242424242": "tok_approve",
@@ -66,28 +67,38 @@ class SandboxGateway:
         with self.store.read() as session:
             return session.get(SandboxOperation, key)
 
-    def _answer(self, op: SandboxOperation) -> GatewayResult:
+    def _answer(self, op: SandboxOperation | Any) -> GatewayResult:
         return GatewayResult(Outcome(op.outcome), op.reference, op.message, op.settled)
+
+    def _earlier(self, key: str) -> Any:
+        """The ledger's row for `key` (operation, amount, outcome, reference, message, settled), or None: one
+        Core query, no ORM session (this runs once per payment)."""
+        with self.store.engine.connect() as connection:
+            return connection.execute(
+                select(_LEDGER.c.operation, _LEDGER.c.amount, _LEDGER.c.outcome, _LEDGER.c.reference,
+                       _LEDGER.c.message, _LEDGER.c.settled).where(_LEDGER.c.idempotency_key == key)
+            ).first()
 
     def _record(self, key: str, operation: str, amount: int, currency: str, outcome: Outcome, token: str | None,
                 parent: str | None = None, message: str | None = None) -> GatewayResult:
-        op = SandboxOperation(
-            idempotency_key=key, operation=operation, reference=f"sbx_{secrets.token_hex(8)}", parent_reference=parent,
-            token=token, amount=amount, currency=currency, outcome=outcome.value, message=message,
-        )
+        reference = f"sbx_{secrets.token_hex(8)}"
+        row = dict(idempotency_key=key, operation=operation, reference=reference, parent_reference=parent,
+                   token=token, amount=amount, currency=currency, outcome=outcome.value, message=message,
+                   settled=False, created_at=utcnow())
         try:
-            with self.store.write() as session:
-                session.add(op)
+            # Its own short transaction, as a processor's own records would be (one INSERT: no lock upgrade).
+            with self.store.engine.begin() as connection:
+                connection.execute(insert(_LEDGER).values(**row))
         except IntegrityError:
-            existing = self._replay(key)
+            existing = self._earlier(key)
             if existing is None:
                 raise
             return self._answer(existing)
-        return self._answer(op)
+        return GatewayResult(outcome, reference, message, False)
 
     def _operate(self, key: str, operation: str, amount: int, currency: str, token: str | None,
                  parent: str | None = None) -> GatewayResult:
-        earlier = self._replay(key)
+        earlier = self._earlier(key)
         if earlier is not None:
             if earlier.operation != operation or earlier.amount != amount:
                 raise GatewayError(f"idempotency key {key!r} was used for a different request")
@@ -151,14 +162,14 @@ class SandboxGateway:
 
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         parent = self._parent(reference)
-        earlier = self._replay(idempotency_key)
+        earlier = self._earlier(idempotency_key)
         if earlier is None and parent.settled:
             return GatewayResult(Outcome.DECLINED, None, "already settled: refund it instead")
         return self._operate(idempotency_key, "void", parent.amount, parent.currency, parent.token, reference)
 
     def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
         parent = self._parent(reference)
-        earlier = self._replay(idempotency_key)
+        earlier = self._earlier(idempotency_key)
         if earlier is None:
             if not parent.settled:
                 return GatewayResult(Outcome.DECLINED, None, "not settled yet: void it instead")
