@@ -498,9 +498,17 @@ def accept_quote(store: Store, actor: Actor, settings: Settings, number: str,
 
 
 def expire_quotes(store: Store, now: datetime | None = None) -> int:
-    """Issued quotes past their last day become expired (QUOTE_EXPIRED); returns how many."""
+    """Issued quotes past their last day become expired (QUOTE_EXPIRED); returns how many.
+
+    Run by every `run_due` (the worker and the console's drain): a read first, so that a store with
+    nothing to expire takes no write lock."""
     now = now or utcnow()
     today = now.date()
+    with store.read() as session:
+        due = session.exec(select(QuoteRow.id).where(QuoteRow.status == QuoteStatus.ISSUED,
+                                                     col(QuoteRow.expires_on) < today).limit(1)).first()
+    if due is None:
+        return 0
     expired = 0
     after = 0
     while True:
