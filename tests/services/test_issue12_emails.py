@@ -79,3 +79,16 @@ def test_every_billing_email_becomes_an_email_sent_event_with_subject_and_recipi
         (f"Payment failed for {unpaid}", "c-2@example.com"),
     ])
     assert runner.run_due(store, settings, checkpoint=False).done == 0, "each email is sent once"
+
+
+def test_the_welcome_email_names_the_coupons_of_the_order(store, actors, settings):
+    from agentdesk.db.models import Job
+
+    admin, sales = actors[Role.ADMIN], actors[Role.SALES]
+    seed_catalog(store)
+    add_buyer(store, admin, settings, "C-1", "4242424242424242")
+    _, result = place(store, sales, settings, request("basic-m", coupons=["save10"]))
+    assert result.payment == "approved"
+    with store.read() as s:
+        [body] = s.execute(select(Job.payload).where(Job.idempotency_key.like("email-welcome-%"))).scalars()
+    assert "Coupon SAVE10:" in body["body"] and "off today" in body["body"]

@@ -115,6 +115,9 @@ def _welcome(session: Session, q: Quote, order: Order, invoice: Invoice | None) 
     customer = customer_by_ref(session, q.customer_id)
     rows = [f"  {item.label}: {item.quantity} × {format_amount(item.unit_price, q.currency)}" for item in q.items]
     parts = [f"Hello {invoices.customer_name(customer)},", "", f"Thank you for your order {order.number}:", *rows, ""]
+    for code, value in q.preview.coupons:
+        parts.append(f"Coupon {code}: " + (f"{format_amount(value, q.currency)} off today." if isinstance(value, int)
+                                           else f"applies to later bills ({value})."))
     if invoice is not None:
         parts.append(f"Charged today: {format_amount(invoice.total, q.currency)} (invoice {invoice.number}).")
     else:
