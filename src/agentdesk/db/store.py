@@ -74,7 +74,8 @@ class TimelineGuard:
                         models.PaymentInstrument, models.Order, models.Transaction, models.CustomerTag,
                         models.TaxId, models.CreditMemo, models.Attachment, models.Mention, models.KycDocument,
                         models.AmlCheck, models.EddScore, models.Invoice, models.CouponRedemption,
-                        models.AccountCharge, models.AffiliateCommission)
+                        models.AccountCharge, models.AffiliateCommission, models.Quote, models.ScheduledChange,
+                        models.Fulfillment)
         self.event_type = models.TimelineEvent
         self.customer_type = models.Customer
         self.unrecorded = unrecorded
