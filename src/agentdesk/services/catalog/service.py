@@ -191,6 +191,7 @@ def _collapsed(text: str) -> str:
 def _product_values(spec: ProductSpec) -> dict[str, Any]:
     return {"name": _collapsed(spec.name), "description": _collapsed(spec.description or "") or None,
             "requires_shipping": spec.requires_shipping,
+            "entitlements": list(spec.entitlements),
             "options": {_collapsed(k): [_collapsed(v) for v in vs] for k, vs in spec.options.items()},
             "active": spec.active}
 

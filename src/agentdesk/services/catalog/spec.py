@@ -89,6 +89,8 @@ class ProductSpec(_Spec):
     description: StrictStr | None = None
     requires_shipping: StrictBool = False
     options: dict[StrictStr, list[StrictStr]] = {}
+    entitlements: list[StrictStr] = []
+    """Access names an active order of this product grants, such as "hd-streaming"."""
     active: StrictBool = True
     plans: list[PlanSpec] = []
 
@@ -241,6 +243,12 @@ def _check_product(problems: dict[str, str], at: str, product: ProductSpec) -> N
             problems[where] = "lists a value twice"
         for n, value in enumerate(values):
             _line(problems, f"{where}[{n}]", value, limits.NAME)
+    if len(product.entitlements) > MAX_OPTION_VALUES:
+        problems[f"{at}.entitlements"] = f"at most {MAX_OPTION_VALUES} entitlements"
+    elif len(set(product.entitlements)) != len(product.entitlements):
+        problems[f"{at}.entitlements"] = "lists an entitlement twice"
+    for n, name in enumerate(product.entitlements):
+        _code(problems, f"{at}.entitlements[{n}]", name, limits.NAME)
 
 
 def _validate(model: type[M], data: object, at: tuple[int | str, ...], problems: dict[str, str]) -> M | None:

@@ -212,7 +212,7 @@ CATALOG: dict[EventType, EventSpec] = {
         {"amount": ("int", True), "currency": ("str", True), "description": ("str", False),
          "order": ("str", False), "invoice": ("str", False), "charge": ("int", False)},
     ),
-    EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", dict(_SUB)),
+    EventType.ENTITLEMENTS_REFRESHED: EventSpec("Entitlements refreshed", {**_SUB, "access": ("list", False)}),
     EventType.CUSTOMER_ANONYMISED: EventSpec("Customer anonymised", {}),
     EventType.EMAIL_SENT: EventSpec(
         "Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}
