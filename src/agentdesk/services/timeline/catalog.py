@@ -375,7 +375,10 @@ CATALOG: dict[EventType, EventSpec] = {
         "Fulfillment cancelled", {"order": ("str", True), "fulfillment": ("int", True), "reason": ("str", True)}
     ),
     EventType.PASSWORD_RESET_REQUESTED: EventSpec("Password reset requested", {"login": ("str", True)}),
-    EventType.INVOICE_VOIDED: EventSpec("Invoice voided", {**_INVOICE, "reason": ("str", False)}),
+    EventType.INVOICE_VOIDED: EventSpec(
+        "Invoice voided",
+        {**_INVOICE, "reason": ("str", False), "credit_returned": ("int", False), "charges_released": ("int", False)},
+    ),
     EventType.INVOICE_MARKED_PAID: EventSpec(
         "Invoice marked paid outside", {**_INVOICE, "reference": ("str", True), "transaction": ("int", False)}
     ),
