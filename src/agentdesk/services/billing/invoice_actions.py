@@ -207,7 +207,7 @@ def _plan(session: Session, actor: Actor, action: InvoiceAction, invoice: Invoic
         if invoice.amount_paid:
             raise Conflict(f"{_money(invoice, invoice.amount_paid)} was paid on invoice {invoice.number}; only an "
                            "unpaid invoice can be voided — refund the payment instead")
-        returns = [(memo_id, held) for memo_id, held in session.exec(
+        returns = [(memo_id, int(held)) for memo_id, held in session.exec(
             select(CreditApplication.credit_memo_id, func.sum(CreditApplication.amount))
             .where(CreditApplication.invoice_id == invoice.id)
             .group_by(col(CreditApplication.credit_memo_id)).order_by(col(CreditApplication.credit_memo_id))).all()
