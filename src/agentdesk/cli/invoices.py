@@ -1,8 +1,10 @@
-"""`agentdesk invoices list|show|resend|pay`: a customer's invoices, one in full, sending it again, paying it."""
+"""`agentdesk invoices list|show|resend|pay|void|mark-paid|write-off|apply-credit`: a customer's invoices, one in
+full, sending it again, paying it, and settling it otherwise (void, paid outside, written off, credit)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,7 +37,7 @@ COLUMNS: tuple[Column[InvoiceSummary], ...] = (
 
 @click.group()
 def invoices() -> None:
-    """customers' invoices: list, show, resend, pay"""
+    """customers' invoices: list, show, resend, pay, void, mark paid, write off, apply credit"""
 
 
 @invoices.command("list")
@@ -73,7 +75,8 @@ def detail_lines(d: InvoiceDetail) -> list[str]:
     lines.append(f"  subtotal {money(d.subtotal)}")
     if d.discount:
         lines.append(f"  discounts -{money(d.discount)}")
-    lines += [f"  credit -{money(c.amount)} (credit memo {c.credit_memo_id}: {visible(c.reason)})" for c in d.credits]
+    lines += [f"  credit {'-' + money(c.amount) if c.amount > 0 else 'returned ' + money(-c.amount)} "
+              f"(credit memo {c.credit_memo_id}: {visible(c.reason)})" for c in d.credits]
     lines.append(f"  total {money(d.total)}   paid {money(d.amount_paid)}")
     for p in d.payments:
         lines.append(f"  payment #{p.transaction_id} {p.status} {format_amount(p.amount, p.currency)}"
@@ -128,3 +131,78 @@ def pay(desk: Desk, invoice: str, instrument: str | None, as_json: bool) -> int:
     result = service.pay_invoice(desk.store(), desk.actor, desk.settings, invoice, instrument_id)
     output.record(result.to_dict(), as_json=as_json, lines=lambda: [visible(result.message)])
     return EXIT_ERROR if result.status in ("declined", "failed") else 0
+
+
+def _act(desk: Desk, invoice: str, action: str, preview: bool, as_json: bool, run: Callable[[], Any],
+         reference: str | None = None, reason: str | None = None) -> int:
+    """`--preview`: what the action would do (nothing written); else do it and say what was done."""
+    from agentdesk.services.billing import invoice_actions
+
+    if preview:
+        seen = invoice_actions.preview_action(desk.store(), desk.actor, invoice, action, reference=reference,
+                                              reason=reason)
+        output.record(seen.to_dict(), as_json=as_json, lines=lambda: [visible(seen.sentence),
+                                                                       "(preview: nothing was changed)"])
+        return 0
+    done = run()
+    output.record(done.to_dict(), as_json=as_json, lines=lambda: [visible(done.message)])
+    return 0
+
+
+preview_option = click.option("--preview", is_flag=True, help="say what would happen and change nothing")
+
+
+@invoices.command()
+@click.argument("invoice", metavar="INVOICE")
+@click.option("--reason", metavar="T", help="why it is voided (on the timeline)")
+@preview_option
+@output.json_option
+@pass_desk
+def void(desk: Desk, invoice: str, reason: str | None, preview: bool, as_json: bool) -> int:
+    """void an unpaid INVOICE: its credit goes back, its account charges bill later"""
+    from agentdesk.services.billing import invoice_actions
+
+    return _act(desk, invoice, "void", preview, as_json,
+                lambda: invoice_actions.void_invoice(desk.store(), desk.actor, invoice, reason), reason=reason)
+
+
+@invoices.command("mark-paid")
+@click.argument("invoice", metavar="INVOICE")
+@click.option("--reference", metavar="REF", required=True, help="the outside payment's reference (transfer id…)")
+@preview_option
+@output.json_option
+@pass_desk
+def mark_paid(desk: Desk, invoice: str, reference: str, preview: bool, as_json: bool) -> int:
+    """record that INVOICE was paid outside the console"""
+    from agentdesk.services.billing import invoice_actions
+
+    return _act(desk, invoice, "mark_paid", preview, as_json,
+                lambda: invoice_actions.mark_paid_outside(desk.store(), desk.actor, invoice, reference),
+                reference=reference)
+
+
+@invoices.command("write-off")
+@click.argument("invoice", metavar="INVOICE")
+@click.option("--reason", metavar="T", help="why it is written off (on the timeline)")
+@preview_option
+@output.json_option
+@pass_desk
+def write_off(desk: Desk, invoice: str, reason: str | None, preview: bool, as_json: bool) -> int:
+    """write INVOICE off as uncollectible: no more payment attempts"""
+    from agentdesk.services.billing import invoice_actions
+
+    return _act(desk, invoice, "write_off", preview, as_json,
+                lambda: invoice_actions.write_off_invoice(desk.store(), desk.actor, invoice, reason), reason=reason)
+
+
+@invoices.command("apply-credit")
+@click.argument("invoice", metavar="INVOICE")
+@preview_option
+@output.json_option
+@pass_desk
+def apply_credit(desk: Desk, invoice: str, preview: bool, as_json: bool) -> int:
+    """draw the customer's available credit onto what INVOICE owes"""
+    from agentdesk.services.billing import invoice_actions
+
+    return _act(desk, invoice, "apply_credit", preview, as_json,
+                lambda: invoice_actions.apply_credit(desk.store(), desk.actor, invoice))
