@@ -4,17 +4,43 @@ the timeline, by the roles that may, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
+from agentdesk.config import load_settings
 from agentdesk.db.models import Fulfillment, Invoice, Job, Order, TimelineEvent, Transaction
 from agentdesk.domain.enums import FulfillmentStatus, Role
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from agentdesk.domain.permissions import SYSTEM
+from agentdesk.domain.validation import AddressInput
+from agentdesk.services.customers import records as customers
 from agentdesk.services.jobs.runner import run_due
+from agentdesk.services.money import instruments
 from agentdesk.services.orders import fulfillments as service
 from agentdesk.services.orders.requests import ItemRequest, ShippingChoice
 
-from .test_orders import NOW, place, request, rows, settings, shop  # noqa: F401  (fixtures)
+from ..conftest import customer_input
+from .test_orders import NOW, place, request, rows, seed_catalog
+
+
+def open_shop(store, admin, settings) -> str:
+    """The order tests' catalog, and customer C-1 (USD, an address in the US and one in France, a Visa that
+    approves)."""
+    seed_catalog(store)
+    customers.create_customer(store, admin, customer_input(
+        addresses=[AddressInput("1 Main St", "Springfield", "US"), AddressInput("2 Rue", "Paris", "FR")]))
+    instruments.add_card(store, admin, settings, "C-1", "4242424242424242", "12/30")
+    return "C-1"
+
+
+@pytest.fixture
+def settings(store, tmp_path):
+    return load_settings(store.url, env={"AGENTDESK_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def shop(store, admin, settings):
+    return open_shop(store, admin, settings)
 
 
 def us_address(store) -> int:
@@ -96,7 +122,8 @@ def test_ship_with_carrier_and_tracking_then_deliver(store, admin, actors, setti
         raise AssertionError("delivered without a carrier")
     except InvalidInput as exc:
         assert "carrier" in exc.fields
-    assert rows(store, Fulfillment)[0].status == FulfillmentStatus.PENDING and events(store, "fulfillment_updated") == []
+    assert rows(store, Fulfillment)[0].status == FulfillmentStatus.PENDING
+    assert events(store, "fulfillment_updated") == []
     info = service.update_fulfillment(store, agent, fid, status="shipped", carrier=" UPS ", tracking="1Z999")
     assert (info.status, info.carrier, info.tracking_number) == ("shipped", "UPS", "1Z999")
     row = rows(store, Fulfillment)[0]
