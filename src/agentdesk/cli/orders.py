@@ -31,7 +31,7 @@ COLUMNS: tuple[Column[OrderSummary], ...] = (
 
 @click.group()
 def orders() -> None:
-    """orders: create one (preview first), list a customer's, show one"""
+    """orders: create one (preview first), list a customer's, show one, cancel, resend welcome, entitlements"""
 
 
 def preview_lines(preview: OrderPreview) -> list[str]:
@@ -183,4 +183,58 @@ def show(desk: Desk, order: str, as_json: bool) -> int:
 
     detail = order_detail(desk.store(), desk.actor, order)
     output.record(detail.to_dict(), as_json=as_json, lines=lambda: detail_lines(detail))
+    return 0
+
+
+@orders.command("cancel")
+@click.argument("order", metavar="ORDER")
+@click.option("--reason", metavar="TEXT", help="why (kept on the timeline)")
+@output.json_option
+@pass_desk
+def cancel(desk: Desk, order: str, reason: str | None, as_json: bool) -> int:
+    """cancel a pending order, or a paid one-time order not shipped yet (its payments refunded or voided)"""
+    from agentdesk.domain.enums import RefundOutcome
+    from agentdesk.services.orders.actions import cancel_order
+
+    result = cancel_order(desk.store(), desk.actor, desk.settings, order, reason)
+    output.record(result.to_dict(), as_json=as_json, lines=lambda: [visible(result.message)])
+    return EXIT_ERROR if any(r.status is not RefundOutcome.APPROVED for r in result.refunds) else 0
+
+
+@orders.command("resend-welcome")
+@click.argument("order", metavar="ORDER")
+@output.json_option
+@pass_desk
+def resend_welcome(desk: Desk, order: str, as_json: bool) -> int:
+    """queue ORDER's welcome email to the customer again"""
+    from agentdesk.services.orders.actions import resend_welcome as resend
+
+    to = resend(desk.store(), desk.actor, order)
+    output.record({"order": order.strip().upper(), "to": to}, as_json=as_json,
+                  lines=lambda: [f"welcome email for {visible(order.strip().upper())} queued to {visible(to)}"])
+    return 0
+
+
+@orders.command("entitlements")
+@click.argument("order", metavar="ORDER")
+@click.option("--refresh", is_flag=True, help="re-issue them to the membership site (recorded on the timeline)")
+@output.json_option
+@pass_desk
+def entitlements(desk: Desk, order: str, refresh: bool, as_json: bool) -> int:
+    """what ORDER grants (the access of its products), and --refresh to re-issue it"""
+    from agentdesk.services.orders import entitlements as service
+
+    store, actor = desk.store(), desk.actor
+    rows = (service.refresh_entitlements(store, actor, order) if refresh
+            else service.order_entitlements(store, actor, order))
+
+    def lines() -> list[str]:
+        if not rows:
+            return [f"{visible(order.strip().upper())} grants no access now"]
+        done = "refreshed: " if refresh else ""
+        return [f"{done}{e.order} {visible(e.product)} ({visible(e.sku)}): {visible(', '.join(e.access))}"
+                for e in rows]
+
+    output.record({"order": order.strip().upper(), "refreshed": refresh,
+                   "entitlements": [e.to_dict() for e in rows]}, as_json=as_json, lines=lines)
     return 0

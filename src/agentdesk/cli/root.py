@@ -50,6 +50,7 @@ SUBCOMMANDS: dict[str, str] = {
     "coupons": "coupons:coupons",
     "orders": "orders:orders",
     "quotes": "quotes:quotes",
+    "fulfillments": "fulfillments:fulfillments",
     "invoices": "invoices:invoices",
     "charges": "charges:charges",
     "usage": "charges:usage",
