@@ -89,8 +89,8 @@ def test_import_refuses_a_bad_file_whole(shop, actors, capsys, login, tmp_path):
         assert s.execute(select(Fulfillment.tracking_number)).scalar_one() == "JD01"
 
 
-def test_orders_cancel_resend_welcome_entitlements(shop, actors, capsys, login):
-    store, settings = shop
+def test_orders_cancel_resend_welcome_entitlements(shop, capsys, login):
+    store, _ = shop
     login["name"] = "sam"
     code, out, err = run_cli(capsys, "--db", store.url, "orders", "create", "C-1", "--plan", "basic-m",
                              "--no-autopay", "--json")
