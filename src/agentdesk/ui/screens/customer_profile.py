@@ -1,4 +1,4 @@
-"""A customer's profile: header, and tabs for the overview, transactions, timeline, KYC and invoices.
+"""A customer's profile: header, and tabs for the overview, transactions, timeline, KYC, invoices and orders.
 
 The screen loads the customer once per profile load and hands the detail to the panes that show
 it; each pane owns its keys (the footer, `?` and the palette show the focused pane's). The screen
@@ -26,6 +26,7 @@ from agentdesk.ui.widgets.profile import ProfileChanged, changed
 from agentdesk.ui.widgets.profile.compliance import CompliancePane
 from agentdesk.ui.widgets.profile.header import ProfileHeader
 from agentdesk.ui.widgets.profile.invoices import InvoicesPane
+from agentdesk.ui.widgets.profile.orders import OrdersPane
 from agentdesk.ui.widgets.profile.overview import OverviewPane
 from agentdesk.ui.widgets.profile.timeline import OpenLinked, TimelinePanel
 from agentdesk.ui.widgets.profile.transactions import TransactionsPane
@@ -55,6 +56,7 @@ class CustomerProfileScreen(DeskScreen):
         Binding("3", "tab('timeline')", "Timeline", id="profile.tab.timeline"),
         Binding("4", "tab('kyc')", "KYC", show=False, id="profile.tab.kyc"),
         Binding("5", "tab('invoices')", "Invoices", show=False, id="profile.tab.invoices"),
+        Binding("6", "tab('orders')", "Orders", show=False, id="profile.tab.orders"),
         Binding("n", "note", "Note", id="profile.note"),
         Binding("o", "new_order", "New order", id="profile.new_order"),
         Binding("e", "edit", "Edit", show=False, id="profile.edit"),
@@ -87,6 +89,8 @@ class CustomerProfileScreen(DeskScreen):
                 yield CompliancePane(self.customer_id, id="kyc-pane")
             with TabPane("Invoices", id="invoices"):
                 yield InvoicesPane(self.customer_id, id="invoices-pane")
+            with TabPane("Orders", id="orders"):
+                yield OrdersPane(self.customer_id, id="orders-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -114,6 +118,7 @@ class CustomerProfileScreen(DeskScreen):
     def reload_all(self) -> None:
         self.load()
         self.query_one(InvoicesPane).reload()
+        self.query_one(OrdersPane).reload()
         self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
 
@@ -123,6 +128,7 @@ class CustomerProfileScreen(DeskScreen):
         if event.detail:
             self.load()
             self.query_one(InvoicesPane).reload()
+            self.query_one(OrdersPane).reload()
         if event.compliance:
             self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
@@ -150,6 +156,8 @@ class CustomerProfileScreen(DeskScreen):
             self.query_one(TimelinePanel).focus_table()
         elif tab == "invoices":
             self.query_one(InvoicesPane).focus_table()
+        elif tab == "orders":
+            self.query_one(OrdersPane).focus_table()
         else:
             self.query_one(CompliancePane).focus_body()
 
@@ -167,6 +175,10 @@ class CustomerProfileScreen(DeskScreen):
         event.stop()
         if event.kind == "customer" and isinstance(event.ident, int):
             self.app.push_screen(CustomerProfileScreen(event.ident))
+        elif event.kind == "order" and isinstance(event.ident, str):
+            from agentdesk.ui.screens.order import OrderScreen
+
+            self.app.push_screen(OrderScreen(event.ident, self.customer_id))
         elif event.kind == "transaction" and not self.query_one(TransactionsPane).open_transaction(event.ident):
             self.app.notify(f"Transaction {event.ident} belongs to another customer.", timeout=4, markup=False)
 

@@ -62,12 +62,17 @@ class TimelineScreen(DeskScreen):
 
     @on(OpenLinked)
     def _open_linked(self, event: OpenLinked) -> None:
-        """A customer opens on top; a transaction opens on the profile below (which holds them)."""
+        """A customer or an order opens on top; a transaction opens on the profile below (which holds them)."""
         from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 
         event.stop()
         if event.kind == "customer" and isinstance(event.ident, int):
             self.app.push_screen(CustomerProfileScreen(event.ident))
+            return
+        if event.kind == "order" and isinstance(event.ident, str):
+            from agentdesk.ui.screens.order import OrderScreen
+
+            self.app.push_screen(OrderScreen(event.ident, self.customer_id))
             return
         stack = self.app.screen_stack
         below = stack[-2] if len(stack) > 1 else None

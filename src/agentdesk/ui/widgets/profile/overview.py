@@ -1,12 +1,16 @@
 """The overview tab: details, orders, contacts, addresses, instruments, tax ids, lead source, custom fields.
 
 Orders come right after the details so they are on the first screen at 80x24; the rest scrolls with
-↓, PgDn and End (the pane has the focus when the profile opens)."""
+↓, PgDn and End (the pane has the focus when the profile opens). Enter opens the order (with several,
+the Orders tab to choose one)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -58,6 +62,9 @@ def overview_text(d: CustomerDetail) -> Text:
     line(f"Customer since {d.created_at:%Y-%m-%d}   updated {d.updated_at:%Y-%m-%d %H:%M}")
 
     section("Orders and subscriptions", "no orders", bool(d.orders))
+    if d.orders:
+        line(Text("Enter open the order" if len(d.orders) == 1 else "Enter choose an order (Orders tab, 6)",
+                  style="dim"))
     for o in d.orders:
         kind = "subscription" if o.kind == "subscription" else "one-time"
         billing = o.next_bill_date is not None and o.status in OrderStatusSets.OPEN
@@ -104,8 +111,26 @@ def overview_text(d: CustomerDetail) -> Text:
 class OverviewPane(VerticalScroll):
     """The overview text; focusable so the arrows and Page keys scroll it."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_order", "Open order", show=False, id="profile.overview.open_order"),
+    ]
+    detail: CustomerDetail | None = None
+
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="overview-body")
 
     def show(self, detail: CustomerDetail) -> None:
+        self.detail = detail
         self.query_one("#overview-body", Static).update(overview_text(detail))
+
+    async def action_open_order(self) -> None:
+        """The customer's only order opens; with several, the Orders tab lists them to choose from."""
+        from agentdesk.ui.screens.order import OrderScreen
+
+        d = self.detail
+        if d is None or not d.orders:
+            self.app.notify("This customer has no orders.", timeout=3)
+        elif len(d.orders) == 1:
+            self.app.push_screen(OrderScreen(d.orders[0].number, d.id))
+        else:
+            await self.screen.run_action("tab('orders')")

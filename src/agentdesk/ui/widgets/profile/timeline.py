@@ -95,17 +95,19 @@ def details(entry: TimelineEntry) -> Text:
 
 
 def link_target(entry: TimelineEntry) -> tuple[str, Any] | None:
-    """What Enter on this event opens: ("transaction", id), ("customer", id) or None."""
+    """What Enter on this event opens: ("transaction", id), ("customer", id), ("order", number) or None."""
     a = entry.attributes
     if entry.type == "link":
         return (str(a.get("kind")), a.get("target_id"))
     if isinstance(a.get("transaction"), int):
         return ("transaction", a["transaction"])
+    if isinstance(a.get("order"), str) and a["order"]:
+        return ("order", a["order"])
     return None
 
 
 class OpenLinked(Message):
-    """Enter on an event that links elsewhere: the screen opens the transaction or customer."""
+    """Enter on an event that links elsewhere: the screen opens the transaction, customer or order."""
 
     def __init__(self, kind: str, ident: Any) -> None:
         super().__init__()

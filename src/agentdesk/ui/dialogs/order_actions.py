@@ -1,0 +1,217 @@
+"""The order screen's action dialogs for the order itself and its fulfillments: cancel the order, resend
+the welcome email, refund the order, reship or cancel a fulfillment. (Subscription actions are in
+order_subscription.py.)
+
+Each one says what will happen and what it costs or refunds — from the order as read and the
+services' plans — and asks for a second Enter before calling the service; it closes with the
+service's result and the outcome is announced on the order screen, which reads the order again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Input
+
+from agentdesk.domain.enums import OrderStatus, TransactionStatusSets, TransactionTypeSets
+from agentdesk.domain.errors import InvalidInput
+from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.permissions import Action
+from agentdesk.domain.text import visible
+from agentdesk.services.money import refunds
+from agentdesk.services.orders import actions, fulfillments
+from agentdesk.services.orders.read import OrderDetail
+from agentdesk.ui.base import ConfirmingDialog, form_field
+
+R = TypeVar("R")
+
+
+class OrderDialog(ConfirmingDialog[R]):
+    """An action on order `detail` (as the screen last read it): facts first, then the fields."""
+
+    DEFAULT_CSS = """
+    OrderDialog #dialog-confirm { height: auto; }
+    """
+
+    def __init__(self, detail: OrderDetail) -> None:
+        super().__init__()
+        self.detail = detail
+        self.number = detail.number
+        self.currency = detail.summary.currency
+
+    def money(self, minor: int) -> str:
+        return format_amount(minor, self.currency)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.facts.update(self.describe())
+        boxes = self.query(Input)
+        if boxes:
+            boxes.first().focus()
+
+    def describe(self) -> Text:
+        """What the agent should know before deciding (the order as read)."""
+        return Text(f"Order {visible(self.number)} · {self.detail.summary.status} · "
+                    f"{visible(self.detail.summary.product)}")
+
+    def text(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+    def outcome(self, result: Any) -> str:
+        return str(getattr(result, "message", "Done."))
+
+
+def refundable(d: OrderDetail) -> list[Any]:
+    """The order's payments that still hold money (as read): what a refund or cancel may take back."""
+    return [t for t in d.transactions if t.type in TransactionTypeSets.MONEY_IN
+            and t.status in TransactionStatusSets.REFUNDABLE]
+
+
+class CancelOrderDialog(OrderDialog[actions.CancelResult]):
+    heading = "Cancel order"
+    needs = Action.CREATE_ORDERS
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (kept on the timeline; optional)", Input(id="order-reason", compact=True,
+                                                                                max_length=500), "reason")
+
+    def describe(self) -> Text:
+        d = self.detail
+        out = super().describe()
+        open_invoices = [i for i in d.invoices if i.status in ("issued", "past_due")]
+        if open_invoices:
+            out.append("\nOpen invoices voided: " + ", ".join(visible(i.number) for i in open_invoices))
+        paid = refundable(d) if d.summary.status != OrderStatus.PENDING else []
+        if paid:
+            out.append(f"\nPayments given back (void or refund): {self.money(sum(t.amount for t in paid))}",
+                       style="yellow")
+        else:
+            out.append("\nNothing was charged: no money moves.")
+        out.append("\nPending fulfillments are cancelled; the customer is emailed.")
+        return out
+
+    def confirmation(self) -> str:
+        paid = refundable(self.detail) if self.detail.summary.status != OrderStatus.PENDING else []
+        back = f" and give back {self.money(sum(t.amount for t in paid))}" if paid else ", no money moves"
+        return f"Cancel order {self.number}{back}; the customer is emailed."
+
+    async def perform(self) -> actions.CancelResult:
+        return await self.call(actions.cancel_order, self.app.settings, self.number, self.text("order-reason"))
+
+
+class ResendWelcomeDialog(OrderDialog[str]):
+    heading = "Resend welcome email"
+    needs = Action.CREATE_ORDERS
+
+    def confirmation(self) -> str:
+        return f"Queue the welcome email of order {self.number} to the customer's primary email again."
+
+    async def perform(self) -> str:
+        return await self.call(actions.resend_welcome, self.number)
+
+    def outcome(self, result: str) -> str:
+        return f"Welcome email of {self.number} queued to {result}"
+
+
+class RefundOrderDialog(OrderDialog[list[refunds.RefundResult]]):
+    """Every payment of the order back: voided while unsettled, else refunded (refund_order)."""
+
+    heading = "Refund order"
+    needs = Action.REFUND
+
+    def __init__(self, detail: OrderDetail) -> None:
+        super().__init__(detail)
+        self.plans: list[refunds.RefundPlan] = []
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason", Input(id="order-reason", compact=True, max_length=500), "reason")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        ids = [t.id for t in refundable(self.detail)]
+
+        async def plans() -> list[refunds.RefundPlan]:
+            return [await self.call(refunds.refund_plan, txn_id) for txn_id in ids]
+
+        self.load(plans, self.show_plans)
+
+    def show_plans(self, plans: list[refunds.RefundPlan]) -> None:
+        self.plans = [p for p in plans if p.kind is not None and p.remaining > 0]
+        out = super().describe()
+        if not self.plans:
+            out.append("\nNo payment of this order holds money to give back.", style="yellow")
+        for p in self.plans:
+            kind = "void (not settled)" if p.kind is refunds.RefundKind.VOID else "refund"
+            out.append(f"\nTransaction {p.transaction_id}: {kind} {format_amount(p.remaining, p.currency)}")
+            if p.instrument:
+                out.append(f" to {visible(p.instrument)}")
+        self.facts.update(out)
+
+    def confirmation(self) -> str:
+        if not self.plans:
+            raise InvalidInput("Nothing to refund on this order.")
+        total = sum(p.remaining for p in self.plans)
+        return (f"Give back {format_amount(total, self.plans[0].currency)} of order {self.number} "
+                f"({len(self.plans)} payment{'s' if len(self.plans) != 1 else ''}: void where unsettled, "
+                "else refund).")
+
+    async def perform(self) -> list[refunds.RefundResult]:
+        return await self.call(refunds.refund_order, self.app.settings, self.number, self.text("order-reason"))
+
+    def outcome(self, result: list[refunds.RefundResult]) -> str:
+        return "; ".join(r.message for r in result) or "Nothing was refunded."
+
+
+class ReshipDialog(OrderDialog[fulfillments.ReshipResult]):
+    heading = "Reship"
+    needs = Action.CHANGE_SUBSCRIPTIONS
+
+    def __init__(self, detail: OrderDetail, shipment: fulfillments.FulfillmentInfo) -> None:
+        super().__init__(detail)
+        self.shipment = shipment
+        self.charge: int | None = None
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (required)", Input(id="reship-reason", compact=True, max_length=500), "reason")
+        yield from form_field(f"Charge ({self.currency}; empty: free)", Input(id="reship-charge", compact=True),
+                              "charge")
+
+    def describe(self) -> Text:
+        f = self.shipment
+        out = Text(f"Fulfillment {f.id} of order {visible(self.number)}: {f.status}\n")
+        out.append(visible(f.summary))
+        if f.address:
+            out.append(f"\nTo {visible(f.address)}")
+        return out
+
+    def confirmation(self) -> str:
+        raw = self.text("reship-charge").strip()
+        self.charge = parse_amount(raw, self.currency, field="charge") if raw else None
+        if not self.text("reship-reason").strip():
+            raise InvalidInput(fields={"reason": "say why; it is kept on the customer's timeline"})
+        cost = f"charge {self.money(self.charge)} now" if self.charge else "no charge"
+        return f"Send {self.shipment.summary} again as a new fulfillment ({cost})."
+
+    async def perform(self) -> fulfillments.ReshipResult:
+        return await self.call(fulfillments.reship_fulfillment, self.app.settings, self.shipment.id,
+                               self.text("reship-reason"), self.charge)
+
+
+class CancelFulfillmentDialog(ReshipDialog):
+    heading = "Cancel fulfillment"
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (required)", Input(id="reship-reason", compact=True, max_length=500), "reason")
+
+    def confirmation(self) -> str:
+        if not self.text("reship-reason").strip():
+            raise InvalidInput(fields={"reason": "say why; it is kept on the customer's timeline"})
+        return f"Cancel fulfillment {self.shipment.id}: {self.shipment.summary} will not be sent. No money moves."
+
+    async def perform(self) -> Any:
+        return await self.call(fulfillments.cancel_fulfillment, self.shipment.id, self.text("reship-reason"))
+
+    def outcome(self, result: Any) -> str:
+        return f"Fulfillment {self.shipment.id} cancelled."

@@ -1,0 +1,217 @@
+"""One order: items with options and price points, status, periods and scheduled changes (1), invoices (2,
+Enter opens one), payments (3), fulfillments (4) and the order's own timeline (5).
+
+Every change is a key with a dialog (ui/dialogs/order_actions*.py) that says what will happen and what it
+costs or refunds before the agent confirms; keys are hidden from roles without the permission. The screen
+reads through services only (`order_detail`, `order_standing`, `list_fulfillments`) and reads again after
+any change. Opened from the profile (Enter on the overview or the Orders tab) and from a timeline event
+that names an order.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.permissions import Action
+from agentdesk.services.orders import fulfillments, read, standing
+from agentdesk.ui.base import DeskScreen, desk_work
+from agentdesk.ui.screens import order_view as view
+from agentdesk.ui.widgets.plain_text import plain
+from agentdesk.ui.widgets.profile import changed
+
+TABLES: dict[str, list[str]] = {
+    "order-invoices": ["Invoice", "Status", "Cycle", "Total", "Paid", "Due", "Period"],
+    "order-payments": ["Txn", "Date", "Type", "Status", "Amount", "Invoice", "Message"],
+    "order-fulfillments": ["#", "Status", "Items", "Carrier", "Tracking", "Reason", "Created"],
+    "order-events": ["When", "Event", "By", "Details"],
+}
+TABS = ("summary", "invoices", "payments", "fulfillments", "events")
+
+
+class OrderScreen(DeskScreen):
+    TITLE = "Order"
+    ROLE_GATES: ClassVar[dict[str, Action]] = {
+        "cancel_order": Action.CREATE_ORDERS, "resend_welcome": Action.CREATE_ORDERS,
+        "refund_order": Action.REFUND, "reship": Action.CHANGE_SUBSCRIPTIONS,
+        "cancel_fulfillment": Action.CHANGE_SUBSCRIPTIONS,
+    }
+    DEFAULT_CSS = """
+    OrderScreen #order-header { height: auto; padding: 0 1; background: $boost; }
+    OrderScreen #order-tabs { height: 1fr; }
+    OrderScreen DataTable { height: 1fr; }
+    OrderScreen #order-summary { height: 1fr; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="order.back"),
+        Binding("1", "tab('summary')", "Summary", show=False, id="order.tab.summary"),
+        Binding("2", "tab('invoices')", "Invoices", show=False, id="order.tab.invoices"),
+        Binding("3", "tab('payments')", "Payments", show=False, id="order.tab.payments"),
+        Binding("4", "tab('fulfillments')", "Fulfillments", show=False, id="order.tab.fulfillments"),
+        Binding("5", "tab('events')", "Timeline", show=False, id="order.tab.events"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
+        Binding("C", "cancel_order", "Cancel order", show=False, id="order.cancel_order"),
+        Binding("R", "refund_order", "Refund order", show=False, id="order.refund_order"),
+        Binding("E", "resend_welcome", "Resend welcome", show=False, id="order.resend_welcome"),
+        Binding("s", "reship", "Reship", show=False, id="order.reship"),
+        Binding("x", "cancel_fulfillment", "Cancel fulfillment", show=False, id="order.cancel_fulfillment"),
+    ]
+
+    def __init__(self, number: str, customer_id: int) -> None:
+        super().__init__()
+        self.number = number
+        self.customer_id = customer_id
+        self.detail: read.OrderDetail | None = None
+        self.standing: standing.OrderStanding | None = None
+        self.shipments: list[fulfillments.FulfillmentInfo] = []
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(plain(f"{self.number} · loading…", "bold"), id="order-header")
+        with TabbedContent(id="order-tabs", initial="summary"):
+            with TabPane("1 Summary", id="summary"), VerticalScroll(id="order-summary"):
+                yield Static(Text("loading…", style="dim"), id="order-summary-body")
+            with TabPane("2 Invoices", id="invoices"):
+                yield DataTable(id="order-invoices", cursor_type="row", zebra_stripes=True)
+            with TabPane("3 Payments", id="payments"):
+                yield DataTable(id="order-payments", cursor_type="row", zebra_stripes=True)
+            with TabPane("4 Fulfillments", id="fulfillments"):
+                yield DataTable(id="order-fulfillments", cursor_type="row", zebra_stripes=True)
+            with TabPane("5 Timeline", id="events"):
+                yield DataTable(id="order-events", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        for table_id, columns in TABLES.items():
+            table = self.query_one(f"#{table_id}", DataTable)
+            for label in columns:
+                table.add_column(label, key=label.lower())
+        self.query_one("#order-summary").focus()
+        self.load()
+
+    # --- loading --------------------------------------------------------------------------------
+
+    @desk_work(group="order")
+    async def load(self) -> None:
+        """The order, where it stands (pause, scheduled changes, its events) and its fulfillments."""
+        header = self.query_one("#order-header", Static)
+        try:
+            detail = await self.call(read.order_detail, self.number)
+            where = await self.call(standing.order_standing, self.number)
+            shipments = await self.call(fulfillments.list_fulfillments, None, self.number)
+        except ServiceError as exc:
+            header.update(plain(f"{self.number}: {exc}", "red"))
+            return
+        self.detail, self.standing, self.shipments = detail, where, shipments
+        self.number = detail.number
+        header.update(view.header_text(detail))
+        self.query_one("#order-summary-body", Static).update(view.summary_text(detail, where))
+        self._fill("order-invoices", view.invoice_cells(detail), "no invoices yet")
+        self._fill("order-payments", view.payment_cells(detail), "no payments yet")
+        self._fill("order-fulfillments", view.fulfillment_cells(shipments), "nothing to ship")
+        self._fill("order-events", view.event_cells(where.events), "no events name this order")
+        self.refresh_bindings()
+
+    def _fill(self, table_id: str, rows: list[list[Text]], empty: str) -> None:
+        table = self.query_one(f"#{table_id}", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in rows:
+            table.add_row(*row)
+        if not rows:
+            table.add_row(Text(empty, style="dim"), *[Text("")] * (len(table.columns) - 1))
+        table.move_cursor(row=min(max(cursor, 0), max(len(rows) - 1, 0)))
+
+    def after_change(self, result: object) -> None:
+        """A dialog's callback: read the order again when something changed."""
+        if changed(result):
+            self.changed = True
+            self.load()
+
+    # --- navigation -----------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """Back where the agent came from; a profile below reads the customer again if anything changed."""
+        from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
+
+        self.app.pop_screen()
+        below = self.app.screen
+        if self.changed and isinstance(below, CustomerProfileScreen):
+            below.reload_all()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#order-tabs", TabbedContent).active = tab
+        if tab == "summary":
+            self.query_one("#order-summary").focus()
+        else:
+            self.query_one(f"#order-{tab}", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#order-invoices")
+    def _invoice_selected(self, event: DataTable.RowSelected) -> None:
+        from agentdesk.ui.dialogs.invoice import InvoiceDialog
+
+        event.stop()
+        d = self.detail
+        if d is None or not d.invoices:
+            return
+        invoice = list(reversed(d.invoices))[min(event.cursor_row, len(d.invoices) - 1)]
+        self.app.push_screen(InvoiceDialog(self.customer_id, invoice.number), self.after_change)
+
+    def current_fulfillment(self) -> fulfillments.FulfillmentInfo | None:
+        """The fulfillment highlighted on tab 4 (the newest when that tab was not opened)."""
+        if not self.shipments:
+            self.app.notify("This order has no fulfillments.", timeout=3)
+            return None
+        row = self.query_one("#order-fulfillments", DataTable).cursor_row
+        return self.shipments[min(max(row, 0), len(self.shipments) - 1)]
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def open_dialog(self, dialog_type: type, *extra: object) -> None:
+        """Open an action's dialog on the order as last read (its gate was checked by the key)."""
+        if self.detail is None:
+            self.app.notify("The order is still loading.", timeout=3)
+            return
+        self.app.push_screen(dialog_type(self.detail, *extra), self.after_change)
+
+    def action_cancel_order(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import CancelOrderDialog
+
+        if self.refuse(Action.CREATE_ORDERS):
+            self.open_dialog(CancelOrderDialog)
+
+    def action_resend_welcome(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import ResendWelcomeDialog
+
+        if self.refuse(Action.CREATE_ORDERS):
+            self.open_dialog(ResendWelcomeDialog)
+
+    def action_refund_order(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import RefundOrderDialog
+
+        if self.refuse(Action.REFUND):
+            self.open_dialog(RefundOrderDialog)
+
+    def action_reship(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import ReshipDialog
+
+        shipment = self.current_fulfillment() if self.refuse(Action.CHANGE_SUBSCRIPTIONS) else None
+        if shipment is not None:
+            self.open_dialog(ReshipDialog, shipment)
+
+    def action_cancel_fulfillment(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import CancelFulfillmentDialog
+
+        shipment = self.current_fulfillment() if self.refuse(Action.CHANGE_SUBSCRIPTIONS) else None
+        if shipment is not None:
+            self.open_dialog(CancelFulfillmentDialog, shipment)

@@ -1,0 +1,122 @@
+"""The orders tab: the customer's orders grouped Active / Pending / Past; Enter opens one.
+
+Loaded (`orders.list_orders`) the first time the tab is shown and again after the customer changed."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from agentdesk.domain.enums import OrderStatus
+from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.money import format_amount
+from agentdesk.services.orders import read as orders
+from agentdesk.ui.base import DeskWidget, desk_work
+from agentdesk.ui.widgets.plain_text import plain
+
+GROUPS: list[tuple[str, tuple[OrderStatus, ...]]] = [
+    ("Active", (OrderStatus.ACTIVE, OrderStatus.PAUSED)),
+    ("Pending", (OrderStatus.PENDING,)),
+    ("Past", (OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.ABANDONED)),
+]
+COLUMNS = ["Group", "Order", "Status", "Product", "Amount", "Next bill / since"]
+
+
+def grouped(found: list[orders.OrderSummary]) -> list[tuple[str, orders.OrderSummary]]:
+    """(group, order) in the order shown: active, then pending, then past; newest first within each."""
+    return [(name, o) for name, statuses in GROUPS for o in found if o.status in statuses]
+
+
+class OrdersPane(DeskWidget):
+    DEFAULT_CSS = """
+    OrdersPane { height: 1fr; }
+    OrdersPane DataTable { height: 1fr; }
+    OrdersPane #orders-status { height: auto; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open order", show=False, id="profile.order.open"),
+    ]
+
+    def __init__(self, customer_id: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.customer_id = customer_id
+        self.rows: list[tuple[str, orders.OrderSummary]] = []
+        self.stale = True
+        self.shown = False
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="orders-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Text("loading…", style="dim"), id="orders-status")
+
+    def on_mount(self) -> None:
+        for label in COLUMNS:
+            self.table.add_column(label, key=label.lower())
+
+    def on_show(self) -> None:
+        self.shown = True
+        if self.stale:
+            self.reload()
+
+    def on_hide(self) -> None:
+        self.shown = False
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#orders-table", DataTable)
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def reload(self) -> None:
+        self.stale = True
+        if self.shown:
+            self.stale = False
+            self._load()
+
+    @desk_work(group="orders")
+    async def _load(self) -> None:
+        status = self.query_one("#orders-status", Static)
+        try:
+            found = await self.call(orders.list_orders, self.customer_id)
+        except ServiceError as exc:
+            status.update(plain(str(exc), "red"))
+            return
+        self.show(found)
+
+    def show(self, found: list[orders.OrderSummary]) -> None:
+        self.rows = grouped(found)
+        table = self.table
+        cursor = table.cursor_row
+        table.clear()
+        previous = ""
+        for group, o in self.rows:
+            billing = o.next_bill_date is not None and o.status != OrderStatus.CANCELLED and group != "Past"
+            when = f"next bill {o.next_bill_date:%Y-%m-%d}" if billing else f"since {o.created_at:%Y-%m-%d}"
+            table.add_row(Text(group if group != previous else "", style="bold"), plain(o.number, "bold"),
+                          Text(o.status), plain(o.product), Text(format_amount(o.total, o.currency), justify="right"),
+                          Text(when), key=o.number)
+            previous = group
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        counts = [f"{sum(1 for g, _ in self.rows if g == name)} {name.lower()}" for name, _ in GROUPS]
+        text = " · ".join(counts) + " · Enter open" if self.rows else "no orders"
+        self.query_one("#orders-status", Static).update(Text(text, style="dim"))
+
+    @on(DataTable.RowSelected, "#orders-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        from agentdesk.ui.screens.order import OrderScreen
+
+        if not self.rows:
+            self.app.notify("This customer has no orders.", timeout=3)
+            return
+        _, order = self.rows[min(self.table.cursor_row, len(self.rows) - 1)]
+        self.app.push_screen(OrderScreen(order.number, self.customer_id))
