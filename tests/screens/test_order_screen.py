@@ -227,3 +227,55 @@ def customer_of(store, number: str) -> Customer:
     with store.read() as s:
         order = s.execute(select(Order).where(Order.number == number)).scalar_one()
         return s.get(Customer, order.customer_id)
+
+
+async def test_cancel_a_pending_order_voids_its_invoice_and_says_no_money_moves(store, admin, settings, shop):
+    _, result = place(store, admin, settings, request("basic-m", autopay=False), now=datetime.now(UTC))
+    number = result.order_number
+    app = console(store, settings=settings, login="cara")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        app.push_screen(OrderScreen(number, shop))
+        await settle(pilot, app)
+        assert "C cancel order" in screen_text(app) and "R refund order" not in screen_text(app)
+        await pilot.press("C")
+        await settle(pilot, app)
+        text = dialog_text(app)
+        assert f"Open invoices voided: {result.invoice_number}" in text and "no money moves" in words(text).lower()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert f"Cancel order {number}, no money moves" in dialog_text(app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, OrderScreen)
+        assert any(f"Order {number}" in n and "cancelled" in n for n in notifications(app)), notifications(app)
+        assert "cancelled" in app.screen.query_one("#order-header").render().plain
+    assert stored_order(store, number).status is OrderStatus.CANCELLED
+    with store.read() as s:
+        assert s.execute(select(Invoice.status).where(Invoice.number == result.invoice_number)).scalar_one() == "void"
+    assert [e.type for e in events(store, shop)][-2:] == ["invoice_voided", "order_cancelled"]
+    assert any("cancelled" in str(j.payload.get("subject")) for j in email_jobs(store, shop))
+
+
+async def test_the_access_an_order_grants_is_shown_and_refreshed(store, admin, settings, shop):
+    from agentdesk.db.models import Product
+
+    with store.write() as s:
+        s.execute(select(Product).where(Product.sku == "STREAM")).scalar_one().entitlements = ["video", "forum"]
+    number = order_now(store, admin, settings, "basic-m")
+    app = console(store, settings=settings, login="cara")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        app.push_screen(OrderScreen(number, shop))
+        await settle(pilot, app)
+        assert "Streaming: video, forum" in screen_text(app)
+        await pilot.press("A")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert f"Re-issue access (forum, video) for order {number}; no money moves." in dialog_text(app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, OrderScreen)
+    last = events(store, shop)[-1]
+    assert last.type == "entitlements_refreshed" and last.attributes["order"] == number

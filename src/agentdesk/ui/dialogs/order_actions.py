@@ -21,7 +21,7 @@ from agentdesk.domain.money import format_amount, parse_amount
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.money import refunds
-from agentdesk.services.orders import actions, fulfillments
+from agentdesk.services.orders import actions, entitlements, fulfillments
 from agentdesk.services.orders.read import OrderDetail
 from agentdesk.ui.base import ConfirmingDialog, form_field
 
@@ -69,6 +69,18 @@ def refundable(d: OrderDetail) -> list[Any]:
             and t.status in TransactionStatusSets.REFUNDABLE]
 
 
+def cancellable(d: OrderDetail) -> str | None:
+    """Why the order cannot be cancelled as an order (as read), or None; the service checks again."""
+    status = d.summary.status
+    if status in (OrderStatus.CANCELLED, OrderStatus.ABANDONED):
+        return f"{d.number} is {status} already."
+    if status != OrderStatus.PENDING and d.summary.kind != "one_time":
+        return f"{d.number} is a running subscription: cancel the subscription instead (c)."
+    if status not in (OrderStatus.PENDING, OrderStatus.COMPLETED):
+        return f"{d.number} is {status}; it cannot be cancelled."
+    return None
+
+
 class CancelOrderDialog(OrderDialog[actions.CancelResult]):
     heading = "Cancel order"
     needs = Action.CREATE_ORDERS
@@ -80,6 +92,10 @@ class CancelOrderDialog(OrderDialog[actions.CancelResult]):
     def describe(self) -> Text:
         d = self.detail
         out = super().describe()
+        why_not = cancellable(d)
+        if why_not:
+            out.append(f"\n{visible(why_not)}", style="yellow")
+            return out
         open_invoices = [i for i in d.invoices if i.status in ("issued", "past_due")]
         if open_invoices:
             out.append("\nOpen invoices voided: " + ", ".join(visible(i.number) for i in open_invoices))
@@ -93,6 +109,9 @@ class CancelOrderDialog(OrderDialog[actions.CancelResult]):
         return out
 
     def confirmation(self) -> str:
+        why_not = cancellable(self.detail)
+        if why_not:
+            raise InvalidInput(why_not)
         paid = refundable(self.detail) if self.detail.summary.status != OrderStatus.PENDING else []
         back = f" and give back {self.money(sum(t.amount for t in paid))}" if paid else ", no money moves"
         return f"Cancel order {self.number}{back}; the customer is emailed."
@@ -113,6 +132,35 @@ class ResendWelcomeDialog(OrderDialog[str]):
 
     def outcome(self, result: str) -> str:
         return f"Welcome email of {self.number} queued to {result}"
+
+
+class RefreshAccessDialog(OrderDialog[list[entitlements.Entitlement]]):
+    heading = "Refresh access"
+    needs = Action.CHANGE_SUBSCRIPTIONS
+
+    def __init__(self, detail: OrderDetail, access: list[entitlements.Entitlement]) -> None:
+        super().__init__(detail)
+        self.access = access
+
+    def describe(self) -> Text:
+        out = super().describe()
+        if not self.access:
+            out.append("\nThis order grants no access now.", style="yellow")
+        for grant in self.access:
+            out.append(f"\n{visible(grant.product)}: {visible(', '.join(grant.access))}")
+        return out
+
+    def confirmation(self) -> str:
+        if not self.access:
+            raise InvalidInput("This order grants no access to refresh.")
+        names = sorted({name for grant in self.access for name in grant.access})
+        return f"Re-issue access ({', '.join(names)}) for order {self.number}; no money moves."
+
+    async def perform(self) -> list[entitlements.Entitlement]:
+        return await self.call(entitlements.refresh_entitlements, self.number)
+
+    def outcome(self, result: list[entitlements.Entitlement]) -> str:
+        return f"Access of {self.number} refreshed: " + "; ".join(", ".join(g.access) for g in result)
 
 
 class RefundOrderDialog(OrderDialog[list[refunds.RefundResult]]):

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Action
-from agentdesk.services.orders import fulfillments, read, standing
+from agentdesk.services.orders import entitlements, fulfillments, read, standing
 from agentdesk.ui.base import DeskScreen, desk_work
 from agentdesk.ui.screens import order_view as view
 from agentdesk.ui.widgets.plain_text import plain
@@ -41,10 +41,11 @@ class OrderScreen(DeskScreen):
     ROLE_GATES: ClassVar[dict[str, Action]] = {
         "cancel_order": Action.CREATE_ORDERS, "resend_welcome": Action.CREATE_ORDERS,
         "refund_order": Action.REFUND, "reship": Action.CHANGE_SUBSCRIPTIONS,
-        "cancel_fulfillment": Action.CHANGE_SUBSCRIPTIONS,
+        "cancel_fulfillment": Action.CHANGE_SUBSCRIPTIONS, "refresh_access": Action.CHANGE_SUBSCRIPTIONS,
     }
     DEFAULT_CSS = """
     OrderScreen #order-header { height: auto; padding: 0 1; background: $boost; }
+    OrderScreen #order-keys { height: auto; padding: 0 1; color: $text-muted; }
     OrderScreen #order-tabs { height: 1fr; }
     OrderScreen DataTable { height: 1fr; }
     OrderScreen #order-summary { height: 1fr; padding: 0 1; }
@@ -57,12 +58,16 @@ class OrderScreen(DeskScreen):
         Binding("4", "tab('fulfillments')", "Fulfillments", show=False, id="order.tab.fulfillments"),
         Binding("5", "tab('events')", "Timeline", show=False, id="order.tab.events"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
+    ]
+    ACTION_KEYS: ClassVar[list[Binding]] = [
+        Binding("A", "refresh_access", "Refresh access", show=False, id="order.refresh_access"),
         Binding("C", "cancel_order", "Cancel order", show=False, id="order.cancel_order"),
         Binding("R", "refund_order", "Refund order", show=False, id="order.refund_order"),
         Binding("E", "resend_welcome", "Resend welcome", show=False, id="order.resend_welcome"),
         Binding("s", "reship", "Reship", show=False, id="order.reship"),
         Binding("x", "cancel_fulfillment", "Cancel fulfillment", show=False, id="order.cancel_fulfillment"),
     ]
+    BINDINGS = [*BINDINGS, *ACTION_KEYS]
 
     def __init__(self, number: str, customer_id: int) -> None:
         super().__init__()
@@ -71,10 +76,12 @@ class OrderScreen(DeskScreen):
         self.detail: read.OrderDetail | None = None
         self.standing: standing.OrderStanding | None = None
         self.shipments: list[fulfillments.FulfillmentInfo] = []
+        self.access: list[entitlements.Entitlement] = []
         self.changed = False
 
     def compose(self) -> ComposeResult:
         yield Static(plain(f"{self.number} · loading…", "bold"), id="order-header")
+        yield Static(id="order-keys")
         with TabbedContent(id="order-tabs", initial="summary"):
             with TabPane("1 Summary", id="summary"), VerticalScroll(id="order-summary"):
                 yield Static(Text("loading…", style="dim"), id="order-summary-body")
@@ -106,18 +113,43 @@ class OrderScreen(DeskScreen):
             detail = await self.call(read.order_detail, self.number)
             where = await self.call(standing.order_standing, self.number)
             shipments = await self.call(fulfillments.list_fulfillments, None, self.number)
+            access = await self.call(entitlements.order_entitlements, self.number)
         except ServiceError as exc:
             header.update(plain(f"{self.number}: {exc}", "red"))
             return
-        self.detail, self.standing, self.shipments = detail, where, shipments
+        self.detail, self.standing, self.shipments, self.access = detail, where, shipments, access
         self.number = detail.number
         header.update(view.header_text(detail))
-        self.query_one("#order-summary-body", Static).update(view.summary_text(detail, where))
+        self.query_one("#order-summary-body", Static).update(view.summary_text(detail, where, access))
         self._fill("order-invoices", view.invoice_cells(detail), "no invoices yet")
         self._fill("order-payments", view.payment_cells(detail), "no payments yet")
         self._fill("order-fulfillments", view.fulfillment_cells(shipments), "nothing to ship")
         self._fill("order-events", view.event_cells(where.events), "no events name this order")
         self.refresh_bindings()
+        self.query_one("#order-keys", Static).update(self.keys_hint())
+
+    def keys_hint(self) -> Text:
+        """The action keys this agent may use, in one or two lines (the footer has no room for them)."""
+        hints = [f"{b.key} {b.description.lower()}" for b in self.ACTION_KEYS
+                 if ((gate := self.ROLE_GATES.get(b.action)) is None or self.may(gate)) and self.fits(b.action)]
+        return Text(" · ".join([*hints, "1-5 tabs"]))
+
+    def fits(self, action: str) -> bool:
+        """Whether the action applies to the order as read (for the hint; the service has the last word)."""
+        from agentdesk.ui.dialogs.order_actions import cancellable, refundable
+
+        d = self.detail
+        if d is None:
+            return False
+        if action in ("reship", "cancel_fulfillment"):
+            return bool(self.shipments)
+        if action == "refresh_access":
+            return bool(self.access)
+        if action == "cancel_order":
+            return cancellable(d) is None
+        if action == "refund_order":
+            return bool(refundable(d))
+        return True
 
     def _fill(self, table_id: str, rows: list[list[Text]], empty: str) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
@@ -215,3 +247,9 @@ class OrderScreen(DeskScreen):
         shipment = self.current_fulfillment() if self.refuse(Action.CHANGE_SUBSCRIPTIONS) else None
         if shipment is not None:
             self.open_dialog(CancelFulfillmentDialog, shipment)
+
+    def action_refresh_access(self) -> None:
+        from agentdesk.ui.dialogs.order_actions import RefreshAccessDialog
+
+        if self.refuse(Action.CHANGE_SUBSCRIPTIONS):
+            self.open_dialog(RefreshAccessDialog, self.access)

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from agentdesk.domain.enums import OrderStatus
 from agentdesk.domain.money import format_amount
+from agentdesk.services.orders.entitlements import Entitlement
 from agentdesk.services.orders.fulfillments import FulfillmentInfo
 from agentdesk.services.orders.read import OrderDetail
 from agentdesk.services.orders.standing import OrderStanding, ScheduledChangeInfo
@@ -54,8 +55,8 @@ def header_text(d: OrderDetail) -> Text:
     return out
 
 
-def summary_text(d: OrderDetail, s: OrderStanding | None) -> Text:
-    """Items, periods, scheduled changes, payment set-up, coupons and commission."""
+def summary_text(d: OrderDetail, s: OrderStanding | None, access: list[Entitlement] | None = None) -> Text:
+    """Items, periods, scheduled changes, access granted, payment set-up, coupons and commission."""
     cur = d.summary.currency
     out = Text(end="")
 
@@ -112,6 +113,12 @@ def summary_text(d: OrderDetail, s: OrderStanding | None) -> Text:
                 line("  ", change_text(change))
         elif billing:
             line(Text("No scheduled changes", style="dim"))
+
+    if access:
+        line("")
+        heading("Access granted")
+        for grant in access:
+            line(plain(grant.product, "bold"), ": ", plain(", ".join(grant.access)))
 
     line("")
     heading("Payment")
