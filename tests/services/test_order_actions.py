@@ -208,3 +208,22 @@ def test_membership_login_and_password_reset(store, admin, actors, settings, sho
     assert events(store, "customer_edited")[-1]["changes"]["membership_login"] == {"from": "grace.h@navy", "to": None}
     with pytest.raises(Conflict, match="no membership login"):
         entitlements.request_password_reset(store, agent, "C-1")
+
+
+def test_the_catalog_carries_entitlements(store, admin, tmp_path):
+    from agentdesk.services.catalog.service import import_catalog
+    from agentdesk.services.catalog.spec import parse_catalog
+
+    product = '[[products]]\nsku = "TV"\nname = "TV"\nentitlements = {}\nplans = [{{ code = "tv-m", name = "TV", ' \
+              'price = 100, currency = "USD", interval = "month" }}]\n'
+    for bad, why in (('["hd", "hd"]', "twice"), ('["two words"]', "letter or digit"), ('"hd"', "list")):
+        with pytest.raises(InvalidInput) as caught:
+            parse_catalog(product.format(bad).encode())
+        assert any(key.startswith("products[0].entitlements") and why in text
+                   for key, text in caught.value.fields.items()), caught.value.fields
+    path = tmp_path / "catalog.toml"
+    path.write_text(product.format('["hd-streaming", "4-screens"]'))
+    import_catalog(store, admin, path)
+    with store.read() as s:
+        assert s.execute(select(Product.entitlements).where(Product.sku == "TV")).scalar_one() == [
+            "hd-streaming", "4-screens"]
