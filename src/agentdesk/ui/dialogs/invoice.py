@@ -1,9 +1,12 @@
-"""One invoice: its lines, discounts, credit applied, total, payments and notes; E resends it, $ pays it.
+"""One invoice: its lines, discounts, credit applied, total, payments and notes; E resends it, $ pays it,
+V voids it, P marks it paid outside, W writes it off, C applies the customer's available credit.
 
-Read-only apart from those two keys (both need the billing permission). Paying goes through the
-collect-payment dialog with this invoice chosen, so the amount is confirmed before the card is
-charged; the outcome (approved, declined with the gateway's reason, or pending) is shown here and
-the invoice read again. The dialog returns True when something changed (the profile reloads).
+Paying goes through the collect-payment dialog with this invoice chosen, so the amount is confirmed
+before the card is charged; the outcome (approved, declined with the gateway's reason, or pending) is
+shown here and the invoice read again. Void, paid outside and write-off are refund-like (finance,
+admins, agents within their refund limit); each action opens a dialog that shows the service's own
+preview of exactly what happens and the amount, and asks for a second Enter. The dialog returns True
+when something changed (the profile reloads).
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from agentdesk.domain.enums import InvoiceStatusSets
-from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.errors import Conflict, ServiceError
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
-from agentdesk.services.billing import invoices
-from agentdesk.ui.base import DeskModal, desk_work
+from agentdesk.services.billing import invoice_actions, invoices
+from agentdesk.services.billing.invoice_actions import InvoiceAction, InvoiceActionPreview, InvoiceActionResult
+from agentdesk.ui.base import ConfirmingDialog, DeskModal, desk_work, form_field
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile.invoices import period_text, status_text
 
@@ -86,7 +90,10 @@ def invoice_view(d: invoices.InvoiceDetail) -> RenderableType:
         for credit in d.credits:
             memo = Text(f"credit memo {credit.credit_memo_id}: ", style="dim")
             memo.append(plain(credit.reason, "dim"))
-            sums.add_row(memo, Text(f"-{money(credit.amount)}", style="dim"))
+            if credit.amount < 0:
+                memo.append(" (returned)", style="dim")
+            sums.add_row(memo, Text(f"-{money(credit.amount)}" if credit.amount > 0 else f"+{money(-credit.amount)}",
+                                    style="dim"))
     sums.add_row(Text("Total", style="bold"), Text(money(d.total), style="bold"))
     sums.add_row("Paid", money(d.amount_paid))
     if d.owed > 0:
@@ -116,11 +123,18 @@ def invoice_view(d: invoices.InvoiceDetail) -> RenderableType:
 class InvoiceDialog(DeskModal[bool]):
     """The invoice `number` of customer `customer_id` (read through `invoice_detail`)."""
 
-    ROLE_GATES: ClassVar[dict[str, Action]] = {"resend": Action.BILLING, "collect": Action.BILLING}
+    ROLE_GATES: ClassVar[dict[str, Action]] = {
+        "resend": Action.BILLING, "collect": Action.BILLING,
+        **{action.value: needs for action, needs in invoice_actions.NEEDS.items()},
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter", "close", "Close", id="invoice.close"),
         Binding("E", "resend", "Resend invoice", id="invoice.resend"),
         Binding("dollar_sign", "collect", "Collect payment", id="invoice.collect"),
+        Binding("V", "void", "Void invoice", id="invoice.void"),
+        Binding("P", "mark_paid", "Mark paid outside", id="invoice.mark_paid"),
+        Binding("W", "write_off", "Write off", id="invoice.write_off"),
+        Binding("C", "apply_credit", "Apply credit", id="invoice.apply_credit"),
     ]
     DEFAULT_CSS = """
     InvoiceDialog #invoice-outcome { height: auto; display: none; }
@@ -156,10 +170,13 @@ class InvoiceDialog(DeskModal[bool]):
 
     def _hint(self) -> None:
         keys = []
+        is_open = self.detail is not None and self.detail.status in InvoiceStatusSets.OPEN
         if self.may(Action.BILLING):
-            if self.detail is not None and self.detail.status in InvoiceStatusSets.OPEN:
+            if is_open:
                 keys.append("$ collect payment")
             keys.append("E resend invoice")
+        if is_open:
+            keys += [f"{key} {label}" for key, action, label in ACTION_KEYS if self.may(invoice_actions.NEEDS[action])]
         keys.append("Esc close")
         self.query_one("#invoice-hint", Static).update(Text(" · ".join(keys), style="dim"))
 
@@ -202,3 +219,148 @@ class InvoiceDialog(DeskModal[bool]):
             self.changed = True
             self.say(Text(collect_outcome(result), style="green" if result.ok else "bold red"))
             self.reload()
+
+    def _act(self, action: InvoiceAction) -> None:
+        if not self.refuse(invoice_actions.NEEDS[action]) or self.detail is None:
+            return
+        d = self.detail
+        if d.status not in InvoiceStatusSets.OPEN:
+            self.app.notify(f"{visible(d.number)} is {d.status.replace('_', ' ')}: only an issued or past-due "
+                            "invoice can be voided, marked paid, written off or given credit.", timeout=5,
+                            markup=False)
+            return
+        self.app.push_screen(ACTION_DIALOGS[action](d.number), self._acted)
+
+    def action_void(self) -> None:
+        self._act(InvoiceAction.VOID)
+
+    def action_mark_paid(self) -> None:
+        self._act(InvoiceAction.MARK_PAID)
+
+    def action_write_off(self) -> None:
+        self._act(InvoiceAction.WRITE_OFF)
+
+    def action_apply_credit(self) -> None:
+        self._act(InvoiceAction.APPLY_CREDIT)
+
+    def _acted(self, result: object) -> None:
+        if isinstance(result, InvoiceActionResult):
+            self.changed = True
+            self.say(Text(visible(result.message), style="green"))
+            self.reload()
+
+
+ACTION_KEYS = (("V", InvoiceAction.VOID, "void"), ("P", InvoiceAction.MARK_PAID, "mark paid outside"),
+               ("W", InvoiceAction.WRITE_OFF, "write off"), ("C", InvoiceAction.APPLY_CREDIT, "apply credit"))
+
+
+class InvoiceActionDialog(ConfirmingDialog[InvoiceActionResult]):
+    """One action on invoice `number`: the service's preview (what happens, the amount) above the fields,
+    refused there already when the action would be; a second Enter does it."""
+
+    action: ClassVar[InvoiceAction]
+    DEFAULT_CSS = """
+    InvoiceActionDialog #dialog-confirm { height: auto; }
+    """
+
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+        self.preview: InvoiceActionPreview | None = None
+        self.refusal: ServiceError | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.facts.update(Text("reading the invoice…", style="dim"))
+        self.load(self._read, self._previewed)
+        boxes = self.query(Input)
+        if boxes:
+            boxes.first().focus()
+
+    async def _read(self) -> InvoiceActionPreview | None:
+        """The preview, or None when the service refuses the action (the refusal shown in its place)."""
+        try:
+            return await self.call(invoice_actions.preview_action, self.number, self.action.value)
+        except ServiceError as exc:
+            self.refusal = exc
+            self.facts.update(Text(visible(str(exc)), style="red"))
+            return None
+
+    def _previewed(self, preview: InvoiceActionPreview | None) -> None:
+        if preview is None:
+            return
+        self.preview = preview
+        self.facts.update(Text(visible(preview.sentence)))
+
+    def text(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+    def confirmation(self) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+        if self.preview is None:
+            raise Conflict("still reading the invoice; press Enter again in a moment")
+        return self.preview.sentence
+
+    def outcome(self, result: InvoiceActionResult) -> str:
+        return result.message
+
+
+class VoidInvoiceDialog(InvoiceActionDialog):
+    heading = "Void invoice"
+    action = InvoiceAction.VOID
+    needs = Action.REFUND
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (kept on the timeline; optional)",
+                              Input(id="invoice-reason", compact=True, max_length=500), "reason")
+
+    async def perform(self) -> InvoiceActionResult:
+        return await self.call(invoice_actions.void_invoice, self.number, self.text("invoice-reason"))
+
+
+class MarkPaidDialog(InvoiceActionDialog):
+    heading = "Mark invoice paid outside"
+    action = InvoiceAction.MARK_PAID
+    needs = Action.REFUND
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Payment reference (transfer id, cheque number…)",
+                              Input(id="invoice-reference", compact=True,
+                                    max_length=invoice_actions.REFERENCE_LIMIT), "reference")
+
+    def confirmation(self) -> str:
+        sentence = super().confirmation()
+        reference = invoice_actions.clean_reference(self.text("invoice-reference"))
+        return f"{sentence} Reference: {reference}."
+
+    async def perform(self) -> InvoiceActionResult:
+        return await self.call(invoice_actions.mark_paid_outside, self.number, self.text("invoice-reference"))
+
+
+class WriteOffDialog(InvoiceActionDialog):
+    heading = "Write off invoice"
+    action = InvoiceAction.WRITE_OFF
+    needs = Action.REFUND
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (kept on the timeline; optional)",
+                              Input(id="invoice-reason", compact=True, max_length=500), "reason")
+
+    async def perform(self) -> InvoiceActionResult:
+        return await self.call(invoice_actions.write_off_invoice, self.number, self.text("invoice-reason"))
+
+
+class ApplyCreditDialog(InvoiceActionDialog):
+    heading = "Apply available credit"
+    action = InvoiceAction.APPLY_CREDIT
+    needs = Action.BILLING
+
+    async def perform(self) -> InvoiceActionResult:
+        return await self.call(invoice_actions.apply_credit, self.number)
+
+
+ACTION_DIALOGS: dict[InvoiceAction, type[InvoiceActionDialog]] = {
+    InvoiceAction.VOID: VoidInvoiceDialog, InvoiceAction.MARK_PAID: MarkPaidDialog,
+    InvoiceAction.WRITE_OFF: WriteOffDialog, InvoiceAction.APPLY_CREDIT: ApplyCreditDialog,
+}
