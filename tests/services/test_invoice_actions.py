@@ -3,6 +3,9 @@ rules, refusals, who may, and what the store and the timeline hold afterwards (S
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from agentdesk.config import load_settings
@@ -17,6 +20,7 @@ from agentdesk.db.models import (
 )
 from agentdesk.domain.enums import InvoiceStatus, OrderKind, OrderStatus, Role, TransactionStatus
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
+from agentdesk.domain.permissions import POLICY, Action
 from agentdesk.services.billing import charges, invoices
 from agentdesk.services.billing import invoice_actions as actions
 from agentdesk.services.money import payments
@@ -264,3 +268,19 @@ def test_an_unknown_action_or_invoice_is_refused(store, actors, customer):
     assert "action" in caught.value.fields
     with pytest.raises(Exception, match="no invoice"):
         actions.void_invoice(store, actors[Role.ADMIN], "INV-99999999")
+
+
+def test_the_readme_role_table_gives_the_invoice_actions_their_permissions():
+    wanted = {"void, write off or mark paid outside an invoice": Action.REFUND,
+              "resend an invoice, apply available credit to it": Action.BILLING}
+    assert {actions.NEEDS[a] for a in actions.InvoiceAction} == set(wanted.values())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in wanted:
+            table[cells[0]] = {role for role, cell in zip((Role.ADMIN, Role.AGENT, Role.SALES, Role.FINANCE),
+                                                          cells[1:], strict=True) if re.match("✓", cell)}
+    assert set(table) == set(wanted)
+    for row, action in wanted.items():
+        assert table[row] == set(POLICY[action]), row
