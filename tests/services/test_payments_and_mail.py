@@ -198,3 +198,18 @@ def test_a_payment_left_pending_by_a_timeout_is_finished_at_start_up_once(store,
     assert last.type == "additional_payment" and last.actor_label == "System"
     assert last.attributes["transaction"] == pending.transaction_id
     assert worker.start_up(store, settings).payments_repaired == 0
+
+
+def test_a_payment_made_outside_is_refunded_outside(store, admin, settings, customer):
+    from agentdesk.services.money import refunds
+
+    outside = payments.collect_payment(store, admin, settings, "C-1", 5_000, "USD", "bank transfer", outside=True)
+    result = refunds.refund_transaction(store, admin, settings, outside.transaction_id, 2_000, "goodwill")
+    assert result.ok, result.message
+    with store.read() as s:
+        refund = s.get(Transaction, result.refund_id)
+        original = s.get(Transaction, outside.transaction_id)
+    assert (refund.status, refund.gateway, refund.settled, original.status) == (
+        "approved", "outside", True, "partially_refunded")
+    assert customer_row(store).lifetime_value == 3_000
+    assert events(store)[-1].type == "manual_refund"

@@ -225,8 +225,15 @@ def _start(store: Store, actor: Actor, settings: Settings, txn_id: int, amount: 
         return _Pending(child.id, txn.id, plan.kind, amount, txn.currency, txn.gateway, txn.gateway_ref, key)
 
 
+OUTSIDE_GATEWAY = "outside"
+"""What `payments.collect_payment(outside=True)` and `invoice_actions.mark_paid_outside` record as the gateway."""
+
+
 def _call(store: Store, settings: Settings, pending: _Pending, key: str | None = None) -> GatewayResult:
-    """Step 2: the gateway call, outside any transaction of ours."""
+    """Step 2: the gateway call, outside any transaction of ours. Money that came in outside any gateway (a bank
+    transfer recorded by an agent) goes back the same way: the refund is recorded as paid back outside."""
+    if pending.gateway == OUTSIDE_GATEWAY:
+        return GatewayResult(Outcome.APPROVED, f"outside-{key or pending.key}", "paid back outside", settled=True)
     gateway = gateway_for(store, pending.gateway, settings)
     if not pending.reference:
         raise GatewayError(f"transaction {pending.original_id} has no gateway reference")
