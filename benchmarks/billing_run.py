@@ -13,6 +13,7 @@ run, the highest sampled during it, and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import resource
@@ -22,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 CHUNK = 5_000
 
@@ -114,7 +116,12 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a new SQLite file in a temporary directory)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
+    parser.add_argument("--check", action="store_true",
+                        help="afterwards, check each order billed and charged once, and audit the timeline "
+                             "chains and money seals (timeline verify) and the aggregates (audit money)")
     args = parser.parse_args()
+    # A batch that fails falls back to one order at a time: slower, not wrong; the warning says why.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     url = args.db or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench-billing.db'}"
 
     child = multiprocessing.get_context("spawn").Process(target=build, args=(url, args.orders))
@@ -157,7 +164,43 @@ def main() -> None:
     print(f"renewals        {report.invoiced:,} in {elapsed:.1f} s  = {report.invoiced / elapsed:,.0f} renewals/s")
     print(f"memory          {before:.0f} MiB before, {after:.0f} MiB after, {highest[0]:.0f} MiB highest sampled")
     print(f"peak RSS        {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.check:
+        check(store)
     store.dispose()
+
+
+def check(store: Any) -> None:
+    """Exactly once (one invoice per order period, one approved payment and one sandbox sale per invoice),
+    then `audit verify` and `audit money` over the whole store; exits non-zero on any problem."""
+    from sqlalchemy import func, select
+    from sqlmodel import col
+
+    from agentdesk.db.models import Invoice, Order, SandboxOperation, Transaction
+    from agentdesk.domain.permissions import SYSTEM
+    from agentdesk.services.money.audit import audit_money
+    from agentdesk.services.timeline.audit import verify
+
+    with store.read() as session:
+        orders = session.execute(select(func.count()).select_from(Order)).scalar_one()
+        invoices = session.execute(select(func.count()).select_from(Invoice)).scalar_one()
+        keys = session.execute(select(func.count(func.distinct(Invoice.billing_key)))).scalar_one()
+        approved = session.execute(select(func.count()).select_from(Transaction)
+                                   .where(col(Transaction.status) == "approved")).scalar_one()
+        sales = session.execute(select(func.count()).select_from(SandboxOperation)
+                                .where(col(SandboxOperation.operation) == "sale")).scalar_one()
+    chains = verify(store, SYSTEM)
+    money = audit_money(store, SYSTEM)
+    print(f"exactly once    {orders:,} orders, {invoices:,} invoices ({keys:,} billing keys), "
+          f"{approved:,} approved payments, {sales:,} sandbox sales")
+    print(f"audit verify    {chains.events:,} events, {chains.money_rows:,} money rows, "
+          f"{len(chains.findings)} findings")
+    print(f"audit money     {money.customers:,} customers, {len(money.mismatches)} mismatches")
+    for finding in chains.findings[:5]:
+        print(f"  {finding}")
+    for mismatch in money.mismatches[:5]:
+        print(f"  {mismatch}")
+    if not (orders == invoices == keys == approved == sales) or chains.findings or money.mismatches:
+        raise SystemExit("check failed")
 
 
 if __name__ == "__main__":

@@ -348,6 +348,8 @@ def _bill_batch(session: Session, settings: Settings, rows: list[tuple[int, int]
     facts = invoices.batch_facts(session, customers,
                                  [f"order-{o.id}-cycle-{o.cycles_billed + 1}" for o in orders.values()])
     active = invoices.active_instruments(session, customers)
+    invoices.reserve_ids(session, Invoice, len(orders))
+    invoices.reserve_ids(session, Transaction, len(orders))
     started: list[Any] = []
     results: list[Any] = []
     for order_id, _ in rows:

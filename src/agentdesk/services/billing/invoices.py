@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, func, text, update
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
@@ -36,6 +35,7 @@ from agentdesk.db.models import (
     TimelineEvent,
     Transaction,
     Website,
+    table_of,
     utcnow,
 )
 from agentdesk.db.store import Store, get_row
@@ -96,6 +96,47 @@ def customer_email(session: Session, customer_id: int) -> str | None:
 
 def customer_name(customer: Customer) -> str:
     return customer.organization or f"{customer.first_name} {customer.last_name}".strip()
+
+
+# --- ids reserved for a batch ----------------------------------------------------------------
+
+_RESERVED = "reserved_ids"
+"""session.info: table name → ids reserved for rows this transaction adds, next first (`reserve_ids`)."""
+
+
+def reserve_ids(session: Session, model: type[Invoice] | type[Transaction], n: int) -> None:
+    """Reserve `n` ids of `model`'s table for rows this transaction will add, so a batch names its invoices
+    and payments without a flush per row (one flush writes them all). PostgreSQL: drawn from the table's
+    sequence in one query; SQLite: the ids after the highest, which no other writer can take while this
+    write transaction holds the database (and none of this session's own rows takes without one: a row
+    added when the reserve is used up empties it first, see `_reserved_id`)."""
+    if n <= 0:
+        return
+    table = table_of(model)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.execute(text(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
+            {"n": n}).scalars().all())
+    else:
+        session.flush()
+        first = (session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+        ids = list(range(first, first + n))
+    ids.sort(reverse=True)
+    session.info.setdefault(_RESERVED, {})[table.name] = ids
+
+
+def _reserved_id(session: Session, model: type[Invoice] | type[Transaction]) -> int | None:
+    """The next id reserved for `model` in this transaction, or None (the row gets its id at a flush)."""
+    pool: dict[str, list[int]] = session.info.get(_RESERVED, {})
+    ids = pool.get(table_of(model).name)
+    if not ids:
+        if ids is not None:
+            # Used up: rows flushed without an id must come after every reserved one (SQLite numbers them
+            # max + 1), so whatever was reserved is written first.
+            del pool[table_of(model).name]
+            session.flush()
+        return None
+    return int(ids.pop())
 
 
 # --- issuing ---------------------------------------------------------------------------------
@@ -185,16 +226,21 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
         sums = pricing.totals(lines, available)
     except pricing.PricingError as exc:
         raise InvalidInput(fields={"amount": str(exc)}) from exc
+    reserved = _reserved_id(session, Invoice)
     invoice = Invoice(
-        number=f"new-{uuid.uuid4().hex}", billing_key=billing_key, customer_id=customer_id,
+        number=invoice_number(reserved) if reserved else f"new-{uuid.uuid4().hex}", billing_key=billing_key,
+        customer_id=customer_id,
         order_id=order.id if order else None, cycle=cycle, period_start=period_start, period_end=period_end,
         currency=currency, subtotal=sums.subtotal, discount=sums.discount, credit_applied=sums.credit,
         total=sums.total, status=InvoiceStatus.PAID if sums.total == 0 else InvoiceStatus.ISSUED,
         issued_at=issued_at, due_at=due_at, paid_at=now if sums.total == 0 else None, notes=notes, created_at=now,
     )
+    if reserved is not None:
+        invoice.id = reserved
     session.add(invoice)
-    session.flush()
-    invoice.number = invoice_number(invoice.id)
+    if reserved is None:
+        session.flush()
+        invoice.number = invoice_number(invoice.id)
     if facts is not None:
         facts.billed_keys.add(billing_key)
     order_number = order.number if order else None
@@ -223,7 +269,8 @@ def issue_invoice(session: Session, actor: Actor, *, customer_id: int, order: Or
         session.add(CreditApplication(credit_memo_id=memo.id, invoice_id=invoice.id, amount=amount, created_at=now))
         record_event(session, actor, customer_id, EventType.CREDIT_APPLIED, invoice=invoice.number, amount=amount,
                      currency=currency, order=order_number, credit_memo=memo.id)
-    session.flush()
+    if reserved is None:
+        session.flush()
     record_event(session, actor, customer_id, EventType.INVOICE_ISSUED, invoice=invoice.number, amount=invoice.total,
                  currency=currency, order=order_number, due=invoice.due_at.date().isoformat())
     if invoice.status is InvoiceStatus.ISSUED and order is not None and (not order.autopay or due_at > issued_at):
@@ -432,14 +479,18 @@ def _gateway_of(session: Session, settings: Settings, website_id: int) -> str:
 def _start(session: Session, actor: Actor, settings: Settings, invoice: Invoice, instrument: PaymentInstrument,
            key: str) -> _Attempt:
     amount = invoice.total - invoice.amount_paid
+    reserved = _reserved_id(session, Transaction)
     txn = Transaction(customer_id=invoice.customer_id, order_id=invoice.order_id, invoice_id=invoice.id,
                       instrument_id=instrument.id, type=TransactionType.SALE, status=TransactionStatus.PENDING,
                       amount=amount, currency=invoice.currency,
                       gateway=instrument.sticky_gateway or _gateway_of(
                           session, settings, get_row(session, Customer, invoice.customer_id).website_id),
                       idempotency_key=key, description=f"Invoice {invoice.number}", agent_id=actor.agent_id)
+    if reserved is not None:
+        txn.id = reserved
     session.add(txn)
-    session.flush()
+    if reserved is None:
+        session.flush()
     return _Attempt(txn.id, invoice.id, key, amount, invoice.currency, txn.gateway, instrument.gateway_token or "",
                     instrument.id, instrument_label(instrument.method, instrument.brand, instrument.last4))
 
@@ -470,22 +521,18 @@ def _call(store: Store, settings: Settings, attempt: _Attempt) -> tuple[GatewayR
 
 
 def _approve(session: Session, actor: Actor, invoice: Invoice, txn: Transaction, result: GatewayResult,
-             label: str, now: datetime, sales: list[Callable[[], None]] | None = None) -> CollectResult:
-    """`sales`: where a batch collects the aggregate updates, to run them after all its bookkeeping (each
-    flushes the session first)."""
+             label: str, now: datetime, sales: list[aggregates.Sale] | None = None) -> CollectResult:
+    """`sales`: where a batch collects the aggregate updates, to make them together after all its
+    bookkeeping (`aggregates.record_sales`)."""
     txn.status = TransactionStatus.APPROVED
     txn.gateway_ref = result.reference
     txn.processed_at = now
     if result.settled:
         txn.settled, txn.settled_at = True, now
     session.add(txn)
-    customer_id, amount_paid, currency, settled = txn.customer_id, txn.amount, txn.currency, result.settled
-
-    def sale() -> None:
-        aggregates.record_sale(session, customer_id, amount_paid, currency, now, settled=settled)
-
+    sale = aggregates.Sale(txn.customer_id, txn.amount, txn.currency, now, result.settled)
     if sales is None:
-        sale()
+        aggregates.record_sales(session, [sale])
     else:
         sales.append(sale)
     invoice.amount_paid += txn.amount
@@ -561,7 +608,7 @@ def _outcome(store: Store, actor: Actor, attempt: _Attempt, result: GatewayResul
 
 def _record_outcome(session: Session, actor: Actor, attempt: _Attempt, txn: Transaction, invoice: Invoice,
                     result: GatewayResult | None, error: str | None, now: datetime, final: bool,
-                    sales: list[Callable[[], None]] | None = None) -> CollectResult | None:
+                    sales: list[aggregates.Sale] | None = None) -> CollectResult | None:
     """`_outcome` in the caller's transaction, the transaction and invoice rows locked by the caller."""
     if txn.status != TransactionStatus.PENDING:
         return _result(invoice, txn, f"The payment of {invoice.number} was already {txn.status.value}")
@@ -725,14 +772,13 @@ def _record_together(store: Store, actor: Actor, answered: list[tuple[Started, G
         prefetch_unbound(session, customers)
         prefetch_customers(session, customers)
         jobs.prefetch_keys(session, [f"email-receipt-{i}" for i in invoice_ids])
-        sales: list[Callable[[], None]] = []
+        sales: list[aggregates.Sale] = []
         for item, result, error in answered:
             outcome = _record_outcome(session, actor, item.attempt, txns[item.attempt.transaction_id],
                                       invoices[item.invoice_id], result, error, now, True, sales)
             assert outcome is not None
             done.append((item.invoice_id, outcome))
-        for sale in sales:
-            sale()
+        aggregates.record_sales(session, sales)
     return done
 
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, bindparam, case, cast, func, select, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
-from agentdesk.db.models import Customer, Order, OrderItem, Transaction
+from agentdesk.db.models import Customer, Order, OrderItem, Transaction, table_of
 from agentdesk.domain.enums import TransactionStatus, TransactionStatusSets, TransactionType, TransactionTypeSets
 
 FIELDS = ("payment_count", "lifetime_value", "last_payment_at")
@@ -120,6 +121,47 @@ def record_sale(session: Session, customer_id: int, amount: int, currency: str, 
             payment_count=col(Customer.payment_count) + 1,
             last_payment_at=case((latest.is_(None) | (latest < paid_at), paid_at), else_=latest),
             **({"lifetime_value": col(Customer.lifetime_value) + _if_currency(currency, amount)} if settled else {}))
+
+
+@dataclass(frozen=True)
+class Sale:
+    customer_id: int
+    amount: int
+    currency: str
+    paid_at: datetime
+    settled: bool
+
+
+def record_sales(session: Session, sales: list[Sale]) -> None:
+    """Many approved sales at once, each exactly as `record_sale` counts it, in one statement run for each
+    (an executemany; a customer with two sales gets both, one after the other). The customers' rows are
+    locked first, in id order; the session's copies of their aggregates are expired, never written back."""
+    if not sales:
+        return
+    if len(sales) == 1:
+        only = sales[0]
+        record_sale(session, only.customer_id, only.amount, only.currency, only.paid_at, only.settled)
+        return
+    lock_customers(session, [s.customer_id for s in sales])
+    session.flush()
+    table = table_of(Customer)
+    latest = table.c.last_payment_at
+    paid_at = bindparam("sale_paid_at", type_=table.c.last_payment_at.type)
+    statement = (
+        update(table).where(table.c.id == bindparam("sale_customer"))
+        .values(payment_count=table.c.payment_count + 1,
+                last_payment_at=case((latest.is_(None) | (latest < paid_at), paid_at), else_=latest),
+                lifetime_value=table.c.lifetime_value + case(
+                    (table.c.currency == bindparam("sale_currency"), bindparam("sale_amount", type_=BigInteger)),
+                    else_=0))
+    )
+    session.connection().execute(statement, [
+        {"sale_customer": s.customer_id, "sale_paid_at": s.paid_at, "sale_currency": s.currency,
+         "sale_amount": s.amount if s.settled else 0} for s in sales])
+    for customer_id in {s.customer_id for s in sales}:
+        held = session.identity_map.get(identity_key(Customer, customer_id))
+        if held is not None:
+            session.expire(held, list(FIELDS))
 
 
 def record_settled(session: Session, customer_id: int, amount: int, currency: str) -> None:
