@@ -84,7 +84,9 @@ def _last_hash(session: Session, customer_id: int) -> str:
         session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update(key_share=True))
     head = session.exec(
         select(TimelineEvent.hash).where(TimelineEvent.customer_id == customer_id, col(TimelineEvent.hash).is_not(None))
-        .order_by(col(TimelineEvent.id).desc()).limit(1)
+        # `id + 0`: ordered by the id itself, PostgreSQL walks the primary key backwards until it meets this
+        # customer (the whole table for an old customer); this way it reads the customer's index entries.
+        .order_by((col(TimelineEvent.id) + 0).desc()).limit(1)
     ).one_or_none()
     return head or GENESIS
 
