@@ -25,6 +25,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -63,10 +65,6 @@ class SandboxGateway:
         self.store = store
         self.settle_after = timedelta(seconds=settle_after_seconds)
 
-    def _replay(self, key: str) -> SandboxOperation | None:
-        with self.store.read() as session:
-            return session.get(SandboxOperation, key)
-
     def _answer(self, op: SandboxOperation | Any) -> GatewayResult:
         return GatewayResult(Outcome(op.outcome), op.reference, op.message, op.settled)
 
@@ -80,37 +78,53 @@ class SandboxGateway:
             ).first()
 
     def _record(self, key: str, operation: str, amount: int, currency: str, outcome: Outcome, token: str | None,
-                parent: str | None = None, message: str | None = None) -> GatewayResult:
+                parent: str | None = None, message: str | None = None) -> GatewayResult | None:
+        """Write the operation under `key` in its own short transaction (one INSERT, as a processor's own
+        records would be); None, with nothing written, when `key` is in the ledger already."""
         reference = f"sbx_{secrets.token_hex(8)}"
         row = dict(idempotency_key=key, operation=operation, reference=reference, parent_reference=parent,
                    token=token, amount=amount, currency=currency, outcome=outcome.value, message=message,
                    settled=False, created_at=utcnow())
+        dialect = self.store.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            statement: Any = (sqlite_insert(_LEDGER) if dialect == "sqlite" else pg_insert(_LEDGER)).values(**row)
+            with self.store.engine.begin() as connection:
+                written = connection.execute(statement.on_conflict_do_nothing(
+                    index_elements=[_LEDGER.c.idempotency_key]).returning(_LEDGER.c.idempotency_key)).first()
+            return GatewayResult(outcome, reference, message, False) if written is not None else None
         try:
-            # Its own short transaction, as a processor's own records would be (one INSERT: no lock upgrade).
             with self.store.engine.begin() as connection:
                 connection.execute(insert(_LEDGER).values(**row))
         except IntegrityError:
-            existing = self._earlier(key)
-            if existing is None:
-                raise
-            return self._answer(existing)
+            return None
         return GatewayResult(outcome, reference, message, False)
+
+    def _replay(self, key: str, operation: str, amount: int) -> GatewayResult | None:
+        """The first answer given for `key` (a repeated request moves no money), or None when it is new."""
+        earlier = self._earlier(key)
+        if earlier is None:
+            return None
+        if earlier.operation != operation or earlier.amount != amount:
+            raise GatewayError(f"idempotency key {key!r} was used for a different request")
+        return self._answer(earlier)
 
     def _operate(self, key: str, operation: str, amount: int, currency: str, token: str | None,
                  parent: str | None = None) -> GatewayResult:
-        earlier = self._earlier(key)
-        if earlier is not None:
-            if earlier.operation != operation or earlier.amount != amount:
-                raise GatewayError(f"idempotency key {key!r} was used for a different request")
-            return self._answer(earlier)
+        """One connection for a new key: the INSERT is tried first and only a key already used is read back."""
         kind = behaviour(token)
         money_out = operation in ("refund", "payout", "void")
-        if kind == "decline" and operation in ("sale", "authorize", "payout"):
-            return self._record(key, operation, amount, currency, Outcome.DECLINED, token, parent, "card declined")
         if kind == "transient" and money_out:
             # Nothing is recorded: a later attempt with any key may succeed.
-            return GatewayResult(Outcome.FAILED, None, "processor unavailable, try again later")
-        result = self._record(key, operation, amount, currency, Outcome.APPROVED, token, parent)
+            return self._replay(key, operation, amount) or GatewayResult(
+                Outcome.FAILED, None, "processor unavailable, try again later")
+        declined = kind == "decline" and operation in ("sale", "authorize", "payout")
+        result = self._record(key, operation, amount, currency, Outcome.DECLINED if declined else Outcome.APPROVED,
+                              token, parent, "card declined" if declined else None)
+        if result is None:
+            replayed = self._replay(key, operation, amount)
+            if replayed is None:
+                raise GatewayError(f"sandbox: idempotency key {key!r} is neither new nor recorded")
+            return replayed
         if kind == "timeout":
             raise GatewayTimeout(f"sandbox: no answer for {operation} {key}")
         return result
