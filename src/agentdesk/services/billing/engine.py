@@ -422,6 +422,8 @@ def _bill_locked(session: Session, order: Order, items: list[_Item], now: dateti
             return _Billed(None, False)
     elif order.next_bill_date is None or order.next_bill_date > today:
         return None
+    elif order.cancel_at_period_end and order.period_end is not None and order.period_end <= today:
+        return None  # cancelled at this period's end: the scheduled cancellation ends it, nothing is billed
     recurring = _recurring(items)
     if not recurring:
         _complete(session, order, product, now, tally)

@@ -19,17 +19,23 @@ _PRODUCTS = "order_products"
 """session.info: order id → the name its first item goes by, read for a batch at once (`lock_orders`)."""
 
 
+_SHIPPING = "orders_shipping"
+"""session.info: order id → whether any of its items' products ships, read with `lock_orders`."""
+
+
 def _first_items(session: Session, order_ids: list[int]) -> dict[int, str]:
     names: dict[int, str] = {}
+    ships: dict[int, bool] = session.info.setdefault(_SHIPPING, {})
     rows = session.exec(
-        select(OrderItem.order_id, OrderItem.plan_name, Product.name)
+        select(OrderItem.order_id, OrderItem.plan_name, Product.name, Product.requires_shipping)
         .join(Plan, Plan.id == OrderItem.plan_id)  # type: ignore[arg-type]
         .join(Product, Product.id == Plan.product_id)  # type: ignore[arg-type]
         .where(col(OrderItem.order_id).in_(order_ids))
         .order_by(OrderItem.order_id, OrderItem.id)  # type: ignore[arg-type]
     ).all()
-    for order_id, plan_name, product in rows:
+    for order_id, plan_name, product, shipping in rows:
         names.setdefault(order_id, plan_name or product)
+        ships[order_id] = ships.get(order_id, False) or bool(shipping)
     return names
 
 
@@ -66,7 +72,9 @@ def order_product(session: Session, order: Order) -> str:
 def on_invoice_paid(session: Session, actor: Actor, invoice: Invoice, transaction: Transaction | None,
                     now: datetime) -> None:
     """In the transaction that records the payment: a pending order starts (a one-time order completes),
-    a renewal is recorded as billed, credit control ends, and the affiliate's commission is recorded."""
+    a renewal is recorded as billed, credit control ends, the affiliate's commission is recorded, and
+    what the invoice bills that ships gets its fulfillment (`orders.fulfillments.create_for_paid_invoice`;
+    skipped without a query for a batch's orders known to ship nothing)."""
     order: Order | None = None
     if invoice.order_id is not None and invoice.order_id in session.info.get(_LOCKED, ()):
         order = session.get(Order, invoice.order_id)
@@ -95,3 +103,7 @@ def on_invoice_paid(session: Session, actor: Actor, invoice: Invoice, transactio
         order.updated_at = now
         session.add(order)
     affiliates.record_commission(session, invoice, transaction)
+    if invoice.order_id is not None and session.info.get(_SHIPPING, {}).get(invoice.order_id, True):
+        from agentdesk.services.orders import fulfillments
+
+        fulfillments.create_for_paid_invoice(session, actor, invoice, now)
