@@ -136,7 +136,8 @@ _INVOICE = {"invoice": ("str", True), "amount": ("int", True), "currency": ("str
 
 CATALOG: dict[EventType, EventSpec] = {
     EventType.BILLING_DATE_CHANGED: EventSpec(
-        "Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB}
+        "Billing date changed", {"from": ("date", True), "to": ("date", True), **_SUB, "amount": ("int", False),
+                                 "currency": ("str", False)}
     ),
     EventType.PAYMENT_METHOD_CHANGED: EventSpec(
         "Payment method changed", {"from": ("str", True), "to": ("str", True), "product": ("str", False)}
@@ -217,11 +218,13 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.EMAIL_SENT: EventSpec(
         "Email sent", {"subject": ("str", True), "to": ("str", True), "transaction": ("int", False)}
     ),
-    EventType.PAUSE_SCHEDULED: EventSpec("Pause scheduled", {**_SUB, "on": ("date", True), "months": ("int", True)}),
-    EventType.PAUSE_ACTIVATED: EventSpec("Pause started", {**_SUB, "months": ("int", True)}),
+    EventType.PAUSE_SCHEDULED: EventSpec("Pause scheduled", {**_SUB, "on": ("date", True), "months": ("int", True),
+                                                                "until": ("date", False)}),
+    EventType.PAUSE_ACTIVATED: EventSpec("Pause started", {**_SUB, "months": ("int", True), "until": ("date", False)}),
     EventType.PAUSE_CANCELLED: EventSpec("Scheduled pause cancelled", dict(_SUB)),
-    EventType.PAUSE_ENDED_EARLY: EventSpec("Pause ended early", dict(_SUB)),
-    EventType.PAUSE_ENDED: EventSpec("Pause ended", dict(_SUB)),
+    EventType.PAUSE_ENDED_EARLY: EventSpec("Pause ended early", {**_SUB, "days": ("int", False),
+                                                                  "next_bill": ("date", False)}),
+    EventType.PAUSE_ENDED: EventSpec("Pause ended", {**_SUB, "days": ("int", False), "next_bill": ("date", False)}),
     EventType.CUSTOMER_EDITED: EventSpec("Customer edited", {"changes": ("dict", True)}),
     EventType.ORDER_CREATED: EventSpec(
         "Order created",
@@ -344,7 +347,7 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.QUOTE_RECALLED: EventSpec("Quote recalled", {**_QUOTE, "reason": ("str", False)}),
     EventType.ORDER_CANCELLED: EventSpec("Order cancelled", {"order": ("str", True), "reason": ("str", False)}),
     EventType.TRIAL_RESTARTED: EventSpec("Trial restarted", {**_SUB, "until": ("date", True)}),
-    EventType.TRIAL_SKIPPED: EventSpec("Trial skipped", dict(_SUB)),
+    EventType.TRIAL_SKIPPED: EventSpec("Trial skipped", {**_SUB, "invoice": ("str", False)}),
     EventType.TRIAL_STOP_SCHEDULED: EventSpec("Subscription ends with its trial", {**_SUB, "on": ("date", True)}),
     EventType.QUANTITY_CHANGED: EventSpec(
         "Quantity changed",
@@ -359,7 +362,8 @@ CATALOG: dict[EventType, EventSpec] = {
         {"order": ("str", True), "change": ("str", True), "on": ("date", True), "details": ("dict", False)},
     ),
     EventType.CHANGE_WITHDRAWN: EventSpec(
-        "Scheduled change withdrawn", {"order": ("str", True), "change": ("str", True), "on": ("date", False)}
+        "Scheduled change withdrawn",
+        {"order": ("str", True), "change": ("str", True), "on": ("date", False), "reason": ("str", False)}
     ),
     EventType.FULFILLMENT_CREATED: EventSpec(
         "Fulfillment created", {"order": ("str", True), "fulfillment": ("int", True), "items": ("list", False)}
