@@ -49,6 +49,7 @@ SUBCOMMANDS: dict[str, str] = {
     "catalog": "catalog:catalog",
     "coupons": "coupons:coupons",
     "orders": "orders:orders",
+    "subscriptions": "subscriptions:subscriptions",
     "quotes": "quotes:quotes",
     "fulfillments": "fulfillments:fulfillments",
     "invoices": "invoices:invoices",
