@@ -68,19 +68,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_fulfillment_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_fulfillment_order_id'), ['order_id'], unique=False)
 
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('membership_login', AutoString(length=64), nullable=True))
-
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('paused_from', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('paused_until', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'),
+    op.add_column('customer', sa.Column('membership_login', AutoString(length=64), nullable=True))
+    op.add_column('orders', sa.Column('paused_from', sa.Date(), nullable=True))
+    op.add_column('orders', sa.Column('paused_until', sa.Date(), nullable=True))
+    op.add_column('orders', sa.Column('cancel_at_period_end', sa.Boolean(), server_default=sa.text('false'),
                                       nullable=False))
-
-    with op.batch_alter_table('product', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('entitlements', sa.JSON(), server_default='[]', nullable=False))
-
-
+    op.add_column('product', sa.Column('entitlements', sa.JSON(), server_default='[]', nullable=False))
 
 def downgrade() -> None:
     with op.batch_alter_table('product', schema=None) as batch_op:
