@@ -476,7 +476,8 @@ def accept_quote(store: Store, actor: Actor, settings: Settings, number: str,
         raise
     order_number, payment, message = placed
     paid = payment in (create.APPROVED, create.NOT_DUE)
-    with store.write() as session:
+    with store.write(unrecorded="a quote waiting for its order's payment: the order's events say what happened"
+                     ) as session:
         row = get_row(session, QuoteRow, claim.quote_id)
         order = session.exec(select(Order).where(Order.number == order_number)).one()
         row.order_id, row.accepting_at, row.updated_at = order.id, None, now
