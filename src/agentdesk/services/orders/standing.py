@@ -1,20 +1,18 @@
-"""Where an order stands beyond its items and money: pause, cancellation at period end, pending
-scheduled changes and the order's own timeline (the customer's events naming it).
+"""Where an order stands beyond its items and money: pause, cancellation at period end and the order's
+own timeline (the customer's events naming it).
 
 Read-only; the order screen reads it next to `read.order_detail`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 from sqlalchemy import String, cast
 from sqlmodel import col, select
 
-from agentdesk.db.models import ScheduledChange, TimelineEvent
+from agentdesk.db.models import TimelineEvent
 from agentdesk.db.store import Store
-from agentdesk.domain.enums import ScheduledChangeStatus
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.services.orders.read import order_by_number
 from agentdesk.services.timeline.read import timeline_owners
@@ -25,40 +23,21 @@ EVENT_SCAN = 2_000
 
 
 @dataclass(frozen=True)
-class ScheduledChangeInfo:
-    id: int
-    kind: str
-    run_on: date
-    payload: dict[str, Any]
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "run_on": self.run_on.isoformat(), "payload": dict(self.payload),
-                "created_at": self.created_at.isoformat()}
-
-
-@dataclass(frozen=True)
 class OrderStanding:
     number: str
     status: str
     paused_from: date | None
     paused_until: date | None
     cancel_at_period_end: bool
-    changes: list[ScheduledChangeInfo] = field(default_factory=list)
-    """Pending scheduled changes, soonest first."""
     events: list[TimelineEntry] = field(default_factory=list)
     """The customer's events whose `order` attribute is this order, newest first."""
 
 
 def order_standing(store: Store, actor: Actor, number: str, events: int = 100) -> OrderStanding:
-    """The order `number`'s pause, pending changes and newest `events` events."""
+    """The order `number`'s pause and newest `events` events."""
     require(actor, Action.VIEW_CUSTOMERS)
     with store.read() as session:
         order = order_by_number(session, number)
-        changes = session.exec(
-            select(ScheduledChange).where(ScheduledChange.order_id == order.id,
-                                          ScheduledChange.status == ScheduledChangeStatus.PENDING)
-            .order_by(col(ScheduledChange.run_on), col(ScheduledChange.id))).all()
         owners = timeline_owners(session, order.customer_id)
         rows = session.exec(
             select(TimelineEvent).where(col(TimelineEvent.customer_id).in_(owners),
@@ -68,7 +47,5 @@ def order_standing(store: Store, actor: Actor, number: str, events: int = 100) -
         return OrderStanding(
             number=order.number, status=order.status.value, paused_from=order.paused_from,
             paused_until=order.paused_until, cancel_at_period_end=order.cancel_at_period_end,
-            changes=[ScheduledChangeInfo(c.id, c.kind.value, c.run_on, dict(c.payload or {}), c.created_at)
-                     for c in changes],
             events=named[:events],
         )

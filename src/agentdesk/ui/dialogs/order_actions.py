@@ -47,9 +47,9 @@ class OrderDialog(ConfirmingDialog[R]):
     def on_mount(self) -> None:
         super().on_mount()
         self.facts.update(self.describe())
-        boxes = self.query(Input)
-        if boxes:
-            boxes.first().focus()
+        fields = self.query("RadioSet, Input")
+        if fields:
+            fields.first().focus()
 
     def describe(self) -> Text:
         """What the agent should know before deciding (the order as read)."""

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Action
 from agentdesk.services.orders import entitlements, fulfillments, read, standing
+from agentdesk.services.orders import subscriptions as subs
 from agentdesk.ui.base import DeskScreen, desk_work
 from agentdesk.ui.screens import order_view as view
 from agentdesk.ui.widgets.plain_text import plain
@@ -42,6 +43,10 @@ class OrderScreen(DeskScreen):
         "cancel_order": Action.CREATE_ORDERS, "resend_welcome": Action.CREATE_ORDERS,
         "refund_order": Action.REFUND, "reship": Action.CHANGE_SUBSCRIPTIONS,
         "cancel_fulfillment": Action.CHANGE_SUBSCRIPTIONS, "refresh_access": Action.CHANGE_SUBSCRIPTIONS,
+        **{name: Action.CHANGE_SUBSCRIPTIONS for name in (
+            "cancel_subscription", "withdraw_cancel", "pause", "resume", "trial", "change_plan", "withdraw_change",
+            "billing_date", "quantity")},
+        "coupon": Action.CREATE_ORDERS,
     }
     DEFAULT_CSS = """
     OrderScreen #order-header { height: auto; padding: 0 1; background: $boost; }
@@ -60,6 +65,16 @@ class OrderScreen(DeskScreen):
         Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
     ]
     ACTION_KEYS: ClassVar[list[Binding]] = [
+        Binding("c", "cancel_subscription", "Cancel subscription", show=False, id="order.cancel"),
+        Binding("w", "withdraw_cancel", "Withdraw cancellation", show=False, id="order.withdraw_cancel"),
+        Binding("p", "pause", "Pause", show=False, id="order.pause"),
+        Binding("r", "resume", "Resume", show=False, id="order.resume"),
+        Binding("t", "trial", "Trial", show=False, id="order.trial"),
+        Binding("P", "change_plan", "Change plan", show=False, id="order.change_plan"),
+        Binding("W", "withdraw_change", "Withdraw change", show=False, id="order.withdraw_change"),
+        Binding("d", "billing_date", "Billing date", show=False, id="order.billing_date"),
+        Binding("u", "quantity", "Quantity", show=False, id="order.quantity"),
+        Binding("k", "coupon", "Coupon", show=False, id="order.coupon"),
         Binding("A", "refresh_access", "Refresh access", show=False, id="order.refresh_access"),
         Binding("C", "cancel_order", "Cancel order", show=False, id="order.cancel_order"),
         Binding("R", "refund_order", "Refund order", show=False, id="order.refund_order"),
@@ -77,6 +92,7 @@ class OrderScreen(DeskScreen):
         self.standing: standing.OrderStanding | None = None
         self.shipments: list[fulfillments.FulfillmentInfo] = []
         self.access: list[entitlements.Entitlement] = []
+        self.changes: list[subs.ScheduledInfo] = []
         self.changed = False
 
     def compose(self) -> ComposeResult:
@@ -114,13 +130,15 @@ class OrderScreen(DeskScreen):
             where = await self.call(standing.order_standing, self.number)
             shipments = await self.call(fulfillments.list_fulfillments, None, self.number)
             access = await self.call(entitlements.order_entitlements, self.number)
+            changes = await self.call(subs.scheduled_changes, self.number)
         except ServiceError as exc:
             header.update(plain(f"{self.number}: {exc}", "red"))
             return
         self.detail, self.standing, self.shipments, self.access = detail, where, shipments, access
+        self.changes = changes
         self.number = detail.number
         header.update(view.header_text(detail))
-        self.query_one("#order-summary-body", Static).update(view.summary_text(detail, where, access))
+        self.query_one("#order-summary-body", Static).update(view.summary_text(detail, where, access, changes))
         self._fill("order-invoices", view.invoice_cells(detail), "no invoices yet")
         self._fill("order-payments", view.payment_cells(detail), "no payments yet")
         self._fill("order-fulfillments", view.fulfillment_cells(shipments), "nothing to ship")
@@ -141,6 +159,21 @@ class OrderScreen(DeskScreen):
         d = self.detail
         if d is None:
             return False
+        running = d.summary.kind == "subscription" and d.summary.status in ("active", "paused")
+        kinds = {c.kind for c in self.changes}
+        where = self.standing
+        fits = {
+            "cancel_subscription": running,
+            "withdraw_cancel": bool(where and where.cancel_at_period_end) or bool(kinds & {"cancel", "trial_stop"}),
+            "pause": running and d.summary.status == "active" and "pause" not in kinds,
+            "resume": d.summary.status == "paused" or "pause" in kinds,
+            "trial": running and d.trial_ends_on is not None and d.cycles_billed == 0,
+            "change_plan": running, "withdraw_change": "change_plan" in kinds,
+            "billing_date": running, "quantity": running,
+            "coupon": d.summary.status in ("pending", "active", "paused"),
+        }
+        if action in fits:
+            return fits[action]
         if action in ("reship", "cancel_fulfillment"):
             return bool(self.shipments)
         if action == "refresh_access":
@@ -253,3 +286,41 @@ class OrderScreen(DeskScreen):
 
         if self.refuse(Action.CHANGE_SUBSCRIPTIONS):
             self.open_dialog(RefreshAccessDialog, self.access)
+
+    # --- subscription actions (ui/dialogs/order_subscription.py) ------------------------------------
+
+    def subscription_dialog(self, action: str, name: str) -> None:
+        from agentdesk.ui.dialogs import order_subscription
+
+        if self.refuse(self.ROLE_GATES[action]):
+            self.open_dialog(getattr(order_subscription, name))
+
+    def action_cancel_subscription(self) -> None:
+        self.subscription_dialog("cancel_subscription", "CancelSubscriptionDialog")
+
+    def action_withdraw_cancel(self) -> None:
+        self.subscription_dialog("withdraw_cancel", "WithdrawCancelDialog")
+
+    def action_pause(self) -> None:
+        self.subscription_dialog("pause", "PauseDialog")
+
+    def action_resume(self) -> None:
+        self.subscription_dialog("resume", "ResumeDialog")
+
+    def action_trial(self) -> None:
+        self.subscription_dialog("trial", "TrialDialog")
+
+    def action_change_plan(self) -> None:
+        self.subscription_dialog("change_plan", "ChangePlanDialog")
+
+    def action_withdraw_change(self) -> None:
+        self.subscription_dialog("withdraw_change", "WithdrawChangeDialog")
+
+    def action_billing_date(self) -> None:
+        self.subscription_dialog("billing_date", "BillingDateDialog")
+
+    def action_quantity(self) -> None:
+        self.subscription_dialog("quantity", "QuantityDialog")
+
+    def action_coupon(self) -> None:
+        self.subscription_dialog("coupon", "CouponDialog")

@@ -11,7 +11,8 @@ from agentdesk.domain.money import format_amount
 from agentdesk.services.orders.entitlements import Entitlement
 from agentdesk.services.orders.fulfillments import FulfillmentInfo
 from agentdesk.services.orders.read import OrderDetail
-from agentdesk.services.orders.standing import OrderStanding, ScheduledChangeInfo
+from agentdesk.services.orders.standing import OrderStanding
+from agentdesk.services.orders.subscriptions import ScheduledInfo
 from agentdesk.services.timeline.record import TimelineEntry
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile.invoices import period_text, status_text
@@ -19,8 +20,6 @@ from agentdesk.ui.widgets.profile.timeline import summary as event_summary
 
 STATUS_STYLE = {OrderStatus.PENDING: "yellow", OrderStatus.ACTIVE: "green", OrderStatus.PAUSED: "magenta",
                 OrderStatus.ABANDONED: "dim", OrderStatus.CANCELLED: "dim", OrderStatus.COMPLETED: "cyan"}
-CHANGE_WORDS = {"cancel": "cancel", "pause": "pause", "resume": "resume", "change_plan": "change plan",
-                "trial_stop": "end at trial end"}
 
 
 def order_status(status: str) -> Text:
@@ -31,14 +30,10 @@ def _day(value: date | None) -> str:
     return f"{value:%Y-%m-%d}" if value is not None else "—"
 
 
-def change_text(change: ScheduledChangeInfo) -> Text:
-    """"2027-02-01 change plan: plan basic-m, quantity 1" — the payload's values as stored, literally."""
+def change_text(change: ScheduledInfo) -> Text:
+    """"2027-02-01 downgrade to Basic (size M)" as the service words it; stored names shown literally."""
     out = Text(f"{change.run_on:%Y-%m-%d} ", style="yellow")
-    out.append(CHANGE_WORDS.get(change.kind, change.kind.replace("_", " ")), style="bold yellow")
-    details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in change.payload.items() if v not in (None, "", {}))
-    if details:
-        out.append(": ")
-        out.append(plain(details))
+    out.append(plain(change.summary, "bold yellow"))
     return out
 
 
@@ -55,7 +50,8 @@ def header_text(d: OrderDetail) -> Text:
     return out
 
 
-def summary_text(d: OrderDetail, s: OrderStanding | None, access: list[Entitlement] | None = None) -> Text:
+def summary_text(d: OrderDetail, s: OrderStanding | None, access: list[Entitlement] | None = None,
+                 changes: list[ScheduledInfo] | None = None) -> Text:
     """Items, periods, scheduled changes, access granted, payment set-up, coupons and commission."""
     cur = d.summary.currency
     out = Text(end="")
@@ -107,9 +103,9 @@ def summary_text(d: OrderDetail, s: OrderStanding | None, access: list[Entitleme
             line(Text(f"Paused from    {_day(s.paused_from)} {until}", style="magenta"))
         if s.cancel_at_period_end:
             line(Text(f"Cancels at the end of the period ({_day(d.period_end)})", style="bold yellow"))
-        if s.changes:
+        if changes:
             line(Text("Scheduled changes", style="bold"))
-            for change in s.changes:
+            for change in changes:
                 line("  ", change_text(change))
         elif billing:
             line(Text("No scheduled changes", style="dim"))
