@@ -123,3 +123,21 @@ def test_finance_and_sales_are_refused(shop, capsys, login):
             code, _, err = cli(capsys, store, *argv)
             assert code != 0 and "change subscriptions" in err, (who, argv, err)
     assert order_row(store, number).status.value == "active"
+
+
+def test_bill_now_previews_then_bills_the_next_cycle(shop, capsys, login):
+    from agentdesk.db.models import Invoice
+
+    store, number = shop
+    code, out, err = cli(capsys, store, "bill-now", number, "--preview", "--json")
+    assert code == 0, err
+    assert json.loads(out)["cycle"] == 2 and count(store, Invoice) == 1
+    login["name"] = "sam"
+    code, _, err = cli(capsys, store, "bill-now", number)
+    assert code != 0 and "may not" in err
+    login["name"] = "finn"
+    code, out, err = cli(capsys, store, "bill-now", number, "--reason", "customer asked")
+    assert code == 0 and "Billed cycle 2" in out, err
+    assert count(store, Invoice) == 2
+    code, _, err = cli(capsys, store, "bill-now", "ORD-404")
+    assert code != 0 and "no order" in err

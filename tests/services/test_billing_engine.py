@@ -281,3 +281,46 @@ def test_a_renewal_a_coupon_pays_in_full_gets_a_paid_invoices_bookkeeping(store,
     assert [(e["invoice"], e["amount"], e.get("transaction")) for e in billed] == [(renewal.number, 0, None)]
     assert events_of(store, customer, "credit_control_exited")[0]["invoice"] == renewal.number
     assert not order_row(store, order.number).in_credit_control
+
+
+def test_bill_now_bills_the_next_cycle_once_and_the_renewal_does_not_bill_it_again(store, actors, settings,
+                                                                                    customer):
+    from agentdesk.domain.enums import Role
+    from agentdesk.domain.errors import Conflict, PermissionDenied
+    from agentdesk.services.billing.engine import bill_now
+
+    admin = actors[Role.ADMIN]
+    order = place(store, admin, settings, at(date(2027, 3, 10)))
+    with pytest.raises(PermissionDenied):
+        bill_now(store, actors[Role.SALES], settings, order.number)
+    preview = bill_now(store, actors[Role.AGENT], settings, order.number, preview=True, now=at(date(2027, 3, 20)))
+    assert preview.cycle == 2 and preview.amount == 1_250 and "Would bill cycle 2" in preview.message
+    assert (preview.period_start, preview.period_end) == (date(2027, 4, 10), date(2027, 5, 10))
+    assert len(invoices_of(store, order)) == 1, "a preview writes nothing"
+    assert order_row(store, order.number).next_bill_date == date(2027, 4, 10)
+
+    done = bill_now(store, actors[Role.AGENT], settings, order.number, reason="customer asked",
+                    now=at(date(2027, 3, 20)))
+    assert done.ok and done.payment == "approved" and done.invoice
+    assert periods(store, order)[-1] == (2, date(2027, 4, 10), date(2027, 5, 10), "paid")
+    assert order_row(store, order.number).next_bill_date == date(2027, 5, 10)
+    [event] = events_of(store, customer, "subscription_billed_now")
+    assert event["order"] == order.number and event["reason"] == "customer asked"
+    assert run_billing(store, settings, now=at(date(2027, 4, 10))).invoiced == 0, "cycle 2 is billed already"
+    assert len(sales(store, order)) == 2
+
+    trial = place(store, admin, settings, at(date(2027, 3, 10)), ItemOverrides(trial_days=30))
+    with pytest.raises(Conflict, match="skip the trial"):
+        bill_now(store, admin, settings, trial.number, now=at(date(2027, 3, 20)))
+
+
+def test_the_billing_run_carries_out_a_cancellation_due_at_period_end_before_renewing(store, admin, settings,
+                                                                                        customer):
+    from agentdesk.services.orders import subscriptions as subs
+
+    order = place(store, admin, settings, at(date(2027, 3, 10)))
+    subs.cancel(store, admin, settings, order.number, at_period_end=True, now=at(date(2027, 3, 15)))
+    report = run_billing(store, settings, now=at(date(2027, 4, 10)))
+    assert (report.scheduled_changes, report.invoiced) == (1, 0)
+    assert order_row(store, order.number).status == "cancelled"
+    assert len(invoices_of(store, order)) == 1

@@ -206,3 +206,18 @@ def scheduled(desk: Desk, order: str, everything: bool, as_json: bool) -> int:
                   lines=lambda: [f"{c.run_on.isoformat()}  {c.status:<9} {visible(c.summary)}" for c in found]
                   or ["no scheduled changes"])
     return 0
+
+
+@subscriptions.command("bill-now")
+@click.argument("order", metavar="ORDER")
+@click.option("--reason", metavar="TEXT", help="why the cycle is billed early (on the timeline)")
+@preview_option
+@output.json_option
+@pass_desk
+def bill_now(desk: Desk, order: str, reason: str | None, preview: bool, as_json: bool) -> int:
+    """force bill: invoice ORDER's next cycle today and collect it"""
+    from agentdesk.services.billing import engine
+
+    result = engine.bill_now(desk.store(), desk.actor, desk.settings, order, preview=preview, reason=reason)
+    output.record(result.to_dict(), as_json=as_json, lines=lambda: [visible(result.message)])
+    return 0 if result.ok else EXIT_ERROR

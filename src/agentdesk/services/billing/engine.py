@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 from agentdesk.config import Settings
 from agentdesk.db.models import Address, Invoice, Order, OrderItem, Plan, Product, Transaction, UsageRecord, utcnow
 from agentdesk.db.store import Store
-from agentdesk.domain import pricing
+from agentdesk.domain import limits, pricing
 from agentdesk.domain.enums import (
     BillingTiming,
     InvoiceLineKind,
@@ -44,9 +44,10 @@ from agentdesk.domain.enums import (
     PlanKind,
     TransactionStatus,
 )
-from agentdesk.domain.errors import ServiceError
+from agentdesk.domain.errors import Conflict, ServiceError
 from agentdesk.domain.periods import add_interval
-from agentdesk.domain.permissions import SYSTEM
+from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
+from agentdesk.domain.validation import clean_line
 from agentdesk.services.money import aggregates
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
@@ -71,6 +72,8 @@ class BillingReport:
     dunning_retries: int = 0
     cancelled_delinquent: int = 0
     trials_ended: int = 0
+    scheduled_changes: int = 0
+    """Scheduled subscription changes carried out (cancellations, pauses, plan changes, trial stops)."""
     errors: int = 0
     problems: tuple[str, ...] = ()
     """The first few errors, one line each ("ORD-00000042: …")."""
@@ -78,7 +81,8 @@ class BillingReport:
     def summary(self) -> str:
         line = (f"billing: {self.invoiced} invoiced, {self.collected} collected, {self.declined} declined, "
                 f"{self.dunning_retries} retries, {self.trials_ended} trials ended, {self.completed} completed, "
-                f"{self.abandoned} abandoned, {self.cancelled_delinquent} cancelled unpaid, {self.errors} errors")
+                f"{self.abandoned} abandoned, {self.cancelled_delinquent} cancelled unpaid, "
+                f"{self.scheduled_changes} scheduled changes, {self.errors} errors")
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,11 +126,116 @@ def run_billing(store: Store, settings: Settings, now: datetime | None = None, b
     now = now or utcnow()
     tally = _Tally()
     _abandon(store, now, batch, tally)
+    _safely(tally, "scheduled changes", _scheduled, store, settings, now, tally)
     _trials(store, settings, now, batch, tally)
     _renewals(store, settings, now, batch, tally)
     _dunning(store, settings, now, batch, tally)
     _delinquency(store, now, batch, tally)
     return tally.report()
+
+
+def _scheduled(store: Store, settings: Settings, now: datetime, tally: _Tally) -> None:
+    """Changes due today (cancel or pause at period end, a downgrade at renewal, a trial stop) come first,
+    so the trials and renewals below bill what the order has become, never a period it no longer has."""
+    from agentdesk.services.orders import schedule
+
+    tally.add("scheduled_changes", schedule.run_scheduled(store, settings, now))
+
+
+@dataclass(frozen=True)
+class BillNow:
+    """What billing an order's next cycle now did, or (preview) would do."""
+
+    order: str
+    preview: bool
+    message: str
+    cycle: int
+    period_start: date | None
+    period_end: date | None
+    amount: int
+    currency: str
+    invoice: str | None = None
+    payment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("period_start", "period_end"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @property
+    def ok(self) -> bool:
+        return self.payment not in (TransactionStatus.DECLINED.value, TransactionStatus.FAILED.value)
+
+
+class _Previewed(Exception):
+    """Ends a preview's transaction without writing anything (it rolls back), carrying what it found."""
+
+    def __init__(self, result: BillNow):
+        super().__init__(result.message)
+        self.result = result
+
+
+def bill_now(store: Store, actor: Actor, settings: Settings, order_number: str, *, preview: bool = False,
+             reason: str | None = None, now: datetime | None = None) -> BillNow:
+    """Force bill: invoice the order's next cycle today instead of on its bill date, then collect it.
+
+    The cycle's billing key is the one the renewal would use, so the renewal never bills it again; the
+    periods move on as a renewal moves them. A subscription still in its trial is billed by skipping
+    the trial (`subscriptions trial ORDER skip`)."""
+    from agentdesk.domain.money import format_amount
+    from agentdesk.services.billing import invoices
+    from agentdesk.services.orders.read import order_by_number
+
+    require(actor, Action.BILLING)
+    now = now or utcnow()
+    text = clean_line(reason, "reason", limits.REASON)
+    try:
+        with store.write() as session:
+            found = order_by_number(session, order_number)
+            order = _lock_order(session, found.id, found.customer_id)
+            if order is None:
+                raise Conflict(f"order {found.number} is being billed right now; try again in a moment")
+            if order.kind is not OrderKind.SUBSCRIPTION or order.status is not OrderStatus.ACTIVE:
+                raise Conflict(f"order {order.number} is {order.status.value}: only an active subscription can "
+                               "be billed now")
+            if _trial_pending(order):
+                raise Conflict(f"order {order.number} is in its trial: skip the trial to bill it now")
+            if _payment_in_flight(session, order.id):
+                raise Conflict(f"order {order.number} has a payment waiting for the gateway's answer")
+            open_count = session.exec(select(func.count()).select_from(Invoice).where(
+                Invoice.order_id == order.id, col(Invoice.status).in_(InvoiceStatusSets.OPEN))).one()
+            if open_count:
+                raise Conflict(f"order {order.number} has an unpaid invoice: collect it before billing the next "
+                               "cycle")
+            order.next_bill_date = now.date()
+            billed = _bill_locked(session, order, _items(session, order.id), now, _Tally())
+            invoice = billed.invoice if billed is not None else None
+            if invoice is None:
+                raise Conflict(f"order {order.number} has nothing to bill now (its last cycle is billed)")
+            result = BillNow(order.number, preview, "", invoice.cycle or 0, invoice.period_start,
+                             invoice.period_end, invoice.total, invoice.currency, None if preview else invoice.number)
+            if preview:
+                period = f"{result.period_start} to {result.period_end}"
+                way = ", charged to the order's payment method" if order.autopay else ", invoice sent (no autopay)"
+                raise _Previewed(BillNow(**{**asdict(result), "message": (
+                    f"Would bill cycle {result.cycle} ({period}) now: "
+                    f"{format_amount(result.amount, result.currency)}{way}")}))
+            record_event(session, actor, order.customer_id, EventType.SUBSCRIPTION_BILLED_NOW,
+                         product=_product(session, order.id), order=order.number, invoice=invoice.number,
+                         reason=text)
+            collect = order.autopay and invoice.status is InvoiceStatus.ISSUED
+            invoice_id = invoice.id
+    except _Previewed as previewed:
+        return previewed.result
+    payment = None
+    message = f"Billed cycle {result.cycle} of {result.order} now: invoice {result.invoice}, " \
+              f"{format_amount(result.amount, result.currency)}"
+    if collect:
+        collected = invoices.collect_invoice(store, actor, settings, invoice_id, now=now)
+        payment = collected.status
+        message += f"; {collected.message}"
+    return BillNow(**{**asdict(result), "message": message, "payment": payment})
 
 
 # --- paging ----------------------------------------------------------------------------------
