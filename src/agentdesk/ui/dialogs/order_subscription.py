@@ -6,7 +6,7 @@ confirms with a second Enter; the action then runs with the same choices.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,30 +17,33 @@ from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.numbers import parse_count
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
+from agentdesk.services.billing import engine
 from agentdesk.services.orders import subscriptions as subs
 from agentdesk.services.orders.read import OrderDetail
 from agentdesk.services.orders.subscriptions import SubscriptionResult
 from agentdesk.ui.base import form_field
 from agentdesk.ui.dialogs.order_actions import OrderDialog
 
+R = TypeVar("R")
 
-class PreviewDialog(OrderDialog[SubscriptionResult]):
+
+class PreviewDialog(OrderDialog[R]):
     """Enter → the service's preview of these choices → Enter again does the same with `preview=False`."""
 
     needs: ClassVar[Action | None] = Action.CHANGE_SUBSCRIPTIONS
 
     def __init__(self, detail: OrderDetail) -> None:
         super().__init__(detail)
-        self.previewed: SubscriptionResult | None = None
+        self.previewed: R | None = None
 
-    async def run(self, preview: bool) -> SubscriptionResult:
+    async def run(self, preview: bool) -> R:
         raise NotImplementedError
 
-    async def perform(self) -> SubscriptionResult:
+    async def perform(self) -> R:
         return await self.run(False)
 
     def confirmation(self) -> str:
-        return self.previewed.message if self.previewed else ""
+        return str(getattr(self.previewed, "message", ""))
 
     def action_submit(self) -> None:
         if self.stage != "edit" or self.busy:
@@ -52,17 +55,17 @@ class PreviewDialog(OrderDialog[SubscriptionResult]):
         self._say(Text("working out what it does…", style="dim"))
         self.attempt(lambda: self.run(True), self._previewed)
 
-    def _previewed(self, preview: SubscriptionResult) -> None:
+    def _previewed(self, preview: R) -> None:
         self.previewed = preview
         self.stage = "confirm"
-        shown = Text(visible(preview.message), style="bold yellow")
-        for line in preview.details:
+        shown = Text(visible(str(getattr(preview, "message", ""))), style="bold yellow")
+        for line in getattr(preview, "details", ()):
             shown.append("\n" + visible(line))
         shown.append("\nEnter to confirm · Esc to change", style="dim")
         self._say(shown)
 
-    def outcome(self, result: SubscriptionResult) -> str:
-        return result.message
+    def outcome(self, result: R) -> str:
+        return str(getattr(result, "message", "Done."))
 
     def when(self, widget_id: str, field: str) -> date | None:
         return parse_optional_date(self.text(widget_id), field)
@@ -78,7 +81,7 @@ def chosen(dialog: OrderDialog, set_id: str) -> str:
     return (pressed.id or "").removeprefix(f"{set_id}-") if pressed is not None else ""
 
 
-class CancelSubscriptionDialog(PreviewDialog):
+class CancelSubscriptionDialog(PreviewDialog[SubscriptionResult]):
     heading = "Cancel subscription"
     CHOICES: ClassVar[list[tuple[str, str]]] = [
         ("end", "At the end of the period (scheduled; can be withdrawn)"),
@@ -99,21 +102,21 @@ class CancelSubscriptionDialog(PreviewDialog):
                                preview=preview)
 
 
-class WithdrawCancelDialog(PreviewDialog):
+class WithdrawCancelDialog(PreviewDialog[SubscriptionResult]):
     heading = "Withdraw cancellation"
 
     async def run(self, preview: bool) -> SubscriptionResult:
         return await self.call(subs.withdraw_cancel, self.number, preview=preview)
 
 
-class WithdrawChangeDialog(PreviewDialog):
+class WithdrawChangeDialog(PreviewDialog[SubscriptionResult]):
     heading = "Withdraw plan change"
 
     async def run(self, preview: bool) -> SubscriptionResult:
         return await self.call(subs.withdraw_change, self.number, preview=preview)
 
 
-class PauseDialog(PreviewDialog):
+class PauseDialog(PreviewDialog[SubscriptionResult]):
     heading = "Pause"
 
     def fields(self) -> ComposeResult:
@@ -126,14 +129,14 @@ class PauseDialog(PreviewDialog):
         return await self.call(subs.pause, self.number, start=start, until=until, preview=preview)
 
 
-class ResumeDialog(PreviewDialog):
+class ResumeDialog(PreviewDialog[SubscriptionResult]):
     heading = "Resume / cancel the pause"
 
     async def run(self, preview: bool) -> SubscriptionResult:
         return await self.call(subs.resume, self.number, preview=preview)
 
 
-class TrialDialog(PreviewDialog):
+class TrialDialog(PreviewDialog[SubscriptionResult]):
     heading = "Trial"
 
     def fields(self) -> ComposeResult:
@@ -159,7 +162,7 @@ def parse_options(text: str) -> dict[str, str]:
     return found
 
 
-class ChangePlanDialog(PreviewDialog):
+class ChangePlanDialog(PreviewDialog[SubscriptionResult]):
     heading = "Change plan, price point or option"
 
     def fields(self) -> ComposeResult:
@@ -183,7 +186,7 @@ class ChangePlanDialog(PreviewDialog):
                                preview=preview)
 
 
-class BillingDateDialog(PreviewDialog):
+class BillingDateDialog(PreviewDialog[SubscriptionResult]):
     heading = "Billing date"
 
     def fields(self) -> ComposeResult:
@@ -194,7 +197,7 @@ class BillingDateDialog(PreviewDialog):
         return await self.call(subs.billing_date, self.app.settings, self.number, new_date, preview=preview)
 
 
-class QuantityDialog(PreviewDialog):
+class QuantityDialog(PreviewDialog[SubscriptionResult]):
     heading = "Quantity"
 
     def fields(self) -> ComposeResult:
@@ -210,7 +213,7 @@ class QuantityDialog(PreviewDialog):
         return await self.call(subs.quantity, self.app.settings, self.number, count, item=item, preview=preview)
 
 
-class CouponDialog(PreviewDialog):
+class CouponDialog(PreviewDialog[SubscriptionResult]):
     heading = "Coupon on the order"
     needs = None
     """Adding needs CREATE_ORDERS, removing CHANGE_SUBSCRIPTIONS: the service decides."""
@@ -223,3 +226,17 @@ class CouponDialog(PreviewDialog):
     async def run(self, preview: bool) -> SubscriptionResult:
         return await self.call(subs.coupon, self.number, chosen(self, "coupon-action"), self.text("coupon-code"),
                                preview=preview)
+
+
+class BillNowDialog(PreviewDialog[engine.BillNow]):
+    """Force bill: the next cycle invoiced today and collected (the billing engine's `bill_now`)."""
+
+    heading = "Bill now"
+    needs = Action.BILLING
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Reason (optional)", Input(id="bill-reason", compact=True, max_length=500), "reason")
+
+    async def run(self, preview: bool) -> engine.BillNow:
+        return await self.call(engine.bill_now, self.app.settings, self.number, preview=preview,
+                               reason=self.text("bill-reason") or None)

@@ -1,11 +1,12 @@
 """One order: items with options and price points, status, periods and scheduled changes (1), invoices (2,
 Enter opens one), payments (3), fulfillments (4) and the order's own timeline (5).
 
-Every change is a key with a dialog (ui/dialogs/order_actions*.py) that says what will happen and what it
-costs or refunds before the agent confirms; keys are hidden from roles without the permission. The screen
-reads through services only (`order_detail`, `order_standing`, `list_fulfillments`) and reads again after
-any change. Opened from the profile (Enter on the overview or the Orders tab) and from a timeline event
-that names an order.
+Every change is a key (ui/screens/order_keys.py) with a dialog (ui/dialogs/order_*.py) that says what
+will happen and what it costs or refunds before the agent confirms; keys are hidden from roles without
+the permission. The screen reads through services only (`order_detail`, `order_standing`,
+`list_fulfillments`, `order_entitlements`, `scheduled_changes`) and reads again after any change.
+Opened from the profile (Enter on the overview or the Orders tab) and from a timeline event that names
+an order.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Action
 from agentdesk.services.orders import entitlements, fulfillments, read, standing
 from agentdesk.services.orders import subscriptions as subs
-from agentdesk.ui.base import DeskScreen, desk_work
+from agentdesk.ui.base import desk_work
 from agentdesk.ui.screens import order_view as view
+from agentdesk.ui.screens.order_keys import ACTION_KEYS, GATES, OrderKeys
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import changed
 
@@ -37,17 +39,9 @@ TABLES: dict[str, list[str]] = {
 TABS = ("summary", "invoices", "payments", "fulfillments", "events")
 
 
-class OrderScreen(DeskScreen):
+class OrderScreen(OrderKeys):
     TITLE = "Order"
-    ROLE_GATES: ClassVar[dict[str, Action]] = {
-        "cancel_order": Action.CREATE_ORDERS, "resend_welcome": Action.CREATE_ORDERS,
-        "refund_order": Action.REFUND, "reship": Action.CHANGE_SUBSCRIPTIONS,
-        "cancel_fulfillment": Action.CHANGE_SUBSCRIPTIONS, "refresh_access": Action.CHANGE_SUBSCRIPTIONS,
-        **{name: Action.CHANGE_SUBSCRIPTIONS for name in (
-            "cancel_subscription", "withdraw_cancel", "pause", "resume", "trial", "change_plan", "withdraw_change",
-            "billing_date", "quantity")},
-        "coupon": Action.CREATE_ORDERS,
-    }
+    ROLE_GATES: ClassVar[dict[str, Action]] = GATES
     DEFAULT_CSS = """
     OrderScreen #order-header { height: auto; padding: 0 1; background: $boost; }
     OrderScreen #order-keys { height: auto; padding: 0 1; color: $text-muted; }
@@ -63,24 +57,6 @@ class OrderScreen(DeskScreen):
         Binding("4", "tab('fulfillments')", "Fulfillments", show=False, id="order.tab.fulfillments"),
         Binding("5", "tab('events')", "Timeline", show=False, id="order.tab.events"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
-    ]
-    ACTION_KEYS: ClassVar[list[Binding]] = [
-        Binding("c", "cancel_subscription", "Cancel subscription", show=False, id="order.cancel"),
-        Binding("w", "withdraw_cancel", "Withdraw cancellation", show=False, id="order.withdraw_cancel"),
-        Binding("p", "pause", "Pause", show=False, id="order.pause"),
-        Binding("r", "resume", "Resume", show=False, id="order.resume"),
-        Binding("t", "trial", "Trial", show=False, id="order.trial"),
-        Binding("P", "change_plan", "Change plan", show=False, id="order.change_plan"),
-        Binding("W", "withdraw_change", "Withdraw change", show=False, id="order.withdraw_change"),
-        Binding("d", "billing_date", "Billing date", show=False, id="order.billing_date"),
-        Binding("u", "quantity", "Quantity", show=False, id="order.quantity"),
-        Binding("k", "coupon", "Coupon", show=False, id="order.coupon"),
-        Binding("A", "refresh_access", "Refresh access", show=False, id="order.refresh_access"),
-        Binding("C", "cancel_order", "Cancel order", show=False, id="order.cancel_order"),
-        Binding("R", "refund_order", "Refund order", show=False, id="order.refund_order"),
-        Binding("E", "resend_welcome", "Resend welcome", show=False, id="order.resend_welcome"),
-        Binding("s", "reship", "Reship", show=False, id="order.reship"),
-        Binding("x", "cancel_fulfillment", "Cancel fulfillment", show=False, id="order.cancel_fulfillment"),
     ]
     BINDINGS = [*BINDINGS, *ACTION_KEYS]
 
@@ -146,44 +122,6 @@ class OrderScreen(DeskScreen):
         self.refresh_bindings()
         self.query_one("#order-keys", Static).update(self.keys_hint())
 
-    def keys_hint(self) -> Text:
-        """The action keys this agent may use, in one or two lines (the footer has no room for them)."""
-        hints = [f"{b.key} {b.description.lower()}" for b in self.ACTION_KEYS
-                 if ((gate := self.ROLE_GATES.get(b.action)) is None or self.may(gate)) and self.fits(b.action)]
-        return Text(" · ".join([*hints, "1-5 tabs"]))
-
-    def fits(self, action: str) -> bool:
-        """Whether the action applies to the order as read (for the hint; the service has the last word)."""
-        from agentdesk.ui.dialogs.order_actions import cancellable, refundable
-
-        d = self.detail
-        if d is None:
-            return False
-        running = d.summary.kind == "subscription" and d.summary.status in ("active", "paused")
-        kinds = {c.kind for c in self.changes}
-        where = self.standing
-        fits = {
-            "cancel_subscription": running,
-            "withdraw_cancel": bool(where and where.cancel_at_period_end) or bool(kinds & {"cancel", "trial_stop"}),
-            "pause": running and d.summary.status == "active" and "pause" not in kinds,
-            "resume": d.summary.status == "paused" or "pause" in kinds,
-            "trial": running and d.trial_ends_on is not None and d.cycles_billed == 0,
-            "change_plan": running, "withdraw_change": "change_plan" in kinds,
-            "billing_date": running, "quantity": running,
-            "coupon": d.summary.status in ("pending", "active", "paused"),
-        }
-        if action in fits:
-            return fits[action]
-        if action in ("reship", "cancel_fulfillment"):
-            return bool(self.shipments)
-        if action == "refresh_access":
-            return bool(self.access)
-        if action == "cancel_order":
-            return cancellable(d) is None
-        if action == "refund_order":
-            return bool(refundable(d))
-        return True
-
     def _fill(self, table_id: str, rows: list[list[Text]], empty: str) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
         cursor = table.cursor_row
@@ -231,96 +169,3 @@ class OrderScreen(DeskScreen):
             return
         invoice = list(reversed(d.invoices))[min(event.cursor_row, len(d.invoices) - 1)]
         self.app.push_screen(InvoiceDialog(self.customer_id, invoice.number), self.after_change)
-
-    def current_fulfillment(self) -> fulfillments.FulfillmentInfo | None:
-        """The fulfillment highlighted on tab 4 (the newest when that tab was not opened)."""
-        if not self.shipments:
-            self.app.notify("This order has no fulfillments.", timeout=3)
-            return None
-        row = self.query_one("#order-fulfillments", DataTable).cursor_row
-        return self.shipments[min(max(row, 0), len(self.shipments) - 1)]
-
-    # --- actions ----------------------------------------------------------------------------------
-
-    def open_dialog(self, dialog_type: type, *extra: object) -> None:
-        """Open an action's dialog on the order as last read (its gate was checked by the key)."""
-        if self.detail is None:
-            self.app.notify("The order is still loading.", timeout=3)
-            return
-        self.app.push_screen(dialog_type(self.detail, *extra), self.after_change)
-
-    def action_cancel_order(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import CancelOrderDialog
-
-        if self.refuse(Action.CREATE_ORDERS):
-            self.open_dialog(CancelOrderDialog)
-
-    def action_resend_welcome(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import ResendWelcomeDialog
-
-        if self.refuse(Action.CREATE_ORDERS):
-            self.open_dialog(ResendWelcomeDialog)
-
-    def action_refund_order(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import RefundOrderDialog
-
-        if self.refuse(Action.REFUND):
-            self.open_dialog(RefundOrderDialog)
-
-    def action_reship(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import ReshipDialog
-
-        shipment = self.current_fulfillment() if self.refuse(Action.CHANGE_SUBSCRIPTIONS) else None
-        if shipment is not None:
-            self.open_dialog(ReshipDialog, shipment)
-
-    def action_cancel_fulfillment(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import CancelFulfillmentDialog
-
-        shipment = self.current_fulfillment() if self.refuse(Action.CHANGE_SUBSCRIPTIONS) else None
-        if shipment is not None:
-            self.open_dialog(CancelFulfillmentDialog, shipment)
-
-    def action_refresh_access(self) -> None:
-        from agentdesk.ui.dialogs.order_actions import RefreshAccessDialog
-
-        if self.refuse(Action.CHANGE_SUBSCRIPTIONS):
-            self.open_dialog(RefreshAccessDialog, self.access)
-
-    # --- subscription actions (ui/dialogs/order_subscription.py) ------------------------------------
-
-    def subscription_dialog(self, action: str, name: str) -> None:
-        from agentdesk.ui.dialogs import order_subscription
-
-        if self.refuse(self.ROLE_GATES[action]):
-            self.open_dialog(getattr(order_subscription, name))
-
-    def action_cancel_subscription(self) -> None:
-        self.subscription_dialog("cancel_subscription", "CancelSubscriptionDialog")
-
-    def action_withdraw_cancel(self) -> None:
-        self.subscription_dialog("withdraw_cancel", "WithdrawCancelDialog")
-
-    def action_pause(self) -> None:
-        self.subscription_dialog("pause", "PauseDialog")
-
-    def action_resume(self) -> None:
-        self.subscription_dialog("resume", "ResumeDialog")
-
-    def action_trial(self) -> None:
-        self.subscription_dialog("trial", "TrialDialog")
-
-    def action_change_plan(self) -> None:
-        self.subscription_dialog("change_plan", "ChangePlanDialog")
-
-    def action_withdraw_change(self) -> None:
-        self.subscription_dialog("withdraw_change", "WithdrawChangeDialog")
-
-    def action_billing_date(self) -> None:
-        self.subscription_dialog("billing_date", "BillingDateDialog")
-
-    def action_quantity(self) -> None:
-        self.subscription_dialog("quantity", "QuantityDialog")
-
-    def action_coupon(self) -> None:
-        self.subscription_dialog("coupon", "CouponDialog")
