@@ -5,7 +5,7 @@ from sqlalchemy import select
 from textual.widgets import Checkbox, Input, Select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Invoice, Job, Order, OrderItem, Plan, TimelineEvent, Transaction
+from agentdesk.db.models import Invoice, Job, Order, OrderItem, Plan, Quote, TimelineEvent, Transaction
 from agentdesk.domain.enums import CouponDuration, CouponKind
 from agentdesk.domain.validation import AddressInput, CardInput, ContactInput, CustomerInput
 from agentdesk.services.agents import identity
@@ -13,6 +13,7 @@ from agentdesk.services.billing import coupons
 from agentdesk.services.customers import records as customers
 from agentdesk.ui.dialogs.order_item import OrderItemDialog
 from agentdesk.ui.dialogs.order_preview import OrderPreviewDialog
+from agentdesk.ui.dialogs.order_quote import OrderQuoteDialog
 from agentdesk.ui.screens.customer_profile import CustomerProfileScreen
 from agentdesk.ui.screens.order_builder import OrderBuilderScreen
 
@@ -295,3 +296,48 @@ async def test_builder_and_preview_fit_80_by_24(demo_store, tmp_path, size):
         app.screen.query_one("#o-notes", Input).focus()
         await settle(pilot, app)
         assert "Invoice notes" in screen_text(app)                       # the last field scrolls into view
+
+
+async def test_save_as_quote_from_the_builder_refuses_a_bad_date_then_issues_it(demo_store, tmp_path):
+    from datetime import date, timedelta
+
+    cid = new_customer(demo_store, "4242424242424242", name="Quin")
+    expires = (date.today() + timedelta(days=30)).isoformat()
+    app = console(demo_store, "bob", settings=settings_for(demo_store, tmp_path))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot, app)
+        await open_builder(pilot, app, cid)
+        await add_item(pilot, app, "premium m", "2")
+        await pilot.press("f6")
+        await settle(pilot, app)
+        dialog = app.screen
+        assert isinstance(dialog, OrderQuoteDialog), type(dialog)
+        assert "Save as quote for Quin Lovelace" in dialog_text(app)
+        dialog.query_one("#q-expires", Input).value = "next month"
+        dialog.query_one("#q-accept_by", Select).value = "customer"
+        dialog.query_one("#q-signature", Input).value = "[b]Quin[/b] Lovelace"
+        dialog.query_one("#q-issue", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert app.screen is dialog                                     # still open: nothing written
+        assert "is not a date" in words(visible_text(app, dialog.query_one("#error-expires")))
+        with demo_store.read() as s:
+            assert s.execute(select(Quote).where(Quote.customer_id == cid)).first() is None
+
+        dialog.query_one("#q-expires", Input).value = expires
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, CustomerProfileScreen)
+        told = notifications(app)
+    with demo_store.read() as s:
+        quote = s.execute(select(Quote).where(Quote.customer_id == cid)).scalar_one()
+        email = s.execute(select(Job).where(Job.idempotency_key == f"email-quote-{quote.id}-issued")).scalar_one()
+        orders = s.execute(select(Order).where(Order.customer_id == cid)).all()
+    assert any(f"Quote {quote.number} issued and emailed to quin@example.com" in n for n in told), told
+    assert quote.status == "issued" and quote.accept_by == "customer"
+    assert quote.expires_on.isoformat() == expires
+    assert quote.signature_name == "[b]Quin[/b] Lovelace"              # kept as typed, plain text
+    assert [(i["plan_code"], i["quantity"]) for i in quote.request["items"]] == [(PLAN, 2)]
+    assert quote.total == 3998 and quote.currency == "USD"
+    assert email.payload["to"] == "quin@example.com"
+    assert orders == []                                                 # a quote, not an order

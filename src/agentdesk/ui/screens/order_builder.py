@@ -7,7 +7,8 @@ starts and renews, auto-abandon and delinquency days, and notes printed on the i
 
 Ctrl+S previews (`orders.preview_order`, nothing written); the preview's Enter creates the order for
 exactly the previewed total (`orders.create_order`), and the outcome is announced on the profile:
-approved, declined with the gateway's reason (the order stays pending), or pending. Esc asks before
+approved, declined with the gateway's reason (the order stays pending), or pending. F6 saves the same
+request as a quote instead (`OrderQuoteDialog`: expiry, acceptance, terms…). Esc asks before
 throwing a filled form away. Typed amounts go through `parse_amount` in the customer's currency.
 """
 
@@ -36,6 +37,7 @@ from agentdesk.services.orders.requests import OrderRequest, ShippingChoice, Shi
 from agentdesk.ui.base import ServiceDialog, field_row, put
 from agentdesk.ui.dialogs.order_item import MAX_DAYS, ItemDraft, OrderItemDialog, whole_number
 from agentdesk.ui.dialogs.order_preview import OrderPreviewDialog
+from agentdesk.ui.dialogs.order_quote import OrderQuoteDialog, QuoteSaved
 
 SHIPPING = [("none", "none"), ("catalog rate for the address's country", "catalog"), ("manual amount", "manual")]
 FIELD_OF = {
@@ -82,22 +84,24 @@ def outcome(result: OrderResult) -> tuple[str, str]:
     return f"{head}; nothing is due today{said}.", "information"
 
 
-class OrderBuilderScreen(ServiceDialog[OrderResult]):
-    """Dismisses with the `OrderResult` once the order is created (None when closed without one)."""
+class OrderBuilderScreen(ServiceDialog[OrderResult | QuoteSaved]):
+    """Dismisses with the `OrderResult` once the order is created, or `QuoteSaved` once saved as a quote
+    (None when closed without either)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Close", id="order_builder.close"),
         Binding("ctrl+s", "submit", "Preview", id="order_builder.preview", priority=True),
         Binding("a", "add_item", "Add item", id="order_builder.add_item"),
+        Binding("f6", "save_quote", "Save as quote", id="order_builder.save_quote"),
         Binding("question_mark", "help", "Help", show=False, id="order_builder.help"),
         Binding("ctrl+p", "palette", "Commands", show=False, id="order_builder.palette"),
     ]
     """A modal screen hides the app's keys: `?` and Ctrl+P are the builder's own (it is a whole screen)."""
     TITLE = "Order builder"
     needs = Action.CREATE_ORDERS
-    gated_actions: ClassVar[frozenset[str]] = frozenset({"submit", "add_item"})
+    gated_actions: ClassVar[frozenset[str]] = frozenset({"submit", "add_item", "save_quote"})
     input_prefix = "o-"
-    submit_hint = "a add item · Enter edit · Del remove · Ctrl+S preview · Esc close"
+    submit_hint = "a add · Enter edit · Del remove · Ctrl+S preview · F6 quote · Esc close"
 
     def __init__(self, detail: CustomerDetail) -> None:
         super().__init__()
@@ -326,3 +330,23 @@ class OrderBuilderScreen(ServiceDialog[OrderResult]):
         self.result = result
         self.dismiss(result)
 
+    # --- save as quote -------------------------------------------------------------------------
+
+    def action_save_quote(self) -> None:
+        """F6: check the form like a preview does, then ask what the quote needs (`OrderQuoteDialog`)."""
+        if self.busy or not self.refuse(Action.CREATE_ORDERS):
+            return
+        self.clear_errors()
+        try:
+            request = self.request()
+        except InvalidInput as exc:
+            self.show_error(exc)
+            return
+        self.app.push_screen(OrderQuoteDialog(self.detail.name, request), self.quoted)
+
+    def quoted(self, saved: QuoteSaved | None) -> None:
+        if saved is None:
+            return
+        self.app.notify(visible(saved.message), title="New quote", timeout=10, markup=False)
+        self.result = saved
+        self.dismiss(saved)
