@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_CUSTOMERS ?= 5000
+# Test processes: one per core (each test has its own store, database and OS accounts).
+TEST_JOBS ?= auto
 
 .PHONY: run test lint install install-test demo clean
 
@@ -24,7 +26,7 @@ run: demo
 	$(BIN)/agentdesk
 
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks
