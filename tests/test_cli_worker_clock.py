@@ -43,7 +43,8 @@ def test_worker_once_now_moves_time_and_renews(shop, capsys):
     assert code == 0, err
     summary = [line for line in out.splitlines() if line.startswith("billing:")]
     assert summary == ["billing: 1 invoiced, 1 collected, 0 declined, 0 retries, 0 trials ended, 0 completed, "
-                       "0 abandoned, 0 cancelled unpaid, 0 errors (as of 2027-04-01T09:00:00+00:00)"]
+                       "0 abandoned, 0 cancelled unpaid, 0 scheduled changes, 0 errors "
+                       "(as of 2027-04-01T09:00:00+00:00)"]
     with store.read() as s:
         order = s.execute(select(Order).where(Order.number == number)).scalar_one()
     assert (order.cycles_billed, order.period_start, order.next_bill_date) == (2, date(2027, 4, 1), date(2027, 5, 1))
