@@ -17,7 +17,6 @@ Rules:
 from __future__ import annotations
 
 import calendar
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -395,22 +394,22 @@ def _first_lines(items: list[ItemTerms], shipping: int, country: str | None) -> 
 @dataclass
 class _CouponUse:
     terms: pricing.CouponTerms
-    left: float
-    """Invoices it may still discount (inf: forever)."""
+    left: int | None
+    """Invoices it may still discount (None: forever)."""
 
 
-def _uses(coupon: Coupon, applied: int = 0) -> float:
+def _uses(coupon: Coupon, applied: int = 0) -> int | None:
     limit = coupon_rules.cycle_limit(coupon)
-    return math.inf if limit is None else max(0, limit - applied)
+    return None if limit is None else max(0, limit - applied)
 
 
 def _price(lines: list[pricing.Line], uses: list[_CouponUse], credit: int) -> tuple[pricing.Totals,
                                                                                     list[pricing.CouponOutcome]]:
     """Discount `lines` with the coupons that have uses left (spending one each that gives something)."""
-    live = [use for use in uses if use.left > 0]
+    live = [use for use in uses if use.left is None or use.left > 0]
     outcomes = pricing.apply_coupons(lines, [use.terms for use in live])
     for use, outcome in zip(live, outcomes, strict=True):
-        if outcome.discount > 0:
+        if outcome.discount > 0 and use.left is not None:
             use.left -= 1
     try:
         return pricing.totals(lines, credit), outcomes
