@@ -78,12 +78,13 @@ def test_the_migration_seeds_valid_defaults_each_with_its_audit_row(store):
         assert policy.link_expiry_hours(s, "kyc") == 168 and policy.link_expiry_hours(s, "portal") == 72
         assert policy.portal_base_url(s) is None and policy.website_gateway(s, "shop-us") is None
         seeded = s.execute(text("SELECT key, value FROM policy")).all()
-        assert len(seeded) == 19
+        assert len(seeded) == 23
+        assert policy.link_expiry_hours(s, "password_reset") == 2 and policy.link_expiry_hours(s, "quote") == 336
         changes = s.execute(select(PolicyChange)).scalars().all()
     for key_name, _ in seeded:
         resolve_key(key_name)
     assert sorted(c.key for c in changes) == sorted(k for k, _ in seeded)
-    assert all(c.old_value is None and c.agent_label == "migration 0014" for c in changes)
+    assert all(c.old_value is None and c.agent_label in ("migration 0014", "migration 0020") for c in changes)
     shown = {e.key: e for e in policy.show_policy(store, SYSTEM)}
     assert shown["refund_limit.agent.USD"].shown == "500.00 USD"
     assert shown["refund_limit.agent.JPY"].shown == "50,000 JPY"
@@ -330,7 +331,7 @@ def test_unknown_keys_are_refused_listing_the_valid_ones(store, admin):
         ("refund_limit.agent", "has the form refund_limit.<role>.<CUR>"),
         ("payout_ceiling", "has the form payout_ceiling.<CUR>"),
         ("attachment_limit.big", "has the form attachment_limit"),
-        ("link_expiry.coupon", "kind must be one of kyc, deposit, portal, add_card"),
+        ("link_expiry.coupon", "kind must be one of kyc, deposit, portal, payout, pay_invoice, add_card, quote, password_reset"),
     ]:
         with pytest.raises(InvalidInput, match=re.escape(says)):
             policy.set_policy(store, admin, key_name, "1")

@@ -185,6 +185,7 @@ class JobKind(StrEnum):
     EMAIL = "email"
     REFUND_RETRY = "refund_retry"
     BILLING_RUN = "billing_run"
+    LINK_GENERATE = "link_generate"
 
 
 class KycStatus(StrEnum):
@@ -259,3 +260,54 @@ class FulfillmentStatus(StrEnum):
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
+
+
+class LinkKind(StrEnum):
+    """What a customer link lets the customer do on the portal."""
+
+    KYC = "kyc"
+    DEPOSIT = "deposit"
+    PORTAL = "portal"
+    PAYOUT = "payout"
+    PAY_INVOICE = "pay_invoice"
+    ADD_CARD = "add_card"
+    QUOTE = "quote"
+    PASSWORD_RESET = "password_reset"
+
+
+SINGLE_USE_LINKS = frozenset({LinkKind.KYC, LinkKind.PAYOUT, LinkKind.PAY_INVOICE, LinkKind.ADD_CARD, LinkKind.QUOTE,
+                              LinkKind.PASSWORD_RESET})
+"""Kinds that complete once: after that the link is used up. Deposit and billing-portal links serve until they
+expire."""
+
+CARD_ENTRY_LINKS = frozenset({LinkKind.DEPOSIT, LinkKind.PAY_INVOICE, LinkKind.ADD_CARD, LinkKind.PORTAL})
+"""Kinds whose page may take a card number (the hosted form of the website's gateway)."""
+
+
+class LinkStatus(StrEnum):
+    QUEUED = "queued"
+    READY = "ready"
+    SENT = "sent"
+    OPENED = "opened"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    FAILED = "failed"
+
+
+LIVE_LINKS = frozenset({LinkStatus.QUEUED, LinkStatus.READY, LinkStatus.SENT, LinkStatus.OPENED,
+                        LinkStatus.COMPLETED})
+"""Statuses in which a link may still be (or become) usable; the rest have ended."""
+SERVABLE_LINKS = frozenset({LinkStatus.READY, LinkStatus.SENT, LinkStatus.OPENED, LinkStatus.COMPLETED})
+"""Statuses in which the portal serves a link (a completed single-use link is refused as used)."""
+
+
+class PayoutRequestStatus(StrEnum):
+    PENDING = "pending"
+    """Waiting for an admin or finance to decide."""
+    APPROVED = "approved"
+    """Approved and sent; the gateway has not confirmed yet."""
+    PAID = "paid"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    """Approved, but the gateway declined the payout."""

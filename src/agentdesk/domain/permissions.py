@@ -65,6 +65,9 @@ class Actor:
     login: str
     name: str
     role: Role
+    customer: bool = False
+    """The customer acting on a link in the portal: the link is their only authority, so no agent
+    permission is ever granted to them."""
 
     @property
     def label(self) -> str:
@@ -75,8 +78,12 @@ SYSTEM = Actor(agent_id=None, login="System", name="System", role=Role.ADMIN)
 """The scheduler, worker and API: recorded on the timeline as "System"."""
 
 
+CUSTOMER = Actor(agent_id=None, login="customer", name="Customer", role=Role.AGENT, customer=True)
+"""The customer on the portal: recorded on the timeline as "customer"; refused every agent action."""
+
+
 def allowed(actor: Actor, action: Action) -> bool:
-    return actor.role in POLICY[action]
+    return not actor.customer and actor.role in POLICY[action]
 
 
 def needed_roles(action: Action) -> str:
@@ -87,6 +94,8 @@ def needed_roles(action: Action) -> str:
 
 def require(actor: Actor, action: Action) -> None:
     if not allowed(actor, action):
+        if actor.customer:
+            raise PermissionDenied(f"a customer link does not allow this: {action.value}")
         raise PermissionDenied(
             f"{actor.login} ({ROLE_TITLES[actor.role]}) may not {action.value}; this needs {needed_roles(action)}"
         )

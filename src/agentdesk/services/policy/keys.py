@@ -23,7 +23,7 @@ from agentdesk.domain.permissions import POLICY, Action
 from agentdesk.domain.validation import normalized_email
 
 GATEWAYS = GATEWAY_NAMES
-LINK_KINDS = ("kyc", "deposit", "portal", "add_card")
+LINK_KINDS = ("kyc", "deposit", "portal", "payout", "pay_invoice", "add_card", "quote", "password_reset")
 """The kinds of link sent to customers; each has its own expiry."""
 MAX_NOTIFY_EMAILS = 20
 MAX_ATTACHMENT = 2**30

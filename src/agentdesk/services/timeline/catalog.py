@@ -107,6 +107,15 @@ class EventType(StrEnum):
     INVOICE_VOIDED = "invoice_voided"
     INVOICE_MARKED_PAID = "invoice_marked_paid"
     INVOICE_WRITTEN_OFF = "invoice_written_off"
+    LINK_SENT = "link_sent"
+    LINK_COMPLETED = "link_completed"
+    LINK_EXPIRED = "link_expired"
+    LINK_REVOKED = "link_revoked"
+    LINK_FAILED = "link_failed"
+    PAYOUT_REQUESTED = "payout_requested"
+    PAYOUT_REQUEST_APPROVED = "payout_request_approved"
+    PAYOUT_REQUEST_REJECTED = "payout_request_rejected"
+    PASSWORD_CHANGED = "password_changed"
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ _BILLING = {
     "transaction": ("int", False),
     "message": ("str", False),
 }
+_LINK = {"kind": ("str", True), "link": ("int", False), "requested_by": ("str", False)}
+"""Every link event names the link and the agent who asked for it (the worker and the customer act later)."""
 _INVOICE = {"invoice": ("str", True), "amount": ("int", True), "currency": ("str", True), "order": ("str", False)}
 
 CATALOG: dict[EventType, EventSpec] = {
@@ -271,11 +282,30 @@ CATALOG: dict[EventType, EventSpec] = {
         "Removed from blocklist", {"entry": ("int", True), "kind": ("str", True), "value": ("str", True)}
     ),
     EventType.MERGED: EventSpec("Customers merged", {"kept": ("str", True), "merged": ("list", True)}),
-    EventType.LINK_REQUESTED: EventSpec("Link requested", {"kind": ("str", True), "job": ("int", False)}),
-    EventType.LINK_READY: EventSpec(
-        "Link ready", {"kind": ("str", True), "url": ("str", True), "expires": ("str", True)}
+    EventType.LINK_REQUESTED: EventSpec(
+        "Link requested", {**_LINK, "job": ("int", False), "to": ("str", False), "expires": ("str", False)}
     ),
-    EventType.LINK_OPENED: EventSpec("Link opened", {"kind": ("str", True)}),
+    EventType.LINK_READY: EventSpec("Link ready", {**_LINK, "url": ("str", False), "expires": ("str", True)}),
+    EventType.LINK_OPENED: EventSpec("Link opened", _LINK),
+    EventType.LINK_SENT: EventSpec("Link sent", {**_LINK, "to": ("str", True)}),
+    EventType.LINK_COMPLETED: EventSpec("Link completed", {**_LINK, "outcome": ("str", True)}),
+    EventType.LINK_EXPIRED: EventSpec("Link expired", _LINK),
+    EventType.LINK_REVOKED: EventSpec("Link revoked", {**_LINK, "reason": ("str", False)}),
+    EventType.LINK_FAILED: EventSpec("Link not generated", {**_LINK, "message": ("str", True)}),
+    EventType.PAYOUT_REQUESTED: EventSpec(
+        "Payout requested", {"request": ("int", True), "amount": ("int", True), "currency": ("str", True),
+                             "method": ("str", True), "link": ("int", False)}
+    ),
+    EventType.PAYOUT_REQUEST_APPROVED: EventSpec(
+        "Payout request approved", {"request": ("int", True), "amount": ("int", True), "currency": ("str", True),
+                                    "transaction": ("int", False), "status": ("str", True)}
+    ),
+    EventType.PAYOUT_REQUEST_REJECTED: EventSpec(
+        "Payout request rejected", {"request": ("int", True), "amount": ("int", True), "currency": ("str", True),
+                                    "reason": ("str", True)}
+    ),
+    EventType.PASSWORD_CHANGED: EventSpec("Membership password changed", {"login": ("str", True),
+                                                                         "link": ("int", False)}),
     EventType.KYC_DOCUMENT_UPLOADED: EventSpec(
         "KYC document uploaded", {"document": ("int", True), "kind": ("str", True), "name": ("str", True)}
     ),
