@@ -7,6 +7,7 @@ import mimetypes
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from agentdesk.config import Settings
@@ -54,14 +55,31 @@ def keep_file(store: Store, settings: Settings, path: str | Path) -> tuple[str, 
         raise InvalidInput(
             fields={"path": f"{source.name} is {size:,} bytes; the limit is {limit:,} (policy attachment_limit)"}
         )
-    folder = private_dir(attachments_dir(settings))
     try:
         reader = source.open("rb")
     except OSError as exc:
         raise _unreadable(path, exc) from None
+    with reader as fh:
+        sha = _keep(settings, iter(lambda: fh.read(1 << 16), b""))
+    content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+    return sha, size, content_type, source.name
+
+
+def keep_bytes(settings: Settings, data: bytes, name: str, content_type: str, limit: int) -> tuple[str, int, str, str]:
+    """`keep_file` for content already in memory (a portal upload); the caller read `limit` (policy
+    `attachment_limit`) in its own transaction and has checked `content_type` itself."""
+    check_text(name, "name", limit=limits.ATTACHMENT_NAME)
+    if len(data) > limit:
+        raise InvalidInput(fields={"name": f"{name} is {len(data):,} bytes; the limit is {limit:,}"})
+    return _keep(settings, [data]), len(data), content_type, name
+
+
+def _keep(settings: Settings, chunks: Iterable[bytes]) -> str:
+    """Write the chunks to `attachments/<sha256>` (once per content); the sha256."""
+    folder = private_dir(attachments_dir(settings))
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp, reader as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
+        for chunk in chunks:
             digest.update(chunk)
             tmp.write(chunk)
     sha = digest.hexdigest()
@@ -70,8 +88,7 @@ def keep_file(store: Store, settings: Settings, path: str | Path) -> tuple[str, 
         os.unlink(tmp.name)
     else:
         os.replace(tmp.name, target)
-    content_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
-    return sha, size, content_type, source.name
+    return sha
 
 
 def add_attachment(store: Store, actor: Actor, settings: Settings, customer: str | int, path: str | Path,
