@@ -46,6 +46,8 @@ SUBCOMMANDS: dict[str, str] = {
     "void": "money:void",
     "refund-order": "money:refund_order",
     "payout": "money:payout",
+    "payout-requests": "payout_requests:payout_requests",
+    "deposit-strategies": "deposit_strategies:deposit_strategies",
     "catalog": "catalog:catalog",
     "coupons": "coupons:coupons",
     "orders": "orders:orders",

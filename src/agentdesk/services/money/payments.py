@@ -75,6 +75,16 @@ def _default_instrument(session: Session, customer_id: int) -> tuple[PaymentInst
     return instrument, instrument.gateway_token
 
 
+def _chosen_instrument(session: Session, customer_id: int, instrument_id: int) -> tuple[PaymentInstrument, str]:
+    instrument = session.get(PaymentInstrument, instrument_id) if limits.in_id_range(instrument_id) else None
+    if instrument is None or instrument.customer_id != customer_id:
+        raise InvalidInput(fields={"instrument": f"the customer has no payment instrument {instrument_id}"})
+    if instrument.status != InstrumentStatus.ACTIVE or not instrument.gateway_token:
+        raise Conflict(f"{instrument_label(instrument.method, instrument.brand, instrument.last4)} is no longer "
+                       "active and cannot be paid to")
+    return instrument, instrument.gateway_token
+
+
 def _check_amount(amount: int, currency: str) -> str:
     currency = currency_code(currency)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
@@ -207,9 +217,9 @@ def repair_pending_sales(store: Store, settings: Settings,
 
 
 def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: str | int, amount: int, currency: str,
-                request_id: str) -> PaymentResult:
-    """Send money to the customer's default instrument. The request id makes it happen once, whatever
-    is retried; a payout cannot be taken back."""
+                request_id: str, instrument_id: int | None = None) -> PaymentResult:
+    """Send money to the customer's default instrument, or to `instrument_id` (an active one of theirs).
+    The request id makes it happen once, whatever is retried; a payout cannot be taken back."""
     require(actor, Action.PAYOUT)
     currency = _check_amount(amount, currency)
     request_id = (request_id or "").strip()
@@ -233,7 +243,8 @@ def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: st
             token = instrument.gateway_token
         else:
             policy.check_payout(session, amount, currency)
-            instrument, token = _default_instrument(session, customer.id)
+            instrument, token = (_default_instrument(session, customer.id) if instrument_id is None
+                                 else _chosen_instrument(session, customer.id, instrument_id))
             website = get_row(session, Website, customer.website_id)
             txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT,
                               status=TransactionStatus.PENDING, amount=amount, currency=currency,
