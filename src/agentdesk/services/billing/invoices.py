@@ -54,7 +54,7 @@ from agentdesk.domain.enums import (
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.formatting import instrument_label
 from agentdesk.domain.money import format_amount
-from agentdesk.domain.permissions import SYSTEM, Action, Actor, require
+from agentdesk.domain.permissions import CUSTOMER, SYSTEM, Action, Actor, require
 from agentdesk.services.billing import coupons, paid
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.jobs import queue as jobs
@@ -646,6 +646,19 @@ def collect_invoice(store: Store, actor: Actor, settings: Settings, invoice_id: 
     return _collect(store, actor, settings, started, now)
 
 
+def collect_on_link(store: Store, settings: Settings, invoice_id: int, instrument_id: int,
+                    now: datetime | None = None) -> CollectResult:
+    """The customer paying an invoice on a pay-invoice link (the caller checked the link: that is the
+    authority), as `CUSTOMER`: `collect_invoice` on the one card the customer chose, no backups."""
+    now = now or utcnow()
+    with store.write(unrecorded="a pending invoice payment; its outcome is recorded on the timeline") as session:
+        invoice = _lock_invoice(session, invoice_id)
+        started = _start_collection(session, CUSTOMER, settings, invoice, now, instrument_id=instrument_id)
+    if isinstance(started, CollectResult):
+        return started
+    return _collect(store, CUSTOMER, settings, replace(started, plan=started.plan[:1]), now)
+
+
 @dataclass(frozen=True)
 class Started:
     """A collection whose first payment is pending (committed with its key): what the gateway call and the
@@ -665,6 +678,13 @@ def start_collection(session: Session, actor: Actor, settings: Settings, invoice
     instrument: then the failure is recorded). `fresh`: the invoice was issued in this transaction, so no
     payment of it can exist yet; `active`: the batch's `active_instruments`."""
     require(actor, Action.BILLING)
+    return _start_collection(session, actor, settings, invoice, now, attempt_key=attempt_key,
+                             instrument_id=instrument_id, fresh=fresh, active=active)
+
+
+def _start_collection(session: Session, actor: Actor, settings: Settings, invoice: Invoice, now: datetime, *,
+                      attempt_key: str | None = None, instrument_id: int | None = None, fresh: bool = False,
+                      active: dict[int, list[PaymentInstrument]] | None = None) -> Started | CollectResult:
     due = invoice.total - invoice.amount_paid
     if invoice.status not in InvoiceStatusSets.OPEN or due <= 0:
         return CollectResult(NOTHING_DUE, invoice.number, None, 0, invoice.currency,
