@@ -83,7 +83,10 @@ def on_invoice_paid(session: Session, actor: Actor, invoice: Invoice, transactio
     if order is not None:
         product = order_product(session, order)
         if order.status is OrderStatus.PENDING:
+            from agentdesk.services.orders import quotes
+
             order.abandon_at = None
+            quotes.on_order_paid(session, actor, order, now)
             if order.kind is OrderKind.ONE_TIME:
                 order.status = OrderStatus.COMPLETED
                 order.completed_at = now

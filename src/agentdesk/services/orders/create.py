@@ -12,6 +12,7 @@ order pending with its open invoice and says the gateway's reason.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -142,6 +143,13 @@ def create_order(store: Store, actor: Actor, settings: Settings, request: OrderR
                  now: datetime | None = None) -> OrderResult:
     """Place the order the agent previewed; `expected_total` is the total today they confirmed."""
     require(actor, Action.CREATE_ORDERS)
+    return place_order(store, actor, settings, request, expected_total=expected_total, now=now)
+
+
+def place_order(store: Store, actor: Actor, settings: Settings, request: OrderRequest, *, expected_total: int,
+                now: datetime | None = None, within: Callable[[Session, Order], None] | None = None) -> OrderResult:
+    """`create_order` without the permission check, for callers that checked their own authority (a quote
+    accepted on its link by the customer). `within(session, order)` runs in the order's transaction."""
     now = now or utcnow()
     blocklist.refuse_if_blocked(store, actor, _customer_id(store, request.customer_ref), "purchase")
     with store.write() as session:
@@ -156,6 +164,8 @@ def create_order(store: Store, actor: Actor, settings: Settings, request: OrderR
         session.add(order)
         session.flush()
         order.number = f"ORD-{order.id:08d}"
+        if within is not None:
+            within(session, order)
         item_ids = _item_rows(session, q, order)
         for coupon in q.coupons:
             coupon_rules.redeem(session, actor, coupon, q.customer_id, order.id, now)

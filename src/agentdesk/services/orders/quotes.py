@@ -14,15 +14,17 @@ order's first payment is approved (or nothing is due); a decline leaves the quot
 with its order waiting for payment, and accepting again pays that order's open invoice
 instead of placing another one.
 
-Until the customer portal exists, agents record acceptance and rejection on the
-customer's behalf.
+Customers accept or reject on their quote link (`services/links/customer_quotes.py`, through
+`accept_as` and `reject_by_customer`); agents can still record either on the customer's behalf. An
+acceptance that crashed half-way (marked more than `STALE_CLAIM` ago) can be claimed again.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,7 +49,7 @@ from agentdesk.domain.enums import (
 )
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
 from agentdesk.domain.money import format_amount
-from agentdesk.domain.permissions import SYSTEM, Action, Actor, allowed, require
+from agentdesk.domain.permissions import CUSTOMER, SYSTEM, Action, Actor, allowed, require
 from agentdesk.domain.validation import clean_block, clean_line
 from agentdesk.services.billing import invoices
 from agentdesk.services.customers.lookup import customer_by_ref
@@ -337,12 +339,38 @@ def _decide(store: Store, actor: Actor, number: str, status: QuoteStatus, allowe
         if row.status not in allowed_from:
             raise Conflict(f"quote {row.number} is {row.status.value}: only "
                            f"{' or '.join(s.value for s in allowed_from)} quotes can be {status.value}")
-        if row.accepting_at is not None:
+        if _busy(row, now):
             raise Conflict(f"quote {row.number} is being accepted; try again in a moment")
-        row.status, row.decided_at, row.updated_at = status, now, now
-        session.add(row)
-        record_event(session, actor, row.customer_id, event, **_event_base(row), reason=why)
-        return QuoteOutcome(_summary(session, row), f"Quote {row.number} {status.value}")
+        return _decided(session, actor, row, status, event, why, now)
+
+
+def _decided(session: Session, actor: Actor, row: QuoteRow, status: QuoteStatus, event: EventType,
+             why: str | None, now: datetime) -> QuoteOutcome:
+    row.status, row.decided_at, row.updated_at, row.accepting_at = status, now, now, None
+    session.add(row)
+    record_event(session, actor, row.customer_id, event, **_event_base(row), reason=why)
+    return QuoteOutcome(_summary(session, row), f"Quote {row.number} {status.value}")
+
+
+def locked_quote(session: Session, quote_id: int) -> QuoteRow:
+    """The quote row under its lock (PostgreSQL; SQLite's write transaction already excludes writers)."""
+    query = select(QuoteRow).where(QuoteRow.id == quote_id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = session.exec(query).one_or_none()
+    if row is None:
+        raise NotFound(f"no quote {quote_id}")
+    return row
+
+
+def reject_by_customer(session: Session, row: QuoteRow, reason: str | None, now: datetime) -> QuoteOutcome:
+    """The customer declines the quote on its link, in the link's transaction (the row locked by the caller);
+    a refusal in the customer's words when the quote is no longer open."""
+    why = clean_line(reason, "reason", limits.REASON)
+    refusal = customer_refusal(row, now)
+    if refusal is not None:
+        raise Conflict(refusal)
+    return _decided(session, CUSTOMER, row, QuoteStatus.REJECTED, EventType.QUOTE_REJECTED, why, now)
 
 
 def recall_quote(store: Store, actor: Actor, number: str, reason: str | None = None,
@@ -361,6 +389,10 @@ def reject_quote(store: Store, actor: Actor, number: str, reason: str | None = N
 
 # --- accepting -------------------------------------------------------------------------------
 
+STALE_CLAIM = timedelta(minutes=10)
+"""An acceptance marked longer ago than this crashed half-way: it may be claimed again (its order, if
+one was placed, is linked to the quote in the order's own transaction, so none is placed twice)."""
+
 
 @dataclass(frozen=True)
 class _Claim:
@@ -372,6 +404,7 @@ class _Claim:
     currency: str
     accept_by: QuoteAcceptance
     order_id: int | None
+    claimed_at: datetime
 
 
 def _primary_instrument(session: Session, customer_id: int) -> int | None:
@@ -382,49 +415,87 @@ def _primary_instrument(session: Session, customer_id: int) -> int | None:
         .order_by(col(PaymentInstrument.is_primary).desc(), col(PaymentInstrument.id))).first()
 
 
-def _claim(store: Store, number: str, now: datetime) -> _Claim | QuoteOutcome:
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _busy(row: QuoteRow, now: datetime) -> bool:
+    """An acceptance of this quote is under way (marked less than `STALE_CLAIM` ago)."""
+    return row.accepting_at is not None and _aware(row.accepting_at) > now - STALE_CLAIM
+
+
+def customer_refusal(row: QuoteRow, now: datetime) -> str | None:
+    """Why the customer cannot decide on this quote now, in words for them; None when they can."""
+    if row.status is QuoteStatus.ACCEPTED:
+        return f"You accepted quote {row.number} on {_day(row.decided_at)}."
+    if row.status is QuoteStatus.REJECTED:
+        return f"You declined quote {row.number} on {_day(row.decided_at)}."
+    if row.status is QuoteStatus.RECALLED:
+        return f"Quote {row.number} was withdrawn. Ask us for a new quote."
+    if row.status is QuoteStatus.EXPIRED or (row.status is QuoteStatus.ISSUED and _expired(row, now)):
+        return f"Quote {row.number} expired on {row.expires_on.isoformat()}. Ask us for a new quote."
+    if row.status is not QuoteStatus.ISSUED:
+        return f"Quote {row.number} is not open for a decision. Ask us for a new quote."
+    if _busy(row, now):
+        return f"Quote {row.number} is being accepted right now; reload this page in a moment."
+    return None
+
+
+def _day(value: datetime | None) -> str:
+    return value.date().isoformat() if value is not None else "an earlier day"
+
+
+def _claim(store: Store, number: str, now: datetime, by_customer: bool = False) -> _Claim | QuoteOutcome:
     """Mark the quote as being accepted, or say why not (an accepted quote answers with its order)."""
     with store.write() as session:
         row = _row(session, number, lock=True)
         if row.status is QuoteStatus.ACCEPTED:
             summary = _summary(session, row)
             return QuoteOutcome(summary, f"Quote {row.number} was already accepted: order {summary.order}")
+        if by_customer and (refusal := customer_refusal(row, now)) is not None:
+            raise Conflict(refusal)
         if row.status is not QuoteStatus.ISSUED:
             raise Conflict(f"quote {row.number} is {row.status.value}: only an issued quote can be accepted")
         if _expired(row, now):
             raise Conflict(f"quote {row.number} expired on {row.expires_on.isoformat()} and cannot be accepted")
-        if row.accepting_at is not None:
-            raise Conflict(f"quote {row.number} is being accepted by another agent; try again in a moment")
+        busy = (f"quote {row.number} is being accepted right now; try again in a moment" if by_customer
+                else f"quote {row.number} is being accepted by another agent; try again in a moment")
+        if _busy(row, now):
+            raise Conflict(busy)
+        free = col(QuoteRow.accepting_at).is_(None) | (col(QuoteRow.accepting_at) <= now - STALE_CLAIM)
         claimed = session.exec(
-            update(QuoteRow).where(col(QuoteRow.id) == row.id, col(QuoteRow.status) == QuoteStatus.ISSUED,
-                                   col(QuoteRow.accepting_at).is_(None))
+            update(QuoteRow).where(col(QuoteRow.id) == row.id, col(QuoteRow.status) == QuoteStatus.ISSUED, free)
             .values(accepting_at=now).execution_options(synchronize_session=False))
         if claimed.rowcount != 1:
-            raise Conflict(f"quote {row.number} is being accepted by another agent; try again in a moment")
+            raise Conflict(busy)
+        session.refresh(row)
         request = request_from_data(row.request)
         if row.accept_by is QuoteAcceptance.PAYMENT:
-            request = _with_autopay(request, True)
+            request = _with_autopay(request, not by_customer)
         elif (request.autopay and request.instrument_id is None
               and _primary_instrument(session, row.customer_id) is None):
             request = _with_autopay(request, False)
         return _Claim(row.id, row.number, row.customer_id, request, row.total, row.currency, row.accept_by,
-                      row.order_id)
+                      row.order_id, now)
 
 
 def _with_autopay(request: OrderRequest, autopay: bool) -> OrderRequest:
     return replace(request, autopay=autopay)
 
 
-def _release(store: Store, quote_id: int) -> None:
+def _release(store: Store, claim: _Claim) -> None:
+    """Undo our mark (only ours: a later claimer's mark stays)."""
     with store.write() as session:
-        session.exec(update(QuoteRow).where(col(QuoteRow.id) == quote_id)
+        session.exec(update(QuoteRow).where(col(QuoteRow.id) == claim.quote_id,
+                                            col(QuoteRow.accepting_at) == claim.claimed_at)
                      .values(accepting_at=None).execution_options(synchronize_session=False))
 
 
-def _pay_waiting_order(store: Store, actor: Actor, settings: Settings, order_id: int,
-                       now: datetime) -> tuple[str, str, str] | None:
-    """(order number, payment, message) for the order a declined payment left waiting, paid now with the
-    customer's primary instrument; None when it was abandoned or cancelled since (a new order is placed)."""
+def _waiting_order(store: Store, actor: Actor, settings: Settings, order_id: int, now: datetime,
+                   charge: bool) -> tuple[str, str, str] | None:
+    """(order number, payment, message) for the order this quote already placed (a declined payment, or an
+    acceptance that crashed after placing it), paid now with the customer's primary instrument when
+    `charge`; None when it was abandoned or cancelled since (a new order is placed)."""
     with store.read() as session:
         order = get_row(session, Order, order_id)
         number, status = order.number, order.status
@@ -432,6 +503,8 @@ def _pay_waiting_order(store: Store, actor: Actor, settings: Settings, order_id:
             Invoice.order_id == order_id, col(Invoice.status).in_([InvoiceStatus.ISSUED, InvoiceStatus.PAST_DUE]))
             .order_by(col(Invoice.id))).first()
         invoice_id = invoice.id if invoice is not None else None
+        invoice_number = invoice.number if invoice is not None else None
+        due = (invoice.total - invoice.amount_paid, invoice.currency) if invoice is not None else (0, "")
         instrument_id = _primary_instrument(session, order.customer_id)
     if status in (OrderStatus.ABANDONED, OrderStatus.CANCELLED):
         return None
@@ -439,6 +512,9 @@ def _pay_waiting_order(store: Store, actor: Actor, settings: Settings, order_id:
         if status is OrderStatus.PENDING:
             return number, create.PENDING, f"Order {number} is still waiting for its payment"
         return number, create.APPROVED, f"Order {number} is paid"
+    if not charge:
+        return number, create.NO_AUTOPAY, (f"Order {number} waits for the payment of invoice {invoice_number} "
+                                           f"({format_amount(*due)})")
     payer = actor if allowed(actor, Action.BILLING) else SYSTEM
     collected = invoices.collect_invoice(store, payer, settings, invoice_id, instrument_id=instrument_id, now=now)
     if collected.status == invoices.NOTHING_DUE:
@@ -454,34 +530,52 @@ def accept_quote(store: Store, actor: Actor, settings: Settings, number: str,
                  now: datetime | None = None) -> QuoteOutcome:
     """Record the customer's acceptance: place the order exactly as quoted, once."""
     require(actor, Action.CREATE_ORDERS)
-    now = now or utcnow()
-    claim = _claim(store, number, now)
+    return accept_as(store, actor, settings, number, now or utcnow())
+
+
+Finish = Callable[[Callable[[Session], QuoteOutcome]], QuoteOutcome]
+"""Runs the last step of an acceptance in a write transaction of the caller's choosing."""
+
+
+def accept_as(store: Store, actor: Actor, settings: Settings, number: str, now: datetime, *,
+              by_customer: bool = False, finish: Finish | None = None) -> QuoteOutcome:
+    """The acceptance itself, for a caller that checked its authority: `accept_quote` (an agent) or the
+    customer on their quote link (`by_customer`: their words in refusals; a payment quote's order is placed
+    without charging a card on file, its invoice waits for their payment). `finish` runs the last write
+    (the link's transaction), else a plain one."""
+    claim = _claim(store, number, now, by_customer)
     if isinstance(claim, QuoteOutcome):
         return claim
     try:
         placed = None
         if claim.order_id is not None:
-            placed = _pay_waiting_order(store, actor, settings, claim.order_id, now)
+            placed = _waiting_order(store, actor, settings, claim.order_id, now, charge=not by_customer)
         if placed is None:
+
+            def link_order(session: Session, order: Order) -> None:
+                session.exec(update(QuoteRow).where(col(QuoteRow.id) == claim.quote_id)
+                             .values(order_id=order.id).execution_options(synchronize_session=False))
+
             try:
-                result = create.create_order(store, actor, settings, claim.request, expected_total=claim.total,
-                                             now=now)
+                result = create.place_order(store, actor, settings, claim.request, expected_total=claim.total,
+                                            now=now, within=link_order)
             except Conflict as exc:
                 raise Conflict(f"quote {claim.number} no longer holds at "
-                               f"{format_amount(claim.total, claim.currency)} ({exc}); recall it and make "
-                               "a new quote") from exc
+                               f"{format_amount(claim.total, claim.currency)} ({exc}); "
+                               + ("ask us for a new quote" if by_customer else "recall it and make a new quote")
+                               ) from exc
             placed = (result.order_number, result.payment, result.message)
     except BaseException:
-        _release(store, claim.quote_id)
+        _release(store, claim)
         raise
     order_number, payment, message = placed
-    paid = payment in (create.APPROVED, create.NOT_DUE)
-    with store.write(unrecorded="a quote waiting for its order's payment: the order's events say what happened"
-                     ) as session:
-        row = get_row(session, QuoteRow, claim.quote_id)
+
+    def settle(session: Session) -> QuoteOutcome:
+        row = session.exec(select(QuoteRow).where(QuoteRow.id == claim.quote_id)).one()
         order = session.exec(select(Order).where(Order.number == order_number)).one()
         row.order_id, row.accepting_at, row.updated_at = order.id, None, now
-        accepted = claim.accept_by is QuoteAcceptance.CUSTOMER or paid
+        paid = payment in (create.APPROVED, create.NOT_DUE)
+        accepted = row.status is QuoteStatus.ISSUED and (claim.accept_by is QuoteAcceptance.CUSTOMER or paid)
         if accepted:
             row.status, row.decided_at = QuoteStatus.ACCEPTED, now
             record_event(session, actor, row.customer_id, EventType.QUOTE_ACCEPTED, **_event_base(row),
@@ -489,10 +583,30 @@ def accept_quote(store: Store, actor: Actor, settings: Settings, number: str,
         session.add(row)
         session.flush()
         summary = _summary(session, row)
-    if accepted:
-        return QuoteOutcome(summary, f"Quote {claim.number} accepted: {message}", payment)
-    return QuoteOutcome(summary, f"Quote {claim.number} stays issued: it is accepted when the payment is approved. "
-                                 f"{message}", payment)
+        if row.status is QuoteStatus.ACCEPTED:
+            return QuoteOutcome(summary, f"Quote {claim.number} accepted: {message}", payment)
+        return QuoteOutcome(summary, f"Quote {claim.number} stays issued: it is accepted when the payment is "
+                                     f"approved. {message}", payment)
+
+    if finish is not None:
+        return finish(settle)
+    with store.write(unrecorded="a quote waiting for its order's payment: the order's events say what happened"
+                     ) as session:
+        return settle(session)
+
+
+def on_order_paid(session: Session, actor: Actor, order: Order, now: datetime) -> None:
+    """In the transaction of an order's first payment: a payment quote that placed this order and waits for
+    that payment (no acceptance under way) is accepted now (QUOTE_ACCEPTED)."""
+    row = session.exec(select(QuoteRow).where(QuoteRow.order_id == order.id, QuoteRow.status == QuoteStatus.ISSUED,
+                                              QuoteRow.accept_by == QuoteAcceptance.PAYMENT,
+                                              col(QuoteRow.accepting_at).is_(None))).first()
+    if row is None:
+        return
+    row.status, row.decided_at, row.updated_at = QuoteStatus.ACCEPTED, now, now
+    session.add(row)
+    record_event(session, actor, row.customer_id, EventType.QUOTE_ACCEPTED, **_event_base(row), order=order.number,
+                 accept_by=row.accept_by.value)
 
 
 # --- the worker ------------------------------------------------------------------------------
@@ -514,8 +628,9 @@ def expire_quotes(store: Store, now: datetime | None = None) -> int:
     after = 0
     while True:
         with store.write() as session:
+            free = col(QuoteRow.accepting_at).is_(None) | (col(QuoteRow.accepting_at) <= now - STALE_CLAIM)
             query = (select(QuoteRow).where(QuoteRow.status == QuoteStatus.ISSUED, col(QuoteRow.expires_on) < today,
-                                            col(QuoteRow.accepting_at).is_(None), col(QuoteRow.id) > after)
+                                            free, col(QuoteRow.id) > after)
                      .order_by(col(QuoteRow.id)).limit(EXPIRE_BATCH))
             if session.get_bind().dialect.name != "sqlite":
                 query = query.with_for_update(skip_locked=True)

@@ -1,0 +1,213 @@
+"""The customer's quote page: read the quote as it was priced, accept it (the order is placed exactly as
+quoted, once) or decline it.
+
+Authority is the quote link's token; the customer acts as `CUSTOMER`. Accepting runs the same steps as
+an agent's `quotes.accept_quote` (`quotes.accept_as`): the quote is marked, the order placed, and the
+decision written with the link completed in that last transaction. A payment quote's order is placed
+with its invoice open: the customer pays the invoice we email them, and the quote is accepted when that
+payment is approved (`quotes.on_order_paid`). A card form on this page is not built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from agentdesk.config import Settings
+from agentdesk.db.models import Invoice, Order, utcnow
+from agentdesk.db.models import Quote as QuoteRow
+from agentdesk.db.store import Store
+from agentdesk.domain.enums import LinkKind, QuoteAcceptance, QuoteStatus
+from agentdesk.domain.errors import Conflict
+from agentdesk.domain.money import format_amount
+from agentdesk.domain.permissions import CUSTOMER
+from agentdesk.services.links.access import LinkUnavailable, LinkUsed, complete, link_for_update, peek_link
+from agentdesk.services.orders import quotes
+from agentdesk.services.orders.quotes import QuoteOutcome
+
+QUOTE_LINKS = frozenset({LinkKind.QUOTE})
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    description: str
+    quantity: int
+    unit_price: int
+    amount: int
+    discount: int
+    total: int
+
+
+@dataclass(frozen=True)
+class QuotePage:
+    """Everything the printed quote shows, for the customer's page (amounts in minor units of `currency`)."""
+
+    number: str
+    status: str
+    first_name: str
+    website_name: str
+    currency: str
+    lines: list[QuoteLine]
+    subtotal: int
+    discount: int
+    credit: int
+    total: int
+    """Due on acceptance."""
+    coupons: list[tuple[str, int | None, str | None]]
+    """(code, minor units off today or None, why it gives nothing today or None)"""
+    upcoming: list[tuple[date, int]]
+    """The bills that follow: (date, amount)."""
+    expires_on: date
+    issued_on: date | None
+    accept_by: str
+    """payment: accepted when the amount due is paid; customer: accepted when they say so."""
+    terms: str | None
+    signature_name: str | None
+    redirect_url: str | None
+    order_number: str | None
+    """The order this quote placed (a payment quote whose invoice is still open)."""
+    refusal: str | None
+    """Why it can no longer be accepted or declined (expired, withdrawn, decided), in words for the customer."""
+
+    @property
+    def open(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def acceptance_note(self) -> str:
+        if self.accept_by == QuoteAcceptance.PAYMENT.value:
+            return ("Accepting places the order and we email you its invoice; the quote is accepted when the "
+                    f"{format_amount(self.total, self.currency)} due is paid.")
+        return "Accepting places the order; payment follows the order's terms."
+
+
+@dataclass(frozen=True)
+class QuoteDecision:
+    message: str
+    order_number: str | None
+    redirect_url: str | None
+    accepted: bool = False
+    """The quote is accepted (a payment quote only once its invoice is paid)."""
+
+
+def _quote_id(options: dict[str, Any]) -> int:
+    value = options.get("quote_id")
+    if not isinstance(value, int):
+        raise LinkUnavailable()
+    return value
+
+
+def _redirect(link_options: dict[str, Any], row: QuoteRow) -> str | None:
+    url = link_options.get("redirect_url")
+    return url if isinstance(url, str) and url else row.redirect_url
+
+
+def _own_quote(session: Session, quote_id: int, customer_id: int, lock: bool = False) -> QuoteRow:
+    row = quotes.locked_quote(session, quote_id) if lock else session.get(QuoteRow, quote_id)
+    if row is None or row.customer_id != customer_id:
+        raise LinkUnavailable()
+    return row
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def quote_page(store: Store, token: str, now: datetime | None = None) -> QuotePage:
+    """The quote behind a quote link, as it was priced; `refusal` says when it can no longer be decided."""
+    now = now or utcnow()
+    link = peek_link(store, token, QUOTE_LINKS, now)
+    with store.read() as session:
+        row = _own_quote(session, _quote_id(link.options), link.customer_id)
+        order = session.get(Order, row.order_id) if row.order_id is not None else None
+        refusal = quotes.customer_refusal(row, now)
+        if refusal is None and order is not None:
+            refusal = _waiting_words(session, row, order)
+        priced = dict(row.priced)
+        return QuotePage(
+            number=row.number, status=row.status.value, first_name=link.first_name, website_name=link.website_name,
+            currency=row.currency,
+            lines=[QuoteLine(str(x["description"]), int(x["quantity"]), int(x["unit_price"]), int(x["amount"]),
+                             int(x.get("discount") or 0), int(x["total"])) for x in priced.get("lines", [])],
+            subtotal=int(priced.get("subtotal", 0)), discount=int(priced.get("discount", 0)),
+            credit=int(priced.get("credit", 0)), total=row.total,
+            coupons=[(str(c["code"]), c.get("discount"), c.get("skipped")) for c in priced.get("coupons", [])],
+            upcoming=[(_date(b["date"]), int(b["amount"])) for b in priced.get("upcoming", [])],
+            expires_on=row.expires_on, issued_on=row.issued_at.date() if row.issued_at else None,
+            accept_by=row.accept_by.value, terms=row.terms, signature_name=row.signature_name,
+            redirect_url=_redirect(link.options, row), order_number=order.number if order else None,
+            refusal=refusal,
+        )
+
+
+def _waiting_words(session: Session, row: QuoteRow, order: Order) -> str | None:
+    """An issued quote whose order was placed and waits for its invoice's payment."""
+    if row.status is not QuoteStatus.ISSUED:
+        return None
+    invoice = session.exec(select(Invoice).where(Invoice.order_id == order.id).order_by(col(Invoice.id))).first()
+    if invoice is None:
+        return None
+    return (f"Order {order.number} is placed and waits for the payment of invoice {invoice.number} "
+            f"({format_amount(invoice.total - invoice.amount_paid, invoice.currency)}); we emailed it to you.")
+
+
+def _finish_on_link(store: Store, token: str, now: datetime) -> quotes.Finish:
+    """The acceptance's last write inside the link's transaction, completing the link with it. Should the
+    link have ended meanwhile (revoked, expired in those seconds) the decision is still written: the order
+    exists and the quote must say so."""
+
+    def finish(settle: Callable[[Session], QuoteOutcome]) -> QuoteOutcome:
+        try:
+            with link_for_update(store, token, QUOTE_LINKS, now) as (session, link):
+                outcome = settle(session)
+                words = (f"quote {outcome.quote.number} accepted: order {outcome.quote.order}" if outcome.accepted
+                         else f"quote {outcome.quote.number}: order {outcome.quote.order} placed, awaiting payment")
+                complete(session, link, words, {"quote": outcome.quote.number, "order": outcome.quote.order},
+                         now=now)
+                return outcome
+        except (LinkUnavailable, LinkUsed):
+            with store.write(unrecorded="a quote waiting for its order's payment: the order's events say what "
+                                        "happened") as session:
+                return settle(session)
+
+    return finish
+
+
+def accept_quote_link(store: Store, settings: Settings, token: str, now: datetime | None = None) -> QuoteDecision:
+    """The customer accepts: the order is placed exactly as quoted, once however often they press the button."""
+    now = now or utcnow()
+    link = peek_link(store, token, QUOTE_LINKS, now)
+    with store.read() as session:
+        row = _own_quote(session, _quote_id(link.options), link.customer_id)
+        number, redirect = row.number, _redirect(link.options, row)
+        refusal = quotes.customer_refusal(row, now)
+    if refusal is not None and row.status is not QuoteStatus.ACCEPTED:
+        raise Conflict(refusal)
+    outcome = quotes.accept_as(store, CUSTOMER, settings, number, now, by_customer=True,
+                               finish=_finish_on_link(store, token, now))
+    return QuoteDecision(_customer_words(outcome), outcome.quote.order, redirect, outcome.accepted)
+
+
+def _customer_words(outcome: QuoteOutcome) -> str:
+    q = outcome.quote
+    if outcome.accepted:
+        return f"Thank you: you accepted quote {q.number} and your order {q.order} is placed."
+    if q.accept_by == QuoteAcceptance.PAYMENT.value:
+        return (f"Your order {q.order} is placed. Please pay the invoice we email you "
+                f"({format_amount(q.total, q.currency)}); quote {q.number} is accepted when it is paid.")
+    return f"Quote {q.number}: {outcome.message}"
+
+
+def reject_quote_link(store: Store, token: str, reason: str | None, now: datetime | None = None) -> QuoteDecision:
+    """The customer declines the quote (QUOTE_REJECTED by "customer"); the link is completed with it."""
+    now = now or utcnow()
+    with link_for_update(store, token, QUOTE_LINKS, now) as (session, link):
+        row = _own_quote(session, _quote_id(link.options), link.customer_id, lock=True)
+        outcome = quotes.reject_by_customer(session, row, reason, now)
+        complete(session, link, f"quote {row.number} declined", {"quote": row.number}, now=now)
+        return QuoteDecision(f"You declined quote {outcome.quote.number}. Thank you for letting us know.", None,
+                             _redirect(link.options, row))
