@@ -65,6 +65,7 @@ SUBCOMMANDS: dict[str, str] = {
     "blocklist": "blocklist:blocklist",
     "worker": "worker:worker",
     "gateway": "worker:gateway",
+    "portal": "portal:portal",
     "doctor": "doctor:doctor",
 }
 """Subcommand → `module:attribute` under `agentdesk.cli`, in the order `--help` lists them."""
