@@ -1,4 +1,4 @@
-"""Running queued jobs: emails and refund retries; plus the start-up repair of interrupted refunds,
+"""Running queued jobs: emails, refund retries, link generation; plus the start-up repair of interrupted refunds,
 and a timeline checkpoint every few minutes (`services.timeline.checkpoints.write_if_due`).
 
 `agentdesk worker` loops over `run_due`; the console runs the same in a
@@ -23,6 +23,8 @@ from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.links import generate
+from agentdesk.services.links import read as links
 from agentdesk.services.money import payments, refunds, settlement
 from agentdesk.services.orders import quotes
 from agentdesk.services.risk import blocklist
@@ -57,9 +59,15 @@ class WorkReport:
                 "they are sent again with the same key, never paid twice)")
 
 
-def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any]:
+def _send_email(store: Store, settings: Settings, job: jobs.JobInfo) -> dict[str, Any] | None:
+    """Deliver an email job; None for a link email whose link can no longer be used (nothing sent)."""
     payload = job.payload
-    message = mailer.compose(settings, payload["to"], payload["subject"], payload["body"])
+    body = payload["body"]
+    if payload.get("link_id") is not None:
+        body = generate.email_body(store, payload)
+        if body is None:
+            return None
+    message = mailer.compose(settings, payload["to"], payload["subject"], body)
     try:
         where = mailer.deliver(settings, message)
     except mailer.MailError as exc:
@@ -71,7 +79,9 @@ def _email_sent(job: jobs.JobInfo) -> Callable[[Session], None]:
     customer_id = job.payload.get("customer_id")
 
     def record(session: Session) -> None:
-        if customer_id:
+        if job.payload.get("link_id") is not None:
+            generate.mark_sent(session, job.payload)
+        elif customer_id:
             to = job.payload["to"]
             record_event(session, SYSTEM, customer_id, EventType.EMAIL_SENT, subject=job.payload["subject"],
                          to=", ".join(to) if isinstance(to, list) else to, transaction=job.payload.get("transaction"))
@@ -82,7 +92,12 @@ def run_job(store: Store, settings: Settings, job: jobs.JobInfo, now: datetime |
     try:
         if job.kind == JobKind.EMAIL:
             result = _send_email(store, settings, job)
-            jobs.finish(store, job.id, result, on_done=_email_sent(job))
+            if result is None:
+                jobs.finish(store, job.id, {"skipped": "the link can no longer be used; nothing was sent"})
+            else:
+                jobs.finish(store, job.id, result, on_done=_email_sent(job))
+        elif job.kind == JobKind.LINK_GENERATE:
+            jobs.finish(store, job.id, generate.generate_link(store, settings, job, now))
         elif job.kind == JobKind.REFUND_RETRY:
             result = refunds.retry_refund(store, settings, job)
             jobs.finish(store, job.id, result)
@@ -95,12 +110,21 @@ def run_job(store: Store, settings: Settings, job: jobs.JobInfo, now: datetime |
             def give_up(session: Session, row: Job) -> None:
                 refunds.drop_refund(session, row)
         again = jobs.retry_or_fail(store, job.id, str(exc), exc.delay, now=now, on_give_up=give_up)
+        if not again:
+            _link_given_up(store, job, str(exc), now)
         return "retrying" if again else "failed"
     except Exception as exc:
         log.exception("job %s failed", job.id)
         jobs.fail(store, job.id, f"{type(exc).__name__}: {exc}")
+        _link_given_up(store, job, f"{type(exc).__name__}: {exc}", now)
         return "failed"
     return "done"
+
+
+def _link_given_up(store: Store, job: jobs.JobInfo, error: str, now: datetime | None) -> None:
+    """A generate job that failed for good leaves its link failed (LINK_FAILED), not queued forever."""
+    if job.kind == JobKind.LINK_GENERATE and job.payload.get("link_id") is not None:
+        generate.fail_link(store, int(job.payload["link_id"]), error, now)
 
 
 def run_due(store: Store, settings: Settings, now: datetime | None = None, limit: int = 100,
@@ -109,6 +133,7 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
     whose process can afford reading the whole checkpoint log."""
     report = WorkReport()
     quotes.expire_quotes(store, now)
+    links.expire_links(store, now)
     for _ in range(limit):
         job = jobs.claim(store, now)
         if job is None:

@@ -1,0 +1,287 @@
+"""An agent asks for a customer link: checked per kind, written queued with its generate job, in one
+transaction. The worker generates it (`generate.generate_link`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from agentdesk.config import Settings
+from agentdesk.db.models import Customer, Link, Website, utcnow
+from agentdesk.db.models import Quote as QuoteRow
+from agentdesk.db.store import Store
+from agentdesk.domain import limits
+from agentdesk.domain.enums import (
+    CARD_ENTRY_LINKS,
+    InvoiceStatusSets,
+    JobKind,
+    LinkKind,
+    QuoteAcceptance,
+    QuoteStatus,
+)
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from agentdesk.domain.money import currency_code, format_amount
+from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.validation import clean_line
+from agentdesk.services.billing.invoices import customer_email, invoice_by_number
+from agentdesk.services.customers.lookup import customer_by_ref
+from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.links.generate import NO_PORTAL
+from agentdesk.services.links.read import LinkInfo, info
+from agentdesk.services.links.strategies import strategy_terms
+from agentdesk.services.money.gateways import gateway_name
+from agentdesk.services.policy import service as policy
+from agentdesk.services.risk.compliance import DOCUMENT_KINDS
+from agentdesk.services.timeline.catalog import EventType
+from agentdesk.services.timeline.record import record_event, service_key
+
+DEFAULT_DOCUMENTS = ("passport", "proof_of_address")
+CUSTOM_CHOICES = ("allowed", "denied", "strategy")
+STRIPE_CARD_PAGES = "card pages for Stripe websites are Stripe-hosted (issue 15), not built yet"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+PAYING_LINKS = frozenset({LinkKind.DEPOSIT, LinkKind.PAY_INVOICE})
+"""Kinds that take the customer's money: never for a blocked customer (nor a quote accepted by payment)."""
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    kind: LinkKind
+    email: bool = False
+    """Send to the customer's primary email once generated."""
+    redirect_url: str | None = None
+    """Where the portal sends the customer when done: https (http only to 127.0.0.1 or localhost)."""
+    document_types: tuple[str, ...] = ()
+    """kyc: from compliance.DOCUMENT_KINDS; empty: passport and proof of address."""
+    strategy: str | None = None
+    """deposit: a DepositStrategy name, whose terms are copied into the link."""
+    amounts: tuple[int, ...] = ()
+    """deposit: fixed amounts (minor units) instead of a strategy."""
+    custom_amount: str = "strategy"
+    """deposit: "allowed" | "denied" | "strategy" (without a strategy: allowed when no amounts are given)."""
+    minimum: int | None = None
+    maximum: int | None = None
+    currency: str | None = None
+    """deposit / payout: default the customer's currency."""
+    invoice: str | None = None
+    quote: str | None = None
+
+
+def redirect_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if " " in url or not parts.hostname:
+        return "give a web address starting with https://"
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS):
+        return None
+    return "give a web address starting with https:// (http:// only for 127.0.0.1 or localhost)"
+
+
+def _redirect(url: str | None) -> str | None:
+    text = clean_line(url, "redirect_url", limits.REDIRECT_URL)
+    if text is None:
+        return None
+    problem = redirect_problem(text)
+    if problem:
+        raise InvalidInput(fields={"redirect_url": problem})
+    return text
+
+
+def _amount_problem(amount: object, currency: str) -> str | None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        return "must be more than zero"
+    if amount > limits.AMOUNT_MAX:
+        return f"must be at most {format_amount(limits.AMOUNT_MAX, currency)}"
+    return None
+
+
+def _currency(request: LinkRequest, customer: Customer) -> str:
+    return currency_code(request.currency) if request.currency else customer.currency
+
+
+def _limits(request: LinkRequest, currency: str, problems: dict[str, str]) -> None:
+    for name, value in (("minimum", request.minimum), ("maximum", request.maximum)):
+        if value is not None and (bad := _amount_problem(value, currency)):
+            problems[name] = bad
+    if ("minimum" not in problems and "maximum" not in problems and request.minimum is not None
+            and request.maximum is not None and request.minimum > request.maximum):
+        problems["minimum"] = (f"{format_amount(request.minimum, currency)} is above the maximum "
+                               f"{format_amount(request.maximum, currency)}")
+
+
+def _kyc(request: LinkRequest) -> dict[str, Any]:
+    chosen: list[str] = []
+    for kind in request.document_types or DEFAULT_DOCUMENTS:
+        if kind not in DOCUMENT_KINDS:
+            raise InvalidInput(fields={"document_types": f"{kind!r} is not a document type; choose from "
+                                                         f"{', '.join(DOCUMENT_KINDS)}"})
+        if kind not in chosen:
+            chosen.append(kind)
+    return {"document_types": chosen}
+
+
+def _deposit(session: Session, request: LinkRequest, customer: Customer, website: Website) -> dict[str, Any]:
+    if request.custom_amount not in CUSTOM_CHOICES:
+        raise InvalidInput(fields={"custom_amount": f"choose one of: {', '.join(CUSTOM_CHOICES)}"})
+    currency = _currency(request, customer)
+    problems: dict[str, str] = {}
+    if request.strategy is not None:
+        if request.amounts:
+            problems["amounts"] = "give either a strategy or fixed amounts, not both"
+        if request.minimum is not None or request.maximum is not None:
+            problems["minimum"] = "the strategy sets the limits of a custom amount"
+        if problems:
+            raise InvalidInput(fields=problems)
+        terms = strategy_terms(session, request.strategy, website.code, currency)
+        if request.custom_amount == "denied":
+            terms.update(custom_amount=False, minimum=None, maximum=None)
+            if not terms["amounts"]:
+                raise InvalidInput(fields={"custom_amount": f"strategy {terms['strategy']!r} has no fixed amounts "
+                                                            f"in {currency}: the customer must type an amount"})
+        elif request.custom_amount == "allowed":
+            terms["custom_amount"] = True
+        return {"currency": currency, "amounts": terms["amounts"], "custom_amount": terms["custom_amount"],
+                "minimum": terms["minimum"], "maximum": terms["maximum"], "strategy": terms["strategy"]}
+    amounts: list[int] = []
+    for amount in request.amounts:
+        if bad := _amount_problem(amount, currency):
+            problems["amounts"] = f"every amount {bad}"
+        elif amount not in amounts:
+            amounts.append(amount)
+    _limits(request, currency, problems)
+    custom = request.custom_amount == "allowed" or (request.custom_amount == "strategy" and not request.amounts)
+    if not amounts and not custom and "amounts" not in problems:
+        problems["amounts"] = "give at least one amount, a strategy, or allow a custom amount"
+    if not custom and (request.minimum is not None or request.maximum is not None):
+        problems.setdefault("minimum", "limits apply to a custom amount; allow one or leave the limits out")
+    if problems:
+        raise InvalidInput(fields=problems)
+    return {"currency": currency, "amounts": sorted(amounts), "custom_amount": custom,
+            "minimum": request.minimum if custom else None, "maximum": request.maximum if custom else None,
+            "strategy": None}
+
+
+def _payout(session: Session, request: LinkRequest, customer: Customer) -> dict[str, Any]:
+    currency = _currency(request, customer)
+    problems: dict[str, str] = {}
+    if request.maximum is None:
+        problems["maximum"] = "give the largest payout the customer may ask for"
+    _limits(request, currency, problems)
+    if problems:
+        raise InvalidInput(fields=problems)
+    assert request.maximum is not None
+    ceiling = policy.payout_ceiling(session, currency)
+    if ceiling is None:
+        raise PermissionDenied(f"there is no payout ceiling for {currency}, so payouts in it are refused; an admin "
+                               f"sets one with `agentdesk policy set payout_ceiling.{currency} AMOUNT`")
+    if request.maximum > ceiling:
+        raise InvalidInput(fields={"maximum": f"{format_amount(request.maximum, currency)} is above the payout "
+                                              f"ceiling of {format_amount(ceiling, currency)}"})
+    minimum = request.minimum if request.minimum is not None else 1
+    return {"currency": currency, "minimum": minimum, "maximum": request.maximum}
+
+
+def _pay_invoice(session: Session, request: LinkRequest, customer: Customer) -> dict[str, Any]:
+    if not request.invoice:
+        raise InvalidInput(fields={"invoice": "give the number of the invoice to pay"})
+    try:
+        invoice = invoice_by_number(session, request.invoice)
+    except NotFound:
+        raise InvalidInput(fields={"invoice": f"no invoice {request.invoice!r}"}) from None
+    if invoice.customer_id != customer.id:
+        raise InvalidInput(fields={"invoice": f"invoice {invoice.number} is not this customer's"})
+    if invoice.status not in InvoiceStatusSets.OPEN:
+        raise InvalidInput(fields={"invoice": f"invoice {invoice.number} is {invoice.status.value}: only an open "
+                                              "invoice can be paid"})
+    return {"invoice": invoice.number, "invoice_id": invoice.id}
+
+
+def _quote(session: Session, request: LinkRequest, customer: Customer, today: date) -> tuple[dict[str, Any], QuoteRow]:
+    text = (request.quote or "").strip().upper()
+    if not text:
+        raise InvalidInput(fields={"quote": "give the number of the quote to accept"})
+    row = (session.exec(select(QuoteRow).where(QuoteRow.number == text)).one_or_none()
+           if len(text) <= limits.ORDER_NUMBER and text.isprintable() else None)
+    if row is None:
+        raise InvalidInput(fields={"quote": f"no quote {request.quote!r}"})
+    if row.customer_id != customer.id:
+        raise InvalidInput(fields={"quote": f"quote {row.number} is not this customer's"})
+    if row.status is not QuoteStatus.ISSUED:
+        raise InvalidInput(fields={"quote": f"quote {row.number} is {row.status.value}: only an issued quote can "
+                                            "be sent"})
+    if row.expires_on < today:
+        raise InvalidInput(fields={"quote": f"quote {row.number} expired on {row.expires_on.isoformat()}"})
+    return {"quote": row.number, "quote_id": row.id}, row
+
+
+def _options(session: Session, settings: Settings, customer: Customer, website: Website,
+             request: LinkRequest, today: date) -> dict[str, Any]:
+    kind = request.kind
+    if kind in CARD_ENTRY_LINKS and _gateway(session, settings, website) == "stripe":
+        raise Conflict(STRIPE_CARD_PAGES)
+    blocked = f"{customer.external_id} is blocked: a blocked customer cannot be sent a link to pay"
+    if kind in PAYING_LINKS and customer.blocked:
+        raise Conflict(blocked)
+    redirect = _redirect(request.redirect_url)
+    if kind == LinkKind.KYC:
+        options = _kyc(request)
+    elif kind == LinkKind.DEPOSIT:
+        options = _deposit(session, request, customer, website)
+    elif kind == LinkKind.PAYOUT:
+        options = _payout(session, request, customer)
+    elif kind == LinkKind.PAY_INVOICE:
+        options = _pay_invoice(session, request, customer)
+    elif kind == LinkKind.QUOTE:
+        options, quote = _quote(session, request, customer, today)
+        if quote.accept_by == QuoteAcceptance.PAYMENT and customer.blocked:
+            raise Conflict(blocked)
+    elif kind == LinkKind.PASSWORD_RESET:
+        if not customer.membership_login:
+            raise Conflict("the customer has no membership login; set one first")
+        options = {"login": customer.membership_login}
+    else:
+        options = {}
+    options["redirect_url"] = redirect
+    return options
+
+
+def _gateway(session: Session, settings: Settings, website: Website) -> str:
+    try:
+        return gateway_name(session, website, settings)
+    except Conflict:
+        return "stripe"  # a Stripe website on a host without its key is still a Stripe website
+
+
+def request_link(store: Store, actor: Actor, settings: Settings, customer_ref: str | int,
+                 request: LinkRequest, now: datetime | None = None) -> LinkInfo:
+    """Write a queued link and its LINK_GENERATE job (LINK_REQUESTED). Every role may ask."""
+    require(actor, Action.REQUEST_LINKS)
+    kind = LinkKind(request.kind)
+    request = replace(request, kind=kind)
+    with store.write() as session:
+        customer = customer_by_ref(session, customer_ref)
+        if policy.portal_base_url(session) is None:
+            raise Conflict(NO_PORTAL)
+        website = session.get(Website, customer.website_id)
+        assert website is not None
+        options = _options(session, settings, customer, website, request, (now or utcnow()).date())
+        to = None
+        if request.email:
+            to = customer_email(session, customer.id)
+            if to is None:
+                raise InvalidInput(fields={"email": "the customer has no primary email address: add one, or leave "
+                                                    "out --email and pass the link on yourself"})
+        link = Link(customer_id=customer.id, kind=kind, options=options, email_to=to, agent_id=actor.agent_id,
+                    agent_label=actor.login, created_at=now or utcnow(), updated_at=now or utcnow())
+        session.add(link)
+        session.flush()
+        job = jobs.enqueue(session, JobKind.LINK_GENERATE, f"link-generate-{link.id}", {"link_id": link.id},
+                           customer_id=customer.id)
+        session.flush()
+        link.job_id = job.id
+        session.add(link)
+        record_event(session, actor, customer.id, EventType.LINK_REQUESTED, kind=kind.value, link=link.id,
+                     requested_by=actor.login, job=job.id, to=to)
+        return info(session, service_key(session), link, customer)
