@@ -13,10 +13,11 @@ from sqlalchemy import text
 from agentdesk.config import load_settings
 from agentdesk.db.models import Invoice, Order, OrderItem, Quote, TimelineEvent
 from agentdesk.domain.enums import LinkKind
-from agentdesk.domain.errors import Conflict
+from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.services.billing import invoices
 from agentdesk.services.customers import records as customers
 from agentdesk.services.links.access import LinkUnavailable, LinkUsed
+from agentdesk.services.links.customer_money import CardEntry
 from agentdesk.services.links.customer_quotes import accept_quote_link, quote_page, reject_quote_link
 from agentdesk.services.money import instruments
 from agentdesk.services.orders.quotes import recall_quote
@@ -153,10 +154,12 @@ def test_a_payment_quote_waits_for_its_invoice_and_is_accepted_when_paid(store, 
     (invoice,) = rows(store, Invoice)
     (q,) = rows(store, Quote)
     assert (order.status, invoice.status, q.status, q.order_id) == ("pending", "issued", "issued", order.id)
-    assert link_row(store, token).status == "completed" and "quote_accepted" not in event_types(store)
+    assert link_row(store, token).status == "ready" and "quote_accepted" not in event_types(store)
     assert rows(store, TimelineEvent, TimelineEvent.type == "transaction_sale") == []
-    page = quote_page(store, quote_link(store, number), now=NOW)
-    assert page.order_number == order.number and f"invoice {invoice.number}" in (page.refusal or "")
+    page = quote_page(store, token, now=NOW)
+    assert page.open and page.order_number == order.number and f"invoice {invoice.number}" in (page.waiting or "")
+    again = accept_quote_link(store, settings, token, now=NOW)
+    assert not again.accepted and again.order_number == order.number and len(rows(store, Order)) == 1
 
     paid = invoices.collect_invoice(store, admin, settings, invoice.id, now=NOW + timedelta(hours=2))
     assert paid.status == "approved"
@@ -164,6 +167,7 @@ def test_a_payment_quote_waits_for_its_invoice_and_is_accepted_when_paid(store, 
     assert q.status == "accepted" and rows(store, Order)[0].status == "active"
     (accepted,) = events(store, "quote_accepted")
     assert accepted.attributes["accept_by"] == "payment" and accepted.attributes["order"] == order.number
+    assert quote_page(store, token, now=NOW).refusal == f"You accepted quote {number} on 2026-03-10."
 
 
 def test_a_crashed_acceptance_is_claimable_after_ten_minutes_and_places_no_second_order(store, admin, settings, shop):
@@ -189,3 +193,30 @@ def test_a_declined_card_on_a_customer_quote_leaves_the_order_waiting(store, adm
     decision = accept_quote_link(store, settings, quote_link(store, number), now=NOW)
     assert decision.accepted and decision.order_number == rows(store, Order)[0].number
     assert rows(store, Order)[0].status == "pending"
+
+
+def test_a_payment_quote_is_paid_on_the_page_declined_first_then_a_saved_card(store, admin, settings, shop):
+    number = issued(store, admin, accept_by="payment")
+    token = quote_link(store, number)
+    page = quote_page(store, token, now=NOW)
+    assert page.pay_here and [c.label for c in page.cards] == ["Visa •••• 4242"]
+    with pytest.raises(InvalidInput, match="not both"):
+        accept_quote_link(store, settings, token, CardEntry("", ""), instrument_id=page.cards[0].id, now=NOW)
+
+    declined = accept_quote_link(store, settings, token, CardEntry("4000000000000002", "12/30"), now=NOW)
+    assert not declined.accepted and "did not go through" in declined.message
+    (order,) = rows(store, Order)
+    assert order.status == "pending" and rows(store, Quote)[0].status == "issued"
+    assert (link_row(store, token).status, link_row(store, token).uses) != ("completed", 1)
+    assert len(events(store, "new_payment_method")) == 2  # the shop's card, and the one typed on the page
+
+    paid = accept_quote_link(store, settings, token, instrument_id=page.cards[0].id,
+                             now=NOW + timedelta(minutes=1))
+    assert paid.accepted and paid.order_number == order.number
+    assert len(rows(store, Order)) == 1 and rows(store, Order)[0].status == "active"
+    assert [i.status for i in rows(store, Invoice)] == ["paid"]
+    (accepted,) = events(store, "quote_accepted")
+    assert accepted.actor_label == "customer" and accepted.attributes["accept_by"] == "payment"
+    assert (link_row(store, token).status, link_row(store, token).uses) == ("completed", 1)
+    with pytest.raises(LinkUsed):
+        accept_quote_link(store, settings, token, instrument_id=page.cards[0].id, now=NOW)

@@ -4,8 +4,9 @@ quoted, once) or decline it.
 Authority is the quote link's token; the customer acts as `CUSTOMER`. Accepting runs the same steps as
 an agent's `quotes.accept_quote` (`quotes.accept_as`): the quote is marked, the order placed, and the
 decision written with the link completed in that last transaction. A payment quote's order is placed
-with its invoice open: the customer pays the invoice we email them, and the quote is accepted when that
-payment is approved (`quotes.on_order_paid`). A card form on this page is not built.
+with its invoice open and paid on this page with the card the customer enters or chooses (the invoice
+payment path, as the customer: `invoices.collect_on_link`); without a card, or after a decline, the
+order waits for that invoice and the quote is accepted when it is paid (`quotes.on_order_paid`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from agentdesk.config import Settings
 from agentdesk.db.models import Invoice, Order, utcnow
 from agentdesk.db.models import Quote as QuoteRow
 from agentdesk.db.store import Store
-from agentdesk.domain.enums import LinkKind, QuoteAcceptance, QuoteStatus
+from agentdesk.domain.enums import InvoiceStatus, LinkKind, QuoteAcceptance, QuoteStatus
 from agentdesk.domain.errors import Conflict
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import CUSTOMER
+from agentdesk.services.billing import invoices as billing_invoices
+from agentdesk.services.links import customer_money as money
 from agentdesk.services.links.access import LinkUnavailable, LinkUsed, complete, link_for_update, peek_link
+from agentdesk.services.links.customer_money import CardEntry, CardView
 from agentdesk.services.orders import quotes
 from agentdesk.services.orders.quotes import QuoteOutcome
 
@@ -72,6 +76,15 @@ class QuotePage:
     """The order this quote placed (a payment quote whose invoice is still open)."""
     refusal: str | None
     """Why it can no longer be accepted or declined (expired, withdrawn, decided), in words for the customer."""
+    waiting: str | None
+    """A payment quote whose order is placed and waits for its invoice (it can still be paid here)."""
+    cards: list[CardView]
+    """The customer's saved cards, for paying a payment quote here."""
+
+    @property
+    def pay_here(self) -> bool:
+        """Accepting takes a card: a payment quote with something due."""
+        return self.accept_by == QuoteAcceptance.PAYMENT.value and self.total > 0
 
     @property
     def open(self) -> bool:
@@ -125,8 +138,7 @@ def quote_page(store: Store, token: str, now: datetime | None = None) -> QuotePa
         row = _own_quote(session, _quote_id(link.options), link.customer_id)
         order = session.get(Order, row.order_id) if row.order_id is not None else None
         refusal = quotes.customer_refusal(row, now)
-        if refusal is None and order is not None:
-            refusal = _waiting_words(session, row, order)
+        waiting = _waiting_words(session, row, order) if order is not None else None
         priced = dict(row.priced)
         return QuotePage(
             number=row.number, status=row.status.value, first_name=link.first_name, website_name=link.website_name,
@@ -140,7 +152,7 @@ def quote_page(store: Store, token: str, now: datetime | None = None) -> QuotePa
             expires_on=row.expires_on, issued_on=row.issued_at.date() if row.issued_at else None,
             accept_by=row.accept_by.value, terms=row.terms, signature_name=row.signature_name,
             redirect_url=_redirect(link.options, row), order_number=order.number if order else None,
-            refusal=refusal,
+            refusal=refusal, waiting=waiting, cards=money._cards(session, link.customer_id),
         )
 
 
@@ -148,11 +160,14 @@ def _waiting_words(session: Session, row: QuoteRow, order: Order) -> str | None:
     """An issued quote whose order was placed and waits for its invoice's payment."""
     if row.status is not QuoteStatus.ISSUED:
         return None
-    invoice = session.exec(select(Invoice).where(Invoice.order_id == order.id).order_by(col(Invoice.id))).first()
+    invoice = session.exec(select(Invoice).where(
+        Invoice.order_id == order.id, col(Invoice.status).in_([InvoiceStatus.ISSUED, InvoiceStatus.PAST_DUE]))
+        .order_by(col(Invoice.id))).first()
     if invoice is None:
         return None
     return (f"Order {order.number} is placed and waits for the payment of invoice {invoice.number} "
-            f"({format_amount(invoice.total - invoice.amount_paid, invoice.currency)}); we emailed it to you.")
+            f"({format_amount(invoice.total - invoice.amount_paid, invoice.currency)}); we emailed it to you, and you "
+            "can pay it here.")
 
 
 def _finish_on_link(store: Store, token: str, now: datetime) -> quotes.Finish:
@@ -177,28 +192,64 @@ def _finish_on_link(store: Store, token: str, now: datetime) -> quotes.Finish:
     return finish
 
 
-def accept_quote_link(store: Store, settings: Settings, token: str, now: datetime | None = None) -> QuoteDecision:
-    """The customer accepts: the order is placed exactly as quoted, once however often they press the button."""
+def accept_quote_link(store: Store, settings: Settings, token: str, card: CardEntry | None = None,
+                      instrument_id: int | None = None, now: datetime | None = None) -> QuoteDecision:
+    """The customer accepts: the order is placed exactly as quoted, once however often they press the button.
+
+    A payment quote with something due is paid here when the customer enters a card (kept on their account)
+    or chooses a saved one; without either its order waits for the invoice we email them. A declined card
+    leaves the order waiting and the link open, so they can try another card."""
     now = now or utcnow()
     link = peek_link(store, token, QUOTE_LINKS, now)
     with store.read() as session:
         row = _own_quote(session, _quote_id(link.options), link.customer_id)
-        number, redirect = row.number, _redirect(link.options, row)
+        number, redirect, status = row.number, _redirect(link.options, row), row.status
+        by_payment = row.accept_by is QuoteAcceptance.PAYMENT
         refusal = quotes.customer_refusal(row, now)
-    if refusal is not None and row.status is not QuoteStatus.ACCEPTED:
+    if refusal is not None and status is not QuoteStatus.ACCEPTED:
         raise Conflict(refusal)
-    outcome = quotes.accept_as(store, CUSTOMER, settings, number, now, by_customer=True,
+    pay = None
+    if by_payment and (card is not None or instrument_id is not None):
+        chosen = _chosen_card(store, settings, token, link.website_code, card, instrument_id, now)
+
+        def pay(invoice_id: int) -> billing_invoices.CollectResult:
+            return billing_invoices.collect_on_link(store, settings, invoice_id, chosen, now=now)
+
+    outcome = quotes.accept_as(store, CUSTOMER, settings, number, now, by_customer=True, pay=pay,
                                finish=_finish_on_link(store, token, now))
-    return QuoteDecision(_customer_words(outcome), outcome.quote.order, redirect, outcome.accepted)
+    return QuoteDecision(_customer_words(outcome, paid_here=pay is not None), outcome.quote.order, redirect,
+                         outcome.accepted)
 
 
-def _customer_words(outcome: QuoteOutcome) -> str:
+def _chosen_card(store: Store, settings: Settings, token: str, website_code: str, card: CardEntry | None,
+                 instrument_id: int | None, now: datetime) -> int:
+    """The card to pay with: a new one entered on the page (tokenised through the website's gateway and
+    kept on the customer's account) or one of their saved cards."""
+    money._choice(card, instrument_id)
+    if card is not None:
+        new = money._tokenised(store, settings, website_code, card)
+        with link_for_update(store, token, QUOTE_LINKS, now) as (session, link):
+            return money._keep_card(session, link.customer_id, new, False).id
+    assert instrument_id is not None
+    opened = peek_link(store, token, QUOTE_LINKS, now)
+    with store.read() as session:
+        return money._saved_card(session, opened.customer_id, instrument_id).id
+
+
+def _customer_words(outcome: QuoteOutcome, paid_here: bool) -> str:
     q = outcome.quote
     if outcome.accepted:
         return f"Thank you: you accepted quote {q.number} and your order {q.order} is placed."
+    if q.accept_by == QuoteAcceptance.PAYMENT.value and paid_here:
+        if outcome.payment == "pending":
+            return (f"Your order {q.order} is placed and your payment is being processed; quote {q.number} is "
+                    "accepted when it is approved.")
+        return (f"Your order {q.order} is placed but the payment did not go through. Try another card, or pay "
+                f"the invoice we email you; quote {q.number} is accepted when it is paid.")
     if q.accept_by == QuoteAcceptance.PAYMENT.value:
         return (f"Your order {q.order} is placed. Please pay the invoice we email you "
-                f"({format_amount(q.total, q.currency)}); quote {q.number} is accepted when it is paid.")
+                f"({format_amount(q.total, q.currency)}), or pay it here with a card; quote {q.number} is "
+                "accepted when it is paid.")
     return f"Quote {q.number}: {outcome.message}"
 
 

@@ -491,11 +491,16 @@ def _release(store: Store, claim: _Claim) -> None:
                      .values(accepting_at=None).execution_options(synchronize_session=False))
 
 
-def _waiting_order(store: Store, actor: Actor, settings: Settings, order_id: int, now: datetime,
-                   charge: bool) -> tuple[str, str, str] | None:
-    """(order number, payment, message) for the order this quote already placed (a declined payment, or an
-    acceptance that crashed after placing it), paid now with the customer's primary instrument when
-    `charge`; None when it was abandoned or cancelled since (a new order is placed)."""
+Collector = Callable[[int], "invoices.CollectResult"]
+"""Collects what an invoice (by id) still owes: the agent's way (primary instrument, then backups) or the
+customer's (the one card they chose on the page)."""
+
+
+def _waiting_order(store: Store, order_id: int, collect: Collector | None) -> tuple[str, str, str] | None:
+    """(order number, payment, message) for the order this quote already placed (a declined payment, a
+    payment quote waiting for its invoice, or an acceptance that crashed after placing it), its open
+    invoice collected now when `collect` is given; None when it was abandoned or cancelled since (a new
+    order is placed)."""
     with store.read() as session:
         order = get_row(session, Order, order_id)
         number, status = order.number, order.status
@@ -505,18 +510,16 @@ def _waiting_order(store: Store, actor: Actor, settings: Settings, order_id: int
         invoice_id = invoice.id if invoice is not None else None
         invoice_number = invoice.number if invoice is not None else None
         due = (invoice.total - invoice.amount_paid, invoice.currency) if invoice is not None else (0, "")
-        instrument_id = _primary_instrument(session, order.customer_id)
     if status in (OrderStatus.ABANDONED, OrderStatus.CANCELLED):
         return None
     if invoice_id is None:
         if status is OrderStatus.PENDING:
             return number, create.PENDING, f"Order {number} is still waiting for its payment"
         return number, create.APPROVED, f"Order {number} is paid"
-    if not charge:
+    if collect is None:
         return number, create.NO_AUTOPAY, (f"Order {number} waits for the payment of invoice {invoice_number} "
                                            f"({format_amount(*due)})")
-    payer = actor if allowed(actor, Action.BILLING) else SYSTEM
-    collected = invoices.collect_invoice(store, payer, settings, invoice_id, instrument_id=instrument_id, now=now)
+    collected = collect(invoice_id)
     if collected.status == invoices.NOTHING_DUE:
         return number, create.NOT_DUE, f"Order {number}: {collected.message}"
     if collected.status == "approved":
@@ -534,22 +537,30 @@ def accept_quote(store: Store, actor: Actor, settings: Settings, number: str,
 
 
 Finish = Callable[[Callable[[Session], QuoteOutcome]], QuoteOutcome]
-"""Runs the last step of an acceptance in a write transaction of the caller's choosing."""
+"""Runs the last step of an acceptance that accepts the quote, in a write transaction of the caller's choosing."""
 
 
 def accept_as(store: Store, actor: Actor, settings: Settings, number: str, now: datetime, *,
-              by_customer: bool = False, finish: Finish | None = None) -> QuoteOutcome:
+              by_customer: bool = False, pay: Collector | None = None, finish: Finish | None = None) -> QuoteOutcome:
     """The acceptance itself, for a caller that checked its authority: `accept_quote` (an agent) or the
-    customer on their quote link (`by_customer`: their words in refusals; a payment quote's order is placed
-    without charging a card on file, its invoice waits for their payment). `finish` runs the last write
-    (the link's transaction), else a plain one."""
+    customer on their quote link (`by_customer`: refusals in their words; a payment quote's order is placed
+    with its invoice open and paid with `pay`, the card they chose, else left for them to pay). `finish`
+    runs the last write when it accepts the quote (the link's transaction), else a plain one."""
     claim = _claim(store, number, now, by_customer)
     if isinstance(claim, QuoteOutcome):
         return claim
+
+    def agent_collect(invoice_id: int) -> invoices.CollectResult:
+        with store.read() as session:
+            instrument_id = _primary_instrument(session, claim.customer_id)
+        payer = actor if allowed(actor, Action.BILLING) else SYSTEM
+        return invoices.collect_invoice(store, payer, settings, invoice_id, instrument_id=instrument_id, now=now)
+
+    collect = pay if by_customer else agent_collect
     try:
         placed = None
         if claim.order_id is not None:
-            placed = _waiting_order(store, actor, settings, claim.order_id, now, charge=not by_customer)
+            placed = _waiting_order(store, claim.order_id, collect)
         if placed is None:
 
             def link_order(session: Session, order: Order) -> None:
@@ -565,18 +576,22 @@ def accept_as(store: Store, actor: Actor, settings: Settings, number: str, now: 
                                + ("ask us for a new quote" if by_customer else "recall it and make a new quote")
                                ) from exc
             placed = (result.order_number, result.payment, result.message)
+            if by_customer and pay is not None and result.payment == create.NO_AUTOPAY:
+                with store.read() as session:
+                    order_id = session.exec(select(Order.id).where(Order.number == result.order_number)).one()
+                placed = _waiting_order(store, order_id, pay) or placed
     except BaseException:
         _release(store, claim)
         raise
     order_number, payment, message = placed
+    paid = payment in (create.APPROVED, create.NOT_DUE)
+    accepts = claim.accept_by is QuoteAcceptance.CUSTOMER or paid
 
     def settle(session: Session) -> QuoteOutcome:
         row = session.exec(select(QuoteRow).where(QuoteRow.id == claim.quote_id)).one()
         order = session.exec(select(Order).where(Order.number == order_number)).one()
         row.order_id, row.accepting_at, row.updated_at = order.id, None, now
-        paid = payment in (create.APPROVED, create.NOT_DUE)
-        accepted = row.status is QuoteStatus.ISSUED and (claim.accept_by is QuoteAcceptance.CUSTOMER or paid)
-        if accepted:
+        if accepts and row.status is QuoteStatus.ISSUED:
             row.status, row.decided_at = QuoteStatus.ACCEPTED, now
             record_event(session, actor, row.customer_id, EventType.QUOTE_ACCEPTED, **_event_base(row),
                          order=order.number, accept_by=claim.accept_by.value)
@@ -588,7 +603,7 @@ def accept_as(store: Store, actor: Actor, settings: Settings, number: str, now: 
         return QuoteOutcome(summary, f"Quote {claim.number} stays issued: it is accepted when the payment is "
                                      f"approved. {message}", payment)
 
-    if finish is not None:
+    if accepts and finish is not None:
         return finish(settle)
     with store.write(unrecorded="a quote waiting for its order's payment: the order's events say what happened"
                      ) as session:
