@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import email
+import email.policy
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -69,15 +70,14 @@ def events(store, prefix: str = "link_") -> list[tuple[str, str, dict]]:
         return [(e.type, e.actor_label, dict(e.attributes)) for e in rows if e.type.startswith(prefix)]
 
 
-def outbox(settings) -> list[email.message.Message]:
+def outbox(settings) -> list:
     folder = mailer.outbox_dir(settings)
     files = sorted(folder.glob("*.eml")) if folder.exists() else []
-    return [email.message_from_bytes(f.read_bytes()) for f in files]
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
 
 
-def body_of(message: email.message.Message) -> str:
-    part = message.get_body(preferencelist=("plain",)) if hasattr(message, "get_body") else message
-    return part.get_content() if hasattr(part, "get_content") else str(part.get_payload(decode=True), "utf-8")
+def body_of(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
 
 
 def ready(store, settings, actor, kind=LinkKind.KYC, **options):

@@ -53,6 +53,7 @@ SUBCOMMANDS: dict[str, str] = {
     "orders": "orders:orders",
     "subscriptions": "subscriptions:subscriptions",
     "quotes": "quotes:quotes",
+    "links": "links:links",
     "fulfillments": "fulfillments:fulfillments",
     "invoices": "invoices:invoices",
     "charges": "charges:charges",

@@ -285,3 +285,12 @@ def request_link(store: Store, actor: Actor, settings: Settings, customer_ref: s
         record_event(session, actor, customer.id, EventType.LINK_REQUESTED, kind=kind.value, link=link.id,
                      requested_by=actor.login, job=job.id, to=to)
         return info(session, service_key(session), link, customer)
+
+
+def link_currency(store: Store, actor: Actor, customer_ref: str | int, currency: str | None = None) -> str:
+    """The currency a deposit or payout link's typed amounts are in: `currency`, else the customer's."""
+    require(actor, Action.REQUEST_LINKS)
+    if currency:
+        return currency_code(currency)
+    with store.read() as session:
+        return customer_by_ref(session, customer_ref).currency
