@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from agentdesk.config import Settings, load_settings
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import LinkKind
+from agentdesk.domain.permissions import Actor
 from agentdesk.portal.app import create_app
 from agentdesk.portal.security import GuessLimit
 from agentdesk.services.agents import identity
@@ -34,9 +35,14 @@ class Portal:
     client: TestClient
     customer_id: int
     limiter: GuessLimit
+    admin: Actor
 
     def link(self, kind: LinkKind | str, options: dict | None = None, hours: float = 24) -> str:
         return ready_link(self.store, self.customer_id, kind, options, hours)
+
+    def post(self, token: str, action: str, data: dict[str, str], **kwargs):
+        """Open the link's page, then send the form with its CSRF value."""
+        return self.client.post(f"/l/{token}/{action}", data={"csrf": self.csrf(token), **data}, **kwargs)
 
     def csrf(self, token: str) -> str:
         """Open the link's page (which sets the CSRF cookie) and return the form's hidden value."""
@@ -64,7 +70,7 @@ def make_portal(store: Store, tmp_path, first_name: str = MARKUP, website_name: 
     customer = records.create_customer(store, admin, customer_input(first_name=first_name))
     limiter = GuessLimit()
     client = TestClient(create_app(store, settings, limiter), base_url="https://testserver")
-    return Portal(store, settings, client, customer.id, limiter)
+    return Portal(store, settings, client, customer.id, limiter, admin)
 
 
 def assert_headers(response) -> None:

@@ -62,8 +62,10 @@ BAD_FORM = ("Form not readable", "The form could not be read. Go back, reload th
 CARD_FIELDS = ("number", "expiry", "name")
 SECRET_FIELDS = frozenset({"number", "password", "repeat", security.CSRF_FIELD})
 """Never echoed back into a page."""
-ALIASES = {"card": "number", "card_number": "number", "cardholder": "name", "instrument_id": "instrument",
-           "method": "instrument", "address": "line1", "postcode": "postal_code", "custom": "custom_amount"}
+ALIASES = {"card": "number", "card.number": "number", "card.expiry": "expiry", "card.name": "name",
+           "card_number": "number", "cardholder": "name", "instrument_id": "instrument", "method": "instrument",
+           "address": "line1", "postcode": "postal_code", "custom": "custom_amount"}
+"""Service field names → the form field that shows the problem."""
 
 
 def _service(name: str) -> Any:
@@ -343,12 +345,14 @@ def _redirect(link: OpenLink) -> str | None:
     return _safe_url(link.options.get("redirect_url"))
 
 
-def _paid(outcome: customer_money.PaymentOutcome, link: OpenLink, what: str) -> Done | Declined:
-    if not outcome.approved:
-        return Declined(f"The payment was not approved: {outcome.message}")
-    amount = format_amount(outcome.amount, outcome.currency)
-    return Done("Payment received", f"Thank you. Your {what} of {amount} was approved.", _redirect(link),
-                back=not link.single_use)
+def _paid(outcome: customer_money.PaymentOutcome, link: OpenLink) -> Done | Declined:
+    """The service's words: a done page when approved or still being confirmed (paying again would pay
+    twice), the form again with the reason when declined."""
+    if outcome.approved:
+        return Done("Payment received", outcome.message, _redirect(link), back=not link.single_use)
+    if outcome.message == customer_money.PENDING:
+        return Done("Payment being confirmed", outcome.message, _redirect(link))
+    return Declined(outcome.message)
 
 
 async def _kyc(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
@@ -386,9 +390,16 @@ async def _deposit(portal: Portal, token: str, link: OpenLink, form: FormData) -
     amount = _amount_choice(form, page)
     instrument = _instrument(form, required=False) if page.cards else None
     card = _card(form) if instrument is None else None
-    outcome = await portal.run(customer_money.make_deposit, portal.store, portal.settings, token, amount, card,
-                               instrument)
-    return _paid(outcome, link, "deposit")
+    try:
+        outcome = await portal.run(customer_money.make_deposit, portal.store, portal.settings, token, amount, card,
+                                   instrument)
+    except InvalidInput as exc:
+        typed = not page.amounts or _text(form, "amount") == "custom"
+        if typed and "amount" in exc.fields:
+            raise InvalidInput(fields={("custom_amount" if k == "amount" else k): v
+                                       for k, v in exc.fields.items()}) from None
+        raise
+    return _paid(outcome, link)
 
 
 async def _pay_invoice(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
@@ -396,7 +407,7 @@ async def _pay_invoice(portal: Portal, token: str, link: OpenLink, form: FormDat
     instrument = _instrument(form, required=False) if page.cards else None
     card = _card(form) if instrument is None else None
     outcome = await portal.run(customer_money.pay_invoice, portal.store, portal.settings, token, card, instrument)
-    return _paid(outcome, link, f"payment for invoice {page.number}")
+    return _paid(outcome, link)
 
 
 async def _add_card(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
