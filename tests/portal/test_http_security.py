@@ -252,3 +252,24 @@ def test_tokens_are_hidden_in_log_lines():
                                ("127.0.0.1:5000", "GET", "/l/" + "a" * 64 + "/kyc?x=1", 200), None)
     assert HideTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /l/…/kyc?x=1 HTTP/1.1" 200'
+
+
+def test_a_large_plain_form_is_refused_even_without_a_declared_length(portal):
+    token = portal.link(LinkKind.PORTAL)
+    csrf = portal.csrf(token)
+    declared = portal.client.post(f"/l/{token}/address", data={"csrf": csrf, "line1": "x" * 70_000})
+    assert declared.status_code == 413
+    assert_headers(declared)
+
+    def chunks():
+        yield f"csrf={csrf}&line1=".encode()
+        for _ in range(20):
+            yield b"y" * 4096
+
+    streamed = portal.client.post(f"/l/{token}/address", content=chunks(),
+                                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    with portal.store.read() as session:
+        from agentdesk.db.models import Address
+
+        assert session.exec(select(Address)).all() == []
