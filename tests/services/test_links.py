@@ -474,7 +474,11 @@ def test_a_blocked_customer_gets_no_link_to_pay(store, actors, settings, shop):
     assert request_link(store, cara, settings, "C-1", LinkRequest(LinkKind.KYC)).status == LinkStatus.QUEUED
 
 
-def test_unknown_customer_and_link(store, actors, settings, shop):
+def test_unknown_customer_kind_and_link(store, actors, settings, shop):
+    with pytest.raises(InvalidInput) as bad:
+        request_link(store, actors[Role.AGENT], settings, "C-1", LinkRequest("refund"))  # type: ignore[arg-type]
+    assert "kyc, deposit" in fields(bad)["kind"]
+    assert request_link(store, actors[Role.AGENT], settings, "C-1", LinkRequest("portal")).kind is LinkKind.PORTAL  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         request_link(store, actors[Role.AGENT], settings, "nobody", LinkRequest(LinkKind.KYC))
     with pytest.raises(NotFound):

@@ -258,7 +258,10 @@ def request_link(store: Store, actor: Actor, settings: Settings, customer_ref: s
                  request: LinkRequest, now: datetime | None = None) -> LinkInfo:
     """Write a queued link and its LINK_GENERATE job (LINK_REQUESTED). Every role may ask."""
     require(actor, Action.REQUEST_LINKS)
-    kind = LinkKind(request.kind)
+    try:
+        kind = LinkKind(request.kind)
+    except ValueError:
+        raise InvalidInput(fields={"kind": f"choose one of: {', '.join(k.value for k in LinkKind)}"}) from None
     request = replace(request, kind=kind)
     with store.write() as session:
         customer = customer_by_ref(session, customer_ref)
