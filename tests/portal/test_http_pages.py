@@ -227,16 +227,20 @@ def test_payout_request_page_and_request(portal):
 # --- quote -------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def quote(portal):
+def make_quote(portal, accept_by: str):
     from tests.services.test_orders import seed_catalog
 
     seed_catalog(portal.store)
     detail = create_quote(portal.store, portal.admin, OrderRequest("C-1", [ItemRequest("basic-m", quantity=2)]),
-                          expires_on=(utcnow() + timedelta(days=20)).date(), accept_by="customer",
+                          expires_on=(utcnow() + timedelta(days=20)).date(), accept_by=accept_by,
                           terms=f"Net 30 {MARKUP}")
     issue_quote(portal.store, portal.admin, detail.summary.number)
     return detail.summary
+
+
+@pytest.fixture
+def quote(portal):
+    return make_quote(portal, "customer")
 
 
 def quote_link(portal, quote) -> str:
@@ -267,4 +271,21 @@ def test_quote_decline_with_a_reason(portal, quote):
     done = portal.post(token, "reject", {"reason": MARKUP})
     assert done.status_code == 200, done.text
     assert f"You declined quote {quote.number}" in done.text and "<script>" not in done.text
+    assert link_row(portal.store, token).status == LinkStatus.COMPLETED
+
+
+def test_a_payment_quote_is_paid_on_the_page(portal):
+    quote = make_quote(portal, "payment")
+    token = quote_link(portal, quote)
+    page = portal.client.get(f"/l/{token}")
+    assert page.status_code == 200
+    assert 'id="instrument-later"' in page.text and f'id="instrument-{card_id(portal)}"' in page.text
+    assert '<label for="number">Card number</label>' in page.text
+    declined = portal.post(token, "accept", {"instrument": "new", "number": DECLINE, "expiry": "01/33"})
+    assert declined.status_code == 402, declined.text
+    assert "did not go through" in declined.text and DECLINE not in declined.text
+    assert 'id="quote-waiting"' in declined.text and 'id="instrument-later"' not in declined.text
+    paid = portal.post(token, "accept", {"instrument": str(card_id(portal))})
+    assert paid.status_code == 200, paid.text
+    assert "Quote accepted" in paid.text and f"you accepted quote {quote.number}" in paid.text
     assert link_row(portal.store, token).status == LinkStatus.COMPLETED

@@ -446,9 +446,18 @@ async def _payout(portal: Portal, token: str, link: OpenLink, form: FormData) ->
 
 
 async def _quote_accept(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
-    decision = await portal.run(_service("customer_quotes").accept_quote_link, portal.store, portal.settings, token)
-    text = decision.message + (f" Your order number is {decision.order_number}." if decision.order_number else "")
-    return Done("Quote accepted", text, _safe_url(decision.redirect_url) or _redirect(link))
+    quotes = _service("customer_quotes")
+    page = await portal.run(quotes.quote_page, portal.store, token)
+    card, instrument = None, None
+    if page.pay_here and _text(form, "instrument") != "later":
+        instrument = _instrument(form, required=False) if page.cards else None
+        card = _card(form) if instrument is None else None
+    decision = await portal.run(quotes.accept_quote_link, portal.store, portal.settings, token, card, instrument)
+    paid_here = card is not None or instrument is not None
+    if paid_here and not decision.accepted and "did not go through" in decision.message:
+        return Declined(decision.message)
+    title = "Quote accepted" if decision.accepted else "Order placed"
+    return Done(title, decision.message, _safe_url(decision.redirect_url) or _redirect(link))
 
 
 async def _quote_reject(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
