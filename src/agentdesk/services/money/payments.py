@@ -265,7 +265,10 @@ def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: st
     except GatewayError as exc:
         error = str(exc)
     with store.write() as session:
-        txn = get_row(session, Transaction, txn_id)
+        txn = session.exec(select(Transaction).where(Transaction.id == txn_id).with_for_update()).one()
+        if txn.status != TransactionStatus.PENDING:
+            return PaymentResult(txn.status, txn.id, amount, currency,
+                                 f"Payout {request_id} was already {txn.status}; nothing was sent again")
         if result is not None and result.approved:
             txn.processed_at = utcnow()
             txn.status = TransactionStatus.APPROVED
