@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Customer, Fulfillment, Invoice, Job, Order, Product, TimelineEvent, Transaction
+from agentdesk.db.models import Customer, Fulfillment, Invoice, Job, Link, Order, Product, TimelineEvent, Transaction
 from agentdesk.domain.enums import FulfillmentStatus, RefundOutcome, Role
-from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
+from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.services.jobs.runner import run_due
 from agentdesk.services.orders import actions, entitlements
 from agentdesk.services.orders import fulfillments as shipping
@@ -201,13 +201,21 @@ def test_membership_login_and_password_reset(store, admin, actors, settings, sho
     with pytest.raises(PermissionDenied):
         entitlements.set_membership_login(store, actors[Role.FINANCE], "C-1", "other")
     before = (len(rows(store, TimelineEvent)), len(rows(store, Job)))
-    with pytest.raises(ServiceError, match="not built yet"):
-        entitlements.request_password_reset(store, agent, "C-1")
+    with pytest.raises(Conflict, match="portal_base_url"):
+        entitlements.request_password_reset(store, agent, settings, "C-1")
     assert (len(rows(store, TimelineEvent)), len(rows(store, Job))) == before, "nothing sent, nothing recorded"
+    policy(store, {"portal_base_url": "https://portal.example"})
+    reset = entitlements.request_password_reset(store, agent, settings, "C-1")
+    assert reset.message == "reset link queued for grace@example.com" and reset.login == "grace.h@navy"
+    (link,) = rows(store, Link)
+    assert (link.kind, link.status, link.email_to, link.options["login"]) == ("password_reset", "queued",
+                                                                             "grace@example.com", "grace.h@navy")
+    assert events(store, "password_reset_requested") == [{"login": "grace.h@navy"}]
+    assert events(store, "link_requested")[-1]["kind"] == "password_reset"
     assert entitlements.set_membership_login(store, agent, "C-1", "") is None
     assert events(store, "customer_edited")[-1]["changes"]["membership_login"] == {"from": "grace.h@navy", "to": None}
     with pytest.raises(Conflict, match="no membership login"):
-        entitlements.request_password_reset(store, agent, "C-1")
+        entitlements.request_password_reset(store, agent, settings, "C-1")
 
 
 def test_the_catalog_carries_entitlements(store, admin, tmp_path):
