@@ -47,3 +47,16 @@ def test_the_rule_catches_an_offender(tmp_path):
     bad.write_text("from textual.widgets import Static\nimport sqlalchemy.orm as orm\nimport textualize\n")
     assert offenders([bad], {"textual"}) == ["bad.py imports textual.widgets"]
     assert offenders([bad], {"sqlalchemy"}) == ["bad.py imports sqlalchemy.orm"]
+
+
+def test_the_portal_calls_services_only():
+    """The portal is an entry point beside the CLI and the console: no database sessions, no Textual."""
+    portal = list((ROOT / "portal").rglob("*.py"))
+    assert len(portal) >= 2
+    forbidden = {"sqlmodel", "sqlalchemy", "psycopg", "sqlite3", "agentdesk.db.models", "textual", "agentdesk.ui"}
+    assert offenders(portal, forbidden) == []
+
+
+def test_services_never_import_the_web_layer():
+    core = [p for d in ("services", "domain", "db") for p in (ROOT / d).rglob("*.py")]
+    assert offenders(core, {"starlette", "uvicorn", "agentdesk.portal", "agentdesk.cli"}) == []
