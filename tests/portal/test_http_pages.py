@@ -289,3 +289,31 @@ def test_a_payment_quote_is_paid_on_the_page(portal):
     assert paid.status_code == 200, paid.text
     assert "Quote accepted" in paid.text and f"you accepted quote {quote.number}" in paid.text
     assert link_row(portal.store, token).status == LinkStatus.COMPLETED
+
+
+# --- password reset ----------------------------------------------------------------------------------------------
+
+
+def test_password_reset_page_and_change(portal):
+    from agentdesk.db.models import Customer
+    from agentdesk.services.links.customer_password import verify_password
+    from agentdesk.services.orders import entitlements
+
+    entitlements.set_membership_login(portal.store, portal.admin, "C-1", "ann.member")
+    token = portal.link(LinkKind.PASSWORD_RESET, {"login": "ann.member", "redirect_url": "https://shop.example/in"})
+    page = portal.client.get(f"/l/{token}")
+    assert page.status_code == 200
+    greeted(page.text)
+    assert '<strong id="login">ann.member</strong>' in page.text and "At least 10 characters" in page.text
+    assert 'type="password"' in page.text and '<label for="repeat">' in page.text
+    secret = "correct horse battery"
+    wrong = portal.post(token, "password", {"password": secret, "repeat": secret + "!"})
+    assert wrong.status_code == 400
+    assert '<a href="#repeat">' in wrong.text and secret not in wrong.text
+    done = portal.post(token, "password", {"password": secret, "repeat": secret})
+    assert done.status_code == 200, done.text
+    assert "Your password was changed" in done.text and 'href="https://shop.example/in"' in done.text
+    with portal.store.read() as session:
+        stored = session.exec(select(Customer.membership_password_hash)).one()
+    assert stored is not None and verify_password(secret, stored)
+    assert portal.client.get(f"/l/{token}").status_code == 410

@@ -199,6 +199,10 @@ class Portal:
             return await self.run(customer_money.payout_page, self.store, token)
         if kind is LinkKind.QUOTE:
             return await self.run(_service("customer_quotes").quote_page, self.store, token)
+        if kind is LinkKind.PASSWORD_RESET:
+            login = link.options.get("login")
+            return {"min_length": _service("customer_password").MIN_LENGTH,
+                    "login": login if isinstance(login, str) else None}
         return None
 
     async def show(self, request: Request, token: str, link: OpenLink, status: int = 200,
