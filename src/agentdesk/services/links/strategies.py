@@ -19,7 +19,7 @@ from agentdesk.db.models import Agent, DepositStrategy, Website
 from agentdesk.db.store import Store
 from agentdesk.domain import limits as sizes
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
-from agentdesk.domain.money import currency_code, format_amount
+from agentdesk.domain.money import currency_code, format_major
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import line_problem
 
@@ -44,10 +44,10 @@ class StrategyInfo:
         """One line: "standard · USD 10.00, 25.00 · custom 5.00 to 500.00 USD · all websites"."""
         parts = [self.name]
         for currency, amounts in sorted(self.amounts.items()):
-            parts.append(f"{currency} " + ", ".join(format_amount(a, currency) for a in amounts))
+            parts.append(f"{currency} " + ", ".join(format_major(a, currency) for a in amounts))
         if self.custom_amount:
             for currency, (low, high) in sorted(self.limits.items()):
-                parts.append(f"custom {format_amount(low, currency)} to {format_amount(high, currency)} {currency}")
+                parts.append(f"custom {format_major(low, currency)} to {format_major(high, currency)} {currency}")
             if not self.limits:
                 parts.append("custom amounts")
         parts.append(", ".join(self.websites) if self.websites else "all websites")
