@@ -7,7 +7,6 @@ and CSRF before any service runs; every response carries the security headers (`
 
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -31,7 +30,14 @@ from agentdesk.domain.enums import LinkKind
 from agentdesk.domain.errors import InvalidInput, ServiceError
 from agentdesk.domain.money import format_amount, parse_amount
 from agentdesk.portal import security
-from agentdesk.services.links import access, customer_documents, customer_money, customer_site
+from agentdesk.services.links import (
+    access,
+    customer_documents,
+    customer_money,
+    customer_password,
+    customer_quotes,
+    customer_site,
+)
 from agentdesk.services.links.access import LinkUnavailable, LinkUsed, OpenLink
 
 log = logging.getLogger("agentdesk.portal")
@@ -66,11 +72,6 @@ ALIASES = {"card": "number", "card.number": "number", "card.expiry": "expiry", "
            "card_number": "number", "cardholder": "name", "instrument_id": "instrument", "method": "instrument",
            "address": "line1", "postcode": "postal_code", "custom": "custom_amount"}
 """Service field names → the form field that shows the problem."""
-
-
-def _service(name: str) -> Any:
-    """A customer service module by name, imported when a page first needs it."""
-    return importlib.import_module(f"agentdesk.services.links.{name}")
 
 
 def _safe_url(url: object) -> str | None:
@@ -198,10 +199,10 @@ class Portal:
         if kind is LinkKind.PAYOUT:
             return await self.run(customer_money.payout_page, self.store, token)
         if kind is LinkKind.QUOTE:
-            return await self.run(_service("customer_quotes").quote_page, self.store, token)
+            return await self.run(customer_quotes.quote_page, self.store, token)
         if kind is LinkKind.PASSWORD_RESET:
             login = link.options.get("login")
-            return {"min_length": _service("customer_password").MIN_LENGTH,
+            return {"min_length": customer_password.MIN_LENGTH,
                     "login": login if isinstance(login, str) else None}
         return None
 
@@ -444,19 +445,19 @@ async def _payout(portal: Portal, token: str, link: OpenLink, form: FormData) ->
     instrument = _instrument(form, required=True)
     assert instrument is not None
     request = await portal.run(customer_money.request_payout, portal.store, token, amount, instrument)
-    shown = format_amount(getattr(request, "amount", amount), page.currency)
+    shown = format_amount(request.amount, request.currency)
     return Done("Payout requested", f"Your payout request of {shown} was received. We will review it and let "
                 "you know.", _redirect(link))
 
 
 async def _quote_accept(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
-    quotes = _service("customer_quotes")
-    page = await portal.run(quotes.quote_page, portal.store, token)
+    page = await portal.run(customer_quotes.quote_page, portal.store, token)
     card, instrument = None, None
     if page.pay_here and _text(form, "instrument") != "later":
         instrument = _instrument(form, required=False) if page.cards else None
         card = _card(form) if instrument is None else None
-    decision = await portal.run(quotes.accept_quote_link, portal.store, portal.settings, token, card, instrument)
+    decision = await portal.run(customer_quotes.accept_quote_link, portal.store, portal.settings, token, card,
+                                instrument)
     paid_here = card is not None or instrument is not None
     if paid_here and not decision.accepted and "did not go through" in decision.message:
         return Declined(decision.message)
@@ -465,14 +466,14 @@ async def _quote_accept(portal: Portal, token: str, link: OpenLink, form: FormDa
 
 
 async def _quote_reject(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
-    decision = await portal.run(_service("customer_quotes").reject_quote_link, portal.store, token,
+    decision = await portal.run(customer_quotes.reject_quote_link, portal.store, token,
                                 _optional(form, "reason"))
     return Done("Quote declined", decision.message, _safe_url(decision.redirect_url) or _redirect(link))
 
 
 async def _password(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
     password, repeat = form.get("password"), form.get("repeat")
-    await portal.run(_service("customer_password").reset_password, portal.store, token,
+    await portal.run(customer_password.reset_password, portal.store, token,
                      password if isinstance(password, str) else "", repeat if isinstance(repeat, str) else "")
     return Done("Password changed", "Your password was changed. You can sign in with it now.", _redirect(link))
 
