@@ -19,6 +19,7 @@ from ..support.links import link_row, ready_link
 from .billing_helpers import (
     APPROVE,
     DECLINE,
+    TIMEOUT,
     add_customer,
     add_order,
     add_plan,
@@ -99,6 +100,14 @@ def test_a_declined_card_says_so_and_leaves_the_link_usable(store, settings, cus
     assert link.uses == 0 and link.status == LinkStatus.READY
     assert "payment_failed" in event_types(store, customer) and "link_completed" not in event_types(store, customer)
     assert cm.make_deposit(store, settings, token, 1_000, None, saved_card(store, customer)).approved
+
+
+def test_a_lost_gateway_answer_is_pending_and_does_not_complete_the_link(store, settings, customer):
+    token = ready_link(store, customer, LinkKind.DEPOSIT, DEPOSIT)
+    outcome = cm.make_deposit(store, settings, token, 1_000, CardEntry(TIMEOUT, "11/31"), None)
+    assert not outcome.approved and outcome.message == cm.PENDING
+    [sale] = sales(store, customer)
+    assert sale.status == "pending" and sale.idempotency_key and link_row(store, token).uses == 0
 
 
 def test_deposit_amounts_outside_the_links_terms_are_refused(store, settings, customer):

@@ -67,7 +67,7 @@ ALREADY_PAID = "This invoice is already paid."
 CANNOT_TAKE = "We cannot take this payment online. Nothing was charged; please contact us."
 DECLINED = "Your card was declined. Nothing was charged; you can try another card."
 NOT_PROCESSED = "The payment could not be processed just now. Nothing was charged; please try again."
-PENDING = "Your payment is being confirmed with the bank; please do not pay again. We will email you."
+PENDING = "Your payment is being confirmed with the bank; please do not pay again."
 
 
 @dataclass(frozen=True)
