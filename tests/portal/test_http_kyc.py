@@ -75,3 +75,11 @@ def test_the_csrf_value_changes_after_an_action_so_a_resent_form_is_refused(port
     files = {"document_passport": ("p.pdf", PDF, "application/pdf")}
     assert portal.client.post(f"/l/{token}/kyc", data={"csrf": csrf}, files=files).status_code == 200
     assert portal.client.post(f"/l/{other}/kyc", data={"csrf": csrf}, files=files).status_code == 403
+
+
+def test_a_form_address_opened_directly_leads_to_the_links_page(portal):
+    token = portal.link(LinkKind.KYC)
+    moved = portal.client.get(f"/l/{token}/kyc", follow_redirects=False)
+    assert moved.status_code == 303 and moved.headers["location"] == f"/l/{token}"
+    assert_headers(moved)
+    assert portal.client.get(f"/l/{token}/kyc").status_code == 200

@@ -47,6 +47,7 @@ def test_unknown_expired_revoked_and_malformed_tokens_get_one_answer(portal):
                                                        "%3Cscript%3E", "0" * 65)]
     answers.append(portal.client.post(f"/l/{'0' * 64}/kyc", data={"csrf": "x"}))
     answers.append(portal.client.get(f"/l/{expired}/nothing-here"))
+    answers.append(portal.client.get(f"/l/{expired}/kyc"))
     assert {a.status_code for a in answers} == {404}
     assert len({a.text for a in answers}) == 1
     assert "This link is not valid" in answers[0].text

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -124,6 +124,8 @@ class Headers:
 
 
 class Portal:
+    """The routes' handlers, over one store; `limiter` counts guessed tokens per client address."""
+
     def __init__(self, store: Store, settings: Settings, limiter: security.GuessLimit | None = None):
         self.store, self.settings = store, settings
         self.limiter = limiter or security.GuessLimit()
@@ -276,6 +278,13 @@ class Portal:
                              back=f"/l/{token}" if done.back else None)
 
         return await self.guarded(request, work)
+
+    async def form_address(self, request: Request) -> Response:
+        """A form's address opened directly (a bookmark, a reload after a refused resend): its link's page."""
+        if request.path_params["action"] not in ACTIONS:
+            return self.message(request, Problem(404, NOT_VALID))
+        root = request.scope.get("root_path", "").rstrip("/")
+        return RedirectResponse(f"{root}/l/{request.path_params['token']}", status_code=303)
 
     @staticmethod
     def field(link: OpenLink, key: str) -> str:
@@ -498,7 +507,11 @@ ACTIONS: dict[str, Action] = {
 
 
 def create_app(store: Store, settings: Settings, limiter: security.GuessLimit | None = None) -> Starlette:
-    """The portal application over `store`. `limiter` replaces the default guessing limit (tests)."""
+    """The portal application over `store`. `limiter` replaces the default guessing limit (tests).
+
+    The guessing limit (more than 20 unknown or invalid tokens from one address in ten minutes: 429 for the
+    rest of the window) is kept in this process's memory: each worker process counts on its own and a
+    restart forgets. Run one process behind the proxy, or rate-limit at the proxy as well."""
     security.hide_tokens_in_logs()
     portal = Portal(store, settings, limiter)
     routes = [
@@ -506,6 +519,7 @@ def create_app(store: Store, settings: Settings, limiter: security.GuessLimit | 
         Route("/static/portal.css", portal.stylesheet, methods=["GET"]),
         Route("/l/{token}", portal.link_page, methods=["GET"]),
         Route("/l/{token}/{action}", portal.form_post, methods=["POST"]),
+        Route("/l/{token}/{action}", portal.form_address, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: portal.not_found})
     app.add_middleware(Headers, broken=portal.broken_page)
