@@ -313,6 +313,11 @@ def test_kyc_documents_and_redirect(store, actors, settings, shop):
         with pytest.raises(InvalidInput) as bad:
             request_link(store, cara, settings, "C-1", LinkRequest(LinkKind.KYC, redirect_url=url))
         assert "https://" in fields(bad)["redirect_url"]
+    with pytest.raises(InvalidInput) as bad:
+        request_link(store, cara, settings, "C-1", LinkRequest(LinkKind.KYC, amounts=(100,), maximum=5, invoice="X",
+                                                               custom_amount="allowed"))
+    assert fields(bad) == {"amounts": "only for deposit links", "maximum": "only for deposit and payout links",
+                           "invoice": "only for pay_invoice links", "custom_amount": "only for deposit links"}
     assert len(links_of(store)) == 1
 
 

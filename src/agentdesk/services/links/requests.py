@@ -216,6 +216,29 @@ def _quote(session: Session, request: LinkRequest, customer: Customer, today: da
     return {"quote": row.number, "quote_id": row.id}, row
 
 
+OPTION_KINDS: dict[str, frozenset[LinkKind]] = {
+    "document_types": frozenset({LinkKind.KYC}),
+    "strategy": frozenset({LinkKind.DEPOSIT}),
+    "amounts": frozenset({LinkKind.DEPOSIT}),
+    "minimum": frozenset({LinkKind.DEPOSIT, LinkKind.PAYOUT}),
+    "maximum": frozenset({LinkKind.DEPOSIT, LinkKind.PAYOUT}),
+    "currency": frozenset({LinkKind.DEPOSIT, LinkKind.PAYOUT}),
+    "invoice": frozenset({LinkKind.PAY_INVOICE}),
+    "quote": frozenset({LinkKind.QUOTE}),
+}
+
+
+def _stray(request: LinkRequest) -> None:
+    """An option given for a kind that does not use it is refused, not silently dropped."""
+    problems = {name: f"only for {' and '.join(k.value for k in sorted(kinds))} links"
+                for name, kinds in OPTION_KINDS.items()
+                if request.kind not in kinds and getattr(request, name) not in (None, ())}
+    if request.kind != LinkKind.DEPOSIT and request.custom_amount != "strategy":
+        problems["custom_amount"] = "only for deposit links"
+    if problems:
+        raise InvalidInput(fields=problems)
+
+
 def _options(session: Session, settings: Settings, customer: Customer, website: Website,
              request: LinkRequest, today: date) -> dict[str, Any]:
     kind = request.kind
@@ -263,6 +286,7 @@ def request_link(store: Store, actor: Actor, settings: Settings, customer_ref: s
     except ValueError:
         raise InvalidInput(fields={"kind": f"choose one of: {', '.join(k.value for k in LinkKind)}"}) from None
     request = replace(request, kind=kind)
+    _stray(request)
     with store.write() as session:
         customer = customer_by_ref(session, customer_ref)
         if policy.portal_base_url(session) is None:
