@@ -331,7 +331,8 @@ def test_unknown_keys_are_refused_listing_the_valid_ones(store, admin):
         ("refund_limit.agent", "has the form refund_limit.<role>.<CUR>"),
         ("payout_ceiling", "has the form payout_ceiling.<CUR>"),
         ("attachment_limit.big", "has the form attachment_limit"),
-        ("link_expiry.coupon", "kind must be one of kyc, deposit, portal, payout, pay_invoice, add_card, quote, password_reset"),
+        ("link_expiry.coupon",
+         "kind must be one of kyc, deposit, portal, payout, pay_invoice, add_card, quote, password_reset"),
     ]:
         with pytest.raises(InvalidInput, match=re.escape(says)):
             policy.set_policy(store, admin, key_name, "1")
