@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Invoice, Order, OrderItem, Quote, TimelineEvent
+from agentdesk.db.models import Invoice, Job, Link, Order, OrderItem, Quote, TimelineEvent
 from agentdesk.domain.enums import LinkKind
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.services.billing import invoices
@@ -20,10 +20,10 @@ from agentdesk.services.links.access import LinkUnavailable, LinkUsed
 from agentdesk.services.links.customer_money import CardEntry
 from agentdesk.services.links.customer_quotes import accept_quote_link, quote_page, reject_quote_link
 from agentdesk.services.money import instruments
-from agentdesk.services.orders.quotes import recall_quote
+from agentdesk.services.orders.quotes import issue_quote, recall_quote
 from agentdesk.services.orders.requests import ItemOverrides, ItemRequest
 
-from ..conftest import customer_input
+from ..conftest import customer_input, policy
 from ..support.links import link_row, ready_link
 from .test_orders import event_types, rows, seed_catalog
 from .test_quotes import NOW, issued
@@ -220,3 +220,29 @@ def test_a_payment_quote_is_paid_on_the_page_declined_first_then_a_saved_card(st
     assert (link_row(store, token).status, link_row(store, token).uses) == ("completed", 1)
     with pytest.raises(LinkUsed):
         accept_quote_link(store, settings, token, instrument_id=page.cards[0].id, now=NOW)
+
+
+def test_issuing_with_a_portal_queues_an_emailed_acceptance_link(store, admin, settings, shop):
+    number = quoted_draft(store, admin)
+    plain = issue_quote(store, admin, number, now=NOW, settings=settings)
+    assert "acceptance link" not in plain.message and rows(store, Link) == []
+
+    policy(store, {"portal_base_url": "https://portal.example"})
+    second = quoted_draft(store, admin)
+    outcome = issue_quote(store, admin, second, now=NOW, settings=settings)
+    (link,) = rows(store, Link)
+    (q,) = rows(store, Quote, Quote.number == second)
+    assert (link.kind, link.status, link.email_to) == ("quote", "queued", "grace@example.com")
+    assert (link.options["quote"], link.options["quote_id"]) == (second, q.id)
+    assert outcome.message.endswith(f"an acceptance link (link {link.id}) is queued for grace@example.com")
+    (email,) = [j for j in rows(store, Job) if j.idempotency_key == f"email-quote-{q.id}-issued"]
+    assert "link to accept or decline it online" in email.payload["body"]
+    assert event_types(store)[-2:] == ["quote_issued", "link_requested"]
+
+
+def quoted_draft(store, actor) -> str:
+    from agentdesk.services.orders.quotes import create_quote
+    from agentdesk.services.orders.requests import OrderRequest
+
+    return create_quote(store, actor, OrderRequest("C-1", [ItemRequest("basic-m")]), expires_on=date(2026, 3, 31),
+                        accept_by="customer", now=NOW).summary.number

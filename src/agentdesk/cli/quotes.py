@@ -134,10 +134,10 @@ def _outcome(result: QuoteOutcome, as_json: bool) -> None:
 @output.json_option
 @pass_desk
 def issue(desk: Desk, quote: str, as_json: bool) -> int:
-    """send a draft to the customer (emailed with its summary)"""
+    """send a draft to the customer (emailed with its summary, and an acceptance link when the portal is set)"""
     from agentdesk.services.orders.quotes import issue_quote
 
-    _outcome(issue_quote(desk.store(), desk.actor, quote), as_json)
+    _outcome(issue_quote(desk.store(), desk.actor, quote, settings=desk.settings), as_json)
     return 0
 
 

@@ -41,22 +41,25 @@ from agentdesk.domain.enums import (
     InstrumentStatus,
     InvoiceStatus,
     JobKind,
+    LinkKind,
     OrderStatus,
     PlanInterval,
     PlanKind,
     QuoteAcceptance,
     QuoteStatus,
 )
-from agentdesk.domain.errors import Conflict, InvalidInput, NotFound
+from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, ServiceError
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import CUSTOMER, SYSTEM, Action, Actor, allowed, require
 from agentdesk.domain.validation import clean_block, clean_line
 from agentdesk.services.billing import invoices
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.links.requests import LinkRequest, request_link
 from agentdesk.services.orders import create
 from agentdesk.services.orders.preview import quote
 from agentdesk.services.orders.requests import ItemOverrides, ItemRequest, OrderRequest, ShippingChoice
+from agentdesk.services.policy import service as policy
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -304,8 +307,14 @@ def _summary_of(store: Store, quote_id: int) -> QuoteSummary:
         return _summary(session, get_row(session, QuoteRow, quote_id))
 
 
-def issue_quote(store: Store, actor: Actor, number: str, now: datetime | None = None) -> QuoteOutcome:
-    """Send a draft to the customer (an email job with its summary when they have an address)."""
+def issue_quote(store: Store, actor: Actor, number: str, now: datetime | None = None,
+                settings: Settings | None = None) -> QuoteOutcome:
+    """Send a draft to the customer (an email job with its summary when they have an address).
+
+    With `settings` (the CLI and console pass theirs), a portal address in policy and the customer's email,
+    an accept-quote link is requested right after (its own transaction, LINK_REQUESTED): the worker
+    generates it and emails it, so the customer can accept or decline online. A link that cannot be
+    requested leaves the quote issued and the message says why."""
     require(actor, Action.CREATE_ORDERS)
     now = now or utcnow()
     with store.write() as session:
@@ -317,8 +326,11 @@ def issue_quote(store: Store, actor: Actor, number: str, now: datetime | None = 
         row.status, row.issued_at, row.updated_at = QuoteStatus.ISSUED, now, now
         session.add(row)
         to = invoices.customer_email(session, row.customer_id)
+        online = settings is not None and bool(to) and policy.portal_base_url(session) is not None
         if to:
             subject, body = _email_body(session, row)
+            if online:
+                body += "\nWe are sending you a separate email with a link to accept or decline it online.\n"
             jobs.enqueue(session, JobKind.EMAIL, f"email-quote-{row.id}-issued",
                          {"to": to, "subject": subject, "body": body, "customer_id": row.customer_id,
                           "quote": row.number}, customer_id=row.customer_id, max_attempts=5)
@@ -326,7 +338,20 @@ def issue_quote(store: Store, actor: Actor, number: str, now: datetime | None = 
                      expires_on=row.expires_on.isoformat(), to=to or None)
         message = (f"Quote {row.number} issued and emailed to {to}" if to
                    else f"Quote {row.number} issued; the customer has no email address: give them the printed quote")
-        return QuoteOutcome(_summary(session, row), message)
+        summary, customer_id = _summary(session, row), row.customer_id
+    if online and settings is not None:
+        message += _accept_link(store, actor, settings, customer_id, summary.number, now)
+    return QuoteOutcome(summary, message)
+
+
+def _accept_link(store: Store, actor: Actor, settings: Settings, customer_id: int, number: str,
+                 now: datetime) -> str:
+    try:
+        link = request_link(store, actor, settings, customer_id,
+                            LinkRequest(kind=LinkKind.QUOTE, quote=number, email=True), now=now)
+    except ServiceError as exc:
+        return f"; no acceptance link was sent ({exc})"
+    return f"; an acceptance link (link {link.id}) is queued for {link.email_to}"
 
 
 def _decide(store: Store, actor: Actor, number: str, status: QuoteStatus, allowed_from: tuple[QuoteStatus, ...],

@@ -110,7 +110,7 @@ class OrderQuoteDialog(ServiceDialog[QuoteSaved]):
         if not self.query_one("#q-issue", Checkbox).value:
             return QuoteSaved(detail, saved_sentence(detail))
         try:
-            issued = await self.call(quotes.issue_quote, detail.summary.number)
+            issued = await self.call(quotes.issue_quote, detail.summary.number, settings=self.app.settings)
         except ServiceError as exc:
             return QuoteSaved(detail, f"{saved_sentence(detail)} It was not issued: {visible(str(exc))}")
         return QuoteSaved(detail, issued.message)
