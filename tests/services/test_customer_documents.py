@@ -130,3 +130,27 @@ def test_default_types_and_safe_names(store, customer_id):
     assert safe_filename("...", "selfie", ".jpg") == "selfie.jpg"
     assert safe_filename("a/b/\u202eevil\x00.exe", "other", ".png") == "evil.png"
     assert len(safe_filename("x" * 400 + ".pdf", "other", ".pdf")) == 255
+
+
+def test_two_uploads_at_once_keep_one_set(store, customer_id, settings):
+    import threading
+
+    token = ready_link(store, customer_id, LinkKind.KYC, {"document_types": ["passport"]})
+    results: list[object] = []
+
+    def upload(data: bytes) -> None:
+        try:
+            results.append(upload_kyc(store, settings, token, [UploadedFile("passport", "p.pdf", "", data)]))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(PDF + bytes([n]),)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(isinstance(r, access.LinkUsed) for r in results) == 1
+    with store.read() as session:
+        assert len(session.exec(select(KycDocument)).all()) == 1
+    assert len(list(attachments_dir(settings).iterdir())) == 1
+    assert link_row(store, token).uses == 1
