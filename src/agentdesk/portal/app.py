@@ -359,11 +359,13 @@ def _redirect(link: OpenLink) -> str | None:
     return _safe_url(link.options.get("redirect_url"))
 
 
-def _paid(outcome: customer_money.PaymentOutcome, link: OpenLink) -> Done | Declined:
-    """The service's words: a done page when approved or still being confirmed (paying again would pay
-    twice), the form again with the reason when declined."""
+def _paid(outcome: customer_money.PaymentOutcome, link: OpenLink, what: str) -> Done | Declined:
+    """A done page when approved or still being confirmed (paying again would pay twice), the form again
+    with the reason when declined; the service's words in each."""
     if outcome.approved:
-        return Done("Payment received", outcome.message, _redirect(link), back=not link.single_use)
+        amount = format_amount(outcome.amount, outcome.currency)
+        return Done("Payment received", f"Your {what} of {amount} was approved. {outcome.message}", _redirect(link),
+                    back=not link.single_use)
     if outcome.message == customer_money.PENDING:
         return Done("Payment being confirmed", outcome.message, _redirect(link))
     return Declined(outcome.message)
@@ -413,7 +415,7 @@ async def _deposit(portal: Portal, token: str, link: OpenLink, form: FormData) -
             raise InvalidInput(fields={("custom_amount" if k == "amount" else k): v
                                        for k, v in exc.fields.items()}) from None
         raise
-    return _paid(outcome, link)
+    return _paid(outcome, link, "deposit")
 
 
 async def _pay_invoice(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
@@ -421,7 +423,7 @@ async def _pay_invoice(portal: Portal, token: str, link: OpenLink, form: FormDat
     instrument = _instrument(form, required=False) if page.cards else None
     card = _card(form) if instrument is None else None
     outcome = await portal.run(customer_money.pay_invoice, portal.store, portal.settings, token, card, instrument)
-    return _paid(outcome, link)
+    return _paid(outcome, link, f"payment for invoice {page.number}")
 
 
 async def _add_card(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
