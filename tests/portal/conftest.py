@@ -182,6 +182,12 @@ def pg_desk(pg_url: str, tmp_path: Path, mailbox: Mailbox) -> Iterator[Desk]:
         store.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def any_desk(request: pytest.FixtureRequest) -> Desk:
+    """`desk` and then `pg_desk`: the test runs on both databases."""
+    return request.getfixturevalue("desk" if request.param == "sqlite" else "pg_desk")
+
+
 def _browser_or_skip() -> None:
     if CHROMIUM.exists():
         return

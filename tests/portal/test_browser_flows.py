@@ -123,7 +123,8 @@ async def open_profile(pilot: Any, app: AgentDeskApp, cid: int) -> None:
     await settle(pilot, app)
 
 
-async def test_kyc_link_emailed_uploaded_in_the_browser_and_pending_review_in_the_console(desk, page, tmp_path):
+async def test_kyc_link_emailed_uploaded_in_the_browser_and_pending_review_in_the_console(any_desk, page, tmp_path):
+    desk = any_desk
     store = desk.store
     actors = shop(store)
     cid = customer_id(store)
@@ -165,7 +166,8 @@ async def test_kyc_link_emailed_uploaded_in_the_browser_and_pending_review_in_th
     assert await h1(page) == "Link already used"
 
 
-async def test_deposit_in_the_browser_is_an_approved_sale(desk, page, tmp_path):
+async def test_deposit_in_the_browser_is_an_approved_sale(any_desk, page, tmp_path):
+    desk = any_desk
     store = desk.store
     actors = shop(store)
     cid = customer_id(store)
