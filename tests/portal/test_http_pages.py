@@ -136,6 +136,12 @@ def test_pay_invoice_page_and_payment(portal, invoice):
     assert "Payment received" in done.text and 'id="back"' not in done.text
     assert link_row(portal.store, token).status == LinkStatus.COMPLETED
     assert portal.client.get(f"/l/{token}").status_code == 410
+    second = portal.link(LinkKind.PAY_INVOICE, {"invoice": invoice.number, "invoice_id": invoice.id})
+    paid = portal.client.get(f"/l/{second}")
+    assert paid.status_code == 200 and 'id="nothing-due"' in paid.text and 'id="submit"' not in paid.text
+    refused = portal.client.post(f"/l/{second}/pay", data={"csrf": portal.client.cookies.get("agentdesk_csrf"),
+                                                           "instrument": str(card_id(portal))})
+    assert refused.status_code == 409 and "already paid" in refused.text
 
 
 # --- add a card and the billing portal -----------------------------------------------------------------------

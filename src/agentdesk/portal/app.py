@@ -257,27 +257,35 @@ class Portal:
                 raise Problem(413, TOO_LARGE) from None
             except security.BadForm:
                 raise Problem(400, BAD_FORM) from None
-            if not security.csrf_matches(request, form):
-                raise Problem(403, FORBIDDEN)
-            values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k not in SECRET_FIELDS}
             try:
-                done = await action.run(self, token, link, form)
-            except InvalidInput as exc:
-                errors = {self.field(link, key): words for key, words in exc.fields.items()}
-                notes = [] if exc.fields else [str(exc)]
-                return await self.show(request, token, link, 400, errors, values, notes)
-            except (LinkUnavailable, LinkUsed):
-                raise
-            except ServiceError as exc:
-                return await self.show(request, token, link, 409, values=values, notes=[str(exc)])
-            if isinstance(done, Declined):
-                return await self.show(request, token, link, 402, values=values, notes=[done.words])
-            secure = security.secure_cookie(request, base_url)
-            return self.html(request, "done.html", csrf=security.new_csrf(), secure=secure, title=done.title,
-                             text=done.text, site=link.website_name, redirect_url=done.redirect_url,
-                             back=f"/l/{token}" if done.back else None)
+                return await self.submit(request, token, link, action, form, base_url)
+            finally:
+                await form.close()
 
         return await self.guarded(request, work)
+
+    async def submit(self, request: Request, token: str, link: OpenLink, action: Action, form: FormData,
+                     base_url: str | None) -> Response:
+        """A form that arrived whole: its CSRF value checked, then the action; errors shown on the page."""
+        if not security.csrf_matches(request, form):
+            raise Problem(403, FORBIDDEN)
+        values = {k: v for k, v in form.multi_items() if isinstance(v, str) and k not in SECRET_FIELDS}
+        try:
+            done = await action.run(self, token, link, form)
+        except InvalidInput as exc:
+            errors = {self.field(link, key): words for key, words in exc.fields.items()}
+            notes = [] if exc.fields else [str(exc)]
+            return await self.show(request, token, link, 400, errors, values, notes)
+        except (LinkUnavailable, LinkUsed):
+            raise
+        except ServiceError as exc:
+            return await self.show(request, token, link, 409, values=values, notes=[str(exc)])
+        if isinstance(done, Declined):
+            return await self.show(request, token, link, 402, values=values, notes=[done.words])
+        secure = security.secure_cookie(request, base_url)
+        return self.html(request, "done.html", csrf=security.new_csrf(), secure=secure, title=done.title,
+                         text=done.text, site=link.website_name, redirect_url=done.redirect_url,
+                         back=f"/l/{token}" if done.back else None)
 
     async def form_address(self, request: Request) -> Response:
         """A form's address opened directly (a bookmark, a reload after a refused resend): its link's page."""
