@@ -7,6 +7,7 @@ from sqlmodel import col, select
 
 from agentdesk.db.models import Attachment, KycDocument, TimelineEvent
 from agentdesk.domain.enums import KycStatus, LinkKind, LinkStatus
+from tests.conftest import policy
 from tests.portal.http_support import ESCAPED, PDF, PNG, assert_headers, make_portal
 from tests.support.links import link_row
 
@@ -17,6 +18,7 @@ def portal(sqlite_store, tmp_path):
 
 
 def test_the_page_asks_for_each_document_with_a_label(portal):
+    policy(portal.store, {"attachment_limit": 3 * 2**20})
     token = portal.link(LinkKind.KYC, {"document_types": ["id_card", "selfie"]})
     page = portal.client.get(f"/l/{token}")
     assert page.status_code == 200
@@ -28,6 +30,7 @@ def test_the_page_asks_for_each_document_with_a_label(portal):
     assert 'id="document_selfie" name="document_selfie"' in html
     assert 'enctype="multipart/form-data"' in html and f'action="/l/{token}/kyc"' in html
     assert '<button type="submit" id="submit">Upload documents</button>' in html
+    assert "a PDF, PNG or JPEG of at most 3 MB." in html
     assert "<script" not in html and "style=" not in html
     assert link_row(portal.store, token).status == LinkStatus.OPENED
 

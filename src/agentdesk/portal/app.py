@@ -74,6 +74,15 @@ ALIASES = {"card": "number", "card.number": "number", "card.expiry": "expiry", "
 """Service field names → the form field that shows the problem."""
 
 
+def _size(count: int) -> str:
+    """Bytes as a person reads them: 10 MB, 2 KB, 512 bytes (binary units, rounded down)."""
+    for unit, factor in (("MB", 2**20), ("KB", 2**10)):
+        if count >= factor:
+            whole, rest = divmod(count, factor)
+            return f"{whole:,} {unit}" if not rest else f"{count / factor:,.1f} {unit}".replace(".0 ", " ")
+    return f"{count:,} byte{'' if count == 1 else 's'}"
+
+
 def _safe_url(url: object) -> str | None:
     return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
 
@@ -132,6 +141,7 @@ class Portal:
         self.env = Environment(loader=PackageLoader("agentdesk", "templates/portal"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["money"] = lambda minor, currency: format_amount(int(minor), currency)
+        self.env.filters["size"] = _size
         self.css = resources.files("agentdesk").joinpath("templates/portal/portal.css").read_bytes()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
