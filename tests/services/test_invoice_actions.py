@@ -7,27 +7,33 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from agentdesk.config import load_settings
 from agentdesk.db.models import (
     AccountCharge,
+    Coupon,
+    CouponRedemption,
     CreditApplication,
     CreditMemo,
     Customer,
     Invoice,
     Order,
+    OrderItem,
     Transaction,
+    UsageRecord,
 )
-from agentdesk.domain.enums import InvoiceStatus, OrderKind, OrderStatus, Role, TransactionStatus
+from agentdesk.domain.enums import CouponDuration, InvoiceStatus, OrderKind, OrderStatus, Role, TransactionStatus
 from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.domain.permissions import POLICY, Action
-from agentdesk.services.billing import charges, invoices
+from agentdesk.services.billing import charges, coupons, invoices
 from agentdesk.services.billing import invoice_actions as actions
 from agentdesk.services.money import payments
 
 from ..conftest import policy
 from .billing_helpers import (
     NOW,
+    add_coupon,
     add_customer,
     add_order,
     add_plan,
@@ -99,6 +105,42 @@ def test_void_returns_the_credit_releases_the_charges_and_is_recorded(store, act
     order_id = add_order(store, customer, [("BASIC", 1, 2_500)], autopay=False)
     again = issue(store, admin, order_id)
     assert again is not None and (again.subtotal, again.credit_applied) == (3_200, 1_300)
+
+
+def test_void_gives_each_coupon_its_cycle_back_and_leaves_the_usage_to_bill_later(store, actors, customer):
+    admin = actors[Role.ADMIN]
+    add_coupon(store, "ONCE10", percent_bp=1_000, duration=CouponDuration.ONCE)
+    add_coupon(store, "GONE5", percent_bp=500, duration=CouponDuration.FOREVER)
+    order_id = add_order(store, customer, [("BASIC", 1, 2_500)], autopay=False)
+    with store.write() as s:
+        for code in ("ONCE10", "GONE5"):
+            coupon = s.execute(select(Coupon).where(Coupon.code == code)).scalar_one()
+            coupons.redeem(s, admin, coupon, customer, order_id, NOW)
+    invoice = issue(store, admin, order_id)
+    assert invoice is not None and invoice.discount == 250 + 113  # 10 %, then 5 % of the rest
+    once, gone = rows(store, CouponRedemption)
+    assert (once.cycles_applied, once.ended_at is not None, gone.cycles_applied) == (1, True, 1)
+    (item,) = rows(store, OrderItem, OrderItem.order_id == order_id)
+    with store.write(unrecorded="test setup: usage the engine billed on this invoice") as s:
+        s.add_all([UsageRecord(order_item_id=item.id, quantity=q, used_on=NOW.date(), invoice_id=invoice.id)
+                   for q in (3, 4)])
+    with store.write(unrecorded="test setup: an agent removed a coupon") as s:
+        s.execute(update(CouponRedemption).where(CouponRedemption.id == gone.id).values(ended_at=NOW))
+
+    preview = actions.preview_action(store, admin, invoice.number, "void")
+    assert "coupon discounts on it apply to a later invoice" in preview.sentence
+    assert "2 usage records on it will bill with a later invoice" in preview.sentence
+    actions.void_invoice(store, admin, invoice.number, "wrong address")
+    once, gone = rows(store, CouponRedemption)
+    assert (once.cycles_applied, once.ended_at) == (0, None), "the once coupon applies to the next invoice"
+    assert (gone.cycles_applied, gone.ended_at is not None) == (0, True), "a removed coupon stays removed"
+    assert [u.invoice_id for u in rows(store, UsageRecord)] == [None, None]
+    (voided,) = events_of(store, customer, "invoice_voided")
+    assert (voided["coupon_cycles_returned"], voided["usage_released"]) == (2, 2)
+
+    again = issue(store, admin, order_id, cycle=2)
+    assert again is not None and again.discount == 250
+    assert rows(store, CouponRedemption)[0].ended_at is not None
 
 
 def test_void_refuses_a_paid_or_closed_invoice(store, actors, customer):

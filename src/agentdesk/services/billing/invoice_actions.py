@@ -24,11 +24,16 @@ from sqlmodel import Session, col, select
 
 from agentdesk.db.models import (
     AccountCharge,
+    Coupon,
+    CouponRedemption,
     CreditApplication,
     CreditMemo,
     Invoice,
+    InvoiceDiscount,
+    InvoiceLine,
     Order,
     Transaction,
+    UsageRecord,
     utcnow,
 )
 from agentdesk.db.store import Store
@@ -44,7 +49,7 @@ from agentdesk.domain.errors import Conflict, InvalidInput, PermissionDenied
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import clean_line
-from agentdesk.services.billing import invoices, paid
+from agentdesk.services.billing import coupons, invoices, paid
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import aggregates
 from agentdesk.services.policy import service as policy
@@ -140,6 +145,10 @@ class _Plan:
     returns: list[tuple[int, int]] = field(default_factory=list)
     """(credit memo id, amount) a void gives back."""
     charges: list[int] = field(default_factory=list)
+    coupons: list[int] = field(default_factory=list)
+    """Coupon redemptions that discounted the invoice: a void gives each its cycle back."""
+    usage: list[int] = field(default_factory=list)
+    """Usage records it billed: a void leaves them to bill with a later invoice."""
     draws: list[tuple[int, int]] = field(default_factory=list)
     """(credit memo id, amount) applying credit takes."""
     available: int = 0
@@ -214,7 +223,15 @@ def _plan(session: Session, actor: Actor, action: InvoiceAction, invoice: Invoic
             if held > 0]
         charges = list(session.exec(select(AccountCharge.id).where(AccountCharge.invoice_id == invoice.id)
                                     .order_by(col(AccountCharge.id))).all())
-        return _Plan(action, invoice, owed, returns=returns, charges=charges, available=available)
+        discounted = list(session.exec(
+            select(InvoiceDiscount.redemption_id)
+            .join(InvoiceLine, col(InvoiceLine.id) == InvoiceDiscount.invoice_line_id)
+            .where(InvoiceLine.invoice_id == invoice.id, InvoiceDiscount.amount > 0).distinct()
+            .order_by(col(InvoiceDiscount.redemption_id))).all())
+        usage = list(session.exec(select(UsageRecord.id).where(UsageRecord.invoice_id == invoice.id)
+                                  .order_by(col(UsageRecord.id))).all())
+        return _Plan(action, invoice, owed, returns=returns, charges=charges, coupons=discounted, usage=usage,
+                     available=available)
     if action is InvoiceAction.APPLY_CREDIT:
         if available <= 0:
             raise Conflict(f"the customer has no credit in {invoice.currency} to apply to invoice {invoice.number}")
@@ -235,6 +252,12 @@ def _sentence(plan: _Plan, reference: str | None = None) -> str:
         if plan.charges:
             parts.append(f"{len(plan.charges)} account charge{'s' if len(plan.charges) > 1 else ''} on it will bill "
                          "with a later invoice")
+        if plan.coupons:
+            parts.append(f"the coupon discount{'s' if len(plan.coupons) > 1 else ''} on it apply to a later invoice "
+                         "instead (the cycle is given back)")
+        if plan.usage:
+            parts.append(f"{len(plan.usage)} usage record{'s' if len(plan.usage) > 1 else ''} on it will bill with "
+                         "a later invoice")
         return "; ".join(parts) + ". The customer is emailed that it was cancelled."
     if plan.action is InvoiceAction.MARK_PAID:
         ref = f" with reference {reference}" if reference else ""
@@ -322,7 +345,8 @@ def _email(session: Session, invoice: Invoice, key: str, subject: str, body: str
 def void_invoice(store: Store, actor: Actor, number: str, reason: str | None = None,
                  now: datetime | None = None) -> InvoiceActionResult:
     """Void an unpaid invoice: nothing is owed on it any more, its credit goes back to the customer's
-    memos and its account charges bill later (INVOICE_VOIDED; an email to the customer)."""
+    memos, its account charges and usage records bill later, and each coupon that discounted it gets
+    that cycle back (INVOICE_VOIDED; an email to the customer)."""
     require(actor, NEEDS[InvoiceAction.VOID])
     reason = clean_reason(reason)
     now = now or utcnow()
@@ -338,6 +362,11 @@ def void_invoice(store: Store, actor: Actor, number: str, reason: str | None = N
         if plan.charges:
             session.execute(update(AccountCharge).where(col(AccountCharge.id).in_(plan.charges))
                             .values(invoice_id=None).execution_options(synchronize_session=False))
+        if plan.usage:
+            session.execute(update(UsageRecord).where(col(UsageRecord.id).in_(plan.usage))
+                            .values(invoice_id=None).execution_options(synchronize_session=False))
+        for redemption_id in plan.coupons:
+            _give_cycle_back(session, redemption_id)
         invoice.status = InvoiceStatus.VOID
         invoice.closed_at = now
         invoice.next_attempt_at = None
@@ -346,7 +375,8 @@ def void_invoice(store: Store, actor: Actor, number: str, reason: str | None = N
         returned = sum(a for _, a in plan.returns)
         record_event(session, actor, invoice.customer_id, EventType.INVOICE_VOIDED, invoice=invoice.number,
                      amount=plan.amount, currency=invoice.currency, order=order.number if order else None,
-                     reason=reason, credit_returned=returned or None, charges_released=len(plan.charges) or None)
+                     reason=reason, credit_returned=returned or None, charges_released=len(plan.charges) or None,
+                     coupon_cycles_returned=len(plan.coupons) or None, usage_released=len(plan.usage) or None)
         _leave_credit_control(session, actor, invoice, order, now)
         _email(session, invoice, f"email-invoice-void-{invoice.id}", f"Invoice {invoice.number} cancelled",
                f"Hello,\n\nInvoice {invoice.number} ({_money(invoice, invoice.total)}) has been cancelled; "
@@ -359,6 +389,20 @@ def void_invoice(store: Store, actor: Actor, number: str, reason: str | None = N
             message=f"Invoice {invoice.number} voided ({_money(invoice, plan.amount)} no longer owed"
                     + (f"; {_money(invoice, returned)} credit returned" if returned else "")
                     + (f"; {len(plan.charges)} account charge(s) will bill later" if plan.charges else "") + ")")
+
+
+def _give_cycle_back(session: Session, redemption_id: int) -> None:
+    """One discounted invoice fewer; a redemption that ended by using its last cycle applies again (one
+    that an agent removed stays removed)."""
+    redemption = session.exec(select(CouponRedemption).where(CouponRedemption.id == redemption_id)
+                              .with_for_update()).one()
+    coupon = session.get(Coupon, redemption.coupon_id)
+    limit = coupons.cycle_limit(coupon) if coupon is not None else None
+    used_up = redemption.ended_at is not None and limit is not None and redemption.cycles_applied >= limit
+    redemption.cycles_applied = max(redemption.cycles_applied - 1, 0)
+    if used_up:
+        redemption.ended_at = None
+    session.add(redemption)
 
 
 def _paid(session: Session, actor: Actor, invoice: Invoice, order: Order | None, amount: int,

@@ -411,7 +411,8 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.PASSWORD_RESET_REQUESTED: EventSpec("Password reset requested", {"login": ("str", True)}),
     EventType.INVOICE_VOIDED: EventSpec(
         "Invoice voided",
-        {**_INVOICE, "reason": ("str", False), "credit_returned": ("int", False), "charges_released": ("int", False)},
+        {**_INVOICE, "reason": ("str", False), "credit_returned": ("int", False), "charges_released": ("int", False),
+         "coupon_cycles_returned": ("int", False), "usage_released": ("int", False)},
     ),
     EventType.INVOICE_MARKED_PAID: EventSpec(
         "Invoice marked paid outside", {**_INVOICE, "reference": ("str", True), "transaction": ("int", False)}
