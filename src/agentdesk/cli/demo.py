@@ -7,6 +7,7 @@ import click
 from agentdesk.cli import output
 from agentdesk.cli.arguments import COUNT
 from agentdesk.cli.root import Desk, pass_desk
+from agentdesk.db.store import Store
 
 
 @click.command()
@@ -27,6 +28,7 @@ def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
         return 0
     with output.progress("building demo data", total=customers) as update:
         summary = builder.build_demo(store, customers, seed=seed, login=desk.login, progress=update)
+    portal = _demo_portal_address(store)
     agents = ", ".join(f"{login} ({role})" for login, _, role in builder.DEMO_AGENTS)
     output.echo(
         f"demo store ready: {summary.customers:,} customers and {summary.leads:,} leads in {url}; "
@@ -34,4 +36,21 @@ def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
     )
     output.echo(f"service key: {store.key_path} (keep it with the store: without it card fingerprints and the "
                 "timeline chain cannot be checked)")
+    if portal:
+        output.echo(f"customer links point at {portal} (`make portal` serves them there)")
     return 0
+
+
+DEMO_PORTAL = "http://127.0.0.1:8080"
+
+
+def _demo_portal_address(store: Store) -> str | None:
+    """A demo store sends links to the portal `make portal` starts on this machine (policy, set as the system)."""
+    from agentdesk.domain.permissions import SYSTEM
+    from agentdesk.services.policy.service import set_policy, show_policy
+
+    shown = {entry.key: entry for entry in show_policy(store, SYSTEM)}
+    if shown.get("portal_base_url") is not None and shown["portal_base_url"].is_set:
+        return None
+    set_policy(store, SYSTEM, "portal_base_url", DEMO_PORTAL)
+    return DEMO_PORTAL
