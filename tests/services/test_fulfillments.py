@@ -169,6 +169,9 @@ def test_cancel_a_pending_fulfillment_needs_a_reason(store, admin, actors, setti
     assert rows(store, Fulfillment)[0].cancelled_at is not None
     assert events(store, "fulfillment_cancelled") == [{"order": number, "fulfillment": fid,
                                                        "reason": "customer picked it up in store"}]
+    (mail,) = [j for j in rows(store, Job) if j.idempotency_key == f"email-fulfillment-{fid}-cancelled"]
+    assert mail.payload["subject"] == f"A shipment of your order {number} is cancelled"
+    assert "We will not send this shipment" in mail.payload["body"] and "picked it up" not in mail.payload["body"]
     try:
         service.update_fulfillment(store, agent, fid, status="shipped", carrier="UPS", tracking="1")
         raise AssertionError("a cancelled fulfillment shipped")
@@ -204,6 +207,9 @@ def test_reship_is_free_unless_the_agent_adds_a_charge(store, admin, actors, set
     assert events(store, "fulfillment_reshipped") == [{"order": number, "fulfillment": new.id, "reship_of": fid,
                                                        "reason": "lost in transit"}]
     assert len(rows(store, Transaction)) == payments, "a reship costs nothing unless a charge is added"
+    (mail,) = [j for j in rows(store, Job) if j.idempotency_key == f"email-fulfillment-{new.id}-reshipped"]
+    assert mail.payload["subject"] == f"We are sending your order {number} again"
+    assert "There is no charge for it." in mail.payload["body"] and "lost in transit" not in mail.payload["body"]
     try:
         service.reship_fulfillment(store, agent, settings, fid, "again", charge=0)
         raise AssertionError("a zero charge")
@@ -215,6 +221,9 @@ def test_reship_is_free_unless_the_agent_adds_a_charge(store, admin, actors, set
     assert [t.amount for t in rows(store, Transaction)][-1] == 799
     assert events(store, "manual_charge")[-1]["amount"] == 799
     assert len(rows(store, Fulfillment)) == 3
+    (mail,) = [j for j in rows(store, Job)
+               if j.idempotency_key == f"email-fulfillment-{rows(store, Fulfillment)[-1].id}-reshipped"]
+    assert "A charge of 7.99 USD is billed for it." in mail.payload["body"]
 
 
 def test_roles(store, admin, actors, settings, shop):

@@ -4,7 +4,8 @@ A fulfillment is created, pending, in the transaction that records an invoice as
 invoice bills products that ship (one per invoice). An agent — or a carrier's CSV file — then marks
 it shipped (carrier and tracking number required; the customer is emailed the tracking) and
 delivered. A pending one can be cancelled, and a sent one reshipped as a new fulfillment, with a
-charge only when the agent adds one. Reasons are required for both.
+charge only when the agent adds one. Reasons are required for both (kept on the timeline, not put
+in the email the customer gets for each).
 """
 
 from __future__ import annotations
@@ -208,22 +209,27 @@ def create_for_paid_invoice(session: Session, actor: Actor, invoice: Invoice,
 # --- shipped, delivered ----------------------------------------------------------------------------------
 
 
-def _shipped_email(session: Session, row: Fulfillment, order: Order) -> None:
+def _email(session: Session, row: Fulfillment, order: Order, key: str, subject: str, opening: str,
+           closing: list[str]) -> None:
+    """Tell the customer about a fulfillment (its items listed), when they have an email address."""
     to = invoices.customer_email(session, row.customer_id)
     if not to:
         return
     customer = session.get(Customer, row.customer_id)
     assert customer is not None
     body = "\n".join([
-        f"Hello {invoices.customer_name(customer)},", "",
-        f"Your order {order.number} is on its way:",
-        *[f"  {item_label(i)}" for i in row.items or []], "",
-        f"Carrier: {row.carrier}", f"Tracking number: {row.tracking_number}", "",
+        f"Hello {invoices.customer_name(customer)},", "", opening,
+        *[f"  {item_label(i)}" for i in row.items or []], "", *closing,
     ])
-    jobs.enqueue(session, JobKind.EMAIL, f"email-fulfillment-{row.id}-shipped-{row.tracking_number}",
-                 {"to": to, "subject": f"Your order {order.number} has shipped", "body": body,
-                  "customer_id": row.customer_id, "order": order.number},
+    jobs.enqueue(session, JobKind.EMAIL, key, {"to": to, "subject": subject, "body": body,
+                                               "customer_id": row.customer_id, "order": order.number},
                  customer_id=row.customer_id, max_attempts=5)
+
+
+def _shipped_email(session: Session, row: Fulfillment, order: Order) -> None:
+    _email(session, row, order, f"email-fulfillment-{row.id}-shipped-{row.tracking_number}",
+           f"Your order {order.number} has shipped", f"Your order {order.number} is on its way:",
+           [f"Carrier: {row.carrier}", f"Tracking number: {row.tracking_number}", ""])
 
 
 def _clean_carrier(value: str | None, field: str = "carrier") -> str | None:
@@ -351,6 +357,10 @@ def cancel_fulfillment(store: Store, actor: Actor, fulfillment_id: int, reason: 
         order = session.get(Order, row.order_id)
         assert order is not None
         cancel_pending(session, actor, row, order, text, now or utcnow())
+        _email(session, row, order, f"email-fulfillment-{row.id}-cancelled",
+               f"A shipment of your order {order.number} is cancelled",
+               f"We will not send this shipment of your order {order.number}:",
+               ["Nothing more is sent for it. Reply to this email if you did not expect this.", ""])
         return _info(session, row, order)
 
 
@@ -414,6 +424,11 @@ def reship_fulfillment(store: Store, actor: Actor, settings: Settings, fulfillme
         session.flush()
         record_event(session, actor, order.customer_id, EventType.FULFILLMENT_RESHIPPED, order=order.number,
                      fulfillment=row.id, reship_of=original.id, reason=text)
+        _email(session, row, order, f"email-fulfillment-{row.id}-reshipped",
+               f"We are sending your order {order.number} again",
+               f"We are sending these items of your order {order.number} again:",
+               [(f"A charge of {format_amount(charge, order.currency)} is billed for it." if charge is not None
+                 else "There is no charge for it.") + " You get the tracking number when it ships.", ""])
         info = _info(session, row, order)
         customer_ref, currency, number = customer.external_id, order.currency, order.number
     charged = None
