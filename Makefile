@@ -7,7 +7,7 @@ DEMO_CUSTOMERS ?= 5000
 # Test processes: one per core (each test has its own store, database and OS accounts).
 TEST_JOBS ?= auto
 
-.PHONY: run test lint install install-test demo clean
+.PHONY: run portal test lint install install-test demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: install
 
 run: demo
 	$(BIN)/agentdesk
+
+# The customer portal on the demo store, beside the console (`make run` in another terminal).
+portal: demo
+	$(BIN)/agentdesk portal
 
 test: install-test
 	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)

@@ -20,11 +20,14 @@ from agentdesk.db.store import Store
 def demo(desk: Desk, customers: int, seed: int, if_empty: bool) -> int:
     """build demo data in an empty store"""
     from agentdesk.demo import builder
+    from agentdesk.services.agents.identity import is_demo
 
     store = desk.store(create=True)
     url = desk.settings.database_url
     if if_empty and not builder.store_is_empty(store):
         output.echo(f"store already has data: {url}", err=True)
+        if is_demo(store) and (portal := _demo_portal_address(store)):
+            output.echo(f"customer links point at {portal} (`make portal` serves them there)", err=True)
         return 0
     with output.progress("building demo data", total=customers) as update:
         summary = builder.build_demo(store, customers, seed=seed, login=desk.login, progress=update)
