@@ -242,3 +242,21 @@ def test_roles_finance_may_not_quote_and_bad_input_is_named(store, actors, setti
     with pytest.raises(NotFound, match="no plan no-such-plan"):
         quoted(store, agent, ItemRequest("no-such-plan"))
     assert len(rows(store, Quote)) == 2
+
+
+def test_an_acceptance_that_crashed_is_claimable_after_ten_minutes_and_expirable(store, admin, settings, shop):
+    number = issued(store, admin)
+    with store.write(unrecorded="test fixture: an acceptance that crashed") as s:
+        s.execute(text("UPDATE quote SET accepting_at = :at"), {"at": NOW})
+    with pytest.raises(Conflict, match="being accepted by another agent"):
+        accept_quote(store, admin, settings, number, now=NOW + timedelta(minutes=9))
+    with pytest.raises(Conflict, match="being accepted"):
+        recall_quote(store, admin, number, now=NOW + timedelta(minutes=9))
+    done = accept_quote(store, admin, settings, number, now=NOW + timedelta(minutes=10))
+    assert done.accepted and len(rows(store, Order)) == 1
+
+    late = issued(store, admin, expires_on=NOW.date())
+    with store.write(unrecorded="test fixture: an acceptance that crashed") as s:
+        s.execute(text("UPDATE quote SET accepting_at = :at WHERE number = :n"), {"at": NOW, "n": late})
+    assert expire_quotes(store, now=NOW + timedelta(days=1)) == 1
+    assert rows(store, Quote, Quote.number == late)[0].status == "expired"
