@@ -13,8 +13,9 @@ worker (`run_due`); their URLs read back with `show_link`. The portal runs as it
 Timed: a bounded load generator (httpx over asyncio): `--clients` virtual customers, each with its own
 cookie jar, take requests from one shared budget of `--requests`: GET a link page (a random link), or with
 probability `--post-share` POST a billing-address change on a portal link (CSRF field and cookie from that
-client's earlier GET of the page, as a browser has them). Every answer must be 200. Prints requests/s and
-p50/p95/p99 latency, overall and per request kind.
+client's earlier GET of the page, as a browser has them). Every answer must be 200. Prints requests/s,
+p50/p95/p99 latency overall and per request kind, and the portal process's CPU time per request (the figure
+that does not depend on what else the machine is doing).
 """
 
 from __future__ import annotations
@@ -99,10 +100,12 @@ def customer_refs(store: Any, customers: int) -> list[str]:
         return list(session.execute(select(Customer.external_id).order_by(Customer.id).limit(customers)).scalars())
 
 
-def start_portal(url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_portal(url: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`agentdesk portal` in its own process, its output (errors included) in `log`."""
     agentdesk = Path(sys.executable).with_name("agentdesk")
-    process = subprocess.Popen([str(agentdesk), "--db", url, "portal", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL)
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(agentdesk), "--db", url, "portal", "--host", "127.0.0.1", "--port",
+                                    str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -163,6 +166,12 @@ async def load(urls: dict[str, list[str]], total: int, clients: int, post_share:
     return time.perf_counter() - started, latencies, statuses
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
@@ -185,22 +194,27 @@ def bench(url: str, data_dir: Path, args: argparse.Namespace) -> None:
     print(f"database        {url.split(':', 1)[0]}")
     print(f"setup           {args.customers:,} demo customers, links "
           f"{ {k: len(v) for k, v in urls.items()} } in {time.perf_counter() - started:.1f} s")
-    portal = start_portal(url, port, {**os.environ, "AGENTDESK_DATA_DIR": str(data_dir)})
+    log = data_dir.parent / f"portal-{port}.log"
+    portal = start_portal(url, port, {**os.environ, "AGENTDESK_DATA_DIR": str(data_dir)}, log)
     try:
+        cpu_before = cpu_seconds(portal.pid)
         elapsed, latencies, statuses = asyncio.run(load(urls, args.requests, args.clients, args.post_share, 14))
+        cpu = cpu_seconds(portal.pid) - cpu_before
     finally:
         portal.terminate()
         portal.wait(timeout=30)
     done = sum(len(v) for v in latencies.values())
     print(f"load            {done:,} requests from {args.clients} clients in {elapsed:.2f} s "
-          f"= {done / elapsed:,.0f} requests/s")
+          f"= {done / elapsed:,.0f} requests/s; the portal process used {cpu:.1f} s of CPU "
+          f"= {cpu / max(done, 1) * 1000:.1f} ms per request (load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs)")
     print(report("all", latencies["GET"] + latencies["POST"]))
     print(report("GET", latencies["GET"]))
     print(report("POST", latencies["POST"]))
     print(f"answers         {dict(statuses)}")
     wrong = {k: v for k, v in statuses.items() if not k.endswith(" 200")}
     if wrong:
-        raise SystemExit(f"answers other than 200: {wrong}")
+        raise SystemExit(f"answers other than 200: {wrong}; the portal's log: {log}")
 
 
 def main() -> None:
