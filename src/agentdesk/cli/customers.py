@@ -1,4 +1,4 @@
-"""`agentdesk customers search|show`."""
+"""`agentdesk customers search|show|membership-login|reset-password`."""
 
 from __future__ import annotations
 
@@ -116,3 +116,34 @@ def detail_lines(d: CustomerDetail) -> list[str]:
         for t in d.transactions
     ]
     return lines
+
+
+@customers.command("membership-login")
+@click.argument("customer", metavar="CUSTOMER")
+@click.argument("login", required=False, default=None)
+@click.option("--clear", is_flag=True, help="remove the login")
+@output.json_option
+@pass_desk
+def membership_login(desk: Desk, customer: str, login: str | None, clear: bool, as_json: bool) -> int:
+    """set (or --clear) the customer's login name on the membership site; never a password"""
+    from agentdesk.services.orders import entitlements
+
+    if clear == (login is not None):
+        raise CliError("give the LOGIN to set, or --clear to remove it")
+    value = entitlements.set_membership_login(desk.store(), desk.actor, customer, None if clear else login)
+    output.record({"customer": customer, "membership_login": value}, as_json=as_json,
+                  lines=lambda: [f"membership login of {visible(customer)}: {visible(value) if value else 'none'}"])
+    return 0
+
+
+@customers.command("reset-password")
+@click.argument("customer", metavar="CUSTOMER")
+@output.json_option
+@pass_desk
+def reset_password(desk: Desk, customer: str, as_json: bool) -> int:
+    """email the customer a link to set a new membership password (through the links queue)"""
+    from agentdesk.services.orders import entitlements
+
+    reset = entitlements.request_password_reset(desk.store(), desk.actor, desk.settings, customer)
+    output.record(reset.to_dict(), as_json=as_json, lines=lambda: [visible(reset.message)])
+    return 0
