@@ -246,3 +246,18 @@ def quoted_draft(store, actor) -> str:
 
     return create_quote(store, actor, OrderRequest("C-1", [ItemRequest("basic-m")]), expires_on=date(2026, 3, 31),
                         accept_by="customer", now=NOW).summary.number
+
+
+def test_a_blocked_customer_is_refused_without_being_told_why(store, admin, settings, shop):
+    from agentdesk.services.risk import blocklist
+
+    number = issued(store, admin)
+    token = quote_link(store, number)
+    blocklist.add_entry(store, admin, "email", "grace@example.com", "chargeback ring 42")
+    with pytest.raises(Conflict) as refused:
+        accept_quote_link(store, settings, token, now=NOW)
+    assert str(refused.value) == ("We cannot accept this quote online. Nothing was ordered or charged; please "
+                                  "contact us.")
+    assert rows(store, Order) == [] and "blocked_attempt" in event_types(store)
+    (q,) = rows(store, Quote)
+    assert (q.status, q.accepting_at, link_row(store, token).uses) == ("issued", None, 0)

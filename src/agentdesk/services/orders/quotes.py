@@ -60,10 +60,12 @@ from agentdesk.services.orders import create
 from agentdesk.services.orders.preview import quote
 from agentdesk.services.orders.requests import ItemOverrides, ItemRequest, OrderRequest, ShippingChoice
 from agentdesk.services.policy import service as policy
+from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
 EXPIRE_BATCH = 500
+CANNOT_ACCEPT_ONLINE = "We cannot accept this quote online. Nothing was ordered or charged; please contact us."
 
 
 def quote_number(quote_id: int) -> str:
@@ -595,6 +597,10 @@ def accept_as(store: Store, actor: Actor, settings: Settings, number: str, now: 
             try:
                 result = create.place_order(store, actor, settings, claim.request, expected_total=claim.total,
                                             now=now, within=link_order)
+            except blocklist.Blocked as exc:
+                if by_customer:  # the customer is not told what matched the blocklist
+                    raise Conflict(CANNOT_ACCEPT_ONLINE) from exc
+                raise
             except Conflict as exc:
                 raise Conflict(f"quote {claim.number} no longer holds at "
                                f"{format_amount(claim.total, claim.currency)} ({exc}); "
