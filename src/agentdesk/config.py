@@ -151,6 +151,10 @@ class StripeSettings(_Table):
     api_key: SecretStr
     base_url: str = "https://api.stripe.com"
     timeout: Seconds = 20.0
+    max_network_retries: int = Field(default=2, ge=0, le=5)
+    """The SDK's own retries (same idempotency key) on a connection error, a 409 or a 5xx."""
+    account: str = Field(default="", max_length=64)
+    """The Stripe account (`acct_…`) our Stripe Customer ids belong to; empty: named after the key."""
 
     @field_validator("api_key")
     @classmethod

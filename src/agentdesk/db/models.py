@@ -993,3 +993,46 @@ class PayoutRequest(SQLModel, table=True):
     decided_by: int | None = Field(default=None, foreign_key="agent.id")
     decided_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class StripeCustomer(SQLModel, table=True):
+    """The Stripe Customer of one of our customers in one Stripe account (created when first needed)."""
+
+    __tablename__ = "stripe_customer"
+    __table_args__ = (UniqueConstraint("customer_id", "account", name="uq_stripe_customer_account"),)
+    id: int = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    account: str = Field(max_length=64)
+    stripe_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GatewayEvent(SQLModel, table=True):
+    """A gateway's event (Stripe's `evt_…` id), kept once it is applied: a second delivery is a duplicate."""
+
+    __tablename__ = "gateway_event"
+    id: str = Field(primary_key=True, max_length=100)
+    gateway: str = Field(max_length=32)
+    type: str = Field(max_length=100)
+    received_via: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=200)
+
+
+class Dispute(SQLModel, table=True):
+    """A chargeback on one of our transactions, as the gateway last reported it."""
+
+    __tablename__ = "dispute"
+    id: int = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    transaction_id: int = Field(foreign_key="transaction.id", index=True)
+    gateway_ref: str = Field(max_length=100, unique=True)
+    amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=100)
+    status: str = Field(max_length=32)
+    due_by: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    """When the gateway last changed it (the time of the event that said so): an older event changes nothing."""

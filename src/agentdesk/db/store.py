@@ -75,7 +75,7 @@ class TimelineGuard:
                         models.TaxId, models.CreditMemo, models.Attachment, models.Mention, models.KycDocument,
                         models.AmlCheck, models.EddScore, models.Invoice, models.CouponRedemption,
                         models.AccountCharge, models.AffiliateCommission, models.Quote, models.ScheduledChange,
-                        models.Fulfillment, models.Link, models.PayoutRequest)
+                        models.Fulfillment, models.Link, models.PayoutRequest, models.Dispute)
         self.event_type = models.TimelineEvent
         self.customer_type = models.Customer
         self.unrecorded = unrecorded

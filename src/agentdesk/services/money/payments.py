@@ -246,9 +246,13 @@ def send_payout(store: Store, actor: Actor, settings: Settings, customer_ref: st
             instrument, token = (_default_instrument(session, customer.id) if instrument_id is None
                                  else _chosen_instrument(session, customer.id, instrument_id))
             website = get_row(session, Website, customer.website_id)
+            chosen = gateway_name(session, website, settings)
+            refusal = getattr(gateway_for(store, chosen, settings), "payout_refusal", None)
+            if refusal:
+                raise Conflict(refusal)
             txn = Transaction(customer_id=customer.id, instrument_id=instrument.id, type=TransactionType.CREDIT,
                               status=TransactionStatus.PENDING, amount=amount, currency=currency,
-                              gateway=gateway_name(session, website, settings), idempotency_key=key,
+                              gateway=chosen, idempotency_key=key,
                               agent_id=actor.agent_id)
             session.add(txn)
             session.flush()

@@ -27,7 +27,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Customer, CustomerEmail, Job, Order, PaymentInstrument, Transaction, utcnow
+from agentdesk.db.models import Customer, CustomerEmail, Dispute, Job, Order, PaymentInstrument, Transaction, utcnow
 from agentdesk.db.store import Store, get_row
 from agentdesk.domain import limits
 from agentdesk.domain.enums import (
@@ -147,10 +147,33 @@ def _plan(session: Session, txn: Transaction) -> RefundPlan:
         reason = "a void is already in progress"
     elif remaining <= 0:
         reason = "nothing left to refund"
+    elif (disputed := _dispute_refusal(session, txn.id)) is not None:
+        reason = disputed
     else:
         kind = RefundKind.REFUND if txn.settled else RefundKind.VOID
     return RefundPlan(txn.id, kind, txn.currency, txn.amount, refunded, pending, remaining, txn.settled, reason,
                       order, _instrument_label(session, txn.instrument_id))
+
+
+OPEN_DISPUTE = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+
+
+def _dispute_refusal(session: Session, txn_id: int) -> str | None:
+    """Why a disputed payment cannot be refunded: the chargeback already takes (or took) the money back,
+    so a refund would pay the customer twice."""
+    dispute = session.exec(select(Dispute).where(Dispute.transaction_id == txn_id,
+                                                 col(Dispute.status).in_((*OPEN_DISPUTE, "lost")))
+                           .order_by(col(Dispute.id).desc())).first()
+    if dispute is None:
+        return None
+    amount = format_amount(dispute.amount, dispute.currency)
+    if dispute.status == "lost":
+        return (f"the customer's bank took {amount} back in a chargeback ({dispute.reason}) that was lost: "
+                "a refund would pay them twice")
+    due = f", evidence due {format_utc(dispute.due_by)}" if dispute.due_by else ""
+    return (f"the customer disputed this payment with their bank ({dispute.reason}, {amount}, "
+            f"{dispute.status.replace('_', ' ')}{due}): a refund now would pay them twice; "
+            "answer the dispute in Stripe instead")
 
 
 def _get(session: Session, txn_id: int, lock: bool = False) -> Transaction:

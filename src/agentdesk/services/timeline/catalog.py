@@ -116,6 +116,8 @@ class EventType(StrEnum):
     PAYOUT_REQUEST_APPROVED = "payout_request_approved"
     PAYOUT_REQUEST_REJECTED = "payout_request_rejected"
     PASSWORD_CHANGED = "password_changed"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_UPDATED = "dispute_updated"
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ _BILLING = {
 _LINK = {"kind": ("str", True), "link": ("int", False), "requested_by": ("str", False)}
 """Every link event names the link and the agent who asked for it (the worker and the customer act later)."""
 _INVOICE = {"invoice": ("str", True), "amount": ("int", True), "currency": ("str", True), "order": ("str", False)}
+
+_DISPUTE = {"amount": ("int", True), "currency": ("str", True), "transaction": ("int", True),
+            "reason": ("str", True), "status": ("str", True), "due_by": ("str", False)}
+"""A chargeback as the gateway reported it; `due_by` is when evidence must reach the gateway (UTC)."""
 
 CATALOG: dict[EventType, EventSpec] = {
     EventType.BILLING_DATE_CHANGED: EventSpec(
@@ -418,6 +424,8 @@ CATALOG: dict[EventType, EventSpec] = {
         "Invoice marked paid outside", {**_INVOICE, "reference": ("str", True), "transaction": ("int", False)}
     ),
     EventType.INVOICE_WRITTEN_OFF: EventSpec("Invoice written off", {**_INVOICE, "reason": ("str", False)}),
+    EventType.DISPUTE_OPENED: EventSpec("Dispute opened", _DISPUTE),
+    EventType.DISPUTE_UPDATED: EventSpec("Dispute updated", _DISPUTE),
 }
 
 

@@ -1,117 +1,258 @@
-"""Stripe through its REST API with httpx: PaymentIntents, manual capture, cancel as void, refunds.
+"""Stripe through its official SDK: PaymentIntents on a Stripe Customer, manual capture, cancel as void, refunds.
 
-Every POST carries our idempotency key as `Idempotency-Key`. A request that
-times out raises `GatewayTimeout` (the caller re-sends the same key); a card
-error is a declined outcome; Stripe being unavailable (429, 5xx, connection
-refused) is a failed outcome worth retrying. In Stripe a captured payment can
-be refunded at once, so a sale or capture is reported as settled; an
-authorization is not, and can be voided.
+Rules from Stripe's API reference that this adapter keeps:
+- one API version, `STRIPE_API_VERSION`, sent as `Stripe-Version` on every request;
+- our idempotency key as `Idempotency-Key` on every POST (the SDK re-sends it on its own retries);
+- every PaymentIntent names its `customer`, and the saved PaymentMethod must be attached to that customer;
+- a charge we start with a saved method is merchant-initiated: `confirm=true, off_session=true`;
+- no card number is ever sent: a card is saved by the customer on Stripe's page (an add-card link);
+- Stripe cannot pay out to a card.
+
+Errors: a card error is declined (with Stripe's decline code); a card that needs the customer's
+authentication is declined with a message that sends the customer a pay-invoice link; an invalid request
+is a failure of ours, never "declined"; rate limits, 5xx and an unreachable Stripe are failures worth
+retrying; no answer in time raises `GatewayTimeout` (the caller re-sends the same key).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import stripe
 from pydantic import SecretStr
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from agentdesk.services.money.gateways.base import GatewayError, GatewayResult, GatewayTimeout, Outcome
 
 if TYPE_CHECKING:
     from agentdesk.config import StripeSettings
+    from agentdesk.db.store import Store
 
 log = logging.getLogger(__name__)
+
+STRIPE_API_VERSION = "2026-10-28.endive"
+"""The one Stripe API version we speak; changing it means reading Stripe's upgrade notes first."""
+
+NO_CARD_NUMBERS = "card numbers are not taken for Stripe websites: send the customer an add-card link"
+NO_PAYOUTS = ("Stripe cannot pay out to a customer's card: pay the customer another way "
+              "(a bank transfer recorded as a credit) or from a website whose gateway supports payouts")
+NEEDS_CUSTOMER = ("the customer's bank asks the customer to confirm this payment themselves "
+                  "(authentication required): send them a pay-invoice link to pay it on Stripe's page")
+NOT_SAVED = ("this card is not saved to the customer in Stripe, so Stripe will not charge it again: "
+             "send the customer an add-card link")
+KEY_METADATA = "agentdesk_key"
+"""Metadata on our PaymentIntents and refunds: our idempotency key, so an event finds its pending transaction."""
+
+T = TypeVar("T")
 
 
 class StripeGateway:
     name = "stripe"
+    can_pay_out = False
+    payout_refusal = NO_PAYOUTS
 
     def __init__(self, api_key: str | SecretStr = "", base_url: str = "https://api.stripe.com", timeout: float = 20.0,
-                 transport: httpx.BaseTransport | None = None):
+                 max_network_retries: int = 2, account: str = ""):
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if not key:
             raise GatewayError("the stripe gateway needs an api_key in [gateways.stripe]")
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), auth=(key, ""), timeout=timeout,
-                                   transport=transport)
+        self.account = account or f"key-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        self.client = stripe.StripeClient(
+            key,
+            base_addresses={"api": base_url.rstrip("/")},
+            stripe_version=STRIPE_API_VERSION,
+            max_network_retries=max_network_retries,
+            http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+        )
 
     @classmethod
     def from_settings(cls, settings: StripeSettings) -> StripeGateway:
-        return cls(api_key=settings.api_key, base_url=settings.base_url, timeout=settings.timeout)
+        return cls(api_key=settings.api_key, base_url=settings.base_url, timeout=settings.timeout,
+                   max_network_retries=settings.max_network_retries, account=settings.account)
 
-    def _post(self, path: str, data: dict[str, Any], idempotency_key: str) -> tuple[int, dict[str, Any]]:
+    # --- errors -------------------------------------------------------------------------------------------
+
+    def _call(self, what: str, call: Callable[[], T]) -> T | GatewayResult:
+        """`call()`, or the outcome Stripe's error means; a timeout raises `GatewayTimeout`."""
         try:
-            response = self.client.post(path, data=data, headers={"Idempotency-Key": idempotency_key})
-        except httpx.TimeoutException as exc:
-            log.warning("stripe: no answer to POST %s (key %s)", path, idempotency_key)
-            raise GatewayTimeout(f"stripe: no answer to {path}") from exc
-        except httpx.TransportError as exc:
-            log.warning("stripe unreachable for POST %s: %s", path, exc)
-            return 0, {"error": {"message": f"stripe unreachable: {exc}"}}
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": {"message": response.text[:200]}}
-        log.debug("stripe: POST %s (key %s) -> HTTP %d", path, idempotency_key, response.status_code)
-        return response.status_code, body
+            return call()
+        except stripe.CardError as exc:
+            return self._card_error(exc)
+        except stripe.InvalidRequestError as exc:
+            return GatewayResult(Outcome.FAILED, None,
+                                 f"Stripe refused the request to {what} as invalid (a problem with the request, "
+                                 f"not the card): {exc.user_message or exc.code or 'no reason given'}")
+        except stripe.IdempotencyError as exc:
+            return GatewayResult(Outcome.FAILED, None, f"Stripe refused to {what}: the idempotency key was already "
+                                                       f"used for a different request ({exc.user_message})")
+        except stripe.RateLimitError:
+            return GatewayResult(Outcome.FAILED, None, f"Stripe is limiting our requests; {what} again later")
+        except stripe.APIConnectionError as exc:
+            if _timed_out(exc):
+                log.warning("stripe: no answer to %s", what)
+                raise GatewayTimeout(f"stripe: no answer to {what}") from exc
+            log.warning("stripe unreachable to %s: %s", what, exc)
+            return GatewayResult(Outcome.FAILED, None, f"Stripe could not be reached to {what}; try again later")
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            raise GatewayError(f"Stripe refused our API key to {what}: {exc.user_message}") from exc
+        except stripe.APIError as exc:
+            return GatewayResult(Outcome.FAILED, None,
+                                 f"Stripe had an error ({exc.http_status}) to {what}; try again later")
+        except stripe.StripeError as exc:
+            return GatewayResult(Outcome.FAILED, None, f"Stripe could not {what}: {exc.user_message or exc}")
 
     @staticmethod
-    def _failure(status: int, body: dict[str, Any]) -> GatewayResult:
-        error = body.get("error") or {}
-        message = error.get("message") or error.get("code") or f"HTTP {status}"
-        if status == 0 or status == 429 or status >= 500:
-            return GatewayResult(Outcome.FAILED, None, message)
-        return GatewayResult(Outcome.DECLINED, None, message)
+    def _card_error(exc: stripe.CardError) -> GatewayResult:
+        error = exc.error
+        decline = (getattr(error, "decline_code", None) if error is not None else None) or exc.code
+        intent = getattr(error, "payment_intent", None) if error is not None else None
+        reference = intent.get("id") if isinstance(intent, dict) else None
+        if "authentication_required" in (exc.code, decline):
+            return GatewayResult(Outcome.DECLINED, reference, NEEDS_CUSTOMER)
+        return GatewayResult(Outcome.DECLINED, reference, f"{exc.user_message or 'card declined'} ({decline})")
 
-    def _intent(self, data: dict[str, Any], key: str, settled: bool) -> GatewayResult:
-        status, body = self._post("/v1/payment_intents", data, key)
-        if status != 200:
-            return self._failure(status, body)
-        wanted = "succeeded" if settled else "requires_capture"
-        if body.get("status") != wanted:
-            return GatewayResult(Outcome.DECLINED, body.get("id"), f"payment intent is {body.get('status')}")
-        return GatewayResult(Outcome.APPROVED, body["id"], None, settled)
+    # --- customers and saved cards ------------------------------------------------------------------------
+
+    def customer_for(self, store: Store, customer_id: int) -> str:
+        """Our customer's Stripe Customer id in this account, created the first time it is needed.
+
+        The create carries a key derived from our customer id, so two agents (or a crash and a retry) asking
+        at once get one Stripe Customer; the row's unique (customer, account) keeps one id here.
+        """
+        from agentdesk.db.models import StripeCustomer
+
+        def known() -> str | None:
+            with store.read() as session:
+                return session.exec(select(StripeCustomer.stripe_id).where(
+                    StripeCustomer.customer_id == customer_id, StripeCustomer.account == self.account)).first()
+
+        existing = known()
+        if existing:
+            return existing
+        created = self._call("create the Stripe customer", lambda: self.client.v1.customers.create(
+            {"metadata": {"agentdesk_customer": str(customer_id)}},
+            {"idempotency_key": f"stripe-customer-{customer_id}"}))
+        if isinstance(created, GatewayResult):
+            raise GatewayError(created.message or "Stripe did not create the customer")
+        try:
+            with store.write(unrecorded="a gateway reference, not customer data") as session:
+                session.add(StripeCustomer(customer_id=customer_id, account=self.account, stripe_id=created.id))
+        except IntegrityError:
+            again = known()
+            if again:
+                return again
+            raise
+        return created.id
+
+    def save_payment_method(self, store: Store, customer_id: int, payment_method: str) -> str:
+        """Attach a PaymentMethod the customer entered on Stripe's page to their Stripe Customer."""
+        stripe_customer = self.customer_for(store, customer_id)
+        attached = self._call("save the card", lambda: self.client.v1.payment_methods.attach(
+            payment_method, {"customer": stripe_customer},
+            {"idempotency_key": f"attach-{payment_method}-{stripe_customer}"}))
+        if isinstance(attached, GatewayResult):
+            raise GatewayError(attached.message or "Stripe did not save the card")
+        return attached.id
+
+    # --- the gateway protocol -----------------------------------------------------------------------------
+
+    def _intent(self, amount: int, currency: str, token: str, key: str, capture: str) -> GatewayResult:
+        method = self._call("look up the saved card", lambda: self.client.v1.payment_methods.retrieve(token))
+        if isinstance(method, GatewayResult):
+            return method
+        if not method.customer:
+            return GatewayResult(Outcome.FAILED, None, NOT_SAVED)
+        customer = method.customer if isinstance(method.customer, str) else method.customer.id
+        intent = self._call("charge the card", lambda: self.client.v1.payment_intents.create(
+            {"amount": amount, "currency": currency.lower(), "customer": customer, "payment_method": token,
+             "confirm": True, "off_session": True, "capture_method": capture,
+             "metadata": {KEY_METADATA: key}},
+            {"idempotency_key": key}))
+        if isinstance(intent, GatewayResult):
+            return intent
+        wanted = "succeeded" if capture == "automatic" else "requires_capture"
+        if intent.status == wanted:
+            return GatewayResult(Outcome.APPROVED, intent.id, None, capture == "automatic")
+        if intent.status == "processing":
+            raise GatewayTimeout(f"stripe: payment {intent.id} is still processing; its event will tell")
+        if intent.status == "requires_action":
+            return GatewayResult(Outcome.DECLINED, intent.id, NEEDS_CUSTOMER)
+        error = intent.last_payment_error
+        reason = (error.message if error is not None else None) or f"payment is {intent.status}"
+        return GatewayResult(Outcome.DECLINED, intent.id, reason)
 
     def sale(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
-        return self._intent({"amount": amount, "currency": currency.lower(), "payment_method": token,
-                             "confirm": "true", "capture_method": "automatic"}, idempotency_key, settled=True)
+        return self._intent(amount, currency, token, idempotency_key, "automatic")
 
     def authorize(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
-        return self._intent({"amount": amount, "currency": currency.lower(), "payment_method": token,
-                             "confirm": "true", "capture_method": "manual"}, idempotency_key, settled=False)
+        return self._intent(amount, currency, token, idempotency_key, "manual")
 
     def capture(self, *, reference: str, amount: int, idempotency_key: str) -> GatewayResult:
-        status, body = self._post(f"/v1/payment_intents/{reference}/capture", {"amount_to_capture": amount},
-                                  idempotency_key)
-        if status != 200:
-            return self._failure(status, body)
-        return GatewayResult(Outcome.APPROVED, body["id"], None, True)
+        intent = self._call("capture the payment", lambda: self.client.v1.payment_intents.capture(
+            reference, {"amount_to_capture": amount}, {"idempotency_key": idempotency_key}))
+        if isinstance(intent, GatewayResult):
+            return intent
+        return GatewayResult(Outcome.APPROVED, intent.id, None, True)
 
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
-        status, body = self._post(f"/v1/payment_intents/{reference}/cancel", {}, idempotency_key)
-        if status != 200:
-            return self._failure(status, body)
-        return GatewayResult(Outcome.APPROVED, body["id"])
+        intent = self._call("cancel the payment", lambda: self.client.v1.payment_intents.cancel(
+            reference, {}, {"idempotency_key": idempotency_key}))
+        if isinstance(intent, GatewayResult):
+            return intent
+        return GatewayResult(Outcome.APPROVED, intent.id)
 
     def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> GatewayResult:
-        status, body = self._post("/v1/refunds", {"payment_intent": reference, "amount": amount}, idempotency_key)
-        if status != 200:
-            return self._failure(status, body)
-        if body.get("status") not in ("succeeded", "pending"):
-            return GatewayResult(Outcome.DECLINED, body.get("id"), f"refund is {body.get('status')}")
-        return GatewayResult(Outcome.APPROVED, body["id"], None, True)
+        refund = self._call("refund the payment", lambda: self.client.v1.refunds.create(
+            {"payment_intent": reference, "amount": amount, "metadata": {KEY_METADATA: idempotency_key}},
+            {"idempotency_key": idempotency_key}))
+        if isinstance(refund, GatewayResult):
+            return refund
+        if refund.status not in ("succeeded", "pending"):
+            return GatewayResult(Outcome.DECLINED, refund.id, f"Stripe reports the refund as {refund.status}")
+        return GatewayResult(Outcome.APPROVED, refund.id, None, True)
 
     def tokenize_card(self, number: str, exp_month: int, exp_year: int) -> tuple[str, str]:
-        """A PaymentMethod for the card: (its id, Stripe's card fingerprint)."""
-        status, body = self._post("/v1/payment_methods", {
-            "type": "card", "card[number]": number, "card[exp_month]": exp_month, "card[exp_year]": exp_year,
-        }, f"pm-{uuid.uuid4().hex}")
-        if status != 200:
-            raise GatewayError(self._failure(status, body).message or "stripe refused the card")
-        fingerprint = (body.get("card") or {}).get("fingerprint")
-        return body["id"], fingerprint or hashlib.sha256(f"stripe-card:{number}".encode()).hexdigest()[:32]
+        """Refused: sending card numbers needs Stripe's raw card data access and puts this host in PCI SAQ D."""
+        raise GatewayError(NO_CARD_NUMBERS)
 
     def payout(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> GatewayResult:
-        raise GatewayError("stripe cannot pay out to a customer's card; use a gateway that supports payouts")
+        raise GatewayError(NO_PAYOUTS)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    def events_after(self, cursor: str | None, types: list[str]) -> list[dict[str, Any]]:
+        """The events of `types` newer than the event `cursor`, oldest first (all Stripe still keeps when there
+        is no cursor yet). Stripe lists newest first; `ending_before` pages towards newer events."""
+        pages: list[list[dict[str, Any]]] = []
+        params: dict[str, Any] = {"limit": 100, "types": types}
+        if cursor:
+            params["ending_before"] = cursor
+        while True:
+            page = self._call("list events", lambda: self.client.v1.events.list(params))  # type: ignore[arg-type]
+            if isinstance(page, GatewayResult):
+                raise GatewayError(page.message or "Stripe did not list its events")
+            data = [event.to_dict() for event in page.data]
+            pages.append(data)
+            if not page.has_more or not data:
+                break
+            if cursor:
+                params["ending_before"] = data[0]["id"]
+            else:
+                params["starting_after"] = data[-1]["id"]
+        if cursor:
+            return [event for page_ in pages for event in reversed(page_)]
+        return [event for page_ in reversed(pages) for event in reversed(page_)]
+
+
+def _timed_out(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.TimeoutException | TimeoutError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
