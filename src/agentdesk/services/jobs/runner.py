@@ -25,7 +25,8 @@ from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.links import generate
 from agentdesk.services.links import read as links
-from agentdesk.services.money import payments, refunds, settlement
+from agentdesk.services.money import payments, refunds, settlement, stripe_events
+from agentdesk.services.money.gateways import GatewayError, GatewayTimeout
 from agentdesk.services.orders import quotes
 from agentdesk.services.risk import blocklist
 from agentdesk.services.timeline import checkpoints
@@ -134,6 +135,11 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
     report = WorkReport()
     quotes.expire_quotes(store, now)
     links.expire_links(store, now)
+    if settings.gateways.stripe is not None:
+        try:
+            stripe_events.poll_events(store, settings)
+        except (GatewayError, GatewayTimeout) as exc:
+            report.messages.append(f"Stripe's events were not read this time: {exc}")
     for _ in range(limit):
         job = jobs.claim(store, now)
         if job is None:
