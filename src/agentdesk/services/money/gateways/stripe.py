@@ -111,7 +111,7 @@ class StripeGateway:
         error = exc.error
         decline = (getattr(error, "decline_code", None) if error is not None else None) or exc.code
         intent = getattr(error, "payment_intent", None) if error is not None else None
-        reference = intent.get("id") if isinstance(intent, dict) else None
+        reference = intent.get("id") if isinstance(intent, dict) else getattr(intent, "id", None)
         if "authentication_required" in (exc.code, decline):
             return GatewayResult(Outcome.DECLINED, reference, NEEDS_CUSTOMER)
         return GatewayResult(Outcome.DECLINED, reference, f"{exc.user_message or 'card declined'} ({decline})")
