@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, text
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Customer, PaymentInstrument, Transaction
+from agentdesk.db.models import Customer, PaymentInstrument, StripeCustomer, Transaction
 from agentdesk.domain.errors import InvalidInput
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import payments, refunds
 from agentdesk.services.money.gateways import GatewayError, GatewayTimeout, Outcome
-from agentdesk.services.money.gateways.stripe import StripeGateway
+from agentdesk.services.money.gateways.stripe import NEEDS_CUSTOMER, NOT_SAVED, StripeGateway
 
 from ..conftest import customer_input
 
@@ -54,7 +54,8 @@ def localstripe(tmp_path_factory):
     proc.wait(10)
 
 
-def card(url: str, number: str) -> str:
+def card(url: str, number: str, attached: bool = True) -> str:
+    """A PaymentMethod made directly on localstripe (as Stripe's own page would), attached to a new customer."""
     response = httpx.post(
         f"{url}/v1/payment_methods",
         auth=(KEY, ""),
@@ -67,12 +68,16 @@ def card(url: str, number: str) -> str:
         },
     )
     response.raise_for_status()
-    return response.json()["id"]
+    pm = response.json()["id"]
+    if attached:
+        customer = httpx.post(f"{url}/v1/customers", auth=(KEY, ""), data={}).json()["id"]
+        httpx.post(f"{url}/v1/payment_methods/{pm}/attach", auth=(KEY, ""), data={"customer": customer})
+    return pm
 
 
 @pytest.fixture
 def gateway(localstripe):
-    return StripeGateway(api_key=KEY, base_url=localstripe, timeout=5)
+    return StripeGateway(api_key=KEY, base_url=localstripe, timeout=5, max_network_retries=0)
 
 
 def test_authorize_capture_and_refunds(gateway, localstripe):
@@ -84,6 +89,8 @@ def test_authorize_capture_and_refunds(gateway, localstripe):
     partial = gateway.refund(reference=auth.reference, amount=1_500, currency="USD", idempotency_key="r-1")
     rest = gateway.refund(reference=auth.reference, amount=3_500, currency="USD", idempotency_key="r-2")
     assert partial.approved and rest.approved and partial.reference != rest.reference
+    intent = httpx.get(f"{localstripe}/v1/payment_intents/{auth.reference}", auth=(KEY, "")).json()
+    assert intent["customer"].startswith("cus_") and intent["metadata"] == {"agentdesk_key": "a-1"}
 
 
 def test_void_and_sale(gateway, localstripe):
@@ -100,35 +107,36 @@ def test_declined_card_and_errors(gateway, localstripe):
     )
     assert declined.outcome is Outcome.DECLINED and declined.message
     missing = gateway.refund(reference="pi_doesnotexist", amount=1, currency="USD", idempotency_key="r-x")
-    assert missing.outcome is Outcome.DECLINED
+    assert missing.outcome is Outcome.FAILED and "not the card" in missing.message
+    loose = gateway.sale(amount=900, currency="USD", token=card(localstripe, "4242424242424242", attached=False),
+                         idempotency_key="s-3")
+    assert loose.outcome is Outcome.FAILED and loose.message == NOT_SAVED
     with pytest.raises(GatewayError):
         gateway.payout(amount=1, currency="USD", token="pm_x", idempotency_key="p-1")
+    with pytest.raises(GatewayError, match="add-card link"):
+        gateway.tokenize_card("4242424242424242", 12, 2031)
     with pytest.raises(GatewayError):
         StripeGateway(api_key="")
 
 
-def test_idempotency_key_header_is_sent(localstripe):
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers.get("Idempotency-Key"))
-        return httpx.Response(200, json={"id": "re_1", "status": "succeeded"})
-
-    gateway = StripeGateway(api_key=KEY, base_url="https://stripe.invalid", transport=httpx.MockTransport(handler))
-    gateway.refund(reference="pi_1", amount=100, currency="USD", idempotency_key="refund-42")
-    assert seen == ["refund-42"]
+def test_a_card_needing_authentication_sends_the_customer_a_link(gateway, localstripe):
+    needs = gateway.sale(amount=900, currency="USD", token=card(localstripe, "4000002500003155"),
+                         idempotency_key="s-3ds")
+    assert needs.outcome is Outcome.DECLINED and needs.message == NEEDS_CUSTOMER
 
 
 def test_unreachable_and_slow_stripe(localstripe):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    down = StripeGateway(api_key=KEY, base_url=f"http://127.0.0.1:{closed}", timeout=2)
-    assert down.refund(reference="pi_1", amount=1, currency="USD", idempotency_key="k").outcome is Outcome.FAILED
+    down = StripeGateway(api_key=KEY, base_url=f"http://127.0.0.1:{closed}", timeout=2, max_network_retries=0)
+    failed = down.refund(reference="pi_1", amount=1, currency="USD", idempotency_key="k")
+    assert failed.outcome is Outcome.FAILED and "could not be reached" in failed.message
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
-    slow = StripeGateway(api_key=KEY, base_url=f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5)
+    slow = StripeGateway(api_key=KEY, base_url=f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5,
+                         max_network_retries=0)
     with pytest.raises(GatewayTimeout):
         slow.sale(amount=1, currency="USD", token="pm_x", idempotency_key="k2")
     server.close()
@@ -159,9 +167,13 @@ def test_our_rules_hold_where_localstripe_enforces_none(sqlite_store, tmp_path, 
                 brand="Visa",
                 last4="4242",
                 is_primary=True,
-                gateway_token=card(localstripe, "4242424242424242"),
+                gateway_token=card(localstripe, "4242424242424242", attached=False),
             )
         )
+        token = s.execute(select(PaymentInstrument.gateway_token)).scalar_one()
+    StripeGateway(api_key=KEY, base_url=localstripe).save_payment_method(store, cid, token)
+    with store.read() as s:
+        assert s.execute(select(StripeCustomer.stripe_id)).scalar_one().startswith("cus_")
     paid = payments.collect_payment(store, admin, settings, "C-1", 3_000, "USD")
     assert paid.ok
     with store.read() as s:
