@@ -9,6 +9,7 @@ from agentdesk.config import load_settings
 from agentdesk.db.models import Customer, PaymentInstrument, StripeCustomer, Transaction
 from agentdesk.domain.enums import Role, TransactionStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.validation import CardInput
 from agentdesk.services.customers import records as customers
 from agentdesk.services.money import instruments, payments
 from agentdesk.services.money.gateways import GatewayError, GatewayTimeout, Outcome
@@ -184,6 +185,12 @@ def test_an_agent_cannot_type_a_card_number_for_a_stripe_website(store, tmp_path
     assert NO_CARD_NUMBERS in str(refused.value.fields)
     with store.read() as s:
         assert s.execute(select(func.count()).select_from(PaymentInstrument)).scalar_one() == before
+    with pytest.raises(InvalidInput) as refused:
+        customers.create_customer(store, admin, customer_input(external_id="C-2", card=CardInput(
+            "4242424242424242", "12/31", False)), settings)
+    assert NO_CARD_NUMBERS in str(refused.value.fields)
+    with store.read() as s:
+        assert s.execute(select(func.count()).select_from(Customer)).scalar_one() == 1
     assert not any("4242424242424242" in str(r["params"]) for r in contract.requests)
 
 
