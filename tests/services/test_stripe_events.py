@@ -124,3 +124,27 @@ def test_a_webhook_is_taken_only_with_stripes_signature():
         stripe_events.event_from_webhook(payload.replace(b"w1", b"w2"), f"t={stamp},v1={signature}", secret)
     with pytest.raises(GatewayError, match="not a webhook signed by Stripe"):
         stripe_events.event_from_webhook(payload, f"t={stamp - 3600},v1={signature}", secret)
+
+
+def test_a_cursor_stripe_no_longer_keeps_reads_every_kept_event_once(store, tmp_path, contract):  # noqa: F811
+    admin, settings = stripe_customer(store, tmp_path, contract)
+    paid = payments.collect_payment(store, admin, settings, "C-1", 3_000, "USD")
+    with store.read() as s:
+        pi = s.get(Transaction, paid.transaction_id).gateway_ref
+    opened = contract.add_event("charge.dispute.created", dispute_object(pi, "needs_response"), created=T0)
+    assert stripe_events.handle_event(store, settings, opened, "webhook").endswith("opened (needs_response)")
+    contract.add_event("customer.created", {"id": "cus_x", "object": "customer"}, created=T0 + 1)
+    lost = contract.add_event("charge.dispute.updated", dispute_object(pi, "lost", None), created=T0 + 90)
+    with store.write() as s:
+        s.merge(Setting(key=stripe_events.CURSOR, value="evt_older_than_30_days"))
+    assert stripe_events.poll_events(store, settings) == 1
+    with store.read() as s:
+        assert s.get(Setting, stripe_events.CURSOR).value == lost["id"]
+        assert s.execute(select(Dispute.status)).scalar_one() == "lost"
+        assert count(store, GatewayEvent) == 2
+    assert [e.attributes["status"] for e in events_of(store, "dispute_updated")] == ["lost"]
+    with pytest.raises(Conflict, match=r"chargeback \(fraudulent\) that was lost: a refund would pay them twice"):
+        refunds.refund_transaction(store, admin, settings, paid.transaction_id)
+    requested = [r["params"] for r in contract.requests if r["path"] == "/v1/events"]
+    assert requested[0]["ending_before"] == "evt_older_than_30_days" and "ending_before" not in requested[1]
+    assert contract.violations == []

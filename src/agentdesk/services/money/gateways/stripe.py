@@ -226,14 +226,26 @@ class StripeGateway:
     # --- events -------------------------------------------------------------------------------------------
 
     def events_after(self, cursor: str | None, types: list[str]) -> list[dict[str, Any]]:
-        """The events of `types` newer than the event `cursor`, oldest first (all Stripe still keeps when there
-        is no cursor yet). Stripe lists newest first; `ending_before` pages towards newer events."""
+        """The events of `types` newer than the event `cursor`, oldest first: all Stripe still keeps (30 days) when
+        there is no cursor yet or Stripe no longer knows it. Stripe lists newest first; `ending_before` pages
+        towards newer events."""
         pages: list[list[dict[str, Any]]] = []
         params: dict[str, Any] = {"limit": 100, "types": types}
         if cursor:
             params["ending_before"] = cursor
+        def list_page() -> Any:
+            try:
+                return self.client.v1.events.list(params)  # type: ignore[arg-type]
+            except stripe.InvalidRequestError as exc:
+                if cursor and exc.code == "resource_missing":
+                    return None
+                raise
+
         while True:
-            page = self._call("list events", lambda: self.client.v1.events.list(params))  # type: ignore[arg-type]
+            page = self._call("list events", list_page)
+            if page is None:
+                log.warning("stripe: event %s is no longer kept; reading every event Stripe still keeps", cursor)
+                return self.events_after(None, types)
             if isinstance(page, GatewayResult):
                 raise GatewayError(page.message or "Stripe did not list its events")
             data = [event.to_dict() for event in page.data]
