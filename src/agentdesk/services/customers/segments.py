@@ -65,8 +65,8 @@ def create_segment(store: Store, actor: Actor, name: str, query: CustomerQuery, 
     if actor.agent_id is None:
         raise InvalidInput("System cannot own a segment")
     name = _name(name)
-    clean_line(query.search, "search", limits.SEARCH)
-    definition = CustomerQuery.from_dict(query.to_dict()).to_dict()
+    search = clean_line(query.search, "search", limits.SEARCH)
+    definition = CustomerQuery.from_dict({**query.to_dict(), "search": search or ""}).to_dict()
     with store.write() as session:
         mine = select(SavedSegment).where(SavedSegment.owner_agent_id == actor.agent_id, SavedSegment.name == name)
         if session.exec(mine).first():
