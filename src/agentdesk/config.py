@@ -155,6 +155,9 @@ class StripeSettings(_Table):
     """The SDK's own retries (same idempotency key) on a connection error, a 409 or a 5xx."""
     account: str = Field(default="", max_length=64)
     """The Stripe account (`acct_…`) our Stripe Customer ids belong to; empty: named after the key."""
+    webhook_secret: SecretStr | None = None
+    """The signing secret (`whsec_…`) of the portal's Stripe webhook endpoint; without it the portal takes no
+    webhooks (the worker still polls Stripe's events)."""
 
     @field_validator("api_key")
     @classmethod

@@ -24,7 +24,7 @@ from agentdesk.services.jobs.runner import run_due
 from agentdesk.services.links import access, generate, strategies
 from agentdesk.services.links.generate import link_url
 from agentdesk.services.links.read import list_links, revoke_link, send_link, show_link
-from agentdesk.services.links.requests import STRIPE_CARD_PAGES, LinkRequest, request_link
+from agentdesk.services.links.requests import STRIPE_NO_PAYOUT, LinkRequest, request_link
 from agentdesk.services.links.tokens import token_hash
 from agentdesk.services.money import instruments
 from agentdesk.services.orders.entitlements import set_membership_login
@@ -448,16 +448,18 @@ def test_password_reset_needs_a_membership_login(store, actors, settings, shop):
     assert shown.expires_at - shown.ready_at == timedelta(hours=2)  # type: ignore[operator]
 
 
-def test_card_pages_are_refused_for_stripe_websites(store, actors, settings, shop):
+def test_card_pages_for_stripe_websites_are_stripe_hosted_and_payouts_refused(store, actors, settings, shop):
     cara = actors[Role.AGENT]
     add_website(store, "stripe-shop")
     with store.write() as s:
         s.execute(update(Website).where(Website.code == "stripe-shop").values(gateway="stripe"))
     customers.create_customer(store, actors[Role.ADMIN], customer_input(external_id="S-1", website="stripe-shop"))
-    for kind, extra in [(LinkKind.DEPOSIT, {"amounts": (100,)}), (LinkKind.ADD_CARD, {}), (LinkKind.PORTAL, {})]:
-        with pytest.raises(Conflict, match=re.escape(STRIPE_CARD_PAGES)):
-            request_link(store, cara, settings, "S-1", LinkRequest(kind, **extra))
-    assert request_link(store, cara, settings, "S-1", LinkRequest(LinkKind.KYC)).status == LinkStatus.QUEUED
+    with pytest.raises(Conflict, match=re.escape(STRIPE_NO_PAYOUT)):
+        request_link(store, cara, settings, "S-1", LinkRequest(LinkKind.PAYOUT, maximum=100))
+    for kind, extra in [(LinkKind.DEPOSIT, {"amounts": (100,)}), (LinkKind.ADD_CARD, {}), (LinkKind.PORTAL, {}),
+                        (LinkKind.KYC, {})]:
+        queued = request_link(store, cara, settings, "S-1", LinkRequest(kind, **extra))  # type: ignore[arg-type]
+        assert queued.status == LinkStatus.QUEUED and queued.options["hosted_by"] == "stripe"
 
 
 def test_email_needs_a_primary_address(store, actors, settings, shop):

@@ -946,6 +946,10 @@ class Link(SQLModel, table=True):
     agent_label: str = Field(max_length=limits.LOGIN)
     """Who asked for it; named on every step's timeline event."""
     job_id: int | None = Field(default=None, foreign_key="job.id")
+    gateway_ref: str | None = Field(default=None, max_length=100)
+    """A Stripe website's link: the Stripe object behind it (checkout, billing portal or identity session)."""
+    hosted_url: str | None = Field(default=None, max_length=2000)
+    """A Stripe website's link: Stripe's page for it, the link's URL (no token of ours)."""
     created_at: datetime = Field(default_factory=utcnow)
     ready_at: datetime | None = None
     sent_at: datetime | None = None

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,8 +37,11 @@ from agentdesk.services.links import (
     customer_password,
     customer_quotes,
     customer_site,
+    stripe_hosted,
 )
 from agentdesk.services.links.access import LinkUnavailable, LinkUsed, OpenLink
+from agentdesk.services.money import stripe_events
+from agentdesk.services.money.gateways import GatewayError, GatewayTimeout
 
 log = logging.getLogger("agentdesk.portal")
 T = TypeVar("T")
@@ -63,6 +66,10 @@ TOO_MANY = ("Too many attempts", "Too many links that are not valid were tried f
             "in ten minutes.")
 BROKEN = ("Something went wrong", "Something went wrong on our side and nothing was changed. Try again later, "
           "or contact us.")
+STRIPE_DOWN = ("Try again in a minute", "Your account page at our payment provider could not be opened just now. "
+               "Nothing was changed; try the link again in a minute.")
+WEBHOOK_MAX = 1_000_000
+"""Bytes of a Stripe webhook body we read; Stripe's events are far smaller."""
 BAD_FORM = ("Form not readable", "The form could not be read. Go back, reload the page and try again.")
 
 CARD_FIELDS = ("number", "expiry", "name")
@@ -237,6 +244,14 @@ class Portal:
             link = await self.run(access.open_link, self.store, token)
             if link.used:
                 raise LinkUsed()
+            if link.kind is LinkKind.PORTAL and link.options.get(stripe_hosted.HOSTED_BY) == "stripe":
+                try:
+                    url = await self.run(stripe_hosted.portal_redirect, self.store, self.settings, token)
+                except (GatewayError, GatewayTimeout) as exc:
+                    log.warning("stripe billing portal for link %s: %s", link.id, exc)
+                    raise Problem(503, STRIPE_DOWN) from exc
+                if url:
+                    return RedirectResponse(url, status_code=303)
             return await self.show(request, token, link)
 
         return await self.guarded(request, work)
@@ -309,6 +324,29 @@ class Portal:
         if link.kind is LinkKind.KYC:
             return f"document_{key}"
         return ALIASES.get(key, key)
+
+    async def stripe_webhook(self, request: Request) -> Response:
+        """Stripe's signed events (`POST /webhooks/stripe`): no CSRF and no guessing limit apply, the signature
+        is the authority; applied by the same handler as the worker's polling, once per event id."""
+        stripe = self.settings.gateways.stripe
+        if stripe is None or stripe.webhook_secret is None:
+            return PlainTextResponse("Stripe webhooks are not taken here", status_code=404)
+        if int(request.headers.get("content-length") or 0) > WEBHOOK_MAX:
+            return PlainTextResponse("too large", status_code=413)
+        body = await request.body()
+        if len(body) > WEBHOOK_MAX:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            event = stripe_events.event_from_webhook(body, request.headers.get("stripe-signature", ""),
+                                                     stripe.webhook_secret.get_secret_value())
+        except GatewayError:
+            log.warning("a Stripe webhook with a bad signature from %s", self.address(request))
+            return PlainTextResponse("bad signature", status_code=400)
+        try:
+            await self.run(stripe_events.handle_event, self.store, self.settings, event, "webhook")
+        except InvalidInput:
+            return PlainTextResponse("not a Stripe event", status_code=400)
+        return JSONResponse({"received": True})
 
     async def stylesheet(self, request: Request) -> Response:
         return Response(self.css, media_type="text/css")
@@ -538,6 +576,7 @@ def create_app(store: Store, settings: Settings, limiter: security.GuessLimit | 
         Route("/healthz", portal.health, methods=["GET"]),
         Route("/static/portal.css", portal.stylesheet, methods=["GET"]),
         Route("/l/{token}", portal.link_page, methods=["GET"]),
+        Route("/webhooks/stripe", portal.stripe_webhook, methods=["POST"]),
         Route("/l/{token}/{action}", portal.form_post, methods=["POST"]),
         Route("/l/{token}/{action}", portal.form_address, methods=["GET"]),
     ]

@@ -19,7 +19,9 @@ from agentdesk.db.store import Store
 from agentdesk.domain.enums import SERVABLE_LINKS, SINGLE_USE_LINKS, JobKind, LinkKind, LinkStatus, QuoteStatus
 from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.jobs import queue as jobs
+from agentdesk.services.links import stripe_hosted
 from agentdesk.services.links.tokens import new_nonce, token_for, token_hash
+from agentdesk.services.money.gateways import GatewayTimeout
 from agentdesk.services.policy import service as policy
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event, service_key
@@ -28,6 +30,8 @@ URL_LINE = "<the link>"
 """The line of a link email's stored body that the runner replaces with the URL when it sends."""
 NO_PORTAL = "no portal address is set: an admin sets it with `agentdesk policy set portal_base_url URL`"
 EMAIL_ATTEMPTS = 5
+STRIPE_RETRY = timedelta(minutes=2)
+"""When Stripe could not be reached to make a link's page, the generate job tries again (same Idempotency-Key)."""
 
 PURPOSES: dict[LinkKind, str] = {
     LinkKind.KYC: "upload the identity documents we need",
@@ -106,6 +110,10 @@ def generate_link(store: Store, settings: Settings, job: jobs.JobInfo, now: date
     email is queued when one was asked for. A link revoked meanwhile is left alone."""
     now = now or utcnow()
     link_id = int(job.payload["link_id"])
+    try:
+        page = stripe_hosted.make_page(store, settings, link_id, now)
+    except GatewayTimeout as exc:
+        raise jobs.RetryLater(str(exc), STRIPE_RETRY) from exc
     with store.write() as session:
         link = session.exec(select(Link).where(Link.id == link_id).with_for_update()).one_or_none()
         if link is None:
@@ -114,6 +122,10 @@ def generate_link(store: Store, settings: Settings, job: jobs.JobInfo, now: date
             return {"link": link_id, "skipped": f"the link is {link.status.value}"}
         if policy.portal_base_url(session) is None:
             return _fail(session, link, NO_PORTAL, now)
+        if isinstance(page, str):
+            return _fail(session, link, page, now)
+        if page is not None:
+            return _ready(session, link, now, page.expires_at, page)
         expires = now + timedelta(hours=policy.link_expiry_hours(session, link.kind.value))
         if link.kind == LinkKind.QUOTE:
             end, problem = _quote_end(session, link)
@@ -125,17 +137,27 @@ def generate_link(store: Store, settings: Settings, job: jobs.JobInfo, now: date
         nonce = new_nonce()
         link.token_nonce = nonce
         link.token_hash = token_hash(token_for(service_key(session), nonce))
-        link.expires_at, link.status, link.ready_at, link.updated_at = expires, LinkStatus.READY, now, now
-        link.error = None
-        session.add(link)
-        record_event(session, SYSTEM, link.customer_id, EventType.LINK_READY, kind=link.kind.value, link=link.id,
-                     requested_by=link.agent_label, expires=expires.isoformat())
-        result: dict[str, Any] = {"link": link.id, "status": LinkStatus.READY.value, "expires": expires.isoformat()}
-        if link.email_to:
-            email = enqueue_email(session, link, link.email_to, f"email-link-{link.id}")
-            session.flush()
-            result["email_job"] = email.id
-        return result
+        return _ready(session, link, now, expires, None)
+
+
+def _ready(session: Session, link: Link, now: datetime, expires: datetime,
+           page: stripe_hosted.HostedPage | None) -> dict[str, Any]:
+    """The link is ready (LINK_READY, never with its URL) and its email queued when one was asked for."""
+    if page is not None:
+        link.gateway_ref, link.hosted_url = page.gateway_ref, page.url
+    link.expires_at, link.status, link.ready_at, link.updated_at = expires, LinkStatus.READY, now, now
+    link.error = None
+    session.add(link)
+    record_event(session, SYSTEM, link.customer_id, EventType.LINK_READY, kind=link.kind.value, link=link.id,
+                 requested_by=link.agent_label, expires=expires.isoformat())
+    result: dict[str, Any] = {"link": link.id, "status": LinkStatus.READY.value, "expires": expires.isoformat()}
+    if page is not None:
+        result["gateway_ref"] = page.gateway_ref
+    if link.email_to:
+        email = enqueue_email(session, link, link.email_to, f"email-link-{link.id}")
+        session.flush()
+        result["email_job"] = email.id
+    return result
 
 
 def fail_link(store: Store, link_id: int, message: str, now: datetime | None = None) -> None:
@@ -152,15 +174,18 @@ def email_body(store: Store, payload: dict[str, Any], now: datetime | None = Non
     now = now or utcnow()
     with store.read() as session:
         link = session.get(Link, int(payload["link_id"]))
-        if (link is None or link.status not in SERVABLE_LINKS or link.token_nonce is None
-                or link.expires_at is None or _aware(link.expires_at) <= now):
+        if (link is None or link.status not in SERVABLE_LINKS or link.expires_at is None
+                or _aware(link.expires_at) <= now):
             return None
         if link.kind in SINGLE_USE_LINKS and link.uses > 0:
             return None
         base = policy.portal_base_url(session)
-        if base is None:
+        if link.hosted_url and link.kind in stripe_hosted.MADE_AT_GENERATION:
+            url = link.hosted_url
+        elif base is None or link.token_nonce is None:
             return None
-        url = link_url(base, token_for(store.key, link.token_nonce))
+        else:
+            url = link_url(base, token_for(store.key, link.token_nonce))
     lines = str(payload["body"]).split("\n")
     return "\n".join(url if line == URL_LINE else line for line in lines)
 

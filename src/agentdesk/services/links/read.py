@@ -21,6 +21,7 @@ from agentdesk.domain.validation import clean_line, normalized_email
 from agentdesk.services.billing.invoices import customer_email
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.links.generate import enqueue_email, link_url
+from agentdesk.services.links.stripe_hosted import MADE_AT_GENERATION
 from agentdesk.services.links.tokens import token_for
 from agentdesk.services.policy import service as policy
 from agentdesk.services.timeline.catalog import EventType
@@ -52,7 +53,8 @@ class LinkInfo:
     options: dict[str, Any]
     email_to: str | None
     url: str | None
-    """Derived from the nonce and the service key while the link can be used; never stored."""
+    """While the link can be used: derived from the nonce and the service key (never stored), or for a Stripe
+    website's Checkout or Identity link Stripe's URL for it."""
     expires_at: datetime | None
     uses: int
     result: dict[str, Any]
@@ -65,6 +67,8 @@ class LinkInfo:
     completed_at: datetime | None = None
     ended_at: datetime | None = None
     job_id: int | None = field(default=None, compare=False)
+    gateway_ref: str | None = None
+    """A Stripe website's link: the Stripe object behind it (Checkout, Identity or the last portal session)."""
 
     @property
     def live(self) -> bool:
@@ -87,15 +91,20 @@ class LinkInfo:
                 "expires_at": _iso(self.expires_at), "uses": self.uses, "result": self.result, "error": self.error,
                 "requested_by": self.requested_by, "created_at": _iso(self.created_at),
                 "ready_at": _iso(self.ready_at), "sent_at": _iso(self.sent_at), "opened_at": _iso(self.opened_at),
-                "completed_at": _iso(self.completed_at), "ended_at": _iso(self.ended_at)}
+                "completed_at": _iso(self.completed_at), "ended_at": _iso(self.ended_at),
+                "gateway_ref": self.gateway_ref}
 
 
 def current_url(session: Session, key: ServiceKey, link: Link, now: datetime | None = None) -> str | None:
     """The link's URL while the portal would serve it (ready, sent, opened or completed, not past its expiry)."""
-    if link.status not in SERVABLE_LINKS or link.token_nonce is None or link.expires_at is None:
+    if link.status not in SERVABLE_LINKS or link.expires_at is None:
         return None
     expires = aware(link.expires_at)
     if expires is not None and expires <= (now or utcnow()):
+        return None
+    if link.hosted_url and link.kind in MADE_AT_GENERATION:
+        return link.hosted_url
+    if link.token_nonce is None:
         return None
     base = policy.portal_base_url(session)
     if base is None:
@@ -110,6 +119,7 @@ def info(session: Session, key: ServiceKey, link: Link, customer: Customer | Non
         dict(link.options), link.email_to, current_url(session, key, link), aware(link.expires_at), link.uses,
         dict(link.result), link.error, link.agent_label, aware(link.created_at), aware(link.ready_at),
         aware(link.sent_at), aware(link.opened_at), aware(link.completed_at), aware(link.ended_at), link.job_id,
+        link.gateway_ref,
     )
 
 

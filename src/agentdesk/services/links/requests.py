@@ -16,7 +16,6 @@ from agentdesk.db.models import Quote as QuoteRow
 from agentdesk.db.store import Store
 from agentdesk.domain import limits
 from agentdesk.domain.enums import (
-    CARD_ENTRY_LINKS,
     InvoiceStatusSets,
     JobKind,
     LinkKind,
@@ -41,7 +40,17 @@ from agentdesk.services.timeline.record import record_event, service_key
 
 DEFAULT_DOCUMENTS = ("passport", "proof_of_address")
 CUSTOM_CHOICES = ("allowed", "denied", "strategy")
-STRIPE_CARD_PAGES = "card pages for Stripe websites are Stripe-hosted (issue 15), not built yet"
+STRIPE_HOSTED = frozenset({LinkKind.PORTAL, LinkKind.DEPOSIT, LinkKind.PAY_INVOICE, LinkKind.ADD_CARD, LinkKind.KYC})
+"""Kinds a Stripe website's link opens on Stripe's own page (billing portal, Checkout, Identity)."""
+STRIPE_NO_PAYOUT = ("a Stripe website cannot send payout links: Stripe has no page for a customer to ask for a "
+                    "payout and cannot pay out to a card; pay the customer another way")
+STRIPE_NO_PAID_QUOTE = ("quote {quote} is accepted by paying, and a Stripe website takes cards only on Stripe's "
+                        "pages: change the quote to acceptance by the customer, or send a pay-invoice link for it")
+STRIPE_ONE_AMOUNT = ("a Stripe website's deposit opens Stripe Checkout, which charges one fixed amount: give "
+                     "exactly one amount and no custom amount")
+STRIPE_DOCUMENTS = {"passport": "passport", "id_card": "id_card", "driving_licence": "driving_license"}
+"""Our document kinds → Stripe Identity's `allowed_types`; "selfie" asks for a matching selfie."""
+STRIPE_KYC_DEFAULT = ("passport", "id_card", "driving_licence")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 PAYING_LINKS = frozenset({LinkKind.DEPOSIT, LinkKind.PAY_INVOICE})
 """Kinds that take the customer's money: never for a blocked customer (nor a quote accepted by payment)."""
@@ -242,16 +251,19 @@ def _stray(request: LinkRequest) -> None:
 def _options(session: Session, settings: Settings, customer: Customer, website: Website,
              request: LinkRequest, today: date) -> dict[str, Any]:
     kind = request.kind
-    if kind in CARD_ENTRY_LINKS and _gateway(session, settings, website) == "stripe":
-        raise Conflict(STRIPE_CARD_PAGES)
+    stripe_site = _gateway(session, settings, website) == "stripe"
+    if stripe_site and kind == LinkKind.PAYOUT:
+        raise Conflict(STRIPE_NO_PAYOUT)
     blocked = f"{customer.external_id} is blocked: a blocked customer cannot be sent a link to pay"
     if kind in PAYING_LINKS and customer.blocked:
         raise Conflict(blocked)
     redirect = _redirect(request.redirect_url)
     if kind == LinkKind.KYC:
-        options = _kyc(request)
+        options = _stripe_kyc(request) if stripe_site else _kyc(request)
     elif kind == LinkKind.DEPOSIT:
         options = _deposit(session, request, customer, website)
+        if stripe_site and (len(options["amounts"]) != 1 or options["custom_amount"]):
+            raise InvalidInput(fields={"amounts": STRIPE_ONE_AMOUNT})
     elif kind == LinkKind.PAYOUT:
         options = _payout(session, request, customer)
     elif kind == LinkKind.PAY_INVOICE:
@@ -260,6 +272,8 @@ def _options(session: Session, settings: Settings, customer: Customer, website: 
         options, quote = _quote(session, request, customer, today)
         if quote.accept_by == QuoteAcceptance.PAYMENT and customer.blocked:
             raise Conflict(blocked)
+        if quote.accept_by == QuoteAcceptance.PAYMENT and stripe_site:
+            raise Conflict(STRIPE_NO_PAID_QUOTE.format(quote=quote.number))
     elif kind == LinkKind.PASSWORD_RESET:
         if not customer.membership_login:
             raise Conflict("the customer has no membership login; set one first")
@@ -267,7 +281,23 @@ def _options(session: Session, settings: Settings, customer: Customer, website: 
     else:
         options = {}
     options["redirect_url"] = redirect
+    if stripe_site and kind in STRIPE_HOSTED:
+        options["hosted_by"] = "stripe"
     return options
+
+
+def _stripe_kyc(request: LinkRequest) -> dict[str, Any]:
+    """A Stripe Identity check verifies one identity document (and a selfie when asked); it collects no proof
+    of address or bank statement."""
+    chosen = list(_kyc(request)["document_types"]) if request.document_types else list(STRIPE_KYC_DEFAULT)
+    other = [kind for kind in chosen if kind not in STRIPE_DOCUMENTS and kind != "selfie"]
+    if other:
+        raise InvalidInput(fields={"document_types": f"a Stripe website's identity check (Stripe Identity) verifies "
+                                                     f"a passport, ID card or driving licence, and a selfie; it does "
+                                                     f"not collect {', '.join(k.replace('_', ' ') for k in other)}"})
+    if not any(kind in STRIPE_DOCUMENTS for kind in chosen):
+        raise InvalidInput(fields={"document_types": "choose at least one of passport, id_card, driving_licence"})
+    return {"document_types": chosen}
 
 
 def _gateway(session: Session, settings: Settings, website: Website) -> str:

@@ -27,6 +27,7 @@ from agentdesk.domain.errors import InvalidInput
 from agentdesk.domain.formatting import format_utc, instrument_label
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import SYSTEM
+from agentdesk.services.links import stripe_events as links_events
 from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import GatewayError
 from agentdesk.services.money.gateways.stripe import KEY_METADATA, StripeGateway
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 CURSOR = "stripe_events_cursor"
 """The `setting` row holding the id of the last Stripe event the poller handed over."""
 HANDLED = ["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refund.updated",
-           "charge.dispute.created", "charge.dispute.updated"]
+           "charge.dispute.created", "charge.dispute.updated", "checkout.session.completed",
+           "identity.verification_session.verified", "identity.verification_session.requires_input"]
 VIA = ("poll", "webhook")
 
 
@@ -57,12 +59,13 @@ def handle_event(store: Store, settings: Settings, event: dict[str, Any], via: s
     with store.read() as session:
         if session.get(GatewayEvent, event_id) is not None:
             return "duplicate"
+    card = _saved_card(store, settings, obj) if kind == "checkout.session.completed" else None
     try:
         with store.write() as session:
             row = GatewayEvent(id=event_id, gateway="stripe", type=kind, received_via=via)
             session.add(row)
             session.flush()
-            outcome = _apply(session, kind, obj, when)
+            outcome = _apply(session, kind, obj, when, card)
             row.processed_at = utcnow()
             row.outcome = outcome[:200]
             session.add(row)
@@ -105,7 +108,12 @@ def event_from_webhook(payload: bytes, signature_header: str, secret: str, toler
     return event
 
 
-def _apply(session: Session, kind: str, obj: dict[str, Any], when: datetime) -> str:
+def _apply(session: Session, kind: str, obj: dict[str, Any], when: datetime,
+           card: dict[str, Any] | None = None) -> str:
+    if kind == "checkout.session.completed":
+        return links_events.checkout_completed(session, obj, card)
+    if kind.startswith("identity.verification_session."):
+        return links_events.identity_checked(session, obj, kind.rsplit(".", 1)[1])
     if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
         return _payment(session, obj, kind.endswith("succeeded"))
     if kind == "charge.refund.updated":
@@ -113,6 +121,24 @@ def _apply(session: Session, kind: str, obj: dict[str, Any], when: datetime) -> 
     if kind in ("charge.dispute.created", "charge.dispute.updated"):
         return _dispute(session, obj, when, opened_event=kind.endswith("created"))
     return f"not an event we act on ({kind})"
+
+
+def _saved_card(store: Store, settings: Settings, checkout: dict[str, Any]) -> dict[str, Any] | None:
+    """The card a setup-mode Checkout Session saved, read from Stripe before the event's transaction (and
+    attached to the customer's Stripe Customer if Stripe left it unattached); None for other sessions."""
+    intent = checkout.get("setup_intent")
+    if checkout.get("mode") != "setup" or not isinstance(intent, str) or not intent:
+        return None
+    if settings.gateways.stripe is None:
+        raise GatewayError("this host has no [gateways.stripe]: the card saved on Stripe's page cannot be read")
+    gateway = StripeGateway.from_settings(settings.gateways.stripe)
+    card = gateway.setup_card(intent)
+    if card["customer"] is None:
+        link = links_events.link_of(store, checkout)
+        if link is not None:
+            card["customer"] = gateway.customer_for(store, link.customer_id)
+            gateway.save_payment_method(store, link.customer_id, card["payment_method"])
+    return card
 
 
 def _ours(session: Session, ref: Any, key: Any, types: tuple[TransactionType, ...]) -> Transaction | None:

@@ -69,6 +69,7 @@ class EventType(StrEnum):
     KYC_DOCUMENT_UPLOADED = "kyc_document_uploaded"
     BLOCKED_ATTEMPT = "blocked_attempt"
     KYC_DOCUMENT_REVIEWED = "kyc_document_reviewed"
+    KYC_IDENTITY_CHECKED = "kyc_identity_checked"
     AML_CHECK = "aml_check"
     EDD_CHANGED = "edd_changed"
     TAG_ADDED = "tag_added"
@@ -317,6 +318,10 @@ CATALOG: dict[EventType, EventSpec] = {
     ),
     EventType.KYC_DOCUMENT_REVIEWED: EventSpec(
         "KYC document reviewed", {"document": ("int", True), "kind": ("str", True), "status": ("str", True)}
+    ),
+    EventType.KYC_IDENTITY_CHECKED: EventSpec(
+        "Identity check (Stripe Identity)", {"status": ("str", True), "verification": ("str", True),
+                                             "reason": ("str", False), "link": ("int", False)}
     ),
     EventType.AML_CHECK: EventSpec(
         "AML check",

@@ -159,6 +159,85 @@ class StripeGateway:
             raise GatewayError(attached.message or "Stripe did not save the card")
         return attached.id
 
+    # --- Stripe-hosted pages (customer links) -------------------------------------------------------------
+
+    def _hosted(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`; a Stripe that cannot answer now raises `GatewayTimeout` (try again with the same key),
+        a refusal raises `GatewayError` with Stripe's reason."""
+        def now_or_later() -> T:
+            try:
+                return call()
+            except (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError) as exc:
+                raise GatewayTimeout(f"Stripe could not {what} now ({type(exc).__name__}); trying again") from exc
+
+        made = self._call(what, now_or_later)
+        if isinstance(made, GatewayResult):
+            raise GatewayError(made.message or f"Stripe did not {what}")
+        return made
+
+    def portal_session(self, store: Store, customer_id: int, return_url: str, key: str) -> tuple[str, str]:
+        """A billing portal session for the customer: (session id, its URL). Stripe's portal URLs are
+        short-lived, so one is made each time the customer opens their link."""
+        stripe_customer = self.customer_for(store, customer_id)
+        made = self._hosted("open the billing portal", lambda: self.client.v1.billing_portal.sessions.create(
+            {"customer": stripe_customer, "return_url": return_url}, {"idempotency_key": key}))
+        return made.id, made.url
+
+    def checkout_payment(self, store: Store, customer_id: int, *, amount: int, currency: str, name: str,
+                         success_url: str, cancel_url: str, expires_at: int, metadata: dict[str, str],
+                         key: str) -> tuple[str, str]:
+        """A Checkout Session in payment mode for one line of `amount`: (session id, its URL)."""
+        stripe_customer = self.customer_for(store, customer_id)
+        params: Any = {
+            "mode": "payment", "customer": stripe_customer, "success_url": success_url, "cancel_url": cancel_url,
+            "expires_at": expires_at, "metadata": metadata,
+            "line_items": [{"quantity": 1, "price_data": {"currency": currency.lower(), "unit_amount": amount,
+                                                          "product_data": {"name": name}}}],
+            "payment_intent_data": {"metadata": metadata},
+        }
+        made = self._hosted("open the payment page", lambda: self.client.v1.checkout.sessions.create(
+            params, {"idempotency_key": key}))
+        return made.id, str(made.url)
+
+    def checkout_setup(self, store: Store, customer_id: int, *, currency: str, success_url: str, cancel_url: str,
+                       expires_at: int, metadata: dict[str, str], key: str) -> tuple[str, str]:
+        """A Checkout Session in setup mode (the customer saves a card to their Stripe Customer)."""
+        stripe_customer = self.customer_for(store, customer_id)
+        params: Any = {"mode": "setup", "customer": stripe_customer, "currency": currency.lower(),
+                       "success_url": success_url, "cancel_url": cancel_url, "expires_at": expires_at,
+                       "metadata": metadata, "setup_intent_data": {"metadata": metadata}}
+        made = self._hosted("open the add-card page", lambda: self.client.v1.checkout.sessions.create(
+            params, {"idempotency_key": key}))
+        return made.id, str(made.url)
+
+    def identity_session(self, *, return_url: str, metadata: dict[str, str], key: str,
+                         allowed_types: list[str] | None = None, selfie: bool = False) -> tuple[str, str]:
+        """A Stripe Identity document verification session: (session id, its URL)."""
+        document: dict[str, Any] = {"require_matching_selfie": selfie}
+        if allowed_types:
+            document["allowed_types"] = allowed_types
+        params: Any = {"type": "document", "return_url": return_url, "metadata": metadata,
+                       "options": {"document": document}}
+        made = self._hosted("open the identity check", lambda: self.client.v1.identity.verification_sessions.create(
+            params, {"idempotency_key": key}))
+        return made.id, str(made.url)
+
+    def setup_card(self, setup_intent: str) -> dict[str, Any]:
+        """The card a completed SetupIntent saved: its PaymentMethod id, customer, brand, last4, expiry."""
+        intent = self._hosted("read the saved card", lambda: self.client.v1.setup_intents.retrieve(setup_intent))
+        method_ref = intent.payment_method
+        if method_ref is None:
+            raise GatewayError(f"Stripe's setup {setup_intent} saved no payment method")
+        method_id = method_ref if isinstance(method_ref, str) else method_ref.id
+        method = self._hosted("read the saved card", lambda: self.client.v1.payment_methods.retrieve(method_id))
+        card = method.card
+        if card is None:
+            raise GatewayError(f"Stripe's payment method {method_id} is not a card")
+        customer = method.customer if isinstance(method.customer, str) or method.customer is None \
+            else method.customer.id
+        return {"payment_method": method.id, "customer": customer, "brand": card.brand, "last4": card.last4,
+                "exp_month": card.exp_month, "exp_year": card.exp_year, "fingerprint": card.fingerprint}
+
     # --- the gateway protocol -----------------------------------------------------------------------------
 
     def _intent(self, amount: int, currency: str, token: str, key: str, capture: str) -> GatewayResult:
