@@ -18,6 +18,21 @@ is answered like Stripe answers an invalid request (400, `invalid_request_error`
 - POST /v1/refunds: `payment_intent` or `charge` (api/refunds/create);
 - GET /v1/events: `limit` 1..100, not both `starting_after` and `ending_before`, at most 20 `types`
   (api/events/list).
+- POST /v1/billing_portal/sessions: `customer` is required and must exist (api/customer_portal/sessions/create);
+  `return_url`, when given, an absolute http(s) URL.
+- POST /v1/checkout/sessions (api/checkout/sessions/create): `mode` is required (payment, setup or
+  subscription); with the default `ui_mode=hosted` a `success_url` is required, with `ui_mode=embedded` a
+  `success_url`/`cancel_url` is refused and a `return_url` needed; payment mode needs `line_items`, each with a
+  `price` or `price_data[currency]` + `price_data[unit_amount]` + `price_data[product_data][name]` and a
+  `quantity`; setup mode takes no `line_items` and needs `currency` (Checkout's dynamic payment methods need it
+  in setup mode: docs.stripe.com/payments/save-and-reuse?platform=checkout) unless `payment_method_types` is
+  given; `expires_at` 30 minutes to 24 hours ahead; `customer` (our rule, as for PaymentIntents: the session's
+  payment method must land on the customer's Stripe Customer).
+- POST /v1/identity/verification_sessions: `type` (document or id_number) is required unless a
+  `verification_flow` is given (api/identity/verification_sessions/create);
+  `options[document][allowed_types]` only passport, id_card, driving_license.
+- Idempotency on those three creates: the same `Idempotency-Key` with the same parameters answers the first
+  object again; with other parameters Stripe refuses it (400 `idempotency_error`; api/idempotent_requests).
 
 Answers have the documented object shapes (the fields the SDK and our adapter read). Test behaviours:
 PaymentMethod `pm_auth` needs authentication (a `card_error` with code `authentication_required`, as for an
@@ -56,6 +71,11 @@ class StripeContract:
         self.intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.sessions: dict[str, dict[str, Any]] = {}
+        """Checkout, billing portal and identity sessions by id."""
+        self.setup_intents: dict[str, dict[str, Any]] = {}
+        self.replies: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {}
+        """Idempotency-Key → (path, parameters, object) of the hosted-page creates."""
         """Newest first, as Stripe lists them."""
         self.failure: tuple[int, str] | None = None
         self.slow_next = 0.0
@@ -90,6 +110,40 @@ class StripeContract:
         with self._lock:
             self.events.insert(0, event)
         return event
+
+    def complete_checkout(self, session_id: str, brand: str = "mastercard", last4: str = "4444") -> dict[str, Any]:
+        """The customer finished Stripe's page: a payment session is paid (a succeeded PaymentIntent on its
+        customer), a setup session saved a new card attached to its customer. Returns the completed session."""
+        with self._lock:
+            checkout = self.sessions[session_id]
+            checkout["status"] = "complete"
+            if checkout["mode"] == "payment":
+                intent = {"id": self._new_id("pi"), "object": "payment_intent", "amount": checkout["amount_total"],
+                          "currency": checkout["currency"], "customer": checkout["customer"], "status": "succeeded",
+                          "metadata": dict(checkout["metadata"]), "latest_charge": self._new_id("ch")}
+                self.intents[intent["id"]] = intent
+                checkout["payment_intent"], checkout["payment_status"] = intent["id"], "paid"
+            else:
+                method = self._new_id("pm")
+                self.methods[method] = {"id": method, "object": "payment_method", "type": "card",
+                                        "customer": checkout["customer"],
+                                        "card": {"brand": brand, "last4": last4, "exp_month": 8, "exp_year": 2031,
+                                                 "fingerprint": f"fp_{method}"}}
+                seti = {"id": self._new_id("seti"), "object": "setup_intent", "status": "succeeded",
+                        "customer": checkout["customer"], "payment_method": method, "usage": "off_session",
+                        "metadata": dict(checkout["metadata"])}
+                self.setup_intents[seti["id"]] = seti
+                checkout["setup_intent"] = seti["id"]
+            return json.loads(json.dumps(checkout))
+
+    def verification(self, session_id: str, status: str, reason: str | None = None) -> dict[str, Any]:
+        """An identity session as Stripe reports it once checked (`verified`, or `requires_input` with a reason)."""
+        with self._lock:
+            found = self.sessions[session_id]
+            found["status"] = status
+            found["last_error"] = ({"code": "document_expired", "reason": reason} if status == "requires_input"
+                                   else None)
+            return json.loads(json.dumps(found))
 
     def posts(self, path_prefix: str = "") -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == "POST" and r["path"].startswith(path_prefix)]
@@ -162,7 +216,109 @@ class StripeContract:
         intent["latest_charge"] = self._new_id("ch")
         return 200, intent
 
-    def _post(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _hosted(self, path: str, form: dict[str, str], key: str) -> tuple[int, dict[str, Any]] | None:
+        """The hosted-page creates (checkout, billing portal, identity), replayed by Idempotency-Key."""
+        makers = {"/v1/checkout/sessions": self._checkout, "/v1/billing_portal/sessions": self._portal,
+                  "/v1/identity/verification_sessions": self._identity}
+        if path not in makers:
+            return None
+        if key in self.replies:
+            seen_path, seen_form, made = self.replies[key]
+            if (seen_path, seen_form) != (path, form):
+                return 400, {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can "
+                                       "only be used with the same parameters they were first used with."}}
+            return 200, made
+        made = makers[path](form)
+        self.sessions[made["id"]] = made
+        self.replies[key] = (path, dict(form), made)
+        return 200, made
+
+    @staticmethod
+    def _url(value: str | None, name: str) -> None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+\S*", value):
+            raise ContractError(f"{name} must be an absolute URL, got {value!r}")
+
+    def _portal(self, form: dict[str, str]) -> dict[str, Any]:
+        customer = self._customer(form.get("customer"))["id"]
+        self._url(form.get("return_url"), "return_url")
+        ident = self._new_id("bps")
+        return {"id": ident, "object": "billing_portal.session", "customer": customer, "created": int(time.time()),
+                "livemode": False, "locale": None, "configuration": "bpc_default", "flow": None,
+                "on_behalf_of": None, "return_url": form.get("return_url"),
+                "url": f"https://billing.stripe.com/p/session/test_{ident}"}
+
+    def _checkout(self, form: dict[str, str]) -> dict[str, Any]:
+        mode = form.get("mode")
+        if mode not in ("payment", "setup", "subscription"):
+            raise ContractError("mode is required: payment, setup or subscription")
+        ui_mode = form.get("ui_mode", "hosted")
+        if ui_mode == "hosted" and not form.get("success_url"):
+            raise ContractError("success_url is required for a hosted Checkout Session")
+        if ui_mode == "embedded" and ("success_url" in form or "cancel_url" in form or "return_url" not in form):
+            raise ContractError("an embedded Checkout Session takes return_url, not success_url/cancel_url")
+        for name in ("success_url", "cancel_url"):
+            self._url(form.get(name), name)
+        customer = self._customer(form.get("customer"))["id"]
+        lines = sorted({int(m[1]) for k in form if (m := re.match(r"line_items\[(\d+)\]", k))})
+        total, currency = 0, form.get("currency")
+        if mode == "payment":
+            if not lines:
+                raise ContractError("line_items is required in payment mode")
+            for i in lines:
+                line = {k[len(f"line_items[{i}]"):]: v for k, v in form.items() if k.startswith(f"line_items[{i}]")}
+                quantity = int(line.get("[quantity]", "0") or 0)
+                if quantity < 1:
+                    raise ContractError(f"line_items[{i}][quantity] is required")
+                if "[price]" not in line:
+                    if not re.fullmatch(r"[a-z]{3}", line.get("[price_data][currency]", "")):
+                        raise ContractError(f"line_items[{i}][price_data][currency]: a lowercase currency")
+                    if not line.get("[price_data][product_data][name]") and not line.get("[price_data][product]"):
+                        raise ContractError(f"line_items[{i}][price_data] needs product_data[name] or product")
+                    unit = int(line.get("[price_data][unit_amount]", "0") or 0)
+                    if unit <= 0:
+                        raise ContractError(f"line_items[{i}][price_data][unit_amount] must be > 0")
+                    total += unit * quantity
+                    currency = line["[price_data][currency]"]
+        elif mode == "setup":
+            if lines:
+                raise ContractError("line_items are not allowed in setup mode")
+            if not currency and not any(k.startswith("payment_method_types") for k in form):
+                raise ContractError("currency is required in setup mode (dynamic payment methods)")
+            if currency and not re.fullmatch(r"[a-z]{3}", currency):
+                raise ContractError("currency must be a lowercase three-letter code")
+        now = int(time.time())
+        expires = int(form.get("expires_at", now + 86_400))
+        if not now + 1_800 - 5 <= expires <= now + 86_400:
+            raise ContractError("expires_at must be 30 minutes to 24 hours after creation")
+        ident = f"cs_test_{next(self._ids):06d}"
+        return {"id": ident, "object": "checkout.session", "mode": mode, "ui_mode": ui_mode, "customer": customer,
+                "status": "open", "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
+                "amount_total": total if mode == "payment" else None, "currency": currency,
+                "expires_at": expires, "created": now, "livemode": False,
+                "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+                "payment_intent": None, "setup_intent": None, "success_url": form.get("success_url"),
+                "cancel_url": form.get("cancel_url"), "url": f"https://checkout.stripe.com/c/pay/{ident}"}
+
+    def _identity(self, form: dict[str, str]) -> dict[str, Any]:
+        kind = form.get("type")
+        if kind not in ("document", "id_number") and not form.get("verification_flow"):
+            raise ContractError("type is required: document or id_number (or a verification_flow)")
+        allowed = [v for k, v in form.items() if k.startswith("options[document][allowed_types]")]
+        if any(v not in ("passport", "id_card", "driving_license") for v in allowed):
+            raise ContractError(f"options[document][allowed_types]: passport, id_card, driving_license; got {allowed}")
+        self._url(form.get("return_url"), "return_url")
+        ident = self._new_id("vs")
+        return {"id": ident, "object": "identity.verification_session", "type": kind, "status": "requires_input",
+                "created": int(time.time()), "livemode": False, "last_error": None, "client_secret": f"{ident}_secret",
+                "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+                "options": {"document": {"allowed_types": allowed,
+                                         "require_matching_selfie": form.get(
+                                             "options[document][require_matching_selfie]") == "true"}},
+                "url": f"https://verify.stripe.com/start/test_{ident}", "verified_outputs": None}
+
+    def _post(self, path: str, form: dict[str, str], key: str = "") -> tuple[int, dict[str, Any]]:
+        if (hosted := self._hosted(path, form, key)) is not None:
+            return hosted
         if path == "/v1/customers":
             customer: dict[str, Any] = {"id": self._new_id("cus"), "object": "customer", "metadata": {
                 k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
@@ -204,6 +360,9 @@ class StripeContract:
         if m := re.fullmatch(r"/v1/payment_methods/(\w+)", path):
             pm = self.methods.get(m[1])
             return (200, pm) if pm is not None else _missing("payment_method", m[1])
+        if m := re.fullmatch(r"/v1/setup_intents/(\w+)", path):
+            seti = self.setup_intents.get(m[1])
+            return (200, seti) if seti is not None else _missing("setup_intent", m[1])
         if path == "/v1/events":
             query = dict(params)
             limit = int(query.get("limit", "10"))
@@ -259,7 +418,8 @@ class StripeContract:
                         self._answer(status, {"error": {"type": kind, "message": f"simulated {kind}"}})
                         return
                     with contract._lock:
-                        status, body = (contract._post(url.path, dict(params)) if method == "POST"
+                        key = headers.get("idempotency-key", "")
+                        status, body = (contract._post(url.path, dict(params), key) if method == "POST"
                                         else contract._get(url.path, params))
                 except ContractError as exc:
                     contract.violations.append(f"{method} {url.path}: {exc}")

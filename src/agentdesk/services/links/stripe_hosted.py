@@ -1,10 +1,12 @@
 """A Stripe website's links open Stripe's own pages: Checkout (deposit and pay invoice in payment mode, add card
 in setup mode), Stripe Identity (KYC) and the billing portal. No card number reaches us.
 
-Generation creates the Stripe object (Idempotency-Key `link-<id>-<kind>`, so a retried job gets the same one)
-outside any transaction of ours, then the generate job records its id and URL on the link. Expiry: a Checkout
-Session lives at most 24 hours at Stripe (`expires_at`), so a longer link expiry is clamped to 23 h 55 min (the
-margin covers a clock apart from Stripe's); an Identity session's URL works 48 hours, so KYC is clamped to that.
+Generation creates the Stripe object (Idempotency-Key `link-<id>-<kind>`, so a retried job gets the same one:
+every parameter, the expiry too, derives from the link as requested, since Stripe refuses a key re-used with other
+parameters) outside any transaction of ours, then the generate job records its id and URL on the link. Expiry,
+counted from the request: a Checkout Session lives 30 minutes to 24 hours at Stripe (`expires_at`), so a longer
+link expiry is clamped to 23 h 55 min (the margin covers a clock apart from Stripe's) and a link generated too
+late for 31 minutes fails; an Identity session's URL works 48 hours, so KYC is clamped to that.
 A billing portal session is short-lived at Stripe and expires if not visited at once, so a portal link keeps our
 own URL and each open makes a fresh session and redirects the customer to it (`portal_redirect`).
 """
@@ -30,6 +32,7 @@ HOSTED_BY = "hosted_by"
 """The option a Stripe website's link carries (`"stripe"`), set when it was requested."""
 MADE_AT_GENERATION = frozenset({LinkKind.DEPOSIT, LinkKind.PAY_INVOICE, LinkKind.ADD_CARD, LinkKind.KYC})
 CHECKOUT_LONGEST = timedelta(hours=24) - timedelta(minutes=5)
+CHECKOUT_SHORTEST = timedelta(minutes=31)
 IDENTITY_LONGEST = timedelta(hours=48)
 NO_STRIPE = ("this host has no [gateways.stripe] with its api_key in the service account's config, so Stripe's "
              "page for the link cannot be made")
@@ -69,6 +72,7 @@ def make_page(store: Store, settings: Settings, link_id: int, now: datetime | No
         if base is None:
             return None
         hours = policy.link_expiry_hours(session, link.kind.value)
+        asked = link.created_at if link.created_at.tzinfo else link.created_at.replace(tzinfo=UTC)
         customer = session.get(CustomerRow, link.customer_id)
         website = session.get(Website, customer.website_id) if customer else None
         invoice = (session.exec(select(Invoice).where(Invoice.id == link.options.get("invoice_id"))).one_or_none()
@@ -83,13 +87,17 @@ def make_page(store: Store, settings: Settings, link_id: int, now: datetime | No
     try:
         gateway = _gateway(settings)
         if link.kind == LinkKind.KYC:
-            expires = now + min(timedelta(hours=hours), IDENTITY_LONGEST)
+            expires = asked + min(timedelta(hours=hours), IDENTITY_LONGEST)
             kinds = list(link.options.get("document_types", []))
             ref, url = gateway.identity_session(
                 return_url=back, metadata=_metadata(link), key=key,
                 allowed_types=[DOCUMENT_TYPES[k] for k in kinds if k in DOCUMENT_TYPES], selfie="selfie" in kinds)
             return HostedPage(ref, url, expires)
-        expires = now + min(timedelta(hours=hours), CHECKOUT_LONGEST)
+        expires = asked + min(timedelta(hours=hours), CHECKOUT_LONGEST)
+        if expires < now + CHECKOUT_SHORTEST:
+            return (f"the link was generated too late for Stripe's page: a Checkout page must live at least "
+                    f"{CHECKOUT_SHORTEST.seconds // 60} minutes and this link ends at {expires:%Y-%m-%d %H:%M} UTC; "
+                    "request a new link")
         stamp = int(expires.astimezone(UTC).timestamp())
         if link.kind == LinkKind.ADD_CARD:
             ref, url = gateway.checkout_setup(store, link.customer_id, currency=currency, success_url=back,
