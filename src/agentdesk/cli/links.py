@@ -107,21 +107,13 @@ def request(desk: Desk, kind: str, customer: str, documents: tuple[str, ...], st
             amounts: tuple[str, ...], custom: str, minimum: str | None, maximum: str | None, currency: str | None,
             invoice: str | None, quote: str | None, redirect: str | None, email: bool, as_json: bool) -> int:
     """queue a link of KIND for CUSTOMER; the worker generates it (and emails it with --email)"""
-    from agentdesk.domain.enums import LinkKind
-    from agentdesk.domain.money import parse_amount
-    from agentdesk.services.links.requests import LinkRequest, link_currency, request_link
+    from agentdesk.services.links.requests import request_link, typed_request
 
     store, actor = desk.store(), desk.actor
-    link_kind = LinkKind(kind.replace("-", "_"))
-    cur = None
-    if amounts or minimum is not None or maximum is not None or currency:
-        cur = link_currency(store, actor, customer, currency)
-    minor = tuple(parse_amount(a, cur or "", field="amount") for a in amounts)
-    low = parse_amount(minimum, cur or "", field="min") if minimum is not None else None
-    high = parse_amount(maximum, cur or "", field="max") if maximum is not None else None
-    info = request_link(store, actor, desk.settings, customer, LinkRequest(
-        link_kind, email=email, redirect_url=redirect, document_types=documents, strategy=strategy, amounts=minor,
-        custom_amount=custom, minimum=low, maximum=high, currency=cur, invoice=invoice, quote=quote))
+    typed = typed_request(store, actor, customer, kind, amounts=amounts, minimum=minimum, maximum=maximum,
+                          currency=currency, email=email, redirect_url=redirect, document_types=documents,
+                          strategy=strategy, custom_amount=custom, invoice=invoice, quote=quote)
+    info = request_link(store, actor, desk.settings, customer, typed)
     message = f"Link {info.id} ({info.kind.value}) for {visible(info.customer)} is queued"
     message += (f"; the worker generates it and emails it to {visible(info.email_to)}" if info.email_to
                 else f"; the worker generates it: `agentdesk links show {info.id}` then gives its URL")

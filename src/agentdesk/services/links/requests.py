@@ -23,7 +23,7 @@ from agentdesk.domain.enums import (
     QuoteStatus,
 )
 from agentdesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from agentdesk.domain.money import currency_code, format_amount
+from agentdesk.domain.money import currency_code, format_amount, parse_amount
 from agentdesk.domain.permissions import Action, Actor, require
 from agentdesk.domain.validation import clean_line
 from agentdesk.services.billing.invoices import customer_email, invoice_by_number
@@ -351,3 +351,25 @@ def link_currency(store: Store, actor: Actor, customer_ref: str | int, currency:
         return currency_code(currency)
     with store.read() as session:
         return customer_by_ref(session, customer_ref).currency
+
+
+def typed_request(store: Store, actor: Actor, customer_ref: str | int, kind: LinkKind | str, *,
+                  amounts: tuple[str, ...] = (), minimum: str | None = None, maximum: str | None = None,
+                  currency: str | None = None, **options: Any) -> LinkRequest:
+    """A `LinkRequest` from what an agent typed (the command line or a console form): amounts as decimal text
+    in the link's currency (`link_currency`), each refused by name when it is not an amount."""
+    try:
+        link_kind = LinkKind(str(kind).replace("-", "_"))
+    except ValueError:
+        raise InvalidInput(fields={"kind": f"choose one of: {', '.join(k.value for k in LinkKind)}"}) from None
+    minimum = (minimum or "").strip() or None
+    maximum = (maximum or "").strip() or None
+    amounts = tuple(a.strip() for a in amounts if a.strip())
+    cur = None
+    if amounts or minimum is not None or maximum is not None or currency:
+        cur = link_currency(store, actor, customer_ref, currency)
+    return LinkRequest(
+        link_kind, amounts=tuple(parse_amount(a, cur or "", field="amount") for a in amounts),
+        minimum=parse_amount(minimum, cur or "", field="minimum") if minimum is not None else None,
+        maximum=parse_amount(maximum, cur or "", field="maximum") if maximum is not None else None,
+        currency=cur, **options)
