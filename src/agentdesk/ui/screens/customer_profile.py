@@ -26,6 +26,7 @@ from agentdesk.ui.widgets.profile import ProfileChanged, changed
 from agentdesk.ui.widgets.profile.compliance import CompliancePane
 from agentdesk.ui.widgets.profile.header import ProfileHeader
 from agentdesk.ui.widgets.profile.invoices import InvoicesPane
+from agentdesk.ui.widgets.profile.links_pane import LinksPane
 from agentdesk.ui.widgets.profile.orders import OrdersPane
 from agentdesk.ui.widgets.profile.overview import OverviewPane
 from agentdesk.ui.widgets.profile.timeline import OpenLinked, TimelinePanel
@@ -44,6 +45,7 @@ GATES = {
     "unblock": Action.BLOCKLIST,
     "anonymise": Action.MERGE_ANONYMIZE,
     "new_order": Action.CREATE_ORDERS,
+    "send_link": Action.REQUEST_LINKS,
 }
 
 
@@ -57,8 +59,10 @@ class CustomerProfileScreen(DeskScreen):
         Binding("4", "tab('kyc')", "KYC", show=False, id="profile.tab.kyc"),
         Binding("5", "tab('invoices')", "Invoices", show=False, id="profile.tab.invoices"),
         Binding("6", "tab('orders')", "Orders", show=False, id="profile.tab.orders"),
+        Binding("7", "tab('links')", "Links", show=False, id="profile.tab.links"),
         Binding("n", "note", "Note", id="profile.note"),
         Binding("o", "new_order", "New order", id="profile.new_order"),
+        Binding("l", "send_link", "Link", id="profile.send_link"),
         Binding("e", "edit", "Edit", show=False, id="profile.edit"),
         Binding("t", "tags", "Tags", show=False, id="profile.tags"),
         Binding("I", "instruments", "Instruments", show=False, id="profile.instruments"),
@@ -91,6 +95,8 @@ class CustomerProfileScreen(DeskScreen):
                 yield InvoicesPane(self.customer_id, id="invoices-pane")
             with TabPane("Orders", id="orders"):
                 yield OrdersPane(self.customer_id, id="orders-pane")
+            with TabPane("Links", id="links"):
+                yield LinksPane(self.customer_id, id="links-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -119,6 +125,7 @@ class CustomerProfileScreen(DeskScreen):
         self.load()
         self.query_one(InvoicesPane).reload()
         self.query_one(OrdersPane).reload()
+        self.query_one(LinksPane).reload()
         self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
 
@@ -158,6 +165,8 @@ class CustomerProfileScreen(DeskScreen):
             self.query_one(InvoicesPane).focus_table()
         elif tab == "orders":
             self.query_one(OrdersPane).focus_table()
+        elif tab == "links":
+            self.query_one(LinksPane).focus_table()
         else:
             self.query_one(CompliancePane).focus_body()
 
@@ -239,6 +248,22 @@ class CustomerProfileScreen(DeskScreen):
         if not self.refuse(Action.CREATE_ORDERS) or self.detail is None:
             return
         self.app.push_screen(OrderBuilderScreen(self.detail), self._after_dialog)
+
+    def action_send_link(self) -> None:
+        """The "send a link" form; the queued link then opens in its own dialog, live while it generates."""
+        from agentdesk.ui.dialogs.link_dialogs import LinkDialog, SendLinkDialog
+
+        if not self.refuse(Action.REQUEST_LINKS):
+            return
+
+        def sent(info: object) -> None:
+            if info is None:
+                return
+            self.query_one(LinksPane).reload()
+            self.query_one(TimelinePanel).reload()
+            self.app.push_screen(LinkDialog(info), lambda _: self.query_one(LinksPane).reload())  # type: ignore[arg-type]
+
+        self.app.push_screen(SendLinkDialog(self.customer_id), sent)
 
     def palette_title(self, action: str, description: str) -> str:
         """The palette names the customer for a new order ("New order for Ada Lovelace")."""
