@@ -178,11 +178,11 @@ def _active_cards(session: Session, customer_id: int) -> list[PaymentInstrument]
     ).all())
 
 
-def _cards(session: Session, customer_id: int) -> list[CardView]:
+def card_views(session: Session, customer_id: int) -> list[CardView]:
     return [_card_view(i) for i in _active_cards(session, customer_id)]
 
 
-def _saved_card(session: Session, customer_id: int, instrument_id: int, field_name: str = "card") -> PaymentInstrument:
+def saved_card(session: Session, customer_id: int, instrument_id: int, field_name: str = "card") -> PaymentInstrument:
     """One of the customer's own active cards; anything else is the same answer (ids are not probed)."""
     instrument = (session.get(PaymentInstrument, instrument_id)
                   if isinstance(instrument_id, int) and limits.in_id_range(instrument_id) else None)
@@ -198,19 +198,19 @@ def _redirect(options: dict[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
-class _NewCard:
+class NewCard:
     card: tuple[str, int, int]
     token: str
     fingerprint: str
 
 
-def _tokenised(store: Store, settings: Settings | None, website_code: str, entry: CardEntry) -> _NewCard:
+def tokenised(store: Store, settings: Settings | None, website_code: str, entry: CardEntry) -> NewCard:
     problems: dict[str, str] = {}
     card = check_card(CardInput(entry.number or "", entry.expiry or ""), problems)
     if problems or card is None:
         raise InvalidInput(fields=problems or {"card.number": "enter the card number"})
     _, token, fingerprint = instruments.tokenize_card(store, settings, website_code, card)
-    return _NewCard(card, token, fingerprint)
+    return NewCard(card, token, fingerprint)
 
 
 def _has_default(session: Session, customer_id: int) -> bool:
@@ -218,13 +218,13 @@ def _has_default(session: Session, customer_id: int) -> bool:
                                                            PaymentInstrument.is_primary)).first() is not None
 
 
-def _keep_card(session: Session, customer_id: int, new: _NewCard, make_default: bool) -> PaymentInstrument:
+def keep_card(session: Session, customer_id: int, new: NewCard, make_default: bool) -> PaymentInstrument:
     instrument_id = instruments.store_card(session, CUSTOMER, customer_id, new.card, False, new.token,
                                            new.fingerprint, make_default or not _has_default(session, customer_id))
     return get_row(session, PaymentInstrument, instrument_id, "payment instrument")
 
 
-def _choice(card: CardEntry | None, instrument_id: int | None) -> None:
+def check_card_choice(card: CardEntry | None, instrument_id: int | None) -> None:
     if card is None and instrument_id is None:
         raise InvalidInput(fields={"card": "enter a card or choose one of your saved cards"})
     if card is not None and instrument_id is not None:
@@ -290,7 +290,7 @@ def deposit_page(store: Store, token: str) -> DepositPage:
     link = peek_link(store, token, DEPOSIT)
     currency, amounts, custom, minimum, maximum = _deposit_terms(link.options)
     with store.read() as session:
-        cards = _cards(session, link.customer_id)
+        cards = card_views(session, link.customer_id)
     return DepositPage(link.first_name, link.website_name, currency or link.currency, amounts, custom, minimum,
                        maximum, cards, _redirect(link.options))
 
@@ -300,15 +300,15 @@ def make_deposit(store: Store, settings: Settings, token: str, amount: int, card
     """Charge `amount` (one of the link's amounts, or a custom one within its limits) to a new or saved card."""
     opened = peek_link(store, token, DEPOSIT)
     _check_deposit_amount(opened.options, amount)
-    _choice(card, instrument_id)
+    check_card_choice(card, instrument_id)
     currency = str(opened.options.get("currency") or opened.currency)
-    new = _tokenised(store, settings, opened.website_code, card) if card is not None else None
+    new = tokenised(store, settings, opened.website_code, card) if card is not None else None
     if _blocked(store, opened.customer_id):
         return PaymentOutcome(False, CANNOT_TAKE, amount, currency, None)
     with link_for_update(store, token, DEPOSIT) as (session, link):
         _check_deposit_amount(link.options, amount)
-        instrument = (_keep_card(session, link.customer_id, new, False) if new is not None
-                      else _saved_card(session, link.customer_id, instrument_id or 0))
+        instrument = (keep_card(session, link.customer_id, new, False) if new is not None
+                      else saved_card(session, link.customer_id, instrument_id or 0))
         chosen = instrument.id, instrument.gateway_token or "", _card_view(instrument).label, instrument.sticky_gateway
         link_id = link.id
     description = f"Deposit (link {link_id})"
@@ -360,7 +360,7 @@ def pay_invoice_page(store: Store, token: str) -> InvoicePage:
             select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(col(InvoiceLine.id))).all()]
         return InvoicePage(invoice.number, invoice.currency, lines, invoice.total, _open_due(invoice),
                            invoice.due_at.date() if invoice.due_at else None, invoice.status.value,
-                           _cards(session, link.customer_id), _redirect(link.options))
+                           card_views(session, link.customer_id), _redirect(link.options))
 
 
 def pay_invoice(store: Store, settings: Settings, token: str, card: CardEntry | None,
@@ -371,15 +371,15 @@ def pay_invoice(store: Store, settings: Settings, token: str, card: CardEntry | 
         invoice = _link_invoice(session, opened)
         _refuse_closed(invoice)
         due, currency = _open_due(invoice), invoice.currency
-    _choice(card, instrument_id)
-    new = _tokenised(store, settings, opened.website_code, card) if card is not None else None
+    check_card_choice(card, instrument_id)
+    new = tokenised(store, settings, opened.website_code, card) if card is not None else None
     if _blocked(store, opened.customer_id):
         return PaymentOutcome(False, CANNOT_TAKE, due, currency, None)
     with link_for_update(store, token, PAY_INVOICE) as (session, link):
         invoice = _link_invoice(session, link)
         _refuse_closed(invoice)
-        instrument = (_keep_card(session, link.customer_id, new, False) if new is not None
-                      else _saved_card(session, link.customer_id, instrument_id or 0))
+        instrument = (keep_card(session, link.customer_id, new, False) if new is not None
+                      else saved_card(session, link.customer_id, instrument_id or 0))
         chosen_id, label, invoice_id, number = instrument.id, _card_view(instrument).label, invoice.id, invoice.number
     result = billing_invoices.collect_on_link(store, settings, invoice_id, chosen_id)
     if result.status == billing_invoices.NOTHING_DUE:
@@ -398,9 +398,9 @@ def add_card(store: Store, settings: Settings, token: str, card: CardEntry, make
     """Keep a new card (the default when asked, or when the customer has none). Completes an add-card link;
     a billing-portal link stays open."""
     opened = peek_link(store, token, CARD_PAGES)
-    new = _tokenised(store, settings, opened.website_code, card)
+    new = tokenised(store, settings, opened.website_code, card)
     with link_for_update(store, token, CARD_PAGES) as (session, link):
-        instrument = _keep_card(session, link.customer_id, new, make_default)
+        instrument = keep_card(session, link.customer_id, new, make_default)
         view = _card_view(instrument)
         if link.kind == LinkKind.ADD_CARD:
             complete(session, link, f"card {view.label} added", {"instrument": instrument.id})
@@ -409,7 +409,7 @@ def add_card(store: Store, settings: Settings, token: str, card: CardEntry, make
 
 def set_default_card(store: Store, token: str, instrument_id: int) -> None:
     with link_for_update(store, token, PORTAL) as (session, link):
-        instrument = _saved_card(session, link.customer_id, instrument_id)
+        instrument = saved_card(session, link.customer_id, instrument_id)
         if instrument.is_primary:
             return
         old = session.exec(select(PaymentInstrument).where(PaymentInstrument.customer_id == link.customer_id,
@@ -472,7 +472,7 @@ def portal_overview(store: Store, token: str) -> PortalOverview:
         address = session.exec(select(Address).where(Address.customer_id == link.customer_id)
                                .order_by(col(Address.is_primary).desc(), col(Address.id))).first()
         return PortalOverview(link.first_name, link.website_name, subscriptions, invoices,
-                              _cards(session, link.customer_id), _address_dict(address), _redirect(link.options))
+                              card_views(session, link.customer_id), _address_dict(address), _redirect(link.options))
 
 
 # --- payout request ----------------------------------------------------------------------------------------------
@@ -487,7 +487,7 @@ def payout_page(store: Store, token: str) -> PayoutPage:
     link = peek_link(store, token, PAYOUT)
     currency, minimum, maximum = _payout_terms(link.options, link.currency)
     with store.read() as session:
-        return PayoutPage(currency, minimum, maximum, _cards(session, link.customer_id), _redirect(link.options))
+        return PayoutPage(currency, minimum, maximum, card_views(session, link.customer_id), _redirect(link.options))
 
 
 def request_payout(store: Store, token: str, amount: int, instrument_id: int) -> PayoutRequestInfo:
@@ -497,7 +497,7 @@ def request_payout(store: Store, token: str, amount: int, instrument_id: int) ->
         if not isinstance(amount, int) or isinstance(amount, bool) or not minimum <= amount <= maximum:
             raise InvalidInput(fields={"amount": f"enter an amount from {format_amount(minimum, currency, symbol=True)}"
                                                  f" to {format_amount(maximum, currency, symbol=True)}"})
-        instrument = _saved_card(session, link.customer_id, instrument_id, "method")
+        instrument = saved_card(session, link.customer_id, instrument_id, "method")
         row = PayoutRequest(customer_id=link.customer_id, link_id=link.id, amount=amount, currency=currency,
                             instrument_id=instrument.id)
         session.add(row)

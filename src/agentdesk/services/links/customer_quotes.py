@@ -152,7 +152,7 @@ def quote_page(store: Store, token: str, now: datetime | None = None) -> QuotePa
             expires_on=row.expires_on, issued_on=row.issued_at.date() if row.issued_at else None,
             accept_by=row.accept_by.value, terms=row.terms, signature_name=row.signature_name,
             redirect_url=_redirect(link.options, row), order_number=order.number if order else None,
-            refusal=refusal, waiting=waiting, cards=money._cards(session, link.customer_id),
+            refusal=refusal, waiting=waiting, cards=money.card_views(session, link.customer_id),
         )
 
 
@@ -225,15 +225,15 @@ def _chosen_card(store: Store, settings: Settings, token: str, website_code: str
                  instrument_id: int | None, now: datetime) -> int:
     """The card to pay with: a new one entered on the page (tokenised through the website's gateway and
     kept on the customer's account) or one of their saved cards."""
-    money._choice(card, instrument_id)
+    money.check_card_choice(card, instrument_id)
     if card is not None:
-        new = money._tokenised(store, settings, website_code, card)
+        new = money.tokenised(store, settings, website_code, card)
         with link_for_update(store, token, QUOTE_LINKS, now) as (session, link):
-            return money._keep_card(session, link.customer_id, new, False).id
+            return money.keep_card(session, link.customer_id, new, False).id
     assert instrument_id is not None
     opened = peek_link(store, token, QUOTE_LINKS, now)
     with store.read() as session:
-        return money._saved_card(session, opened.customer_id, instrument_id).id
+        return money.saved_card(session, opened.customer_id, instrument_id).id
 
 
 def _customer_words(outcome: QuoteOutcome, paid_here: bool) -> str:
