@@ -24,6 +24,7 @@ from agentdesk.domain import limits
 from agentdesk.domain.enums import LinkKind, OrderKind, OrderStatus
 from agentdesk.domain.errors import Conflict, InvalidInput
 from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.services.billing.invoices import customer_email
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.links.requests import LinkRequest, request_link
 from agentdesk.services.orders.read import order_by_number
@@ -167,3 +168,19 @@ class PasswordReset:
 
     def to_dict(self) -> dict[str, Any]:
         return {"link": self.link, "login": self.login, "email": self.email, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Membership:
+    login: str | None
+    email: str | None
+    """The primary email a password-reset link would go to."""
+
+
+def membership(store: Store, actor: Actor, customer_ref: str | int) -> Membership:
+    """The customer's membership login and the email a reset link would be sent to."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    with store.read() as session:
+        customer = customer_by_ref(session, customer_ref)
+        assert customer.id is not None
+        return Membership(customer.membership_login, customer_email(session, customer.id))

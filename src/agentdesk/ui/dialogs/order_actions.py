@@ -263,3 +263,84 @@ class CancelFulfillmentDialog(ReshipDialog):
 
     def outcome(self, result: Any) -> str:
         return f"Fulfillment {self.shipment.id} cancelled."
+
+
+class _MembershipDialog(OrderDialog[R]):
+    """Loads the order's customer's membership login and primary email before the agent decides."""
+
+    def __init__(self, detail: OrderDetail) -> None:
+        super().__init__(detail)
+        self.member: entitlements.Membership | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load(lambda: self.call(entitlements.membership, self.detail.customer), self.loaded)
+
+    def loaded(self, member: entitlements.Membership) -> None:
+        self.member = member
+        self.facts.update(self.describe())
+        self.shown(member)
+
+    def shown(self, member: entitlements.Membership) -> None:
+        """Fill the fields from what was loaded."""
+
+    def describe(self) -> Text:
+        out = super().describe()
+        out.append(f"\nCustomer {visible(self.detail.customer_name)} ({visible(self.detail.customer)})")
+        if self.member is not None:
+            out.append(f"\nMembership login: {visible(self.member.login or '(none)')}")
+            out.append(f"\nPrimary email: {visible(self.member.email or '(none)')}")
+        return out
+
+    def loaded_member(self) -> entitlements.Membership:
+        if self.member is None:
+            raise InvalidInput("Still reading the customer; try again in a moment.")
+        return self.member
+
+
+class MembershipLoginDialog(_MembershipDialog[str | None]):
+    heading = "Membership login"
+    needs = Action.EDIT_CUSTOMERS
+
+    def fields(self) -> ComposeResult:
+        yield from form_field("Login (empty clears it)", Input(id="order-login", compact=True, max_length=200),
+                              "login")
+
+    def shown(self, member: entitlements.Membership) -> None:
+        self.query_one("#order-login", Input).value = member.login or ""
+
+    def confirmation(self) -> str:
+        member = self.loaded_member()
+        login = self.text("order-login").strip()
+        if login == (member.login or ""):
+            raise InvalidInput(fields={"login": "that is the login already; nothing would change"})
+        if not login:
+            return f"Clear the membership login of {self.detail.customer_name} (was {member.login})."
+        return f"Set the membership login of {self.detail.customer_name} to {login}."
+
+    async def perform(self) -> str | None:
+        return await self.call(entitlements.set_membership_login, self.detail.customer,
+                               self.text("order-login").strip() or None)
+
+    def outcome(self, result: str | None) -> str:
+        return f"Membership login set to {result}" if result else "Membership login cleared"
+
+
+class PasswordResetDialog(_MembershipDialog[entitlements.PasswordReset]):
+    heading = "Reset password"
+    needs = Action.REQUEST_LINKS
+
+    def confirmation(self) -> str:
+        member = self.loaded_member()
+        if not member.login:
+            raise InvalidInput("The customer has no membership login: set one first (m).")
+        if not member.email:
+            raise InvalidInput("The customer has no primary email address to send the reset link to.")
+        return (f"Email a password-reset link for login {member.login} to {member.email}; the customer "
+                "sets a new password on it. No password is shown or changed here.")
+
+    async def perform(self) -> entitlements.PasswordReset:
+        return await self.call(entitlements.request_password_reset, self.app.settings, self.detail.customer)
+
+    def outcome(self, result: entitlements.PasswordReset) -> str:
+        return result.message

@@ -41,6 +41,8 @@ KEYS: list[tuple[str, str, str, Action, str]] = [
     ("E", "resend_welcome", "Resend welcome", Action.CREATE_ORDERS, "order_actions.ResendWelcomeDialog"),
     ("s", "reship", "Reship", _S, "order_actions.ReshipDialog"),
     ("x", "cancel_fulfillment", "Cancel fulfillment", _S, "order_actions.CancelFulfillmentDialog"),
+    ("m", "membership_login", "Membership login", Action.EDIT_CUSTOMERS, "order_actions.MembershipLoginDialog"),
+    ("L", "reset_password", "Reset password", Action.REQUEST_LINKS, "order_actions.PasswordResetDialog"),
 ]
 ACTION_KEYS: list[Binding] = [Binding(key, action, words, show=False, id=f"order.{action}")
                               for key, action, words, _, _ in KEYS]
@@ -170,3 +172,9 @@ class OrderKeys(DeskScreen):
 
     def action_cancel_fulfillment(self) -> None:
         self.act("cancel_fulfillment")
+
+    def action_membership_login(self) -> None:
+        self.act("membership_login")
+
+    def action_reset_password(self) -> None:
+        self.act("reset_password")
