@@ -200,3 +200,17 @@ def test_kinds_stripe_has_no_page_for_are_refused_with_the_reason(store, tmp_pat
     assert "does not collect proof of address" in refused.value.fields["document_types"]
     with store.read() as s:
         assert s.execute(select(func.count()).select_from(Link)).scalar_one() == before
+
+
+def test_a_checkout_of_someone_else_on_the_account_is_passed_over_without_asking_stripe(store, tmp_path,
+                                                                                      contract):  # noqa: F811
+    _, settings, _ = setup(store, tmp_path, contract)
+    foreign = {"id": "cs_test_elsewhere", "object": "checkout.session", "mode": "setup", "status": "complete",
+               "setup_intent": "seti_elsewhere", "customer": "cus_elsewhere", "metadata": {}}
+    event = contract.add_event("checkout.session.completed", foreign)
+    gets = len(contract.requests)
+    assert stripe_events.handle_event(store, settings, event, "webhook") == "no link of ours for checkout " \
+                                                                            "cs_test_elsewhere"
+    assert len(contract.requests) == gets
+    with store.read() as s:
+        assert s.execute(select(func.count()).select_from(Transaction)).scalar_one() == 0

@@ -129,15 +129,16 @@ def _saved_card(store: Store, settings: Settings, checkout: dict[str, Any]) -> d
     intent = checkout.get("setup_intent")
     if checkout.get("mode") != "setup" or not isinstance(intent, str) or not intent:
         return None
+    link = links_events.link_of(store, checkout)
+    if link is None:
+        return None
     if settings.gateways.stripe is None:
         raise GatewayError("this host has no [gateways.stripe]: the card saved on Stripe's page cannot be read")
     gateway = StripeGateway.from_settings(settings.gateways.stripe)
     card = gateway.setup_card(intent)
     if card["customer"] is None:
-        link = links_events.link_of(store, checkout)
-        if link is not None:
-            card["customer"] = gateway.customer_for(store, link.customer_id)
-            gateway.save_payment_method(store, link.customer_id, card["payment_method"])
+        card["customer"] = gateway.customer_for(store, link.customer_id)
+        gateway.save_payment_method(store, link.customer_id, card["payment_method"])
     return card
 
 
