@@ -77,3 +77,37 @@ async def test_clearing_the_login_from_the_order_screen(store, admin, settings, 
             app.screen.query_one("#order-login", Input).value = value
             await preview_and_confirm(pilot, app, sentence)
     assert login_of(store) is None
+
+
+async def test_trial_restart_skip_and_stop_through_the_t_key(store, admin, settings, shop):
+    from datetime import UTC, datetime, timedelta
+
+    from agentdesk.domain.enums import OrderStatus
+    from agentdesk.ui.dialogs.order_subscription import TrialDialog
+
+    from .test_order_screen import stored_order
+
+    restarted, skipped, stopped = (order_now(store, admin, settings, "basic-trial") for _ in range(3))
+    first_end = stored_order(store, restarted).trial_ends_on
+    today = datetime.now(UTC).date()
+    app = console(store, settings=settings, login="cara")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot, app)
+        for number, downs in ((restarted, 0), (skipped, 1), (stopped, 2)):
+            await open_order(pilot, app, number, shop)
+            assert "t trial" in app.screen.keys_hint().plain
+            await pilot.press("t")
+            await settle(pilot, app)
+            assert isinstance(app.screen, TrialDialog)
+            if downs:
+                await pilot.press(*["down"] * downs, "space")
+            await preview_and_confirm(pilot, app)
+            await pilot.press("escape")
+            await settle(pilot, app)
+    order = stored_order(store, restarted)
+    assert order.trial_ends_on == today + timedelta(days=7) and order.trial_ends_on >= first_end
+    skip = stored_order(store, skipped)
+    assert skip.cycles_billed == 1 and skip.period_start == today
+    assert stored_order(store, stopped).status is OrderStatus.ACTIVE
+    kinds = [e.type for e in events(store, shop)]
+    assert {"trial_restarted", "trial_skipped", "trial_stop_scheduled"} <= set(kinds), kinds
