@@ -214,3 +214,26 @@ def test_a_checkout_of_someone_else_on_the_account_is_passed_over_without_asking
     assert len(contract.requests) == gets
     with store.read() as s:
         assert s.execute(select(func.count()).select_from(Transaction)).scalar_one() == 0
+
+
+def test_a_quote_accepted_by_paying_is_refused_for_a_stripe_website(store, tmp_path, contract):  # noqa: F811
+    from datetime import UTC, datetime
+
+    from agentdesk.services.links.requests import STRIPE_NO_PAID_QUOTE
+    from agentdesk.services.orders.quotes import create_quote, issue_quote
+    from agentdesk.services.orders.requests import ItemRequest, OrderRequest
+
+    from .test_orders import seed_catalog
+
+    admin, settings, _ = setup(store, tmp_path, contract)
+    seed_catalog(store)
+    last_day = datetime.now(UTC).date() + timedelta(days=3)
+    numbers = {how: create_quote(store, admin, OrderRequest("C-1", [ItemRequest("basic-m")]), expires_on=last_day,
+                                 accept_by=how).summary.number for how in ("payment", "customer")}
+    for number in numbers.values():
+        issue_quote(store, admin, number)
+    with pytest.raises(Conflict) as refused:
+        request_link(store, admin, settings, "C-1", LinkRequest(LinkKind.QUOTE, quote=numbers["payment"]))
+    assert str(refused.value) == STRIPE_NO_PAID_QUOTE.format(quote=numbers["payment"])
+    accepted = request_link(store, admin, settings, "C-1", LinkRequest(LinkKind.QUOTE, quote=numbers["customer"]))
+    assert accepted.status == LinkStatus.QUEUED and "hosted_by" not in accepted.options
