@@ -281,6 +281,7 @@ class PayoutRequestDialog(ServiceDialog[PayoutRequestInfo]):
         Binding("a", "approve", "Approve and pay", id="payout_request.approve"),
         Binding("r", "reject", "Reject", id="payout_request.reject"),
     ]
+    ROLE_GATES: ClassVar[dict[str, Action]] = {"approve": Action.PAYOUT, "reject": Action.PAYOUT}
     heading = "Payout request"
     needs = Action.PAYOUT
     gated_actions = frozenset({"approve", "reject", "submit"})
