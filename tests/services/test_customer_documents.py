@@ -154,3 +154,15 @@ def test_two_uploads_at_once_keep_one_set(store, customer_id, settings):
         assert len(session.exec(select(KycDocument)).all()) == 1
     assert len(list(attachments_dir(settings).iterdir())) == 1
     assert link_row(store, token).uses == 1
+
+
+def test_a_document_the_customer_uploaded_shows_as_by_the_customer(store, admin, customer_id, settings, tmp_path):
+    token = ready_link(store, customer_id, LinkKind.KYC, {"document_types": ["passport"]})
+    (uploaded,) = upload_kyc(store, settings, token, [UploadedFile("passport", "passport.pdf", "application/pdf",
+                                                                   PDF)])
+    selfie = tmp_path / "me.png"
+    selfie.write_bytes(PNG)
+    compliance.upload_document(store, admin, settings, customer_id, "selfie", str(selfie))
+    shown = {d.id: d.uploaded_by for d in compliance.compliance(store, admin, customer_id).documents}
+    assert shown[uploaded] == "customer"
+    assert [by for doc, by in shown.items() if doc != uploaded] == ["ada"]

@@ -15,12 +15,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, utcnow
+from agentdesk.db.models import Agent, AmlCheck, Attachment, EddScore, KycDocument, TimelineEvent, utcnow
 from agentdesk.db.store import Store
 from agentdesk.domain import limits
 from agentdesk.domain.enums import AmlResult, KycStatus
 from agentdesk.domain.errors import InvalidInput, NotFound
-from agentdesk.domain.permissions import Action, Actor, require
+from agentdesk.domain.permissions import CUSTOMER, Action, Actor, require
 from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.timeline.attachments import keep_file
@@ -65,6 +65,15 @@ class Compliance:
     next_search: date | None
 
 
+def _customer_uploads(session: Session, customer_id: int) -> set[int]:
+    """The documents the customer uploaded on a portal link: no agent on the row, so their upload event's
+    actor tells."""
+    events = session.exec(select(TimelineEvent.attributes).where(
+        TimelineEvent.customer_id == customer_id, TimelineEvent.type == EventType.KYC_DOCUMENT_UPLOADED.value,
+        TimelineEvent.actor_label == CUSTOMER.login)).all()
+    return {int(attrs["document"]) for attrs in events if isinstance(attrs, dict) and "document" in attrs}
+
+
 def compliance_for(session: Session, customer_id: int) -> Compliance:
     customer = customer_by_ref(session, customer_id)
     docs = session.exec(
@@ -80,8 +89,10 @@ def compliance_for(session: Session, customer_id: int) -> Compliance:
     if customer.edd_required:
         last = checks[0].checked_at.date() if checks else utcnow().date()
         next_search = last + SEARCH_EVERY if checks else last
+    by_customer = _customer_uploads(session, customer.id) if any(login is None for _, _, login in docs) else set()
     return Compliance(
-        [DocumentView(d.id, d.kind, d.status, a.name, a.size, d.uploaded_at, login, a.id) for d, a, login in docs],
+        [DocumentView(d.id, d.kind, d.status, a.name, a.size, d.uploaded_at,
+                      login or (CUSTOMER.login if d.id in by_customer else None), a.id) for d, a, login in docs],
         [AmlView(c.id, c.checked_at, c.result, c.matches, c.source) for c in checks],
         customer.edd_required, scores, next_search,
     )
