@@ -237,3 +237,20 @@ def test_a_quote_accepted_by_paying_is_refused_for_a_stripe_website(store, tmp_p
     assert str(refused.value) == STRIPE_NO_PAID_QUOTE.format(quote=numbers["payment"])
     accepted = request_link(store, admin, settings, "C-1", LinkRequest(LinkKind.QUOTE, quote=numbers["customer"]))
     assert accepted.status == LinkStatus.QUEUED and "hosted_by" not in accepted.options
+
+
+def test_a_revoked_stripe_link_has_its_stripe_page_closed_by_the_worker(store, tmp_path, contract):  # noqa: F811
+    from agentdesk.services.links.read import revoke_link
+
+    admin, settings, _ = setup(store, tmp_path, contract)
+    deposit = request_link(store, admin, settings, "C-1", LinkRequest(LinkKind.DEPOSIT, amounts=(2_000,)))
+    kyc = request_link(store, admin, settings, "C-1", LinkRequest(LinkKind.KYC))
+    runner.run_due(store, settings)
+    refs = {link.id: link_row(store, link.id).gateway_ref or "" for link in (deposit, kyc)}
+    for link in (deposit, kyc):
+        assert revoke_link(store, admin, link.id, "sent to the wrong customer").url is None
+    assert runner.run_due(store, settings).messages == []
+    assert [contract.sessions[refs[link.id]]["status"] for link in (deposit, kyc)] == ["expired", "canceled"]
+    assert all(link_row(store, link.id).hosted_url is None for link in (deposit, kyc))
+    runner.run_due(store, settings)
+    assert len(contract.posts("/v1/checkout/sessions/")) == 1 and contract.violations == []

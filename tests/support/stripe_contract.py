@@ -31,6 +31,8 @@ is answered like Stripe answers an invalid request (400, `invalid_request_error`
 - POST /v1/identity/verification_sessions: `type` (document or id_number) is required unless a
   `verification_flow` is given (api/identity/verification_sessions/create);
   `options[document][allowed_types]` only passport, id_card, driving_license.
+- POST /v1/checkout/sessions/{id}/expire only for an open session, /v1/identity/verification_sessions/{id}/cancel
+  only for one in requires_input (api/checkout/sessions/expire, api/identity/verification_sessions/cancel).
 - Idempotency on those three creates: the same `Idempotency-Key` with the same parameters answers the first
   object again; with other parameters Stripe refuses it (400 `idempotency_error`; api/idempotent_requests).
 
@@ -319,6 +321,15 @@ class StripeContract:
     def _post(self, path: str, form: dict[str, str], key: str = "") -> tuple[int, dict[str, Any]]:
         if (hosted := self._hosted(path, form, key)) is not None:
             return hosted
+        if m := re.fullmatch(r"/v1/(checkout/sessions|identity/verification_sessions)/(\w+)/(expire|cancel)", path):
+            found = self.sessions.get(m[2])
+            if found is None:
+                return _missing("session", m[2])
+            wanted = ("open", "expire") if m[1] == "checkout/sessions" else ("requires_input", "cancel")
+            if m[3] != wanted[1] or found["status"] != wanted[0]:
+                raise ContractError(f"{m[3]} of a session that is {found['status']}")
+            found["status"] = "expired" if m[3] == "expire" else "canceled"
+            return 200, found
         if path == "/v1/customers":
             customer: dict[str, Any] = {"id": self._new_id("cus"), "object": "customer", "metadata": {
                 k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}

@@ -23,7 +23,7 @@ from agentdesk.domain.permissions import SYSTEM
 from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import mailer
 from agentdesk.services.jobs import queue as jobs
-from agentdesk.services.links import generate
+from agentdesk.services.links import generate, stripe_hosted
 from agentdesk.services.links import read as links
 from agentdesk.services.money import payments, refunds, settlement, stripe_events
 from agentdesk.services.money.gateways import GatewayError, GatewayTimeout
@@ -138,6 +138,7 @@ def run_due(store: Store, settings: Settings, now: datetime | None = None, limit
     if settings.gateways.stripe is not None:
         try:
             stripe_events.poll_events(store, settings)
+            stripe_hosted.close_revoked(store, settings)
         except (GatewayError, GatewayTimeout) as exc:
             report.messages.append(f"Stripe's events were not read this time: {exc}")
     for _ in range(limit):

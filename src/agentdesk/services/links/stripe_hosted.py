@@ -13,11 +13,12 @@ own URL and each open makes a fresh session and redirects the customer to it (`p
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agentdesk.config import Settings
 from agentdesk.db.models import Customer as CustomerRow
@@ -27,6 +28,8 @@ from agentdesk.domain.enums import InvoiceStatusSets, LinkKind, LinkStatus
 from agentdesk.services.money.gateways import GatewayError, GatewayTimeout
 from agentdesk.services.money.gateways.stripe import StripeGateway
 from agentdesk.services.policy import service as policy
+
+log = logging.getLogger(__name__)
 
 HOSTED_BY = "hosted_by"
 """The option a Stripe website's link carries (`"stripe"`), set when it was requested."""
@@ -140,3 +143,33 @@ def portal_redirect(store: Store, settings: Settings, token: str) -> str | None:
             row.gateway_ref, row.hosted_url, row.updated_at = ref, url, utcnow()
             session.add(row)
     return url
+
+
+def close_revoked(store: Store, settings: Settings, limit: int = 50) -> int:
+    """Revoked Stripe-hosted links whose Stripe page is still open get it closed at Stripe (a Checkout Session
+    expired, an Identity session cancelled); the link's `hosted_url` is cleared once done. Run by the worker;
+    returns how many were closed. Stripe not answering leaves the rest for the next run."""
+    if settings.gateways.stripe is None:
+        return 0
+    with store.read() as session:
+        rows = session.exec(select(Link.id, Link.gateway_ref).where(
+            Link.status == LinkStatus.REVOKED, col(Link.hosted_url).is_not(None), col(Link.gateway_ref).is_not(None),
+            col(Link.kind).in_(list(MADE_AT_GENERATION))).order_by(col(Link.id)).limit(limit)).all()
+    if not rows:
+        return 0
+    gateway = _gateway(settings)
+    closed = 0
+    for link_id, ref in rows:
+        try:
+            gateway.close_page(str(ref))
+        except GatewayTimeout:
+            break
+        except GatewayError as exc:
+            log.info("stripe page %s of revoked link %s already ended: %s", ref, link_id, exc)
+        with store.write(unrecorded="the Stripe page of a revoked link closed") as session:
+            row = session.get(Link, link_id)
+            if row is not None:
+                row.hosted_url = None
+                session.add(row)
+        closed += 1
+    return closed

@@ -222,6 +222,17 @@ class StripeGateway:
             params, {"idempotency_key": key}))
         return made.id, str(made.url)
 
+    def close_page(self, ref: str) -> None:
+        """End a Checkout Session (expire) or an Identity session (cancel) so its URL takes nothing more.
+        Stripe refuses to end one already completed or ended: `GatewayError`."""
+        key = f"close-{ref}"
+        if ref.startswith("cs_"):
+            self._hosted("close the payment page", lambda: self.client.v1.checkout.sessions.expire(
+                ref, {}, {"idempotency_key": key}))
+        elif ref.startswith("vs_"):
+            self._hosted("close the identity check", lambda: self.client.v1.identity.verification_sessions.cancel(
+                ref, {}, {"idempotency_key": key}))
+
     def setup_card(self, setup_intent: str) -> dict[str, Any]:
         """The card a completed SetupIntent saved: its PaymentMethod id, customer, brand, last4, expiry."""
         intent = self._hosted("read the saved card", lambda: self.client.v1.setup_intents.retrieve(setup_intent))
