@@ -91,7 +91,7 @@ async def test_the_profile_fits_80_by_24(demo_store):
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert target.name in lines[0] and "CUS-0000017" in lines[0] and "Lifetime value" in lines[1]
-        tabs = ["Overview", "Transactions", "Timeline", "KYC", "Invoices", "Orders"]
+        tabs = ["Overview", "Transactions", "Timeline", "KYC", "Invoices", "Orders", "Links"]
         assert lines[2].split() == tabs
         assert "Details" in lines[4]
         assert "esc Back" in lines[-1] and "2 Transactions" in lines[-1]
