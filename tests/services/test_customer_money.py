@@ -11,9 +11,10 @@ from agentdesk.config import load_settings
 from agentdesk.db.models import Address, Invoice, Order, PaymentInstrument, PayoutRequest, Transaction
 from agentdesk.domain.enums import InvoiceStatus, LinkKind, LinkStatus, Role, TransactionType
 from agentdesk.domain.errors import Conflict, InvalidInput
+from agentdesk.domain.validation import AddressInput
 from agentdesk.services.links import access
 from agentdesk.services.links import customer_money as cm
-from agentdesk.services.links.customer_money import AddressForm, CardEntry
+from agentdesk.services.links.customer_money import CardEntry
 
 from ..support.links import link_row, ready_link
 from .billing_helpers import (
@@ -234,14 +235,14 @@ def test_set_default_card_only_on_a_portal_link(store, settings, customer):
 def test_billing_address_is_validated_and_recorded(store, customer):
     portal = ready_link(store, customer, LinkKind.PORTAL, {})
     with pytest.raises(InvalidInput) as refused:
-        cm.update_billing_address(store, portal, AddressForm(line1="", city="Paris", country="XX"))
+        cm.update_billing_address(store, portal, AddressInput(line1="", city="Paris", country="XX"))
     assert set(refused.value.fields) == {"line1", "country"}
-    cm.update_billing_address(store, portal, AddressForm(line1="1 Rue de <b>Rivoli</b>", city="Paris",
+    cm.update_billing_address(store, portal, AddressInput(line1="1 Rue de <b>Rivoli</b>", city="Paris",
                                                          country="fr", postal_code="75001"))
     [address] = rows(store, Address, Address.customer_id == customer)
     assert (address.line1, address.country, address.is_primary) == ("1 Rue de <b>Rivoli</b>", "FR", True)
     assert cm.portal_overview(store, portal).billing_address["city"] == "Paris"
-    cm.update_billing_address(store, portal, AddressForm(line1="1 Rue de <b>Rivoli</b>", city="Lyon", country="FR",
+    cm.update_billing_address(store, portal, AddressInput(line1="1 Rue de <b>Rivoli</b>", city="Lyon", country="FR",
                                                          postal_code="75001"))
     assert events_of(store, customer, "address_modified")[-1] == {"fields": ["city"]}
     assert len(rows(store, Address, Address.customer_id == customer)) == 1

@@ -204,7 +204,7 @@ def test_a_payment_quote_is_paid_on_the_page_declined_first_then_a_saved_card(st
         accept_quote_link(store, settings, token, CardEntry("", ""), instrument_id=page.cards[0].id, now=NOW)
 
     declined = accept_quote_link(store, settings, token, CardEntry("4000000000000002", "12/30"), now=NOW)
-    assert not declined.accepted and "did not go through" in declined.message
+    assert declined.declined and not declined.accepted and "did not go through" in declined.message
     (order,) = rows(store, Order)
     assert order.status == "pending" and rows(store, Quote)[0].status == "issued"
     assert (link_row(store, token).status, link_row(store, token).uses) != ("completed", 1)
@@ -212,7 +212,7 @@ def test_a_payment_quote_is_paid_on_the_page_declined_first_then_a_saved_card(st
 
     paid = accept_quote_link(store, settings, token, instrument_id=page.cards[0].id,
                              now=NOW + timedelta(minutes=1))
-    assert paid.accepted and paid.order_number == order.number
+    assert paid.accepted and not paid.declined and paid.order_number == order.number
     assert len(rows(store, Order)) == 1 and rows(store, Order)[0].status == "active"
     assert [i.status for i in rows(store, Invoice)] == ["paid"]
     (accepted,) = events(store, "quote_accepted")

@@ -29,6 +29,7 @@ from agentdesk.db.store import Store
 from agentdesk.domain.enums import LinkKind
 from agentdesk.domain.errors import InvalidInput, ServiceError
 from agentdesk.domain.money import format_amount, parse_amount
+from agentdesk.domain.validation import AddressInput
 from agentdesk.portal import security
 from agentdesk.services.links import (
     access,
@@ -499,7 +500,7 @@ async def _default_card(portal: Portal, token: str, link: OpenLink, form: FormDa
 
 
 async def _address(portal: Portal, token: str, link: OpenLink, form: FormData) -> Done | Declined:
-    address = customer_money.AddressForm(line1=_text(form, "line1"), city=_text(form, "city"),
+    address = AddressInput(line1=_text(form, "line1"), city=_text(form, "city"),
                                          country=_text(form, "country"), line2=_optional(form, "line2"),
                                          region=_optional(form, "region"), postal_code=_optional(form, "postal_code"))
     await portal.run(customer_money.update_billing_address, portal.store, token, address)
@@ -525,8 +526,7 @@ async def _quote_accept(portal: Portal, token: str, link: OpenLink, form: FormDa
         card = _card(form) if instrument is None else None
     decision = await portal.run(customer_quotes.accept_quote_link, portal.store, portal.settings, token, card,
                                 instrument)
-    paid_here = card is not None or instrument is not None
-    if paid_here and not decision.accepted and "did not go through" in decision.message:
+    if decision.declined:
         return Declined(decision.message)
     title = "Quote accepted" if decision.accepted else "Order placed"
     return Done(title, decision.message, _safe_url(decision.redirect_url) or _redirect(link))

@@ -90,17 +90,6 @@ class CardView:
 
 
 @dataclass(frozen=True)
-class AddressForm:
-    line1: str
-    city: str
-    country: str
-    """ISO 3166 alpha-2, e.g. "US"."""
-    line2: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
-
-
-@dataclass(frozen=True)
 class DepositPage:
     first_name: str
     website_name: str
@@ -430,12 +419,10 @@ def _address_dict(address: Address | None) -> dict[str, Any]:
     return {name: getattr(address, name) for name in ADDRESS_FIELDS} if address is not None else {}
 
 
-def update_billing_address(store: Store, token: str, address: AddressForm) -> None:
+def update_billing_address(store: Store, token: str, address: AddressInput) -> None:
     """Change the customer's primary address (one is made when they have none)."""
     problems: dict[str, str] = {}
-    [clean] = check_addresses([AddressInput(line1=address.line1, city=address.city, country=address.country,
-                                            line2=address.line2, region=address.region,
-                                            postal_code=address.postal_code)], problems)
+    [clean] = check_addresses([address], problems)
     if problems:
         raise InvalidInput(fields={key.removeprefix("addresses[0]."): why for key, why in problems.items()})
     wanted = {name: getattr(clean, name) for name in ADDRESS_FIELDS}

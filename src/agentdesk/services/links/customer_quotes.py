@@ -105,6 +105,8 @@ class QuoteDecision:
     redirect_url: str | None
     accepted: bool = False
     """The quote is accepted (a payment quote only once its invoice is paid)."""
+    declined: bool = False
+    """The card paid with on the page was declined: the order waits and the customer may try another card."""
 
 
 def _quote_id(options: dict[str, Any]) -> int:
@@ -217,8 +219,10 @@ def accept_quote_link(store: Store, settings: Settings, token: str, card: CardEn
 
     outcome = quotes.accept_as(store, CUSTOMER, settings, number, now, by_customer=True, pay=pay,
                                finish=_finish_on_link(store, token, now))
-    return QuoteDecision(_customer_words(outcome, paid_here=pay is not None), outcome.quote.order, redirect,
-                         outcome.accepted)
+    paid_here = pay is not None
+    declined = paid_here and not outcome.accepted and outcome.payment != "pending"
+    return QuoteDecision(_customer_words(outcome, paid_here), outcome.quote.order, redirect, outcome.accepted,
+                         declined)
 
 
 def _chosen_card(store: Store, settings: Settings, token: str, website_code: str, card: CardEntry | None,
