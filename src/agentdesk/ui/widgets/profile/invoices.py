@@ -12,9 +12,8 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from agentdesk.domain.enums import InvoiceStatus, InvoiceStatusSets
 from agentdesk.domain.errors import ServiceError
@@ -22,9 +21,10 @@ from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.billing import invoices
-from agentdesk.ui.base import DeskWidget, desk_work
+from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
+from agentdesk.ui.widgets.profile.list_pane import ListPane
 
 COLUMNS: list[tuple[str, str]] = [
     ("number", "Invoice"), ("status", "Status"), ("total", "Total"), ("paid", "Paid"), ("due", "Due"),
@@ -51,7 +51,8 @@ def is_open(invoice: invoices.InvoiceSummary) -> bool:
     return invoice.status in InvoiceStatusSets.OPEN
 
 
-class InvoicesPane(DeskWidget):
+class InvoicesPane(ListPane):
+    prefix = "invoices"
     ROLE_GATES: ClassVar[dict[str, Action]] = {"collect": Action.BILLING, "resend": Action.BILLING}
     DEFAULT_CSS = """
     InvoicesPane { height: 1fr; }
@@ -65,48 +66,19 @@ class InvoicesPane(DeskWidget):
     ]
 
     def __init__(self, customer_id: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.customer_id = customer_id
+        super().__init__(customer_id, **kwargs)
         self.invoices: list[invoices.InvoiceSummary] = []
-        self.stale = True
-        self.shown = False
-
-    def compose(self) -> ComposeResult:
-        yield DataTable(id="invoices-table", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("loading…", style="dim"), id="invoices-status")
 
     def on_mount(self) -> None:
         table = self.table
         for key, label in COLUMNS:
             table.add_column(label, key=key)
 
-    def on_show(self) -> None:
-        self.shown = True
-        if self.stale:
-            self.reload()
-
-    def on_hide(self) -> None:
-        self.shown = False
-
-    @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#invoices-table", DataTable)
-
-    def focus_table(self) -> None:
-        self.table.focus()
-
     # --- loading ------------------------------------------------------------------------------
-
-    def reload(self) -> None:
-        """Read the list again now if the tab is shown, else when it is next shown."""
-        self.stale = True
-        if self.shown:
-            self.stale = False
-            self._load()
 
     @desk_work(group="invoices")
     async def _load(self) -> None:
-        status = self.query_one("#invoices-status", Static)
+        status = self.status
         try:
             found = await self.call(invoices.list_invoices, self.customer_id)
         except ServiceError as exc:
@@ -128,7 +100,7 @@ class InvoicesPane(DeskWidget):
         if owing:
             due = sum(i.owed for i in owing)
             summary += f" · {len(owing)} open, {format_amount(due, owing[0].currency)} owed"
-        self.query_one("#invoices-status", Static).update(
+        self.status.update(
             Text(f"{summary} · Enter open · $ pay · E resend", style="dim"))
 
     @staticmethod

@@ -10,10 +10,9 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from agentdesk.domain.enums import LinkStatus, PayoutRequestStatus
 from agentdesk.domain.errors import ServiceError
@@ -22,9 +21,10 @@ from agentdesk.services.links import read as links
 from agentdesk.services.links.read import LinkInfo
 from agentdesk.services.money import payout_requests
 from agentdesk.services.money.payout_requests import PayoutRequestInfo
-from agentdesk.ui.base import DeskWidget, desk_work
+from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
+from agentdesk.ui.widgets.profile.list_pane import ListPane
 
 STATUS_STYLE = {
     LinkStatus.QUEUED: "yellow", LinkStatus.READY: "cyan", LinkStatus.SENT: "cyan", LinkStatus.OPENED: "blue",
@@ -32,7 +32,8 @@ STATUS_STYLE = {
 }
 
 
-class LinksPane(DeskWidget):
+class LinksPane(ListPane):
+    prefix = "links"
     DEFAULT_CSS = """
     LinksPane { height: 1fr; }
     LinksPane DataTable { height: 1fr; }
@@ -43,44 +44,16 @@ class LinksPane(DeskWidget):
     ]
 
     def __init__(self, customer_id: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.customer_id = customer_id
+        super().__init__(customer_id, **kwargs)
         self.links: list[LinkInfo] = []
         self.requests: list[PayoutRequestInfo] = []
         self.rows: list[LinkInfo | PayoutRequestInfo] = []
-        self.stale = True
-        self.shown = False
         self.poll: Timer | None = None
-
-    def compose(self) -> ComposeResult:
-        yield DataTable(id="links-table", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("loading…", style="dim"), id="links-status")
 
     def on_mount(self) -> None:
         for key, label in [("id", "Link"), ("kind", "Kind"), ("status", "Status"), ("detail", "Expires / amount"),
                            ("by", "Requested by")]:
             self.table.add_column(label, key=key)
-
-    def on_show(self) -> None:
-        self.shown = True
-        if self.stale:
-            self.reload()
-
-    def on_hide(self) -> None:
-        self.shown = False
-
-    @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#links-table", DataTable)
-
-    def focus_table(self) -> None:
-        self.table.focus()
-
-    def reload(self) -> None:
-        self.stale = True
-        if self.shown:
-            self.stale = False
-            self._load()
 
     @desk_work(group="links")
     async def _load(self) -> None:
@@ -88,7 +61,7 @@ class LinksPane(DeskWidget):
             found = await self.call(links.list_links, self.customer_id)
             asked = await self.call(payout_requests.list_payout_requests, customer_ref=self.customer_id)
         except ServiceError as exc:
-            self.query_one("#links-status", Static).update(plain(str(exc), "red"))
+            self.status.update(plain(str(exc), "red"))
             return
         self.show(found, asked)
 
@@ -118,7 +91,7 @@ class LinksPane(DeskWidget):
             summary += f" · {queued} generating…"
         if asked:
             summary += f" · {len(asked)} payout request{'s' if len(asked) != 1 else ''} ({pending} pending)"
-        self.query_one("#links-status", Static).update(Text(f"{summary} · Enter open · l send a link", style="dim"))
+        self.status.update(Text(f"{summary} · Enter open · l send a link", style="dim"))
         self._poll_while(queued > 0)
 
     def _poll_while(self, queued: bool) -> None:

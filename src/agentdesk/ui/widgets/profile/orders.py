@@ -8,16 +8,16 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from agentdesk.domain.enums import OrderStatus
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.money import format_amount
 from agentdesk.services.orders import read as orders
-from agentdesk.ui.base import DeskWidget, desk_work
+from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
+from agentdesk.ui.widgets.profile.list_pane import ListPane
 
 GROUPS: list[tuple[str, tuple[OrderStatus, ...]]] = [
     ("Active", (OrderStatus.ACTIVE, OrderStatus.PAUSED)),
@@ -32,7 +32,8 @@ def grouped(found: list[orders.OrderSummary]) -> list[tuple[str, orders.OrderSum
     return [(name, o) for name, statuses in GROUPS for o in found if o.status in statuses]
 
 
-class OrdersPane(DeskWidget):
+class OrdersPane(ListPane):
+    prefix = "orders"
     DEFAULT_CSS = """
     OrdersPane { height: 1fr; }
     OrdersPane DataTable { height: 1fr; }
@@ -43,44 +44,16 @@ class OrdersPane(DeskWidget):
     ]
 
     def __init__(self, customer_id: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.customer_id = customer_id
+        super().__init__(customer_id, **kwargs)
         self.rows: list[tuple[str, orders.OrderSummary]] = []
-        self.stale = True
-        self.shown = False
-
-    def compose(self) -> ComposeResult:
-        yield DataTable(id="orders-table", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("loading…", style="dim"), id="orders-status")
 
     def on_mount(self) -> None:
         for label in COLUMNS:
             self.table.add_column(label, key=label.lower())
 
-    def on_show(self) -> None:
-        self.shown = True
-        if self.stale:
-            self.reload()
-
-    def on_hide(self) -> None:
-        self.shown = False
-
-    @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#orders-table", DataTable)
-
-    def focus_table(self) -> None:
-        self.table.focus()
-
-    def reload(self) -> None:
-        self.stale = True
-        if self.shown:
-            self.stale = False
-            self._load()
-
     @desk_work(group="orders")
     async def _load(self) -> None:
-        status = self.query_one("#orders-status", Static)
+        status = self.status
         try:
             found = await self.call(orders.list_orders, self.customer_id)
         except ServiceError as exc:
@@ -105,7 +78,7 @@ class OrdersPane(DeskWidget):
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         counts = [f"{sum(1 for g, _ in self.rows if g == name)} {name.lower()}" for name, _ in GROUPS]
         text = " · ".join(counts) + " · Enter open" if self.rows else "no orders"
-        self.query_one("#orders-status", Static).update(Text(text, style="dim"))
+        self.status.update(Text(text, style="dim"))
 
     @on(DataTable.RowSelected, "#orders-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
