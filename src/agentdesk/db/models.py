@@ -168,6 +168,8 @@ class Customer(SQLModel, table=True):
     """The customer's login name on the merchant's membership site (never a password)."""
     membership_password_hash: str | None = Field(default=None, max_length=limits.PASSWORD_HASH)
     """Set by the customer on a password-reset link: scrypt with its own salt, never the password itself."""
+    version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """Bumped by every edit made through a form; a save against an older version is refused."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -447,6 +449,8 @@ class Order(SQLModel, table=True):
     """Who created it; None for the system or the demo."""
     cancelled_at: datetime | None = None
     completed_at: datetime | None = None
+    version: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """Bumped by every edit made through a form; a save against an older version is refused."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
 
@@ -754,6 +758,15 @@ class TimelineEvent(SQLModel, table=True):
     """1: sha256, from before the store was keyed; 2: HMAC-SHA256 with the service key."""
     bound_rows: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     """The money rows this event recorded, as [table, id, seal]: covered by the event's keyed hash."""
+
+
+class CustomerChange(SQLModel, table=True):
+    """SQLite's change signal: the newest timeline event of each customer, written by a trigger
+    on `timeline_event` in the event's own transaction (PostgreSQL uses NOTIFY instead)."""
+
+    __tablename__ = "customer_change"
+    customer_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(sa_type=BigInteger, index=True)
 
 
 class Mention(SQLModel, table=True):
