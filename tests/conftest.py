@@ -4,14 +4,24 @@ PostgreSQL tests run when AGENTDESK_TEST_DATABASE_URL names a server database
 (any database the user may CREATE DATABASE from); each test gets its own
 database, dropped afterwards. With AGENTDESK_REQUIRE_PG=1 (CI) a missing
 server fails those tests instead of skipping them.
+
+A migrated store is a copy of a template migrated once per test process (a file
+copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL): running every
+migration for each test took most of the suite's time. The template is never
+keyed, so each store still gets its own service key when it is first opened.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -42,6 +52,37 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'agentdesk.db'}"
 
 
+def _migrate_unkeyed(url: str) -> None:
+    """Every migration, without opening (and so recording) a service key."""
+    store = Store(url)
+    config = store._alembic_config()
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    store.dispose()
+
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def _sqlite_template() -> Path:
+    if not _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="agentdesk-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "migrated.db"
+        _migrate_unkeyed(f"sqlite:///{path}")
+        _SQLITE_TEMPLATE.append(path)
+    return _SQLITE_TEMPLATE[0]
+
+
+def migrated_sqlite_url(tmp_path: Path, name: str = "agentdesk.db") -> str:
+    """A SQLite store file at every migration, copied from this process's template."""
+    path = tmp_path / name
+    shutil.copyfile(_sqlite_template(), path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
+
+
 def _pg_admin_engine():
     if not PG_URL:
         if os.environ.get("AGENTDESK_REQUIRE_PG"):
@@ -50,13 +91,14 @@ def _pg_admin_engine():
     return create_engine(PG_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def pg_url():
+def _pg_database(template: str | None = None):
+    """A new database (empty, or a copy of `template`), dropped when the generator closes."""
     engine = _pg_admin_engine()
     name = f"agentdesk_test_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     except Exception as exc:
         engine.dispose()
         if os.environ.get("AGENTDESK_REQUIRE_PG"):
@@ -71,6 +113,28 @@ def pg_url():
         engine.dispose()
 
 
+@pytest.fixture
+def pg_url():
+    """An empty PostgreSQL database of this test's own."""
+    yield from _pg_database()
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """This test process's migrated, unkeyed PostgreSQL database, copied by `pg_migrated_url`."""
+    databases = _pg_database()
+    url = next(databases)
+    _migrate_unkeyed(url)
+    yield make_url(url).database
+    databases.close()
+
+
+@pytest.fixture
+def pg_migrated_url(pg_template):
+    """A PostgreSQL database of this test's own, at every migration."""
+    yield from _pg_database(pg_template)
+
+
 def make_store(url: str) -> Store:
     """A migrated store with its key where the command line looks for it (the settings' data dir)."""
     settings = load_settings(url)
@@ -82,15 +146,15 @@ def make_store(url: str) -> Store:
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 def store(request, tmp_path):
     """An empty, migrated store; every test using it runs on SQLite and on PostgreSQL."""
-    url = f"sqlite:///{tmp_path / 'agentdesk.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = migrated_sqlite_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_migrated_url")
     s = make_store(url)
     yield s
     s.dispose()
 
 
 @pytest.fixture
-def sqlite_store(sqlite_url):
-    s = make_store(sqlite_url)
+def sqlite_store(tmp_path):
+    s = make_store(migrated_sqlite_url(tmp_path))
     yield s
     s.dispose()
 
