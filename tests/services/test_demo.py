@@ -215,3 +215,40 @@ def test_the_bulk_build_lays_out_the_same_data_set_as_before(fixed_key_store):
         newest = s.execute(text("SELECT customer_id, MAX(id) FROM timeline_event GROUP BY customer_id ORDER BY 1"))
         newest = newest.all()
     assert changes == (newest if fixed_key_store.is_sqlite else [])
+
+
+SAME_TEXT_AS_BEFORE = "60efbe7bea0cb6d0142624debb6249da9dba61b23e0a47c638679e238997597f"
+"""The digest of the same build's rows as SQLite stores them (text timestamps, JSON text, 0/1): the bulk load
+writes its own values, and they must be what SQLAlchemy wrote before, to the character."""
+
+
+def stored_text_digest(store) -> str:
+    import json
+
+    digest = hashlib.sha256()
+    with store.read() as s:
+        names = s.execute(text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' "
+                               "AND name NOT LIKE 'customer_search_%' AND name != 'alembic_version' ORDER BY name"))
+        for (name,) in names.all():
+            result = s.execute(text(f'SELECT * FROM "{name}" ORDER BY rowid'))
+            columns = list(result.keys())
+            for row in result:
+                values = {c: v for c, v in zip(columns, row, strict=True) if (name, c) not in VOLATILE}
+                if name == "sandbox_operation" and not values["settled"]:
+                    values.pop("created_at")
+                digest.update(json.dumps([name, values], sort_keys=True, default=repr).encode())
+    return digest.hexdigest()
+
+
+def test_the_bulk_build_stores_the_same_text_on_sqlite(tmp_path):
+    from agentdesk.db.store import Store
+
+    from ..conftest import migrated_sqlite_url
+
+    key_file = tmp_path / "fixed.key"
+    key_file.write_text(FIXED_KEY + "\n")
+    store = Store(migrated_sqlite_url(tmp_path), key_file=key_file)
+    store.upgrade()
+    demo.build_demo(store, 300, seed=7, login="x")
+    assert stored_text_digest(store) == SAME_TEXT_AS_BEFORE
+    store.dispose()
