@@ -116,7 +116,7 @@ def test_stripe_errors_in_the_right_words(contract):
     attach(contract, gateway, "pm_auth")
     attach(contract, gateway, "pm_declined")
     needs = gateway.sale(amount=900, currency="USD", token="pm_auth", idempotency_key="s-auth")
-    assert needs.outcome is Outcome.DECLINED and needs.message == NEEDS_CUSTOMER
+    assert needs.outcome is Outcome.AUTHENTICATION_REQUIRED and needs.message == NEEDS_CUSTOMER
     assert "pay-invoice link" in needs.message and needs.reference.startswith("pi_")
     declined = gateway.sale(amount=900, currency="USD", token="pm_declined", idempotency_key="s-dec")
     assert declined.outcome is Outcome.DECLINED and "insufficient_funds" in declined.message

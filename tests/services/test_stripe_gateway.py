@@ -122,7 +122,7 @@ def test_declined_card_and_errors(gateway, localstripe):
 def test_a_card_needing_authentication_sends_the_customer_a_link(gateway, localstripe):
     needs = gateway.sale(amount=900, currency="USD", token=card(localstripe, "4000002500003155"),
                          idempotency_key="s-3ds")
-    assert needs.outcome is Outcome.DECLINED and needs.message == NEEDS_CUSTOMER
+    assert needs.outcome is Outcome.AUTHENTICATION_REQUIRED and needs.message == NEEDS_CUSTOMER
 
 
 def test_unreachable_and_slow_stripe(localstripe):

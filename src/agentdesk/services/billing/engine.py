@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
@@ -52,6 +52,9 @@ from agentdesk.services.money import aggregates
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
+if TYPE_CHECKING:
+    from agentdesk.services.billing.invoices import CollectResult
+
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=30)
@@ -67,6 +70,8 @@ class BillingReport:
     """Payments approved (first charges and retries)."""
     declined: int = 0
     """Collections that failed (declined, failed, no instrument)."""
+    needs_authentication: int = 0
+    """Collections the card's bank wants the customer to authenticate: sent a pay-invoice link, not retried."""
     completed: int = 0
     abandoned: int = 0
     dunning_retries: int = 0
@@ -83,6 +88,9 @@ class BillingReport:
                 f"{self.dunning_retries} retries, {self.trials_ended} trials ended, {self.completed} completed, "
                 f"{self.abandoned} abandoned, {self.cancelled_delinquent} cancelled unpaid, "
                 f"{self.scheduled_changes} scheduled changes, {self.errors} errors")
+        if self.needs_authentication:
+            line = line.replace(" declined,", f" declined, {self.needs_authentication} needing the customer's "
+                                               "authentication,", 1)
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,10 +118,12 @@ class _Tally:
             self.add(name, n)
         self.problems += other.problems[:MAX_PROBLEMS - len(self.problems)]
 
-    def collected(self, status: str) -> None:
-        if status == TransactionStatus.APPROVED.value:
+    def collected(self, result: CollectResult) -> None:
+        if result.status == TransactionStatus.APPROVED.value:
             self.add("collected")
-        elif status in (TransactionStatus.DECLINED.value, TransactionStatus.FAILED.value):
+        elif result.needs_customer:
+            self.add("needs_authentication")
+        elif result.status in (TransactionStatus.DECLINED.value, TransactionStatus.FAILED.value):
             self.add("declined")
 
     def report(self) -> BillingReport:
@@ -432,12 +442,12 @@ def _renew_batch(store: Store, settings: Settings, rows: list[tuple[int, int]], 
         return
     tally.merge(batch)
     for result in results:
-        tally.collected(result.status)
+        tally.collected(result)
     for invoice_id, outcome in invoices.collect_started(store, SYSTEM, settings, started, now):
         if isinstance(outcome, Exception):
             tally.error(f"collecting invoice {invoice_id}", outcome)
         else:
-            tally.collected(outcome.status)
+            tally.collected(outcome)
 
 
 def _bill_batch(session: Session, settings: Settings, rows: list[tuple[int, int]], now: datetime, tally: _Tally
@@ -487,7 +497,7 @@ def _bill_and_collect(store: Store, settings: Settings, order_id: int, customer_
         from agentdesk.services.billing import invoices
 
         result = invoices.collect_invoice(store, SYSTEM, settings, billed.invoice_id, now=now)
-        tally.collected(result.status)
+        tally.collected(result)
 
 
 def _complete(session: Session, order: Order, product: str, now: datetime, tally: _Tally) -> None:
@@ -699,7 +709,7 @@ def _dunning(store: Store, settings: Settings, now: datetime, batch: int, tally:
                 if retry is None:
                     return
                 result = invoices.collect_invoice(store, SYSTEM, settings, invoice_id, now=now)
-                tally.collected(result.status)
+                tally.collected(result)
                 if retry:
                     tally.add("dunning_retries")
             _safely(tally, f"collecting invoice {invoice_id}", attempt)

@@ -60,10 +60,10 @@ from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.jobs import queue as jobs
 from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import (
+    CARD_REFUSED,
     GatewayError,
     GatewayResult,
     GatewayTimeout,
-    Outcome,
     gateway_for,
     gateway_name,
 )
@@ -374,14 +374,21 @@ class CollectResult:
     amount: int
     currency: str
     message: str
+    needs_customer: bool = False
+    """The card's bank wants the customer to authenticate the payment: not a plain decline, no dunning
+    retry; the customer pays on a pay-invoice link (`link` when one was queued)."""
+    link: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.status in (TransactionStatus.APPROVED, NOTHING_DUE)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": str(self.status), "invoice": self.invoice_number, "transaction": self.transaction_id,
+        data = {"status": str(self.status), "invoice": self.invoice_number, "transaction": self.transaction_id,
                 "amount": self.amount, "currency": self.currency, "message": self.message}
+        if self.needs_customer:
+            data.update(needs_customer=True, link=self.link)
+        return data
 
 
 @dataclass(frozen=True)
@@ -593,8 +600,8 @@ def _fail(session: Session, actor: Actor, invoice: Invoice, txn: Transaction | N
     return _result(invoice, txn, f"Payment {txn.status.value if txn else 'failed'}: {message}")
 
 
-def _outcome(store: Store, actor: Actor, attempt: _Attempt, result: GatewayResult | None, error: str | None,
-             now: datetime, final: bool) -> CollectResult | None:
+def _outcome(store: Store, actor: Actor, settings: Settings | None, attempt: _Attempt, result: GatewayResult | None,
+             error: str | None, now: datetime, final: bool) -> CollectResult | None:
     """Record one attempt's answer. A decline with `final` False (a backup instrument comes next) is recorded
     on the transaction only, and None is returned; the collection's outcome event binds it later."""
     approved = result is not None and result.approved
@@ -603,11 +610,11 @@ def _outcome(store: Store, actor: Actor, attempt: _Attempt, result: GatewayResul
         txn = session.exec(select(Transaction).where(Transaction.id == attempt.transaction_id)
                            .with_for_update()).one()
         invoice = _lock_invoice(session, attempt.invoice_id)
-        return _record_outcome(session, actor, attempt, txn, invoice, result, error, now, final)
+        return _record_outcome(session, actor, settings, attempt, txn, invoice, result, error, now, final)
 
 
-def _record_outcome(session: Session, actor: Actor, attempt: _Attempt, txn: Transaction, invoice: Invoice,
-                    result: GatewayResult | None, error: str | None, now: datetime, final: bool,
+def _record_outcome(session: Session, actor: Actor, settings: Settings | None, attempt: _Attempt, txn: Transaction,
+                    invoice: Invoice, result: GatewayResult | None, error: str | None, now: datetime, final: bool,
                     sales: list[aggregates.Sale] | None = None) -> CollectResult | None:
     """`_outcome` in the caller's transaction, the transaction and invoice rows locked by the caller."""
     if txn.status != TransactionStatus.PENDING:
@@ -616,14 +623,40 @@ def _record_outcome(session: Session, actor: Actor, attempt: _Attempt, txn: Tran
     if result is not None and result.approved:
         return _approve(session, actor, invoice, txn, result, attempt.label, now, sales)
     message = (result.message if result else error) or "declined"
-    txn.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
+    txn.status = (TransactionStatus.DECLINED if result is not None and result.outcome in CARD_REFUSED
                   else TransactionStatus.FAILED)
     txn.error = message[:500]
     txn.processed_at = now
     session.add(txn)
     if not final:
         return None
+    if result is not None and result.needs_customer:
+        return _needs_customer(session, actor, settings, invoice, txn, message, now)
     return _fail(session, actor, invoice, txn, message, now)
+
+
+def _needs_customer(session: Session, actor: Actor, settings: Settings | None, invoice: Invoice, txn: Transaction,
+                    message: str, now: datetime) -> CollectResult:
+    """The card's bank asks the customer to authenticate: no card of theirs can be charged without them, so
+    this is no decline. No retry is scheduled and the order stays out of credit control. A renewal or dunning
+    attempt (the system's) sends the customer a pay-invoice link when there is a portal address to make one;
+    an agent is told to send one. The timeline says which."""
+    from agentdesk.services.links.requests import pay_invoice_link
+
+    order = session.get(Order, invoice.order_id) if invoice.order_id else None
+    invoice.next_attempt_at = None
+    session.add(invoice)
+    link_id: int | None = None
+    if actor != SYSTEM or settings is None:
+        next_step = "send the customer a pay-invoice link"
+    else:
+        link_id, next_step = pay_invoice_link(session, SYSTEM, settings, invoice, now)
+    record_event(session, actor, invoice.customer_id, EventType.PAYMENT_NEEDS_AUTHENTICATION, amount=txn.amount,
+                 currency=txn.currency, invoice=invoice.number, order=order.number if order else None,
+                 transaction=txn.id, message=message[:500], link=link_id, next_step=next_step)
+    return CollectResult(txn.status.value, invoice.number, txn.id, txn.amount, txn.currency,
+                         f"{invoice.number} needs the customer to authenticate the payment; {next_step}",
+                         needs_customer=True, link=link_id)
 
 
 def _pending_message(invoice_number: str) -> str:
@@ -731,7 +764,7 @@ def _collect(store: Store, actor: Actor, settings: Settings, started: Started, n
                 return CollectResult(TransactionStatus.PENDING.value, started.number, attempt.transaction_id,
                                      attempt.amount, attempt.currency, _pending_message(started.number))
         final = index == len(plan) - 1 or (result is not None and result.approved)
-        outcome = _outcome(store, actor, attempt, result, error, now, final)
+        outcome = _outcome(store, actor, settings, attempt, result, error, now, final)
         if outcome is not None:
             return outcome
     raise AssertionError("the last attempt is always final")
@@ -761,7 +794,7 @@ def collect_started(store: Store, actor: Actor, settings: Settings, started: lis
     alone = [(s, r, e) for s, r, e in answered if not ((r is not None and r.approved) or len(s.plan) == 1)]
     if together:
         try:
-            done += _record_together(store, actor, together, now)
+            done += _record_together(store, actor, settings, together, now)
         except Exception:
             log.warning("recording %d payment outcomes together failed; recording each alone", len(together),
                         exc_info=True)
@@ -774,7 +807,8 @@ def collect_started(store: Store, actor: Actor, settings: Settings, started: lis
     return done
 
 
-def _record_together(store: Store, actor: Actor, answered: list[tuple[Started, GatewayResult | None, str | None]],
+def _record_together(store: Store, actor: Actor, settings: Settings,
+                     answered: list[tuple[Started, GatewayResult | None, str | None]],
                      now: datetime) -> list[tuple[int, CollectResult | Exception]]:
     txn_ids = sorted(s.attempt.transaction_id for s, _, _ in answered)
     invoice_ids = sorted(s.invoice_id for s, _, _ in answered)
@@ -794,7 +828,7 @@ def _record_together(store: Store, actor: Actor, answered: list[tuple[Started, G
         jobs.prefetch_keys(session, [f"email-receipt-{i}" for i in invoice_ids])
         sales: list[aggregates.Sale] = []
         for item, result, error in answered:
-            outcome = _record_outcome(session, actor, item.attempt, txns[item.attempt.transaction_id],
+            outcome = _record_outcome(session, actor, settings, item.attempt, txns[item.attempt.transaction_id],
                                       invoices[item.invoice_id], result, error, now, True, sales)
             assert outcome is not None
             done.append((item.invoice_id, outcome))
@@ -817,7 +851,7 @@ def repair_pending_payments(store: Store, settings: Settings, older_than: timede
             result, error = _call(store, settings, attempt)
         except GatewayTimeout:
             continue
-        outcome = _outcome(store, SYSTEM, attempt, result, error, utcnow(), final=True)
+        outcome = _outcome(store, SYSTEM, settings, attempt, result, error, utcnow(), final=True)
         finished += outcome is not None
     return finished
 

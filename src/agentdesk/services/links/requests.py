@@ -8,10 +8,10 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Customer, Link, Website, utcnow
+from agentdesk.db.models import Customer, Invoice, Link, Website, utcnow
 from agentdesk.db.models import Quote as QuoteRow
 from agentdesk.db.store import Store
 from agentdesk.domain import limits
@@ -19,6 +19,7 @@ from agentdesk.domain.enums import (
     InvoiceStatusSets,
     JobKind,
     LinkKind,
+    LinkStatus,
     QuoteAcceptance,
     QuoteStatus,
 )
@@ -311,37 +312,78 @@ def request_link(store: Store, actor: Actor, settings: Settings, customer_ref: s
                  request: LinkRequest, now: datetime | None = None) -> LinkInfo:
     """Write a queued link and its LINK_GENERATE job (LINK_REQUESTED). Every role may ask."""
     require(actor, Action.REQUEST_LINKS)
+    request = _checked_kind(request)
+    with store.write() as session:
+        customer = customer_by_ref(session, customer_ref)
+        link = _queue(session, actor, settings, customer, request, now or utcnow())
+        return info(session, service_key(session), link, customer)
+
+
+def _checked_kind(request: LinkRequest) -> LinkRequest:
     try:
         kind = LinkKind(request.kind)
     except ValueError:
         raise InvalidInput(fields={"kind": f"choose one of: {', '.join(k.value for k in LinkKind)}"}) from None
     request = replace(request, kind=kind)
     _stray(request)
-    with store.write() as session:
-        customer = customer_by_ref(session, customer_ref)
-        if policy.portal_base_url(session) is None:
-            raise Conflict(NO_PORTAL)
-        website = session.get(Website, customer.website_id)
-        assert website is not None
-        options = _options(session, settings, customer, website, request, (now or utcnow()).date())
-        to = None
-        if request.email:
-            to = customer_email(session, customer.id)
-            if to is None:
-                raise InvalidInput(fields={"email": "the customer has no primary email address: add one, or leave "
-                                                    "out --email and pass the link on yourself"})
-        link = Link(customer_id=customer.id, kind=kind, options=options, email_to=to, agent_id=actor.agent_id,
-                    agent_label=actor.login, created_at=now or utcnow(), updated_at=now or utcnow())
-        session.add(link)
-        session.flush()
-        job = jobs.enqueue(session, JobKind.LINK_GENERATE, f"link-generate-{link.id}", {"link_id": link.id},
-                           customer_id=customer.id)
-        session.flush()
-        link.job_id = job.id
-        session.add(link)
-        record_event(session, actor, customer.id, EventType.LINK_REQUESTED, kind=kind.value, link=link.id,
-                     requested_by=actor.login, job=job.id, to=to)
-        return info(session, service_key(session), link, customer)
+    return request
+
+
+def _queue(session: Session, actor: Actor, settings: Settings, customer: Customer, request: LinkRequest,
+           now: datetime) -> Link:
+    """`request_link` in the caller's transaction."""
+    if policy.portal_base_url(session) is None:
+        raise Conflict(NO_PORTAL)
+    website = session.get(Website, customer.website_id)
+    assert website is not None
+    options = _options(session, settings, customer, website, request, now.date())
+    to = None
+    if request.email:
+        to = customer_email(session, customer.id)
+        if to is None:
+            raise InvalidInput(fields={"email": "the customer has no primary email address: add one, or leave "
+                                                "out --email and pass the link on yourself"})
+    link = Link(customer_id=customer.id, kind=request.kind, options=options, email_to=to, agent_id=actor.agent_id,
+                agent_label=actor.login, created_at=now, updated_at=now)
+    session.add(link)
+    session.flush()
+    job = jobs.enqueue(session, JobKind.LINK_GENERATE, f"link-generate-{link.id}", {"link_id": link.id},
+                       customer_id=customer.id)
+    session.flush()
+    link.job_id = job.id
+    session.add(link)
+    record_event(session, actor, customer.id, EventType.LINK_REQUESTED, kind=request.kind.value, link=link.id,
+                 requested_by=actor.login, job=job.id, to=to)
+    return link
+
+
+OPEN_LINKS = (LinkStatus.QUEUED, LinkStatus.READY, LinkStatus.SENT, LinkStatus.OPENED)
+
+
+def pay_invoice_link(session: Session, actor: Actor, settings: Settings, invoice: Invoice,
+                     now: datetime) -> tuple[int | None, str]:
+    """In the caller's transaction: a pay-invoice link for `invoice`, emailed when the customer has an
+    address, unless one for it is still open. Returns (link id or None, what happened in words); a link
+    that cannot be sent (no portal address, a blocked customer) is said, not raised."""
+    open_links = session.exec(select(Link).where(
+        Link.customer_id == invoice.customer_id, Link.kind == LinkKind.PAY_INVOICE,
+        col(Link.status).in_(OPEN_LINKS))).all()
+    for link in open_links:
+        expires = link.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=now.tzinfo)
+        if link.options.get("invoice_id") == invoice.id and (expires is None or expires > now):
+            return link.id, f"pay-invoice link {link.id} is already open"
+    customer = session.get(Customer, invoice.customer_id)
+    assert customer is not None
+    email = customer_email(session, customer.id) is not None
+    try:
+        link = _queue(session, actor, settings, customer,
+                      LinkRequest(LinkKind.PAY_INVOICE, email=email, invoice=invoice.number), now)
+    except (Conflict, InvalidInput) as exc:
+        return None, f"no pay-invoice link was sent: {exc}"
+    sent = "emailed to the customer" if email else "the customer has no email address: pass it on yourself"
+    return link.id, f"pay-invoice link {link.id} queued ({sent})"
 
 
 def link_currency(store: Store, actor: Actor, customer_ref: str | int, currency: str | None = None) -> str:

@@ -28,6 +28,7 @@ from agentdesk.domain.validation import clean_line
 from agentdesk.services.customers.lookup import customer_by_ref
 from agentdesk.services.money import aggregates
 from agentdesk.services.money.gateways import (
+    CARD_REFUSED,
     GatewayError,
     GatewayResult,
     GatewayTimeout,
@@ -182,7 +183,7 @@ def record_sale_outcome(store: Store, actor: Actor, txn_id: int, result: Gateway
             return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
                                  f"Charged {format_amount(amount, currency)} to {label}{on}")
         message = (result.message if result else error) or "declined"
-        txn.status = (TransactionStatus.DECLINED if result and result.outcome is Outcome.DECLINED
+        txn.status = (TransactionStatus.DECLINED if result and result.outcome in CARD_REFUSED
                       else TransactionStatus.FAILED)
         txn.error = message[: limits.GATEWAY_MESSAGE]
         session.add(txn)

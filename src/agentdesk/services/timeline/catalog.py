@@ -119,6 +119,8 @@ class EventType(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_UPDATED = "dispute_updated"
+    PAYMENT_NEEDS_AUTHENTICATION = "payment_needs_authentication"
+    REFUND_REVERSED = "refund_reversed"
 
 
 @dataclass(frozen=True)
@@ -431,6 +433,15 @@ CATALOG: dict[EventType, EventSpec] = {
     EventType.INVOICE_WRITTEN_OFF: EventSpec("Invoice written off", {**_INVOICE, "reason": ("str", False)}),
     EventType.DISPUTE_OPENED: EventSpec("Dispute opened", _DISPUTE),
     EventType.DISPUTE_UPDATED: EventSpec("Dispute updated", _DISPUTE),
+    EventType.PAYMENT_NEEDS_AUTHENTICATION: EventSpec(
+        "Payment needs the customer's authentication",
+        {"amount": ("int", True), "currency": ("str", True), "invoice": ("str", False), "order": ("str", False),
+         "transaction": ("int", False), "message": ("str", False), "link": ("int", False),
+         "next_step": ("str", True)},
+    ),
+    EventType.REFUND_REVERSED: EventSpec(
+        "Refund failed after the gateway accepted it", {**_MONEY_TXN, "refund": ("int", True), "message": ("str", True)}
+    ),
 }
 
 

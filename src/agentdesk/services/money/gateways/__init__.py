@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from agentdesk.services.money.gateways.base import (  # noqa: F401
+    CARD_REFUSED,
     Gateway,
     GatewayError,
     GatewayResult,

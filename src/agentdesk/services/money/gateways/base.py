@@ -3,8 +3,8 @@
 Every call carries an idempotency key: the same key sent twice moves money
 once and answers the same. A call that gives up without knowing what the
 gateway did raises `GatewayTimeout`; the caller repairs it by sending the same
-key again. A refusal the gateway means (declined, not allowed) is an outcome,
-not an exception.
+key again. A refusal the gateway means (declined, not allowed, the customer
+must authenticate) is an outcome, not an exception.
 """
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     FAILED = "failed"
     """Not done, and worth trying again later (the gateway or its bank was unavailable)."""
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    """Not done: the card's bank wants the customer to confirm the payment themselves (3-D Secure). Trying
+    again without the customer cannot succeed; they pay on a page of ours (a pay-invoice link)."""
+
+
+CARD_REFUSED = (Outcome.DECLINED, Outcome.AUTHENTICATION_REQUIRED)
+"""Outcomes where the card (or its bank) refused the payment: the transaction is recorded as declined."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,10 @@ class GatewayResult:
     @property
     def approved(self) -> bool:
         return self.outcome is Outcome.APPROVED
+
+    @property
+    def needs_customer(self) -> bool:
+        return self.outcome is Outcome.AUTHENTICATION_REQUIRED
 
 
 class GatewayError(Exception):

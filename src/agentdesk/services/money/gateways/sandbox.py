@@ -8,6 +8,7 @@ Behaviour comes from the card the money is on, as with a real test mode:
 | 4000 0000 0000 0002| `tok_decline`     | declined                                                |
 | 4000 0000 0000 0119| `tok_timeout`     | done, but the answer is lost (GatewayTimeout)           |
 | 4000 0000 0000 0259| `tok_transient`   | sales approved; refunds and payouts fail, try again     |
+| 4000 0027 6000 3184| `tok_authenticate`| sales need the customer's authentication (3-D Secure)   |
 
 Any other token approves. Refunds and voids act as the original sale's card
 says. Sales and captures settle after `settle_after_seconds`, or when
@@ -44,7 +45,12 @@ TEST_CARDS = {
     "4000000000000002": "tok_decline",
     "4000000000000119": "tok_timeout",
     "4000000000000259": "tok_transient",
+    "4000002760003184": "tok_authenticate",
 }
+NEEDS_CUSTOMER = ("the customer's bank asks the customer to confirm this payment themselves (authentication "
+                  "required): send them a pay-invoice link")
+_LEDGER_OUTCOMES = {Outcome.AUTHENTICATION_REQUIRED: "auth_required"}
+"""Outcomes whose name is longer than the ledger's column, and what it keeps instead."""
 
 
 def legacy_digest(digits: str) -> str:
@@ -66,7 +72,8 @@ class SandboxGateway:
         self.settle_after = timedelta(seconds=settle_after_seconds)
 
     def _answer(self, op: SandboxOperation | Any) -> GatewayResult:
-        return GatewayResult(Outcome(op.outcome), op.reference, op.message, op.settled)
+        outcome = next((o for o, kept in _LEDGER_OUTCOMES.items() if kept == op.outcome), None)
+        return GatewayResult(outcome or Outcome(op.outcome), op.reference, op.message, op.settled)
 
     def _earlier(self, key: str) -> Any:
         """The ledger's row for `key` (operation, amount, outcome, reference, message, settled), or None: one
@@ -83,7 +90,8 @@ class SandboxGateway:
         records would be); None, with nothing written, when `key` is in the ledger already."""
         reference = f"sbx_{secrets.token_hex(8)}"
         row = dict(idempotency_key=key, operation=operation, reference=reference, parent_reference=parent,
-                   token=token, amount=amount, currency=currency, outcome=outcome.value, message=message,
+                   token=token, amount=amount, currency=currency,
+                   outcome=_LEDGER_OUTCOMES.get(outcome, outcome.value), message=message,
                    settled=False, created_at=utcnow())
         dialect = self.store.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
@@ -118,8 +126,10 @@ class SandboxGateway:
             return self._replay(key, operation, amount) or GatewayResult(
                 Outcome.FAILED, None, "processor unavailable, try again later")
         declined = kind == "decline" and operation in ("sale", "authorize", "payout")
-        result = self._record(key, operation, amount, currency, Outcome.DECLINED if declined else Outcome.APPROVED,
-                              token, parent, "card declined" if declined else None)
+        outcome, message = (Outcome.DECLINED, "card declined") if declined else (Outcome.APPROVED, None)
+        if kind == "authenticate" and operation in ("sale", "authorize"):
+            outcome, message = Outcome.AUTHENTICATION_REQUIRED, NEEDS_CUSTOMER
+        result = self._record(key, operation, amount, currency, outcome, token, parent, message)
         if result is None:
             replayed = self._replay(key, operation, amount)
             if replayed is None:

@@ -9,7 +9,8 @@ Rules from Stripe's API reference that this adapter keeps:
 - Stripe cannot pay out to a card.
 
 Errors: a card error is declined (with Stripe's decline code); a card that needs the customer's
-authentication is declined with a message that sends the customer a pay-invoice link; an invalid request
+authentication (`authentication_required`, or a PaymentIntent left `requires_action`) is its own outcome,
+`AUTHENTICATION_REQUIRED`, with a message that sends the customer a pay-invoice link; an invalid request
 is a failure of ours, never "declined"; rate limits, 5xx and an unreachable Stripe are failures worth
 retrying; no answer in time raises `GatewayTimeout` (the caller re-sends the same key).
 """
@@ -113,7 +114,7 @@ class StripeGateway:
         intent = getattr(error, "payment_intent", None) if error is not None else None
         reference = intent.get("id") if isinstance(intent, dict) else getattr(intent, "id", None)
         if "authentication_required" in (exc.code, decline):
-            return GatewayResult(Outcome.DECLINED, reference, NEEDS_CUSTOMER)
+            return GatewayResult(Outcome.AUTHENTICATION_REQUIRED, reference, NEEDS_CUSTOMER)
         return GatewayResult(Outcome.DECLINED, reference, f"{exc.user_message or 'card declined'} ({decline})")
 
     # --- customers and saved cards ------------------------------------------------------------------------
@@ -271,7 +272,7 @@ class StripeGateway:
         if intent.status == "processing":
             raise GatewayTimeout(f"stripe: payment {intent.id} is still processing; its event will tell")
         if intent.status == "requires_action":
-            return GatewayResult(Outcome.DECLINED, intent.id, NEEDS_CUSTOMER)
+            return GatewayResult(Outcome.AUTHENTICATION_REQUIRED, intent.id, NEEDS_CUSTOMER)
         error = intent.last_payment_error
         reason = (error.message if error is not None else None) or f"payment is {intent.status}"
         return GatewayResult(Outcome.DECLINED, intent.id, reason)
