@@ -836,6 +836,18 @@ def _record_together(store: Store, actor: Actor, settings: Settings,
     return done
 
 
+def finish_pending(session: Session, settings: Settings, txn: Transaction, result: GatewayResult,
+                   now: datetime) -> CollectResult:
+    """What `repair_pending_payments` records for a pending invoice payment given the gateway's answer, in the
+    caller's transaction (the payment's row locked by the caller): how a gateway's event about it is applied."""
+    assert txn.invoice_id is not None
+    invoice = _lock_invoice(session, txn.invoice_id)
+    outcome = _record_outcome(session, SYSTEM, settings, _resume(session, txn), txn, invoice, result, None, now,
+                              final=True)
+    assert outcome is not None
+    return outcome
+
+
 def repair_pending_payments(store: Store, settings: Settings, older_than: timedelta = timedelta(0)) -> int:
     """Finish invoice payments left pending by a crash or a timeout by re-sending their key; how many finished."""
     cutoff = utcnow() - older_than

@@ -1,9 +1,11 @@
 """What Stripe's events do to a Stripe website's links, inside the event's transaction
 (`services.money.stripe_events.handle_event`, which applies each event id once).
 
-- `checkout.session.completed`, payment mode: the sale is recorded as an approved, settled transaction of the
+- `checkout.session.completed` (paid) or `checkout.session.async_payment_succeeded` (a payment method that
+  settles later, now paid), payment mode: the sale is recorded as an approved, settled transaction of the
   customer (keyed `stripe-checkout-<session>`, so it is written once even if Stripe sent the session twice),
   a pay-invoice link's invoice is paid through the invoice path, and the link completes;
+- `checkout.session.async_payment_failed`: that later payment failed; the timeline says so (PAYMENT_FAILED);
 - the same, setup mode: the card Stripe saved becomes a payment instrument (brand, last four, expiry, its
   PaymentMethod as the token) and the add-card link completes;
 - `identity.verification_session.verified` / `requires_input`: the outcome goes on the timeline
@@ -136,6 +138,22 @@ def checkout_completed(session: Session, checkout: dict[str, Any], card: dict[st
         return f"transaction {txn.id} approved, invoice {invoice.number} {invoice.status.value}; " + _finish(
             session, link, f"invoice {invoice.number} paid", result)
     return f"transaction {txn.id} approved; " + _finish(session, link, f"{paid} (deposit)", result)
+
+
+def checkout_payment_failed(session: Session, checkout: dict[str, Any]) -> str:
+    """A payment-mode session the customer completed with a payment method that settles later (a bank debit),
+    which then failed: nothing was recorded for it, so the timeline says so and the agent sends a new link."""
+    ref = checkout.get("id")
+    link = _find(session, ref, checkout.get("metadata"), lock=True)
+    if link is None or checkout.get("mode") != "payment":
+        return f"no payment link of ours for checkout {ref}"
+    amount, currency = int(checkout.get("amount_total") or 0), str(checkout.get("currency") or "").upper()[:3]
+    invoice = link.options.get("invoice") if link.kind == LinkKind.PAY_INVOICE else None
+    message = (f"the payment the customer made on Stripe's page (link {link.id}) failed after it was completed; "
+               "nothing was charged: send them a new link")
+    record_event(session, SYSTEM, link.customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
+                 message=message, invoice=invoice)
+    return f"checkout {ref} payment failed: on the timeline, link {link.id} left {link.status.value}"
 
 
 def _card_saved(session: Session, link: Link, card: dict[str, Any] | None) -> str:

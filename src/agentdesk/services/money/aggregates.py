@@ -174,6 +174,11 @@ def record_refund(session: Session, customer_id: int, amount: int, currency: str
     _change(session, customer_id, lifetime_value=col(Customer.lifetime_value) - _if_currency(currency, amount))
 
 
+def record_refund_reversed(session: Session, customer_id: int, amount: int, currency: str) -> None:
+    """An approved refund the gateway later reports failed: the lifetime value has it back."""
+    _change(session, customer_id, lifetime_value=col(Customer.lifetime_value) + _if_currency(currency, amount))
+
+
 def record_void(session: Session, customer_id: int, amount: int, currency: str, settled: bool) -> None:
     """A voided sale (its status already VOIDED in this session) is no payment at all: one payment less,
     its amount out of lifetime value if it had settled meanwhile, and the last payment found again."""

@@ -164,32 +164,47 @@ def record_sale_outcome(store: Store, actor: Actor, txn_id: int, result: Gateway
     A sale already recorded (a repair racing the original call) is left as it is."""
     with store.write() as session:
         txn = session.exec(select(Transaction).where(Transaction.id == txn_id).with_for_update()).one()
-        amount, currency, customer_id = txn.amount, txn.currency, txn.customer_id
-        if txn.status != TransactionStatus.PENDING:
-            return PaymentResult(txn.status, txn.id, amount, currency, f"Payment already {txn.status}")
-        aggregates.lock_customers(session, [customer_id])
-        txn.processed_at = utcnow()
-        on = f" on {order_number}" if order_number else ""
-        if result is not None and result.approved:
-            txn.status = TransactionStatus.APPROVED
-            txn.gateway_ref = result.reference
-            if result.settled:
-                txn.settled = True
-                txn.settled_at = txn.processed_at
-            session.add(txn)
-            aggregates.record_sale(session, customer_id, amount, currency, txn.processed_at, settled=result.settled)
-            record_event(session, actor, customer_id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
-                         currency=currency, transaction=txn.id, description=description, order=order_number)
-            return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
-                                 f"Charged {format_amount(amount, currency)} to {label}{on}")
-        message = (result.message if result else error) or "declined"
-        txn.status = (TransactionStatus.DECLINED if result and result.outcome in CARD_REFUSED
-                      else TransactionStatus.FAILED)
-        txn.error = message[: limits.GATEWAY_MESSAGE]
+        return sale_outcome(session, actor, txn, result, error, label, description, order_number)
+
+
+def sale_outcome(session: Session, actor: Actor, txn: Transaction, result: GatewayResult | None, error: str | None,
+                 label: str, description: str | None, order_number: str | None = None) -> PaymentResult:
+    """`record_sale_outcome` in the caller's transaction, the sale's row locked by the caller (also what a
+    gateway's event about a sale left pending records, as the repair would)."""
+    amount, currency, customer_id = txn.amount, txn.currency, txn.customer_id
+    if txn.status != TransactionStatus.PENDING:
+        return PaymentResult(txn.status, txn.id, amount, currency, f"Payment already {txn.status}")
+    aggregates.lock_customers(session, [customer_id])
+    txn.processed_at = utcnow()
+    on = f" on {order_number}" if order_number else ""
+    if result is not None and result.approved:
+        txn.status = TransactionStatus.APPROVED
+        txn.gateway_ref = result.reference
+        if result.settled:
+            txn.settled = True
+            txn.settled_at = txn.processed_at
         session.add(txn)
-        record_event(session, actor, customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
-                     message=message, order=order_number, transaction=txn.id)
-        return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
+        aggregates.record_sale(session, customer_id, amount, currency, txn.processed_at, settled=result.settled)
+        record_event(session, actor, customer_id, EventType.ADDITIONAL_PAYMENT, method=label, amount=amount,
+                     currency=currency, transaction=txn.id, description=description, order=order_number)
+        return PaymentResult(TransactionStatus.APPROVED, txn.id, amount, currency,
+                             f"Charged {format_amount(amount, currency)} to {label}{on}")
+    message = (result.message if result else error) or "declined"
+    txn.status = (TransactionStatus.DECLINED if result and result.outcome in CARD_REFUSED
+                  else TransactionStatus.FAILED)
+    txn.error = message[: limits.GATEWAY_MESSAGE]
+    session.add(txn)
+    record_event(session, actor, customer_id, EventType.PAYMENT_FAILED, amount=amount, currency=currency,
+                 message=message, order=order_number, transaction=txn.id)
+    return PaymentResult(txn.status, txn.id, amount, currency, f"Payment {txn.status}: {message}")
+
+
+def sale_label(session: Session, txn: Transaction) -> tuple[str, str | None]:
+    """(the instrument's label, the order's number) a sale's outcome is recorded with."""
+    instrument = session.get(PaymentInstrument, txn.instrument_id) if txn.instrument_id else None
+    label = instrument_label(instrument.method, instrument.brand, instrument.last4) if instrument else "card"
+    order = session.get(Order, txn.order_id) if txn.order_id else None
+    return label, order.number if order else None
 
 
 def repair_pending_sales(store: Store, settings: Settings,

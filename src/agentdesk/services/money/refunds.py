@@ -299,63 +299,70 @@ def _apply_outcome(store: Store, actor: Actor, pending: _Pending, result: Gatewa
                    transient: bool) -> RefundResult:
     """Step 3: record what the gateway said, with the timeline event, in one transaction."""
     with store.write() as session:
-        original = _get(session, pending.original_id, lock=True)
-        refund = _get(session, pending.refund_id, lock=True)
-        customer_id = original.customer_id
-        aggregates.lock_customers(session, [customer_id])
-        order = _order_number(session, original.order_id)
-        if refund.status != TransactionStatus.PENDING:
-            return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
-                                refund.currency, "already recorded", refund.id)
-        common: dict[str, Any] = dict(amount=refund.amount, currency=refund.currency, transaction=original.id,
-                                      order=order, reason=refund.reason)
-        refund.processed_at = utcnow()
-        if result is not None and result.approved:
-            approved_before, _ = _taken_back(session, original.id)
-            approved = approved_before + refund.amount
-            refund.status = TransactionStatus.APPROVED
-            refund.gateway_ref = result.reference
-            refund.settled = pending.kind is RefundKind.REFUND
-            refund.settled_at = refund.processed_at if refund.settled else None
-            if pending.kind is RefundKind.VOID:
-                original.status = TransactionStatus.VOIDED
-                aggregates.record_void(session, customer_id, original.amount, original.currency, original.settled)
-                record_event(session, actor, customer_id, EventType.TRANSACTION_VOIDED, **common)
-            else:
-                original.status = (TransactionStatus.REFUNDED if approved >= original.amount
-                                   else TransactionStatus.PARTIALLY_REFUNDED)
-                aggregates.record_refund(session, customer_id, refund.amount, refund.currency)
-                record_event(session, actor, customer_id, EventType.MANUAL_REFUND,
-                             instrument=_instrument_label(session, original.instrument_id), **common)
-            session.flush()
-            enqueue_confirmation(session, refund, original)
-            word = "Voided" if pending.kind is RefundKind.VOID else "Refunded"
-            return RefundResult(original.id, pending.kind, RefundOutcome.APPROVED, refund.amount, refund.currency,
-                                f"{word} {format_amount(refund.amount, refund.currency)} of transaction {original.id}",
-                                refund.id)
-        message = error or (result.message if result else None) or "the gateway did not say why"
-        if transient and pending.kind is RefundKind.REFUND:
-            next_at = utcnow() + RETRY_DELAY
-            refund.error = message[:500]
-            jobs.enqueue(session, JobKind.REFUND_RETRY, retry_job_key(refund.id),
-                         {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
-                         customer_id=customer_id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
-            record_event(session, actor, customer_id, EventType.REFUND_RETRYING, attempt=1,
-                         next_at=next_at.isoformat(timespec="minutes"), message=message, **common)
-            session.add(refund)
-            return RefundResult(original.id, pending.kind, RefundOutcome.RETRYING, refund.amount, refund.currency,
-                                f"The gateway could not refund now ({message}); it will retry daily, "
-                                f"{RETRY_ATTEMPTS - 1} more attempts, next at {format_utc(next_at)}", refund.id)
-        refund.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
-                         else TransactionStatus.FAILED)
-        refund.error = message[:500]
-        event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
-        record_event(session, actor, customer_id, event, message=message, **common)
-        session.add(refund)
+        return record_outcome(session, actor, pending, result, error, transient)
+
+
+def record_outcome(session: Session, actor: Actor, pending: _Pending, result: GatewayResult | None,
+                   error: str | None, transient: bool) -> RefundResult:
+    """`_apply_outcome` in the caller's transaction (also what a gateway's event about a refund left pending
+    records, as the repair would). Locks the original, then the refund, then the customer."""
+    original = _get(session, pending.original_id, lock=True)
+    refund = _get(session, pending.refund_id, lock=True)
+    customer_id = original.customer_id
+    aggregates.lock_customers(session, [customer_id])
+    order = _order_number(session, original.order_id)
+    if refund.status != TransactionStatus.PENDING:
         return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
-                            refund.currency,
-                            f"{'Void' if pending.kind is RefundKind.VOID else 'Refund'} {refund.status}: {message}",
+                            refund.currency, "already recorded", refund.id)
+    common: dict[str, Any] = dict(amount=refund.amount, currency=refund.currency, transaction=original.id,
+                                  order=order, reason=refund.reason)
+    refund.processed_at = utcnow()
+    if result is not None and result.approved:
+        approved_before, _ = _taken_back(session, original.id)
+        approved = approved_before + refund.amount
+        refund.status = TransactionStatus.APPROVED
+        refund.gateway_ref = result.reference
+        refund.settled = pending.kind is RefundKind.REFUND
+        refund.settled_at = refund.processed_at if refund.settled else None
+        if pending.kind is RefundKind.VOID:
+            original.status = TransactionStatus.VOIDED
+            aggregates.record_void(session, customer_id, original.amount, original.currency, original.settled)
+            record_event(session, actor, customer_id, EventType.TRANSACTION_VOIDED, **common)
+        else:
+            original.status = (TransactionStatus.REFUNDED if approved >= original.amount
+                               else TransactionStatus.PARTIALLY_REFUNDED)
+            aggregates.record_refund(session, customer_id, refund.amount, refund.currency)
+            record_event(session, actor, customer_id, EventType.MANUAL_REFUND,
+                         instrument=_instrument_label(session, original.instrument_id), **common)
+        session.flush()
+        enqueue_confirmation(session, refund, original)
+        word = "Voided" if pending.kind is RefundKind.VOID else "Refunded"
+        return RefundResult(original.id, pending.kind, RefundOutcome.APPROVED, refund.amount, refund.currency,
+                            f"{word} {format_amount(refund.amount, refund.currency)} of transaction {original.id}",
                             refund.id)
+    message = error or (result.message if result else None) or "the gateway did not say why"
+    if transient and pending.kind is RefundKind.REFUND:
+        next_at = utcnow() + RETRY_DELAY
+        refund.error = message[:500]
+        jobs.enqueue(session, JobKind.REFUND_RETRY, retry_job_key(refund.id),
+                     {"refund_id": refund.id, "actor_agent_id": actor.agent_id, "actor_login": actor.login},
+                     customer_id=customer_id, run_after=next_at, max_attempts=RETRY_ATTEMPTS - 1)
+        record_event(session, actor, customer_id, EventType.REFUND_RETRYING, attempt=1,
+                     next_at=next_at.isoformat(timespec="minutes"), message=message, **common)
+        session.add(refund)
+        return RefundResult(original.id, pending.kind, RefundOutcome.RETRYING, refund.amount, refund.currency,
+                            f"The gateway could not refund now ({message}); it will retry daily, "
+                            f"{RETRY_ATTEMPTS - 1} more attempts, next at {format_utc(next_at)}", refund.id)
+    refund.status = (TransactionStatus.DECLINED if result is not None and result.outcome is Outcome.DECLINED
+                     else TransactionStatus.FAILED)
+    refund.error = message[:500]
+    event = EventType.VOID_FAILED if pending.kind is RefundKind.VOID else EventType.REFUND_FAILED
+    record_event(session, actor, customer_id, event, message=message, **common)
+    session.add(refund)
+    return RefundResult(original.id, pending.kind, RefundOutcome(refund.status.value), refund.amount,
+                        refund.currency,
+                        f"{'Void' if pending.kind is RefundKind.VOID else 'Refund'} {refund.status}: {message}",
+                        refund.id)
 
 
 def _finish(store: Store, actor: Actor, settings: Settings, pending: _Pending) -> RefundResult:
@@ -524,14 +531,53 @@ def repair_pending(store: Store, settings: Settings,
                                       col(Transaction.type).in_(TransactionTypeSets.TAKEN_BACK),
                                       Transaction.created_at <= cutoff)
         ).all()
-        todo = []
-        for refund in rows:
-            if refund.id in waiting or refund.idempotency_key is None:
-                continue
-            original = get_row(session, Transaction, refund.parent_id)
-            todo.append(_Pending(refund.id, original.id, RefundKind(refund.type), refund.amount, refund.currency,
-                                 refund.gateway, original.gateway_ref, refund.idempotency_key))
+        todo = [pending_of(session, refund) for refund in rows
+                if refund.id not in waiting and refund.idempotency_key is not None]
     return [_finish(store, SYSTEM, settings, pending) for pending in todo]
+
+
+def pending_of(session: Session, refund: Transaction) -> _Pending:
+    """What finishing a pending refund or void needs, as the repair reads it."""
+    original = get_row(session, Transaction, refund.parent_id)
+    return _Pending(refund.id, original.id, RefundKind(refund.type), refund.amount, refund.currency, refund.gateway,
+                    original.gateway_ref, refund.idempotency_key or "")
+
+
+def reverse_refund(session: Session, actor: Actor, refund_id: int, message: str) -> str:
+    """A refund the gateway accepted and later reports failed (the customer's bank returned it): the refund is
+    recorded failed, the original payment holds that money again (it may be refunded again), the customer's
+    lifetime value gets it back, the timeline says so and the notify addresses are told. Returns what it did."""
+    parent_id = session.exec(select(Transaction.parent_id).where(Transaction.id == refund_id)).one_or_none()
+    original = _get(session, parent_id or 0, lock=True)
+    refund = _get(session, refund_id, lock=True)
+    if refund.type != TransactionType.REFUND or refund.status != TransactionStatus.APPROVED:
+        return f"refund {refund.id} is {refund.status}: nothing to reverse"
+    aggregates.lock_customers(session, [refund.customer_id])
+    refund.status = TransactionStatus.FAILED
+    refund.error = message[: limits.GATEWAY_MESSAGE]
+    refund.settled, refund.settled_at = False, None
+    session.add(refund)
+    session.flush()
+    approved, _ = _taken_back(session, original.id)
+    original.status = TransactionStatus.PARTIALLY_REFUNDED if approved else TransactionStatus.APPROVED
+    session.add(original)
+    aggregates.record_refund_reversed(session, refund.customer_id, refund.amount, refund.currency)
+    order = _order_number(session, original.order_id)
+    record_event(session, actor, refund.customer_id, EventType.REFUND_REVERSED, amount=refund.amount,
+                 currency=refund.currency, transaction=original.id, order=order, reason=refund.reason,
+                 refund=refund.id, message=message)
+    notify = policy.notify_emails(session)
+    if notify:
+        customer = get_row(session, Customer, refund.customer_id)
+        amount = format_amount(refund.amount, refund.currency)
+        jobs.enqueue(session, JobKind.EMAIL, f"refund-reversed-{refund.id}",
+                     {"to": list(notify), "subject": f"Refund failed after it was accepted: {amount} for "
+                                                     f"{customer.external_id}",
+                      "body": f"{message}\n\nCustomer: {customer.external_id}\nOriginal transaction: {original.id}"
+                              + (f", order {order}" if order else "") + f"\nRefund transaction: {refund.id}, "
+                              f"{amount}\n\nThe payment can be refunded again, or the customer paid another way.\n"},
+                     customer_id=None, max_attempts=5)
+    return f"refund {refund.id} reversed: transaction {original.id} is {original.status.value} again"
 
 
 def resend_confirmation(store: Store, actor: Actor, refund_id: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,17 +21,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agentdesk.config import Settings
-from agentdesk.db.models import Dispute, GatewayEvent, Order, PaymentInstrument, Setting, Transaction, utcnow
+from agentdesk.db.models import Dispute, GatewayEvent, Setting, Transaction, utcnow
 from agentdesk.db.store import Store
 from agentdesk.domain.enums import TransactionStatus, TransactionType, TransactionTypeSets
 from agentdesk.domain.errors import InvalidInput
-from agentdesk.domain.formatting import format_utc, instrument_label
+from agentdesk.domain.formatting import format_utc
 from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import SYSTEM
+from agentdesk.services.billing import invoices
 from agentdesk.services.links import stripe_events as links_events
-from agentdesk.services.money import aggregates
-from agentdesk.services.money.gateways import GatewayError
-from agentdesk.services.money.gateways.stripe import KEY_METADATA, StripeGateway
+from agentdesk.services.money import payments, refunds
+from agentdesk.services.money.gateways import GatewayError, GatewayResult, Outcome
+from agentdesk.services.money.gateways.stripe import KEY_METADATA, NEEDS_CUSTOMER, StripeGateway
 from agentdesk.services.timeline.catalog import EventType
 from agentdesk.services.timeline.record import record_event
 
@@ -38,10 +40,12 @@ log = logging.getLogger(__name__)
 
 CURSOR = "stripe_events_cursor"
 """The `setting` row holding the id of the last Stripe event the poller handed over."""
-HANDLED = ["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refund.updated",
+HANDLED = ["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refund.updated", "refund.updated",
            "charge.dispute.created", "charge.dispute.updated", "checkout.session.completed",
+           "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed",
            "identity.verification_session.verified", "identity.verification_session.requires_input"]
 VIA = ("poll", "webhook")
+RETRY_KEY = re.compile(r"(.+)-a\d+")
 
 
 def handle_event(store: Store, settings: Settings, event: dict[str, Any], via: str) -> str:
@@ -65,7 +69,7 @@ def handle_event(store: Store, settings: Settings, event: dict[str, Any], via: s
             row = GatewayEvent(id=event_id, gateway="stripe", type=kind, received_via=via)
             session.add(row)
             session.flush()
-            outcome = _apply(session, kind, obj, when, card)
+            outcome = _apply(session, settings, kind, obj, when, card)
             row.processed_at = utcnow()
             row.outcome = outcome[:200]
             session.add(row)
@@ -108,15 +112,17 @@ def event_from_webhook(payload: bytes, signature_header: str, secret: str, toler
     return event
 
 
-def _apply(session: Session, kind: str, obj: dict[str, Any], when: datetime,
+def _apply(session: Session, settings: Settings, kind: str, obj: dict[str, Any], when: datetime,
            card: dict[str, Any] | None = None) -> str:
-    if kind == "checkout.session.completed":
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return links_events.checkout_completed(session, obj, card)
+    if kind == "checkout.session.async_payment_failed":
+        return links_events.checkout_payment_failed(session, obj)
     if kind.startswith("identity.verification_session."):
         return links_events.identity_checked(session, obj, kind.rsplit(".", 1)[1])
     if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        return _payment(session, obj, kind.endswith("succeeded"))
-    if kind == "charge.refund.updated":
+        return _payment(session, settings, obj, kind.endswith("succeeded"))
+    if kind in ("charge.refund.updated", "refund.updated"):
         return _refund(session, obj)
     if kind in ("charge.dispute.created", "charge.dispute.updated"):
         return _dispute(session, obj, when, opened_event=kind.endswith("created"))
@@ -142,74 +148,86 @@ def _saved_card(store: Store, settings: Settings, checkout: dict[str, Any]) -> d
     return card
 
 
-def _ours(session: Session, ref: Any, key: Any, types: tuple[TransactionType, ...]) -> Transaction | None:
+def _ours(session: Session, ref: Any, key: Any, types: tuple[TransactionType, ...],
+          lock: bool = True) -> Transaction | None:
+    """Our transaction of `types` that Stripe's object `ref` is, or that our idempotency key `key` (in the
+    object's metadata) names; a refund retry's key (`<key>-a<n>`) names the refund it retries."""
     conditions = []
     if isinstance(ref, str) and ref:
         conditions.append(col(Transaction.gateway_ref) == ref)
     if isinstance(key, str) and key:
         conditions.append(col(Transaction.idempotency_key) == key)
+        if retried := RETRY_KEY.fullmatch(key):
+            conditions.append(col(Transaction.idempotency_key) == retried[1])
     if not conditions:
         return None
     query = (select(Transaction).where(Transaction.gateway == "stripe", col(Transaction.type).in_(types),
                                        or_(*conditions)).order_by(col(Transaction.id)))
-    if session.get_bind().dialect.name != "sqlite":
+    if lock and session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update()
     return session.exec(query).first()
 
 
-def _payment(session: Session, intent: dict[str, Any], succeeded: bool) -> str:
+def intent_result(intent: dict[str, Any], succeeded: bool) -> GatewayResult:
+    """What the gateway's answer would have been, from a PaymentIntent's event (as `StripeGateway.sale` tells
+    a card error, an authentication requirement and anything else apart)."""
+    if succeeded:
+        return GatewayResult(Outcome.APPROVED, intent.get("id"), None, settled=True)
+    error = intent.get("last_payment_error") or {}
+    message = str(error.get("message") or "Stripe reports the payment failed")
+    if error.get("type") == "card_error":
+        if "authentication_required" in (error.get("code"), error.get("decline_code")):
+            return GatewayResult(Outcome.AUTHENTICATION_REQUIRED, intent.get("id"), NEEDS_CUSTOMER)
+        return GatewayResult(Outcome.DECLINED, intent.get("id"), message)
+    return GatewayResult(Outcome.FAILED, intent.get("id"), message)
+
+
+def _payment(session: Session, settings: Settings, intent: dict[str, Any], succeeded: bool) -> str:
+    """A sale we left pending (no answer in time, or Stripe still processing) is finished exactly as the
+    start-up repair would finish it with this answer: an invoice's payment through the invoice path (paid, or
+    dunned, or the customer sent a pay-invoice link), any other sale through the payment path."""
     txn = _ours(session, intent.get("id"), (intent.get("metadata") or {}).get(KEY_METADATA),
                 (TransactionType.SALE,))
     if txn is None:
         return f"no payment of ours for {intent.get('id')}"
     if txn.status != TransactionStatus.PENDING:
         return f"transaction {txn.id} was already {txn.status}"
-    if txn.invoice_id is not None:
-        return f"transaction {txn.id} pays an invoice: its repair re-sends the same key and records the answer"
     if intent.get("amount") != txn.amount or str(intent.get("currency", "")).upper() != txn.currency:
         return f"transaction {txn.id}: Stripe's amount differs from ours; left pending for a person to check"
-    aggregates.lock_customers(session, [txn.customer_id])
-    txn.processed_at = utcnow()
-    order = session.get(Order, txn.order_id).number if txn.order_id else None  # type: ignore[union-attr]
-    if succeeded:
-        instrument = session.get(PaymentInstrument, txn.instrument_id) if txn.instrument_id else None
-        label = instrument_label(instrument.method, instrument.brand, instrument.last4) if instrument else "card"
-        txn.status = TransactionStatus.APPROVED
+    result = intent_result(intent, succeeded)
+    if not result.approved and isinstance(intent.get("id"), str):
         txn.gateway_ref = intent["id"]
-        txn.settled = True
-        txn.settled_at = txn.processed_at
-        session.add(txn)
-        aggregates.record_sale(session, txn.customer_id, txn.amount, txn.currency, txn.processed_at, settled=True)
-        record_event(session, SYSTEM, txn.customer_id, EventType.ADDITIONAL_PAYMENT, method=label,
-                     amount=txn.amount, currency=txn.currency, transaction=txn.id, description=txn.description,
-                     order=order)
-        return f"transaction {txn.id} approved"
-    error = intent.get("last_payment_error") or {}
-    message = str(error.get("message") or "Stripe reports the payment failed")
-    txn.status = TransactionStatus.DECLINED if error.get("type") == "card_error" else TransactionStatus.FAILED
-    txn.gateway_ref = intent.get("id")
-    txn.error = message[:500]
-    session.add(txn)
-    record_event(session, SYSTEM, txn.customer_id, EventType.PAYMENT_FAILED, amount=txn.amount,
-                 currency=txn.currency, message=message, order=order, transaction=txn.id)
+    if txn.invoice_id is not None:
+        if txn.instrument_id is None:
+            return f"transaction {txn.id} pays an invoice without a card of ours; left pending for a person"
+        collected = invoices.finish_pending(session, settings, txn, result, utcnow())
+        return f"transaction {txn.id} {txn.status}: {collected.message}"
+    label, order = payments.sale_label(session, txn)
+    payments.sale_outcome(session, SYSTEM, txn, result, None, label, txn.description, order)
     return f"transaction {txn.id} {txn.status}"
 
 
 def _refund(session: Session, refund: dict[str, Any]) -> str:
+    """A refund we left pending is finished as the repair would (Stripe's `succeeded` or `pending` is accepted,
+    `failed` or `canceled` refused); one we recorded as accepted that Stripe now reports failed is reversed."""
     txn = _ours(session, refund.get("id"), (refund.get("metadata") or {}).get(KEY_METADATA),
-                (TransactionType.REFUND,))
+                (TransactionType.REFUND,), lock=False)
     if txn is None:
         return f"no refund of ours for {refund.get('id')}"
     status = refund.get("status")
+    failed = status in ("failed", "canceled")
+    reason = refund.get("failure_reason") or status
     if txn.status == TransactionStatus.PENDING:
-        return f"refund {txn.id} is pending: the refund repair re-sends the same key and records the answer"
-    if txn.status == TransactionStatus.APPROVED and status in ("failed", "canceled"):
-        reason = refund.get("failure_reason") or status
+        if status not in ("succeeded", "pending") and not failed:
+            return f"refund {txn.id} is pending; Stripe says {status}"
+        result = (GatewayResult(Outcome.DECLINED, refund.get("id"), f"Stripe reports the refund {status} ({reason})")
+                  if failed else GatewayResult(Outcome.APPROVED, refund.get("id"), None, True))
+        done = refunds.record_outcome(session, SYSTEM, refunds.pending_of(session, txn), result, None, False)
+        return f"refund {txn.id} {done.status.value}"
+    if txn.status == TransactionStatus.APPROVED and failed:
         message = (f"Stripe reports refund {refund.get('id')} {status} ({reason}) after accepting it: "
                    f"{format_amount(txn.amount, txn.currency)} did not reach the customer")
-        record_event(session, SYSTEM, txn.customer_id, EventType.REFUND_FAILED, amount=txn.amount,
-                     currency=txn.currency, transaction=txn.id, message=message)
-        return f"refund {txn.id} {status} at Stripe after approval: on the timeline"
+        return refunds.reverse_refund(session, SYSTEM, txn.id, message)
     return f"refund {txn.id} is {txn.status}; Stripe says {status}"
 
 
