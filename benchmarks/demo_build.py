@@ -1,6 +1,10 @@
-"""Time `agentdesk demo` at a given size: prints seconds, rows and database size.
+"""Time `agentdesk demo` at a given size: prints seconds, rows, database size, bytes written and load.
 
 .venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH]
+
+"written" is this process's write_bytes from /proc/self/io (SQLite's file writes; PostgreSQL's are the
+server's, so for it the database's size is the figure). The load average is the machine's, before and after:
+the build is single-threaded Python, so a busy machine slows it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def main() -> None:
         url = f"sqlite:///{path}"
     store = Store(url)
     store.upgrade()
+    load_before = os.getloadavg()
+    written_before = _written()
+    cpu_before = time.process_time()
     started = time.perf_counter()
     last = [started]
 
@@ -41,15 +48,30 @@ def main() -> None:
 
     summary = build_demo(store, args.customers, seed=1, login=os.environ.get("USER", "bench"), progress=progress)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    written = _written() - written_before
     rows = sum(summary.rows.values())
     print(f"database      {store.engine.dialect.name}")
     print(f"customers     {args.customers:,} ({summary.customers:,} customers, {summary.leads:,} leads)")
     print(f"rows          {rows:,}  " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items()))
     print(f"build time    {elapsed:.1f} s  ({args.customers / elapsed:,.0f} customers/s, {rows / elapsed:,.0f} rows/s)")
+    print(f"cpu time      {cpu:.1f} s in this process")
     if tmp is not None:
         size = sum(p.stat().st_size for p in tmp.parent.glob(tmp.name + "*"))
         print(f"file size     {size / 2**20:,.0f} MiB  ({tmp})")
+    else:
+        with store.engine.connect() as connection:
+            size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+        print(f"database size {size / 2**20:,.0f} MiB")
+    print(f"written       {written / 2**20:,.0f} MiB by this process")
+    print("load average  before " + " ".join(f"{v:.2f}" for v in load_before)
+          + "  after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     store.dispose()
+
+
+def _written() -> int:
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("write_bytes:"))
 
 
 if __name__ == "__main__":
