@@ -16,13 +16,15 @@ from textual.worker import Worker, WorkerState
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Actor
-from agentdesk.ui.base import ConfirmDiscard, ServiceDialog, describe_failure, desk_work
+from agentdesk.domain.text import visible
+from agentdesk.ui.base import ConfirmDiscard, CustomersChanged, DeskScreen, ServiceDialog, describe_failure, desk_work
 from agentdesk.ui.commands import ActionsProvider, CustomerProvider
 from agentdesk.ui.paste import clean_paste
 
 if TYPE_CHECKING:
     from agentdesk.config import Settings
     from agentdesk.db.store import Store
+    from agentdesk.services.changes import ChangeFeed, MentionNotice
 
 JOB_INTERVAL = 30.0
 log = logging.getLogger("agentdesk.ui")
@@ -53,6 +55,7 @@ class AgentDeskApp(App[None]):
         self.settings = settings
         self.actor = actor
         self.first_run = first_run
+        self.feed: ChangeFeed | None = None
 
     def on_mount(self) -> None:
         self.apply_local_settings()
@@ -80,9 +83,38 @@ class AgentDeskApp(App[None]):
         self.start_background_work()
 
     def start_background_work(self) -> None:
-        """Finish interrupted refunds, then keep draining the job queue (emails, retries)."""
+        """Finish interrupted refunds, then keep draining the job queue (emails, retries); follow what
+        others change."""
         self.drain_jobs(first=True)
         self.set_interval(JOB_INTERVAL, self.drain_jobs)
+        self.start_live_refresh()
+
+    def start_live_refresh(self) -> None:
+        """The change feed on a thread of its own (it opens its connection there): the event loop never
+        waits on it, and what it finds arrives as `CustomersChanged`."""
+        from agentdesk.services.changes import ChangeFeed
+
+        if self.feed is None and self.actor is not None:
+            self.feed = ChangeFeed(self.store, self.actor)
+            self.feed.start(lambda changes: self.post_message(CustomersChanged(changes)))
+
+    def on_customers_changed(self, message: CustomersChanged) -> None:
+        for notice in message.changes.mentions:
+            self.notify(self.mention_line(notice), title="Mentioned", timeout=10, markup=False)
+        for screen in self.screen_stack:
+            if isinstance(screen, DeskScreen):
+                screen.customers_changed(message.changes)
+
+    @staticmethod
+    def mention_line(notice: MentionNotice) -> str:
+        """"@you mentioned by cara on Ada Lovelace (C-1): …", every stored text made visible."""
+        said = f": {visible(' '.join(notice.text.split()))}" if notice.text else ""
+        return (f"@you mentioned by {visible(notice.by)} on {visible(notice.customer_name)} "
+                f"({visible(notice.customer)}){said}")
+
+    async def on_unmount(self) -> None:
+        if self.feed is not None:
+            await asyncio.to_thread(self.feed.stop)
 
     @desk_work(group="jobs")
     async def drain_jobs(self, first: bool = False) -> None:

@@ -6,6 +6,10 @@
 - `desk_work`: Textual's `@work` with `exit_on_error=False`. A failed worker is reported by the
   app's one handler (a notification for the agent, a log line with the traceback); the console
   never closes because of it. Screens only handle success.
+- Live refresh: the app runs a `ChangeFeed` (services/changes.py) on a thread of its own, which posts
+  `CustomersChanged`; the app hands the changes to every `DeskScreen` in the stack
+  (`customers_changed`), and each reads again only what it shows of those customers. Dialogs are left
+  alone: what an agent is typing is never replaced.
 - `ServiceDialog[T]`: fill in → call the service → on a `ServiceError` show it next to its field
   (or under the form) and stay open → on success dismiss with the typed result. Closing returns
   `None` when nothing changed.
@@ -29,6 +33,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -41,6 +46,7 @@ from agentdesk.domain.text import visible
 
 if TYPE_CHECKING:
     from agentdesk.app import AgentDeskApp
+    from agentdesk.services.changes import Changes
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -126,8 +132,21 @@ class DeskNode(MessagePump):
             self.app.worker_failed(event.worker.error, event.worker.name)
 
 
+class CustomersChanged(Message):
+    """Posted to the app from the change feed's thread: these customers changed in the store."""
+
+    def __init__(self, changes: Changes) -> None:
+        super().__init__()
+        self.changes = changes
+
+
 class DeskScreen(DeskNode, Screen[None]):
     """A full screen of the console. `TITLE` is its name for people (help, palette)."""
+
+    def customers_changed(self, changes: Changes) -> None:
+        """Customers changed in the store (another agent, the worker, the portal, or this console): read
+        again what this screen shows of them, keeping the cursor. Called while the screen is in the stack,
+        under a dialog too."""
 
 
 class DeskWidget(DeskNode, Widget):

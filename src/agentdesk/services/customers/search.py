@@ -489,6 +489,16 @@ def fetch_page(
     return CustomerPage(exact_rows + rest, more)
 
 
+def rows_by_id(store: Store, actor: Actor, ids: list[int]) -> list[CustomerRow]:
+    """The table rows of these customers, read again because they changed (live refresh); at most a page."""
+    require(actor, Action.VIEW_CUSTOMERS)
+    wanted = sorted({i for i in ids if isinstance(i, int) and limits.in_id_range(i)})[:MAX_PAGE]
+    if not wanted:
+        return []
+    with store.read() as session:
+        return _rows(session, _row_select().where(col(Customer.id).in_(wanted)))
+
+
 def count_matching(store: Store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
     """How many rows the query has: (count, exact). Past `cap` a search or filter count stops there."""
     require(actor, Action.VIEW_CUSTOMERS)

@@ -4,7 +4,9 @@ The screen loads the customer once per profile load and hands the detail to the 
 it; each pane owns its keys (the footer, `?` and the palette show the focused pane's). The screen
 keeps only what works everywhere on the profile: back, tabs, the customer's own records and the
 admin actions. A pane that changed something posts `ProfileChanged`; the screen reloads only what
-it names, and the timeline (every change is an event on it).
+it names, and the timeline (every change is an event on it). When the customer changes elsewhere (live
+refresh) every pane reads again; what did not change is not redrawn, cursors stay on their rows, and an
+open dialog keeps what the agent typed (it holds its own copy of what it edits).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Action
+from agentdesk.services.changes import Changes
 from agentdesk.services.customers import records
 from agentdesk.services.customers.records import CustomerDetail
 from agentdesk.ui.base import DeskScreen, desk_work
@@ -116,10 +119,13 @@ class CustomerProfileScreen(DeskScreen):
         self.show(detail)
 
     def show(self, detail: CustomerDetail) -> None:
+        """The customer as read: panes whose part is as it was are not redrawn (their cursors stay)."""
+        unchanged = detail == self.detail
         self.detail = detail
         self.query_one(ProfileHeader).show(detail)
-        self.query_one(OverviewPane).show(detail)
-        self.query_one(TransactionsPane).show(detail)
+        if not unchanged:
+            self.query_one(OverviewPane).show(detail)
+            self.query_one(TransactionsPane).show(detail)
 
     def reload_all(self) -> None:
         self.load()
@@ -128,6 +134,16 @@ class CustomerProfileScreen(DeskScreen):
         self.query_one(LinksPane).reload()
         self.query_one(CompliancePane).reload()
         self.query_one(TimelinePanel).reload()
+
+    def customers_changed(self, changes: Changes) -> None:
+        if not changes.touches(self.customer_id):
+            return
+        self.load()
+        self.query_one(InvoicesPane).reload()
+        self.query_one(OrdersPane).reload()
+        self.query_one(LinksPane).reload()
+        self.query_one(CompliancePane).reload()
+        self.query_one(TimelinePanel).refresh_newest()
 
     @on(ProfileChanged)
     def _changed(self, event: ProfileChanged) -> None:

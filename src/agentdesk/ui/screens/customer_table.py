@@ -3,6 +3,7 @@
 Only a window of rows is ever held (see `WindowTable`). Every query runs in a
 worker; a newer query cancels the older one, and a generation number drops
 any answer that still arrives for a query the agent has moved on from.
+Rows changed elsewhere (live refresh) are read again one by one, in place.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from textual.widgets import Footer, Input, Static
 
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
+from agentdesk.services.changes import Changes
 from agentdesk.services.customers import preferences, search
 from agentdesk.services.customers.columns import COLUMNS
 from agentdesk.services.customers.filters import (
@@ -84,6 +86,9 @@ class CustomerTableScreen(DeskScreen):
         self.generation = 0
         self.away = False
         """A full screen (a profile) went on top: its edits may have changed rows shown here."""
+        self.stale_rows: set[int] = set()
+        """Customers held in the table that changed elsewhere and are waiting to be read again."""
+        self.rereading = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="table-top"):
@@ -133,6 +138,34 @@ class CustomerTableScreen(DeskScreen):
             held = {row.id: row.exact for row in table.rows}
             table.replace_rows([replace(row, exact=held.get(row.id, row.exact)) for row in page.rows])
             self._show_status()
+
+    def customers_changed(self, changes: Changes) -> None:
+        table = self.query_one(WindowTable)
+        if changes.resync:
+            self.refresh_rows(self.generation)
+            return
+        held = {row.id for row in table.rows} & changes.customers
+        if held:
+            self.stale_rows |= held
+            if not self.rereading:
+                self.rereading = True
+                self.reread_rows()
+
+    @desk_work(group="live-rows")
+    async def reread_rows(self) -> None:
+        """The rows that changed, read again and put in place: the cursor, the scroll and the other rows stay.
+        Changes that arrive meanwhile are read in the next round."""
+        table = self.query_one(WindowTable)
+        try:
+            while self.stale_rows:
+                ids = sorted(self.stale_rows)
+                self.stale_rows.clear()
+                fresh = await self.call(search.rows_by_id, ids)
+                held = {row.id: row.exact for row in table.rows}
+                table.replace_rows([replace(row, exact=held.get(row.id, row.exact)) for row in fresh])
+                self._show_status()
+        finally:
+            self.rereading = False
 
     @desk_work(group="mentions")
     async def check_mentions(self) -> None:

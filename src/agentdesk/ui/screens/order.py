@@ -4,7 +4,8 @@ Enter opens one), payments (3), fulfillments (4) and the order's own timeline (5
 Every change is a key (ui/screens/order_keys.py) with a dialog (ui/dialogs/order_*.py) that says what
 will happen and what it costs or refunds before the agent confirms; keys are hidden from roles without
 the permission. The screen reads through services only (`order_detail`, `order_standing`,
-`list_fulfillments`, `order_entitlements`, `scheduled_changes`) and reads again after any change.
+`list_fulfillments`, `order_entitlements`, `scheduled_changes`) and reads again after any change, its own or,
+through live refresh, anyone's on the order's customer (tables keep their cursor line).
 Opened from the profile (Enter on the overview or the Orders tab) and from a timeline event that names
 an order.
 """
@@ -22,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from agentdesk.domain.errors import ServiceError
 from agentdesk.domain.permissions import Action
+from agentdesk.services.changes import Changes
 from agentdesk.services.orders import entitlements, fulfillments, read, standing
 from agentdesk.services.orders import subscriptions as subs
 from agentdesk.ui.base import desk_work
@@ -131,6 +133,10 @@ class OrderScreen(OrderKeys):
         if not rows:
             table.add_row(Text(empty, style="dim"), *[Text("")] * (len(table.columns) - 1))
         table.move_cursor(row=min(max(cursor, 0), max(len(rows) - 1, 0)))
+
+    def customers_changed(self, changes: Changes) -> None:
+        if changes.touches(self.customer_id):
+            self.load()
 
     def after_change(self, result: object) -> None:
         """A dialog's callback: read the order again when something changed."""

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
+from agentdesk.services.changes import Changes
 from agentdesk.ui.base import DeskScreen
 from agentdesk.ui.dialogs.timeline import (
     AttachDialog,
@@ -59,6 +60,10 @@ class TimelineScreen(DeskScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def customers_changed(self, changes: Changes) -> None:
+        if changes.touches(self.customer_id):
+            self.query_one(TimelinePanel).refresh_newest()
 
     @on(OpenLinked)
     def _open_linked(self, event: OpenLinked) -> None:

@@ -256,6 +256,27 @@ class WindowTable(Widget, can_focus=True):
             self.refresh()
         return changed
 
+    def prepend_rows(self, rows: Sequence[Any]) -> None:
+        """Rows that now come before the first one held (new events on a timeline read newest first).
+        The cursor stays on its row; a view at the top stays there, so the new rows show above the
+        cursor, and a view scrolled down stays where it was."""
+        if not rows:
+            return
+        if not self.rows:
+            self.load(rows, at_start=True, at_end=self.at_end, offset=0)
+            return
+        count = len(rows)
+        self.rows[:0] = rows
+        self._cells[:0] = [self.render_cells(r) for r in rows]
+        self.cursor += count
+        if self.top:
+            self.top += count
+        elif self.cursor >= self._visible_rows():
+            self.top = self.cursor - self._visible_rows() + 1
+        self._trim(keep_end=True)
+        self.refresh()
+        self.post_message(self.CursorMoved(self))
+
     def _trim(self, keep_end: bool) -> None:
         limit = self.page_size * self.BUFFER_PAGES
         excess = len(self.rows) - limit

@@ -32,6 +32,8 @@ class CompliancePane(DeskWidget):
         super().__init__(**kwargs)
         self.customer_id = customer_id
         self.view: compliance.Compliance | None = None
+        self.drawn: compliance.Compliance | None = None
+        """What the body shows (None: a message instead), so reading the same again redraws nothing."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="kyc-scroll"):
@@ -54,11 +56,14 @@ class CompliancePane(DeskWidget):
 
         body = self.query_one("#kyc-body", Static)
         try:
-            self.view = await self.call(compliance.compliance, self.customer_id)
+            view = await self.call(compliance.compliance, self.customer_id)
         except ServiceError as exc:
+            self.drawn = None
             body.update(plain(str(exc), "red"))
             return
-        body.update(compliance_text(self.view))
+        if view != self.drawn:
+            body.update(compliance_text(view))
+        self.view = self.drawn = view
 
     def _after_dialog(self, result: object) -> None:
         if changed(result):

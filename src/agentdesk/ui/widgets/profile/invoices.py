@@ -24,7 +24,7 @@ from agentdesk.services.billing import invoices
 from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
-from agentdesk.ui.widgets.profile.list_pane import ListPane
+from agentdesk.ui.widgets.profile.list_pane import ListPane, refill
 
 COLUMNS: list[tuple[str, str]] = [
     ("number", "Invoice"), ("status", "Status"), ("total", "Total"), ("paid", "Paid"), ("due", "Due"),
@@ -87,14 +87,9 @@ class InvoicesPane(ListPane):
         self.show(found)
 
     def show(self, found: list[invoices.InvoiceSummary]) -> None:
-        self.invoices = found
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        for inv in found:
-            table.add_row(*self._cells(inv), key=inv.number)
-        if found:
-            table.move_cursor(row=min(cursor, len(found) - 1))
+        if found != self.invoices:
+            self.invoices = found
+            refill(self.table, [(inv.number, self._cells(inv)) for inv in found])
         owing = [i for i in found if is_open(i)]
         summary = f"{len(found)} invoice{'s' if len(found) != 1 else ''}" if found else "no invoices"
         if owing:

@@ -24,7 +24,7 @@ from agentdesk.services.money.payout_requests import PayoutRequestInfo
 from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
-from agentdesk.ui.widgets.profile.list_pane import ListPane
+from agentdesk.ui.widgets.profile.list_pane import ListPane, refill
 
 STATUS_STYLE = {
     LinkStatus.QUEUED: "yellow", LinkStatus.READY: "cyan", LinkStatus.SENT: "cyan", LinkStatus.OPENED: "blue",
@@ -66,24 +66,10 @@ class LinksPane(ListPane):
         self.show(found, asked)
 
     def show(self, found: list[LinkInfo], asked: list[PayoutRequestInfo]) -> None:
-        self.links, self.requests = found, asked
-        self.rows = [*found, *asked]
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        for info in found:
-            detail = ("generating…" if info.status is LinkStatus.QUEUED
-                      else f"{info.expires_at:%Y-%m-%d %H:%M}" if info.expires_at else "")
-            table.add_row(Text(str(info.id)), Text(info.kind.value),
-                          Text(info.status.value, style=STATUS_STYLE.get(info.status, "")), Text(detail),
-                          plain(info.requested_by), key=f"link-{info.id}")
-        for r in asked:
-            table.add_row(Text(f"P{r.id}"), Text("payout request"),
-                          Text(r.status.value, style="yellow" if r.status is PayoutRequestStatus.PENDING else ""),
-                          Text(format_amount(r.amount, r.currency)), plain(r.decided_by or "customer"),
-                          key=f"payout-{r.id}")
-        if self.rows:
-            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        if (found, asked) != (self.links, self.requests):
+            self.links, self.requests = found, asked
+            self.rows = [*found, *asked]
+            refill(self.table, self._lines())
         queued = sum(info.status is LinkStatus.QUEUED for info in found)
         pending = sum(r.status is PayoutRequestStatus.PENDING for r in asked)
         summary = f"{len(found)} link{'s' if len(found) != 1 else ''}" if found else "no links"
@@ -93,6 +79,21 @@ class LinksPane(ListPane):
             summary += f" · {len(asked)} payout request{'s' if len(asked) != 1 else ''} ({pending} pending)"
         self.status.update(Text(f"{summary} · Enter open · l send a link", style="dim"))
         self._poll_while(queued > 0)
+
+    def _lines(self) -> list[tuple[str, list[Text]]]:
+        lines = []
+        for info in self.links:
+            detail = ("generating…" if info.status is LinkStatus.QUEUED
+                      else f"{info.expires_at:%Y-%m-%d %H:%M}" if info.expires_at else "")
+            lines.append((f"link-{info.id}", [Text(str(info.id)), Text(info.kind.value),
+                                              Text(info.status.value, style=STATUS_STYLE.get(info.status, "")),
+                                              Text(detail), plain(info.requested_by)]))
+        for r in self.requests:
+            lines.append((f"payout-{r.id}", [
+                Text(f"P{r.id}"), Text("payout request"),
+                Text(r.status.value, style="yellow" if r.status is PayoutRequestStatus.PENDING else ""),
+                Text(format_amount(r.amount, r.currency)), plain(r.decided_by or "customer")]))
+        return lines
 
     def _poll_while(self, queued: bool) -> None:
         if queued and self.poll is None:

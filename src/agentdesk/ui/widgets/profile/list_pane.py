@@ -4,11 +4,14 @@ tabs the agent never looks at."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from agentdesk.ui.base import DeskWidget
 
@@ -57,3 +60,25 @@ class ListPane(DeskWidget):
 
     def _load(self) -> object:
         raise NotImplementedError
+
+
+def refill(table: DataTable[Text], rows: Iterable[tuple[str, Sequence[Text]]]) -> None:
+    """Replace the table's rows (key, cells); the cursor stays on the row with the same key (a row gone: on
+    the same line) and the view keeps its scroll, so a list read again under the agent's eyes does not jump."""
+    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
+    line, scroll_x, scroll_y = table.cursor_row, table.scroll_x, table.scroll_y
+    table.clear()
+    for row_key, cells in rows:
+        table.add_row(*cells, key=row_key)
+    if not table.row_count:
+        return
+    if key is not None:
+        with suppress(RowDoesNotExist):
+            line = table.get_row_index(key)
+    table.move_cursor(row=min(line, table.row_count - 1), scroll=False)
+
+    def keep_view() -> None:
+        table.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)
+        table.move_cursor(row=table.cursor_row)
+
+    table.call_after_refresh(keep_view)

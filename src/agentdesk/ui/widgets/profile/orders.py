@@ -17,7 +17,7 @@ from agentdesk.domain.money import format_amount
 from agentdesk.services.orders import read as orders
 from agentdesk.ui.base import desk_work
 from agentdesk.ui.widgets.plain_text import plain
-from agentdesk.ui.widgets.profile.list_pane import ListPane
+from agentdesk.ui.widgets.profile.list_pane import ListPane, refill
 
 GROUPS: list[tuple[str, tuple[OrderStatus, ...]]] = [
     ("Active", (OrderStatus.ACTIVE, OrderStatus.PAUSED)),
@@ -62,23 +62,25 @@ class OrdersPane(ListPane):
         self.show(found)
 
     def show(self, found: list[orders.OrderSummary]) -> None:
-        self.rows = grouped(found)
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
+        rows = grouped(found)
+        if rows != self.rows:
+            self.rows = rows
+            refill(self.table, self._lines())
+        counts = [f"{sum(1 for g, _ in self.rows if g == name)} {name.lower()}" for name, _ in GROUPS]
+        text = " · ".join(counts) + " · Enter open" if self.rows else "no orders"
+        self.status.update(Text(text, style="dim"))
+
+    def _lines(self) -> list[tuple[str, list[Text]]]:
+        lines = []
         previous = ""
         for group, o in self.rows:
             billing = o.next_bill_date is not None and o.status != OrderStatus.CANCELLED and group != "Past"
             when = f"next bill {o.next_bill_date:%Y-%m-%d}" if billing else f"since {o.created_at:%Y-%m-%d}"
-            table.add_row(Text(group if group != previous else "", style="bold"), plain(o.number, "bold"),
-                          Text(o.status), plain(o.product), Text(format_amount(o.total, o.currency), justify="right"),
-                          Text(when), key=o.number)
+            lines.append((o.number, [Text(group if group != previous else "", style="bold"), plain(o.number, "bold"),
+                                     Text(o.status), plain(o.product),
+                                     Text(format_amount(o.total, o.currency), justify="right"), Text(when)]))
             previous = group
-        if self.rows:
-            table.move_cursor(row=min(cursor, len(self.rows) - 1))
-        counts = [f"{sum(1 for g, _ in self.rows if g == name)} {name.lower()}" for name, _ in GROUPS]
-        text = " · ".join(counts) + " · Enter open" if self.rows else "no orders"
-        self.status.update(Text(text, style="dim"))
+        return lines
 
     @on(DataTable.RowSelected, "#orders-table")
     def _selected(self, event: DataTable.RowSelected) -> None:

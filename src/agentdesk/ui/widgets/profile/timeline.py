@@ -216,6 +216,28 @@ class TimelinePanel(DeskWidget):
         table.empty_message = "no events match the filter" if self.filtered else "no events yet"
         self._show_current()
 
+    def refresh_newest(self) -> None:
+        """Live refresh: events newer than the newest one held go on top, the highlighted event stays
+        highlighted. While the agent has paged away from the newest events nothing moves (Home brings them)."""
+        table = self.table
+        if not table.rows:
+            self.reload()
+        elif table.at_start:
+            self.load_newer(self.generation, table.rows[0])
+
+    @desk_work(group="tl-newer")
+    async def load_newer(self, generation: int, newest: TimelineEntry) -> None:
+        page = await self.call(timeline_read.timeline_page, self.customer_id, self.filter, PAGE, cursor_of(newest),
+                               True)
+        table = self.table
+        if generation != self.generation or not table.rows or table.rows[0] != newest:
+            return
+        if page.more:
+            self.reload()
+            return
+        if page.entries:
+            table.prepend_rows(page.entries)
+
     @desk_work(group="tl-more", exclusive=False)
     async def load_more(self, generation: int, forward: bool, edge: TimelineEntry) -> None:
         page = await self.call(timeline_read.timeline_page, self.customer_id, self.filter, PAGE, cursor_of(edge),
