@@ -15,6 +15,7 @@ On PostgreSQL the whole load is one transaction, analysed afterwards.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -40,6 +41,7 @@ def _enum_value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def sqlite_time(value: datetime | None) -> str | None:
     """A timestamp as SQLAlchemy's SQLite dialect stores a UTC datetime: naive UTC, always with microseconds."""
     if value is None:
@@ -59,7 +61,7 @@ def _sqlite_bool(value: bool | None) -> int | None:
 
 def _json_text(value: Any) -> str:
     """SQLAlchemy's JSON type stores Python None as JSON null, with json.dumps' default form."""
-    return json.dumps(value)
+    return "null" if value is None else json.dumps(value)
 
 
 def _pg_time(value: datetime | None) -> datetime | None:
