@@ -207,7 +207,12 @@ def fixed_key_store(request, tmp_path):
     store.dispose()
 
 
-def test_the_bulk_build_lays_out_the_same_data_set_as_before(fixed_key_store):
+@pytest.mark.parametrize("writer", ["in process", "writer process"])
+def test_the_bulk_build_lays_out_the_same_data_set_as_before(fixed_key_store, writer, monkeypatch):
+    from agentdesk.demo import bulk
+
+    if writer == "writer process":
+        monkeypatch.setattr(bulk, "SEPARATE_WRITER_FROM", 1)
     demo.build_demo(fixed_key_store, 300, seed=7, login="x")
     assert content_digest(fixed_key_store) == SAME_AS_BEFORE
     with fixed_key_store.read() as s:

@@ -32,7 +32,6 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel, col
 
-from agentdesk.db import search_index
 from agentdesk.db.keys import ServiceKey, utc_text
 from agentdesk.db.models import (
     Address,
@@ -777,8 +776,8 @@ def build_demo(
         catalog = _seed_reference_data(session, login)
     generator = _Generator(catalog, seed, customers, store.key)
     summary = DemoSummary()
-    loader = bulk.loader(store.engine, {name: table_of(model) for name, model in TABLES})
-    loader.start()
+    store.dispose()  # the writer takes the store to itself while it loads
+    writer = bulk.Writer(store.url, [name for name, _ in TABLES], separate=customers >= bulk.SEPARATE_WRITER_FROM)
     try:
         done = 0
         while done < customers:
@@ -790,43 +789,22 @@ def build_demo(
                     summary.customers += 1
                 else:
                     summary.leads += 1
-            loader.write(rows, _search_documents(rows))
+            writer.put(rows)
             for name, table_rows in rows.items():
                 if table_rows:
                     summary.rows[name] = summary.rows.get(name, 0) + len(table_rows)
             done += size
             if progress:
                 progress(done, customers)
-        loader.finish()
+        writer.finish()
     except BaseException:
-        loader.abort()
+        writer.abort()
         raise
     with store.write() as session:
         session.merge(Setting(key=DEMO_SETTING, value="1"))
     if not store.is_sqlite:
         _advance_sequences(store)
     return summary
-
-
-def _search_documents(rows: Rows) -> dict[int, str]:
-    emails: dict[int, list[str]] = {}
-    phones: dict[int, list[str]] = {}
-    cards: dict[int, list[str]] = {}
-    for row in rows["customer_email"]:
-        emails.setdefault(row["customer_id"], []).append(row["address"])
-    for row in rows["customer_phone"]:
-        phones.setdefault(row["customer_id"], []).append(row["digits"])
-    for row in rows["payment_instrument"]:
-        cards.setdefault(row["customer_id"], []).append(row["last4"])
-    documents = {}
-    for c in rows["customer"]:
-        cid = c["id"]
-        parts = [c["external_id"], f"{c['first_name']} {c['last_name']}", c["organization"] or "",
-                 *emails.get(cid, ()), *phones.get(cid, ()), *cards.get(cid, ())]
-        text = "\n".join(p for p in parts if p)
-        # search_index.document; folding plain ASCII is lower-casing it
-        documents[cid] = text.lower() if text.isascii() else search_index.fold(text)
-    return documents
 
 
 def _advance_sequences(store: Store) -> None:

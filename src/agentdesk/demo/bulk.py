@@ -15,17 +15,23 @@ On PostgreSQL the whole load is one transaction, analysed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import multiprocessing
+import queue
 import sqlite3
+import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Boolean, Date, DateTime, Table
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import JSON
+
+from agentdesk.db import search_index
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -33,6 +39,8 @@ SEARCH = "customer_search"
 CHANGES = "customer_change"
 SQLITE_CHANGE_TRIGGER = "timeline_event_customer_change"
 PG_CHANGE_TRIGGER = "timeline_event_notify_customer"
+SEPARATE_WRITER_FROM = 20_000
+"""From this many customers on, the rows are written by a second process while the next ones are laid out."""
 SQLITE_COMMIT_EVERY = 50_000
 """Rows per SQLite transaction (of the largest table): fewer commits, fewer full-text index segments."""
 
@@ -128,24 +136,52 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class Loader:
-    """Writes the batches of one build; `finish` makes the store whole again (indexes, trigger, statistics)."""
+def search_documents(rows: Rows) -> dict[int, str]:
+    """`search_index.document` of each customer of the batch, from the rows themselves."""
+    emails: dict[int, list[str]] = {}
+    phones: dict[int, list[str]] = {}
+    cards: dict[int, list[str]] = {}
+    for row in rows["customer_email"]:
+        emails.setdefault(row["customer_id"], []).append(row["address"])
+    for row in rows["customer_phone"]:
+        phones.setdefault(row["customer_id"], []).append(row["digits"])
+    for row in rows["payment_instrument"]:
+        cards.setdefault(row["customer_id"], []).append(row["last4"])
+    documents = {}
+    for c in rows["customer"]:
+        cid = c["id"]
+        parts = [c["external_id"], f"{c['first_name']} {c['last_name']}", c["organization"] or "",
+                 *emails.get(cid, ()), *phones.get(cid, ()), *cards.get(cid, ())]
+        text = "\n".join(p for p in parts if p)
+        # folding plain ASCII is lower-casing it
+        documents[cid] = text.lower() if text.isascii() else search_index.fold(text)
+    return documents
 
-    def __init__(self, engine: Engine, tables: dict[str, Table]):
-        self.engine = engine
-        self.tables = tables
+
+class Loader:
+    """Writes the batches of one build on a connection of its own; `finish` makes the store whole again
+    (indexes, trigger, statistics)."""
+
+    def __init__(self, url: str, tables: list[str]):
+        from sqlmodel import SQLModel
+
+        import agentdesk.db.models  # noqa: F401 - the tables' definitions
+
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        self.tables: dict[str, Table] = {name: SQLModel.metadata.tables[name] for name in tables}
         self.converters: dict[str, Converter] = {}
 
     def convert(self, name: str, rows: list[Row]) -> tuple[list[str], list[tuple[Any, ...]]]:
         if name not in self.converters:
-            self.converters[name] = converter(self.tables[name], rows[0].keys(), self.engine.dialect.name)
+            self.converters[name] = converter(self.tables[name], rows[0].keys(), self.dialect)
         convert = self.converters[name]
         return convert.columns, convert(rows)
 
     def start(self) -> None:
         raise NotImplementedError
 
-    def write(self, rows: Rows, documents: dict[int, str]) -> None:
+    def write(self, rows: Rows) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -157,9 +193,7 @@ class Loader:
 
 class SqliteLoader(Loader):
     def start(self) -> None:
-        self.engine.dispose()
-        self.db: sqlite3.Connection = self.engine.raw_connection().driver_connection  # type: ignore[assignment]
-        self.raw = self.db
+        self.db = sqlite3.connect(self.url.database or "", isolation_level=None, timeout=15)
         execute = self.db.execute
         execute("PRAGMA foreign_keys=OFF")
         self.journal = execute("PRAGMA journal_mode").fetchone()[0]
@@ -182,7 +216,7 @@ class SqliteLoader(Loader):
             execute(f"DROP TRIGGER {_quoted(name)}")
         self.pending = 0
 
-    def write(self, rows: Rows, documents: dict[int, str]) -> None:
+    def write(self, rows: Rows) -> None:
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
@@ -193,7 +227,7 @@ class SqliteLoader(Loader):
         if self.triggers:
             self.db.executemany(f"INSERT INTO {CHANGES} (customer_id, seq) VALUES (?, ?)",
                                 newest_events(rows["timeline_event"]))
-        self.db.executemany(f"INSERT INTO {SEARCH} (rowid, document) VALUES (?, ?)", documents.items())
+        self.db.executemany(f"INSERT INTO {SEARCH} (rowid, document) VALUES (?, ?)", search_documents(rows).items())
         self.pending += len(rows["timeline_event"])
         if self.pending >= SQLITE_COMMIT_EVERY:
             self.db.execute("COMMIT")
@@ -206,24 +240,20 @@ class SqliteLoader(Loader):
             execute(sql)
         execute("COMMIT")
         execute(f"PRAGMA journal_mode={self.journal}")
-        execute("PRAGMA synchronous=NORMAL")
-        self._close()
+        self.db.close()
 
     def abort(self) -> None:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-        self._close()
-
-    def _close(self) -> None:
         self.db.close()
-        self.engine.dispose()
 
 
 class PostgresLoader(Loader):
     def start(self) -> None:
-        self.connection = self.engine.raw_connection()
-        self.db = self.connection.driver_connection
-        cursor = self.cursor = self.db.cursor()  # type: ignore[union-attr]
+        import psycopg
+
+        self.db = psycopg.connect(self.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        cursor = self.cursor = self.db.cursor()
         names = list(self.tables)
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         self.indexes = cursor.execute(
@@ -237,8 +267,6 @@ class PostgresLoader(Loader):
             (PG_CHANGE_TRIGGER,)).fetchone() is not None
         # Foreign keys are checked by system triggers, per row: the generator made every reference, and
         # `session_replication_role` (a superuser's) skips them; without it they are checked as usual.
-        import psycopg
-
         cursor.execute("SAVEPOINT replica")
         try:
             cursor.execute("SET LOCAL session_replication_role = replica")
@@ -250,7 +278,7 @@ class PostgresLoader(Loader):
         for name, _ in self.indexes:
             cursor.execute(f"DROP INDEX {name}")
 
-    def write(self, rows: Rows, documents: dict[int, str]) -> None:
+    def write(self, rows: Rows) -> None:
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
@@ -259,7 +287,7 @@ class PostgresLoader(Loader):
                 for value in values:
                     copy.write_row(value)
         with self.cursor.copy(f"COPY {SEARCH} (customer_id, document) FROM STDIN") as copy:
-            for item in documents.items():
+            for item in search_documents(rows).items():
                 copy.write_row(item)
 
     def finish(self) -> None:
@@ -269,16 +297,101 @@ class PostgresLoader(Loader):
         if self.trigger:
             cursor.execute(f"ALTER TABLE timeline_event ENABLE TRIGGER {PG_CHANGE_TRIGGER}")
         cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-        self.db.commit()  # type: ignore[union-attr]
+        self.db.commit()
         for name in [*self.tables, SEARCH]:
             cursor.execute(f"ANALYZE {_quoted(name)}")
-        self.db.commit()  # type: ignore[union-attr]
-        self.connection.close()
+        self.db.commit()
+        self.db.close()
 
     def abort(self) -> None:
-        self.db.rollback()  # type: ignore[union-attr]
-        self.connection.close()
+        self.db.rollback()
+        self.db.close()
 
 
-def loader(engine: Engine, tables: dict[str, Table]) -> Loader:
-    return SqliteLoader(engine, tables) if engine.dialect.name == "sqlite" else PostgresLoader(engine, tables)
+def loader(url: str, tables: list[str]) -> Loader:
+    return SqliteLoader(url, tables) if make_url(url).get_backend_name() == "sqlite" else PostgresLoader(url, tables)
+
+
+class Writer:
+    """Where a build's batches go: a loader in this process, or (`separate`) in a second process fed through
+    a short queue, so the database work overlaps the laying out of the next batches. Either way `finish`
+    returns once the store is whole, or raises what went wrong."""
+
+    def __init__(self, url: str, tables: list[str], separate: bool):
+        self.process: multiprocessing.process.BaseProcess | None = None
+        if not separate:
+            self.loader = loader(url, tables)
+            self.loader.start()
+            return
+        context = multiprocessing.get_context("spawn")
+        self.batches: multiprocessing.Queue[Rows | None] = context.Queue(maxsize=3)
+        self.results: multiprocessing.Queue[str | None] = context.Queue()
+        self.process = context.Process(target=_serve, args=(url, tables, self.batches, self.results),
+                                       name="agentdesk-demo-writer", daemon=True)
+        self.process.start()
+
+    def put(self, rows: Rows | None) -> None:
+        if self.process is None:
+            if rows is not None:
+                self.loader.write(rows)
+            return
+        while True:
+            try:
+                self.batches.put(rows, timeout=1)
+                return
+            except queue.Full:
+                self._check()
+
+    def _check(self) -> None:
+        assert self.process is not None
+        if not self.process.is_alive() or not self.results.empty():
+            self._outcome()
+
+    def _outcome(self) -> None:
+        assert self.process is not None
+        try:
+            failure = self.results.get(timeout=5)
+        except queue.Empty:
+            failure = f"the demo writer process ended (exit code {self.process.exitcode})"
+        if failure is not None:
+            raise RuntimeError(f"writing the demo data failed:\n{failure}")
+
+    def finish(self) -> None:
+        if self.process is None:
+            self.loader.finish()
+            return
+        self.put(None)
+        while True:
+            try:
+                failure = self.results.get(timeout=1)
+                break
+            except queue.Empty:
+                if not self.process.is_alive():
+                    self._outcome()
+        self.process.join()
+        if failure is not None:
+            raise RuntimeError(f"writing the demo data failed:\n{failure}")
+
+    def abort(self) -> None:
+        if self.process is None:
+            self.loader.abort()
+        elif self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+def _serve(url: str, tables: list[str], batches: multiprocessing.Queue[Rows | None],
+           results: multiprocessing.Queue[str | None]) -> None:
+    """The writer process: load every batch until None, then finish; report None or the failure."""
+    load = loader(url, tables)
+    try:
+        load.start()
+        while (rows := batches.get()) is not None:
+            load.write(rows)
+        load.finish()
+    except BaseException:
+        results.put(traceback.format_exc())
+        with contextlib.suppress(Exception):  # the first failure is the one to report
+            load.abort()
+        return
+    results.put(None)
