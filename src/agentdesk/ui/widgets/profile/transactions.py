@@ -1,7 +1,8 @@
 """The transactions tab: the customer's transactions newest first, and the money actions on them.
 
-The rows come from the detail the screen loaded; marking (Space) only redraws a cell. A money
-action that changed something posts `ProfileChanged` so the screen reloads the customer.
+The rows come from the detail the screen loaded; the dispute flag (a chargeback the customer's bank
+opened, as the gateway reported it) is read after each load, off the event loop. Marking (Space) only redraws
+a cell. A money action that changed something posts `ProfileChanged` so the screen reloads the customer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from agentdesk.domain.money import format_amount
 from agentdesk.domain.permissions import Action
 from agentdesk.domain.text import visible
 from agentdesk.services.customers.records import CustomerDetail, TransactionView
-from agentdesk.services.money import refunds
+from agentdesk.services.money import disputes, refunds
 from agentdesk.ui.base import DeskWidget, desk_work
 from agentdesk.ui.dialogs.transaction import TransactionChoice, TransactionDialog
 from agentdesk.ui.widgets.plain_text import plain
@@ -27,10 +28,16 @@ from agentdesk.ui.widgets.profile import ProfileChanged, changed
 
 COLUMNS: list[tuple[str, str, int | None]] = [
     ("id", "Txn", None), ("date", "Date", None), ("type", "Type", None), ("status", "Status", None),
-    ("amount", "Amount", None), ("order", "Order", None), ("settled", "Settled", None), ("parent", "Of", None),
-    ("note", "Note", 40), ("gateway", "Gateway", None), ("instrument", "Instrument", None),
+    ("dispute", "", None), ("amount", "Amount", None), ("order", "Order", None),
+    ("settled", "Settled", None), ("parent", "Of", None), ("note", "Note", 40), ("gateway", "Gateway", None),
+    ("instrument", "Instrument", None),
 ]
-"""Key, title and width (None: as wide as the widest value or the title, so neither is ever cut)."""
+"""Key, title and width (None: as wide as the widest value or the title, so neither is ever cut). The untitled
+`dispute` column is one cell wide: a flag next to the status (its dialog says the rest), so the columns an
+agent reads first still fit 80 columns."""
+OPEN_DISPUTE, CLOSED_DISPUTE = "⚑", "⚐"
+DISPUTE_GATEWAYS = frozenset({"stripe"})
+"""Gateways whose events report disputes: a customer with no payment through one has none, and no read."""
 
 GATES = {
     "refund": Action.REFUND, "mark": Action.REFUND, "refund_marked": Action.REFUND, "refund_order": Action.REFUND,
@@ -85,6 +92,7 @@ class TransactionsPane(DeskWidget):
         super().__init__(**kwargs)
         self.detail: CustomerDetail | None = None
         self.marked: set[int] = set()
+        self.disputes: dict[int, disputes.DisputeView] = {}
 
     def compose(self) -> ComposeResult:
         yield TransactionTable(id="transactions-table", cursor_type="row", zebra_stripes=True)
@@ -118,6 +126,27 @@ class TransactionsPane(DeskWidget):
             table.add_row(*self._cells(t), key=str(t.id))
         if detail.transactions:
             table.move_cursor(row=min(cursor, len(detail.transactions) - 1))
+        if any(t.gateway in DISPUTE_GATEWAYS for t in detail.transactions):
+            self.load_disputes(detail.id)
+        else:
+            self.disputes = {}
+
+    @desk_work(group="transaction-disputes")
+    async def load_disputes(self, customer_id: int) -> None:
+        found = await self.call(disputes.customer_disputes, customer_id)
+        if self.detail is None or self.detail.id != customer_id:
+            return
+        self.disputes = found
+        for t in self.detail.transactions:
+            self.table.update_cell(str(t.id), "dispute", self._dispute_cell(t), update_width=True)
+
+    def _dispute_cell(self, t: TransactionView) -> Text:
+        dispute = self.disputes.get(t.id)
+        if dispute is None:
+            return Text("")
+        if dispute.open:
+            return Text(OPEN_DISPUTE, style="bold red")
+        return Text(CLOSED_DISPUTE, style="dim")
 
     def _id_cell(self, t: TransactionView) -> Text:
         return Text(("✓" if t.id in self.marked else " ") + str(t.id))
@@ -128,6 +157,7 @@ class TransactionsPane(DeskWidget):
             Text(f"{t.created_at:%Y-%m-%d %H:%M}"),
             Text(t.type),
             Text(t.status.replace("_", " ")),
+            self._dispute_cell(t),
             Text(format_amount(t.amount, t.currency), justify="right"),
             plain(t.order_number or ""),
             Text("settled" if t.settled else "unsettled", style="" if t.settled else "yellow"),
@@ -168,7 +198,7 @@ class TransactionsPane(DeskWidget):
             elif choice == "resend":
                 self._resend(txn)
 
-        self.app.push_screen(TransactionDialog(txn, related), chosen)
+        self.app.push_screen(TransactionDialog(txn, related, self.disputes.get(txn.id)), chosen)
         return True
 
     def action_mark(self) -> None:
