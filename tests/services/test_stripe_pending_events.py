@@ -14,7 +14,9 @@ from agentdesk.services.billing import invoices
 from agentdesk.services.jobs import runner
 from agentdesk.services.links.requests import LinkRequest, request_link
 from agentdesk.services.money import aggregates, payments, refunds, stripe_events
+from agentdesk.services.money import audit as money_audit
 from agentdesk.services.money.gateways.stripe import NEEDS_CUSTOMER
+from agentdesk.services.timeline import audit as timeline_audit
 
 from ..conftest import policy
 from .billing_helpers import add_order, add_plan, events_of, issue, rows
@@ -139,6 +141,8 @@ def test_a_pending_refund_is_finished_and_an_accepted_one_stripe_fails_is_revers
     assert txn(store, paid.transaction_id).status == TransactionStatus.APPROVED
     assert totals(store, cid) == (1, 3_000)
     assert len(events_of(store, cid, "refund_reversed")) == 2
+    assert money_audit.audit_money(store, admin).mismatches == []
+    assert timeline_audit.verify(store, admin).ok
     assert contract.violations == []
 
 
