@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import select
-from textual.widgets import Input, TextArea
+from sqlalchemy import func, select
+from textual.widgets import DataTable, Input, TextArea
 
 from agentdesk.config import load_settings
-from agentdesk.db.models import Customer, Fulfillment, Order
+from agentdesk.db.models import Customer, Fulfillment, Order, Transaction
 from agentdesk.demo import builder as demo
 from agentdesk.domain.enums import FulfillmentStatus, OrderKind, OrderStatus
 from agentdesk.services.agents import identity
 from agentdesk.services.customers import tags
+from agentdesk.services.money import refunds
 from agentdesk.services.orders import actions as order_actions
 from agentdesk.services.timeline import notes
 from agentdesk.ui.dialogs.block import BlockDialog
@@ -124,6 +125,39 @@ async def test_the_profile_follows_changes_made_elsewhere_and_keeps_the_timeline
                     "the note on top of the timeline")
         assert timeline.current.id == highlighted, "the highlighted event stays highlighted"
         assert "[bold]" in " ".join(c.plain for c in timeline.render_cells(timeline.rows[0])), "shown as plain text"
+
+
+def refundable_sale(store) -> Transaction:
+    """A settled sandbox sale, never refunded, of a customer with at least three transactions."""
+    with store.read() as s:
+        busy = select(Transaction.customer_id).group_by(Transaction.customer_id).having(func.count() >= 3)
+        refunded = select(Transaction.parent_id).where(Transaction.parent_id.is_not(None))
+        return s.execute(select(Transaction).where(
+            Transaction.type == "sale", Transaction.settled, Transaction.status == "approved",
+            Transaction.gateway == "sandbox", Transaction.customer_id.in_(busy), Transaction.id.not_in(refunded))
+            .order_by(Transaction.id)).scalars().first()
+
+
+async def test_a_refund_elsewhere_shows_in_the_transactions_with_the_cursor_on_its_row(floor):
+    sale = refundable_sale(floor)
+    app = console(floor)
+    async with app.run_test(size=SIZE) as pilot:
+        await listening(pilot, app)
+        app.push_screen(CustomerProfileScreen(sale.customer_id))
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        table = app.screen.query_one("#transactions-table", DataTable)
+        keys = [row.value for row in table.rows]
+        await pilot.press(*["down"] * keys.index(str(sale.id)))
+        await settle(pilot, app)
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == str(sale.id)
+        before = table.row_count
+
+        refunds.refund_transaction(floor, actor(floor, "alice"), load_settings(floor.url), sale.id, None, "goodwill")
+
+        await until(pilot, lambda: table.row_count == before + 1, "the refund in the transactions tab")
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == str(sale.id)
 
 
 async def test_a_note_being_typed_keeps_its_text_while_the_profile_below_reads_again(floor):

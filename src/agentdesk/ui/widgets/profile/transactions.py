@@ -25,6 +25,7 @@ from agentdesk.ui.base import DeskWidget, desk_work
 from agentdesk.ui.dialogs.transaction import TransactionChoice, TransactionDialog
 from agentdesk.ui.widgets.plain_text import plain
 from agentdesk.ui.widgets.profile import ProfileChanged, changed
+from agentdesk.ui.widgets.profile.list_pane import refill
 
 COLUMNS: list[tuple[str, str, int | None]] = [
     ("id", "Txn", None), ("date", "Date", None), ("type", "Type", None), ("status", "Status", None),
@@ -116,16 +117,11 @@ class TransactionsPane(DeskWidget):
     # --- drawing ------------------------------------------------------------------------------
 
     def show(self, detail: CustomerDetail) -> None:
-        """A freshly loaded customer: redraw every row, keeping the cursor and the marks still there."""
+        """A freshly loaded customer: redraw every row, the cursor staying on its transaction and the marks
+        still there."""
         self.detail = detail
         self.marked &= {t.id for t in detail.transactions}
-        table = self.table
-        cursor = table.cursor_row
-        table.clear()
-        for t in detail.transactions:
-            table.add_row(*self._cells(t), key=str(t.id))
-        if detail.transactions:
-            table.move_cursor(row=min(cursor, len(detail.transactions) - 1))
+        refill(self.table, [(str(t.id), self._cells(t)) for t in detail.transactions])
         if any(t.gateway in DISPUTE_GATEWAYS for t in detail.transactions):
             self.load_disputes(detail.id)
         else:
