@@ -112,6 +112,16 @@ def test_the_thread_delivers_changes_and_stops(store, actors, people, other_cons
     assert feed._thread is None and not feed._open
 
 
+def test_rows_by_id_reads_the_table_rows_of_changed_customers(store, actors, people):
+    from agentdesk.services.customers.search import rows_by_id
+
+    tags.add_tag(store, actors[Role.ADMIN], "C-2", "vip")
+    rows = rows_by_id(store, actors[Role.AGENT], [people["second"], people["first"], 2**40, -1, people["second"]])
+    assert [(r.id, r.external_id, r.name) for r in rows] == [(people["first"], "C-1", "Grace Hopper"),
+                                                             (people["second"], "C-2", "Alan Turing")]
+    assert rows_by_id(store, actors[Role.AGENT], []) == []
+
+
 def test_a_feed_needs_a_role_that_sees_customers(store, actors):
     from agentdesk.domain.errors import PermissionDenied
     from agentdesk.domain.permissions import Actor

@@ -496,7 +496,7 @@ def rows_by_id(store: Store, actor: Actor, ids: list[int]) -> list[CustomerRow]:
     if not wanted:
         return []
     with store.read() as session:
-        return _rows(session, _row_select().where(col(Customer.id).in_(wanted)))
+        return _rows(session, _row_select().where(col(Customer.id).in_(wanted)).order_by(col(Customer.id)))
 
 
 def count_matching(store: Store, actor: Actor, query: CustomerQuery, cap: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
