@@ -24,6 +24,8 @@ def upgrade(desk: Desk) -> int:
     store.upgrade()
     after = store.current_revision()
     output.echo(f"schema at {after}" + (" (already current)" if before == after else f" (was {before or 'empty'})"))
+    if before != after and store.analyze():
+        output.echo("table statistics refreshed (ANALYZE)")
     keyed = store.open_key()
     if keyed.created:
         output.echo(f"service key created: {store.key_path} (mode 0600). Back it up with the store: without it "

@@ -263,6 +263,18 @@ class Store:
         if revision == "head":
             self.open_key()
 
+    def analyze(self) -> bool:
+        """Refresh the planner's statistics of every table (PostgreSQL's ANALYZE); True if it did.
+
+        After a migration or a bulk load PostgreSQL plans as if the new rows were not there until autovacuum
+        gets round to them (a fresh million-customer store searched for a second per keystroke). SQLite keeps
+        no statistics unless asked, and the queries here are shaped for that: nothing to do there."""
+        if self.is_sqlite:
+            return False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("ANALYZE")
+        return True
+
     def _check_recorded_key(self) -> None:
         """A store that recorded a key is not touched (not even migrated) without that key."""
         with self.engine.connect() as connection:
