@@ -1,6 +1,6 @@
 """Time `agentdesk demo` at a given size: prints seconds, rows, database size, bytes written and load.
 
-.venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH]
+.venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH] [--key-file PATH]
 
 "written" is this process's write_bytes from /proc/self/io (SQLite's file writes; PostgreSQL's are the
 server's, so for it the database's size is the figure). The load average is the machine's, before and after:
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--keep", help="SQLite file to build into and keep (must not exist)")
+    parser.add_argument("--key-file", type=Path, help="the store's service key (default: beside an SQLite file, "
+                        "else the data directory's)")
     args = parser.parse_args()
     tmp = None
     if args.db:
@@ -32,7 +35,7 @@ def main() -> None:
         path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "bench.db"
         tmp = path
         url = f"sqlite:///{path}"
-    store = Store(url)
+    store = Store(url, key_file=args.key_file)
     store.upgrade()
     load_before = os.getloadavg()
     written_before = _written()
@@ -55,7 +58,8 @@ def main() -> None:
     print(f"customers     {args.customers:,} ({summary.customers:,} customers, {summary.leads:,} leads)")
     print(f"rows          {rows:,}  " + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items()))
     print(f"build time    {elapsed:.1f} s  ({args.customers / elapsed:,.0f} customers/s, {rows / elapsed:,.0f} rows/s)")
-    print(f"cpu time      {cpu:.1f} s in this process")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"cpu time      {cpu:.1f} s in this process, {children.ru_utime + children.ru_stime:.1f} s in the writer")
     if tmp is not None:
         size = sum(p.stat().st_size for p in tmp.parent.glob(tmp.name + "*"))
         print(f"file size     {size / 2**20:,.0f} MiB  ({tmp})")
@@ -63,7 +67,8 @@ def main() -> None:
         with store.engine.connect() as connection:
             size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
         print(f"database size {size / 2**20:,.0f} MiB")
-    print(f"written       {written / 2**20:,.0f} MiB by this process")
+    written += children.ru_oublock * 512
+    print(f"written       {written / 2**20:,.0f} MiB by this process and the writer")
     print("load average  before " + " ".join(f"{v:.2f}" for v in load_before)
           + "  after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     store.dispose()

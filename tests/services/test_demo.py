@@ -257,3 +257,49 @@ def test_the_bulk_build_stores_the_same_text_on_sqlite(tmp_path):
     demo.build_demo(store, 300, seed=7, login="x")
     assert stored_text_digest(store) == SAME_TEXT_AS_BEFORE
     store.dispose()
+
+
+def test_a_failing_writer_process_is_reported_not_waited_for(tmp_path):
+    from agentdesk.demo import bulk
+
+    writer = bulk.Writer(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", ["customer"], separate=True)
+    with pytest.raises(RuntimeError, match="writing the demo data failed"):
+        try:
+            for _ in range(10):
+                writer.put({"customer": [], "timeline_event": []})
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+    assert not writer.process.is_alive()
+
+
+def schema(store) -> list:
+    with store.read() as s:
+        if store.is_sqlite:
+            return s.execute(text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")).all()
+        return [
+            *s.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")),
+            *s.execute(text("SELECT tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger "
+                            "WHERE NOT tgisinternal ORDER BY 1, 2")),
+            *s.execute(text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                            "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2")),
+        ]
+
+
+@pytest.mark.parametrize("writer", ["in process", "writer process"])
+def test_the_build_leaves_the_schema_as_migrated_and_analysed(store, writer, monkeypatch):
+    from agentdesk.demo import bulk
+
+    if writer == "writer process":
+        monkeypatch.setattr(bulk, "SEPARATE_WRITER_FROM", 1)
+    before = schema(store)
+    demo.build_demo(store, 120, seed=3, login="x")
+    assert schema(store) == before
+    with store.read() as s:
+        if store.is_sqlite:
+            assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert s.execute(text("PRAGMA foreign_key_check")).all() == []
+        else:
+            analysed = s.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")).all()
+            assert {"customer", "timeline_event", "transaction", "customer_search"} <= {r[0] for r in analysed}

@@ -375,7 +375,9 @@ class Writer:
     def abort(self) -> None:
         if self.process is None:
             self.loader.abort()
-        elif self.process.is_alive():
+            return
+        self.batches.cancel_join_thread()  # batches the writer will never read must not hold this process at exit
+        if self.process.is_alive():
             self.process.terminate()
             self.process.join()
 
