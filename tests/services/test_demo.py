@@ -303,3 +303,17 @@ def test_the_build_leaves_the_schema_as_migrated_and_analysed(store, writer, mon
         else:
             analysed = s.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")).all()
             assert {"customer", "timeline_event", "transaction", "customer_search"} <= {r[0] for r in analysed}
+
+
+def test_an_in_memory_store_is_built_on_its_own_connection():
+    from agentdesk.db.store import Store
+
+    store = Store("sqlite://")
+    store.upgrade()
+    summary = demo.build_demo(store, 40, seed=2, login="x")
+    with store.read() as s:
+        assert s.execute(text("SELECT COUNT(*) FROM customer")).scalar() == 40
+        assert s.execute(text("SELECT COUNT(*) FROM customer_search")).scalar() == 40
+        assert s.execute(text("SELECT COUNT(*) FROM timeline_event")).scalar() == summary.rows["timeline_event"]
+    assert identity.is_demo(store)
+    store.dispose()

@@ -32,7 +32,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel, col
 
-from agentdesk.db.keys import ServiceKey, utc_text
+from agentdesk.db.keys import ServiceKey, sqlite_file, utc_text
 from agentdesk.db.models import (
     Address,
     Agent,
@@ -776,8 +776,15 @@ def build_demo(
         catalog = _seed_reference_data(session, login)
     generator = _Generator(catalog, seed, customers, store.key)
     summary = DemoSummary()
-    store.dispose()  # the writer takes the store to itself while it loads
-    writer = bulk.Writer(store.url, [name for name, _ in TABLES], separate=customers >= bulk.SEPARATE_WRITER_FROM)
+    names = [name for name, _ in TABLES]
+    if store.is_sqlite and sqlite_file(store.url) is None:
+        # An in-memory store lives in its one connection: written here, on that connection.
+        connection = store.engine.raw_connection()
+        writer = bulk.Writer(store.url, names, separate=False, borrowed=connection.driver_connection)
+    else:
+        store.dispose()  # the writer takes the store to itself while it loads
+        connection = None
+        writer = bulk.Writer(store.url, names, separate=customers >= bulk.SEPARATE_WRITER_FROM)
     try:
         done = 0
         while done < customers:
@@ -800,6 +807,9 @@ def build_demo(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if connection is not None:
+            connection.close()
     with store.write() as session:
         session.merge(Setting(key=DEMO_SETTING, value="1"))
     if not store.is_sqlite:

@@ -162,7 +162,8 @@ class Loader:
     """Writes the batches of one build on a connection of its own; `finish` makes the store whole again
     (indexes, trigger, statistics)."""
 
-    def __init__(self, url: str, tables: list[str]):
+    def __init__(self, url: str, tables: list[str], borrowed: Any = None):
+        """`borrowed`: a DB-API connection to load on (and leave open) instead of one of the loader's own."""
         from sqlmodel import SQLModel
 
         import agentdesk.db.models  # noqa: F401 - the tables' definitions
@@ -171,6 +172,7 @@ class Loader:
         self.dialect = self.url.get_backend_name()
         self.tables: dict[str, Table] = {name: SQLModel.metadata.tables[name] for name in tables}
         self.converters: dict[str, Converter] = {}
+        self.borrowed = borrowed
 
     def convert(self, name: str, rows: list[Row]) -> tuple[list[str], list[tuple[Any, ...]]]:
         if name not in self.converters:
@@ -193,7 +195,7 @@ class Loader:
 
 class SqliteLoader(Loader):
     def start(self) -> None:
-        self.db = sqlite3.connect(self.url.database or "", isolation_level=None, timeout=15)
+        self.db = self.borrowed or sqlite3.connect(self.url.database or "", isolation_level=None, timeout=15)
         execute = self.db.execute
         execute("PRAGMA foreign_keys=OFF")
         self.journal = execute("PRAGMA journal_mode").fetchone()[0]
@@ -240,12 +242,17 @@ class SqliteLoader(Loader):
             execute(sql)
         execute("COMMIT")
         execute(f"PRAGMA journal_mode={self.journal}")
-        self.db.close()
+        execute("PRAGMA foreign_keys=ON")
+        self._close()
 
     def abort(self) -> None:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-        self.db.close()
+        self._close()
+
+    def _close(self) -> None:
+        if self.borrowed is None:
+            self.db.close()
 
 
 class PostgresLoader(Loader):
@@ -308,8 +315,10 @@ class PostgresLoader(Loader):
         self.db.close()
 
 
-def loader(url: str, tables: list[str]) -> Loader:
-    return SqliteLoader(url, tables) if make_url(url).get_backend_name() == "sqlite" else PostgresLoader(url, tables)
+def loader(url: str, tables: list[str], borrowed: Any = None) -> Loader:
+    if make_url(url).get_backend_name() == "sqlite":
+        return SqliteLoader(url, tables, borrowed)
+    return PostgresLoader(url, tables, borrowed)
 
 
 class Writer:
@@ -317,10 +326,10 @@ class Writer:
     a short queue, so the database work overlaps the laying out of the next batches. Either way `finish`
     returns once the store is whole, or raises what went wrong."""
 
-    def __init__(self, url: str, tables: list[str], separate: bool):
+    def __init__(self, url: str, tables: list[str], separate: bool, borrowed: Any = None):
         self.process: multiprocessing.process.BaseProcess | None = None
         if not separate:
-            self.loader = loader(url, tables)
+            self.loader = loader(url, tables, borrowed)
             self.loader.start()
             return
         context = multiprocessing.get_context("spawn")
