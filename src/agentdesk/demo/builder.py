@@ -253,7 +253,6 @@ class _Generator:
         self.total = total
         self.span = (HISTORY_DAYS - 4) * 86_400
         self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
-        self.built_at = datetime.now(UTC)
         self.chain_customer: int | None = None
         self.chain_head = timeline_chain.GENESIS
         self.valid_shapes: set[tuple[str, ...]] = set()
@@ -421,24 +420,14 @@ class _Generator:
         plan = self.rng.choice(plans)
         rows["transaction"].append(
             self._txn(cid, None, None, None, TransactionType.SALE, TransactionStatus.DECLINED, plan["price"], currency,
-                      False, created, rows=rows)
+                      False, created)
         )
 
     def _txn(self, cid: int, order_id: int | None, instrument_id: int | None, parent_id: int | None,
              kind: TransactionType, status: TransactionStatus, amount: int, currency: str, settled: bool,
-             when: datetime, reason: str | None = None, rows: Rows | None = None,
-             parent_ref: str | None = None) -> Row:
+             when: datetime, reason: str | None = None) -> Row:
+        """A transaction row; its sandbox operation is derived from it when written (`bulk.sandbox_operations`)."""
         tid = self.ids("transaction")
-        if rows is not None:
-            rows["sandbox_operation"].append({
-                "idempotency_key": f"demo-{tid}", "operation": kind.value, "reference": f"sbx_{tid:010d}",
-                "parent_reference": parent_ref, "token": f"tok_demo_{instrument_id}" if instrument_id else None,
-                "amount": amount, "currency": currency,
-                "outcome": "declined" if status is TransactionStatus.DECLINED else "approved",
-                "message": None, "settled": settled,
-                # Unsettled ones settle a day after the build, not a day after the anchor.
-                "created_at": when if settled else self.built_at,
-            })
         row = {
             "id": tid,
             "customer_id": cid,
@@ -531,7 +520,7 @@ class _Generator:
                 settled = (ANCHOR - when).days >= 2
                 amount = total + (shipping if cycle == 0 else 0)
                 sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED,
-                                 amount, currency, settled, when, rows=rows)
+                                 amount, currency, settled, when)
                 rows["transaction"].append(sale)
                 self._event(
                     rows, cid, EventType.SUBSCRIPTION_BILLED if cycle else EventType.NEW_PURCHASE, when, "System",
@@ -582,7 +571,7 @@ class _Generator:
 
         def charge(when: datetime, amount: int, first: bool) -> None:
             sale = self._txn(cid, oid, instrument_id, None, TransactionType.SALE, TransactionStatus.APPROVED, amount,
-                             currency, (ANCHOR - when).days >= 2, when, rows=rows)
+                             currency, (ANCHOR - when).days >= 2, when)
             rows["transaction"].append(sale)
             self._event(rows, cid, EventType.NEW_PURCHASE if first else EventType.SUBSCRIPTION_BILLED, when, "System",
                         recorded=sale, product=plan["product"], order=number, amount=amount, currency=currency)
@@ -665,7 +654,7 @@ class _Generator:
                 agent = rng.choice(["bob", "alice"])
                 void = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.VOID,
                                  TransactionStatus.APPROVED, amount, currency, False, when + timedelta(hours=3),
-                                 reason="customer changed their mind", rows=rows, parent_ref=sale["gateway_ref"])
+                                 reason="customer changed their mind")
                 rows["transaction"].append(void)
                 sale["status"] = TransactionStatus.VOIDED.value
                 self._event(rows, cid, EventType.TRANSACTION_VOIDED, void["created_at"], agent, recorded=void,
@@ -682,8 +671,7 @@ class _Generator:
             refund = self._txn(cid, sale["order_id"], sale["instrument_id"], sale["id"], TransactionType.REFUND,
                                TransactionStatus.APPROVED, refunded, currency, refund_at < ANCHOR,
                                min(refund_at, ANCHOR),
-                               reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]),
-                               rows=rows, parent_ref=sale["gateway_ref"])
+                               reason=rng.choice(["duplicate charge", "did not use the service", "goodwill"]))
             rows["transaction"].append(refund)
             sale["status"] = (
                 TransactionStatus.REFUNDED if refunded == amount else TransactionStatus.PARTIALLY_REFUNDED
@@ -800,6 +788,7 @@ def build_demo(
             for name, table_rows in rows.items():
                 if table_rows:
                     summary.rows[name] = summary.rows.get(name, 0) + len(table_rows)
+            summary.rows["sandbox_operation"] = summary.rows.get("transaction", 0)  # one each, made by the writer
             done += size
             if progress:
                 progress(done, customers)

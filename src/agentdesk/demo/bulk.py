@@ -136,6 +136,23 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sandbox_operations(transactions: list[Row], built_at: datetime) -> list[Row]:
+    """The sandbox gateway's record of each demo transaction, as the sandbox would have written it: so a
+    refund or void an agent makes later finds its parent at the gateway, and unsettled ones settle a day
+    after the build (not a day after the demo's anchor)."""
+    return [
+        {
+            "idempotency_key": t["idempotency_key"], "operation": t["type"], "reference": t["gateway_ref"],
+            "parent_reference": None if t["parent_id"] is None else f"sbx_{t['parent_id']:010d}",
+            "token": f"tok_demo_{t['instrument_id']}" if t["instrument_id"] else None,
+            "amount": t["amount"], "currency": t["currency"],
+            "outcome": "declined" if t["status"] == "declined" else "approved",
+            "message": None, "settled": t["settled"], "created_at": t["created_at"] if t["settled"] else built_at,
+        }
+        for t in transactions
+    ]
+
+
 def search_documents(rows: Rows) -> dict[int, str]:
     """`search_index.document` of each customer of the batch, from the rows themselves."""
     emails: dict[int, list[str]] = {}
@@ -173,6 +190,7 @@ class Loader:
         self.tables: dict[str, Table] = {name: SQLModel.metadata.tables[name] for name in tables}
         self.converters: dict[str, Converter] = {}
         self.borrowed = borrowed
+        self.built_at = datetime.now(UTC)
 
     def convert(self, name: str, rows: list[Row]) -> tuple[list[str], list[tuple[Any, ...]]]:
         if name not in self.converters:
@@ -219,6 +237,7 @@ class SqliteLoader(Loader):
         self.pending = 0
 
     def write(self, rows: Rows) -> None:
+        rows = {**rows, "sandbox_operation": sandbox_operations(rows["transaction"], self.built_at)}
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
@@ -286,6 +305,7 @@ class PostgresLoader(Loader):
             cursor.execute(f"DROP INDEX {name}")
 
     def write(self, rows: Rows) -> None:
+        rows = {**rows, "sandbox_operation": sandbox_operations(rows["transaction"], self.built_at)}
         for name, table_rows in rows.items():
             if not table_rows:
                 continue
