@@ -260,13 +260,15 @@ def test_the_bulk_build_stores_the_same_text_on_sqlite(tmp_path):
 
 
 def test_a_failing_writer_process_is_reported_not_waited_for(tmp_path):
+    from agentdesk.db.keys import create_key_file
     from agentdesk.demo import bulk
 
-    writer = bulk.Writer(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", ["customer"], separate=True)
+    key = create_key_file(tmp_path / "k.key")
+    writer = bulk.Writer(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", ["customer"], key, separate=True)
     with pytest.raises(RuntimeError, match="writing the demo data failed"):
         try:
             for _ in range(10):
-                writer.put({"customer": [], "timeline_event": []})
+                writer.put({name: [] for name in ("customer", "transaction", "payment_instrument", "timeline_event")})
             writer.finish()
         except BaseException:
             writer.abort()

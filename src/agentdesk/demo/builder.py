@@ -2,20 +2,17 @@
 
 The same seed and size always give the same rows (dates are laid out from a
 fixed anchor, not from today). Rows are generated in batches with their ids
-chosen here, and each batch is inserted with one executemany per table and
-committed, so memory stays flat whatever the size. Demo data only goes into an
+chosen here and handed to a writer (`bulk`: on a big build a second process),
+so memory stays flat whatever the size. Demo data only goes into an
 empty store; the store is marked as a demo store when the build completes.
 Card fingerprints, event hashes and money seals are made with the store's
-service key, as the services make them (`agentdesk.db.keys`).
+service key, as the services make them, by the writer (`sealing`).
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
-import hashlib
 import itertools
-import json
 import random
 import re
 import tomllib
@@ -32,7 +29,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel, col
 
-from agentdesk.db.keys import ServiceKey, sqlite_file, utc_text
+from agentdesk.db.keys import sqlite_file
 from agentdesk.db.models import (
     Address,
     Agent,
@@ -101,22 +98,6 @@ class DemoSummary:
     customers: int = 0
     leads: int = 0
     rows: dict[str, int] = field(default_factory=dict)
-
-
-_EVENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
-"""The encoder of `timeline_chain.keyed_event_hash`, made once instead of per call."""
-
-
-_string = json.encoder.encode_basestring
-"""A JSON string as `_EVENT_JSON` writes one (ensure_ascii=False)."""
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _utc_text(when: datetime) -> str:
-    """`keys.utc_text` without strftime, for the demo's datetimes (all in UTC)."""
-    if when.tzinfo is not UTC:
-        return utc_text(when)
-    return when.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 class _Random(random.Random):
@@ -243,9 +224,8 @@ RENEWAL_WEIGHTS = _cumulative([7, 2, 1])
 
 
 class _Generator:
-    def __init__(self, catalog: _Catalog, seed: int, total: int, key: ServiceKey):
+    def __init__(self, catalog: _Catalog, seed: int, total: int):
         self.c = catalog
-        self.key = key
         self.rng = _Random(seed)
         self.extra = _Random(f"demo-terms-{seed}")
         """The second stream: what the first demo did not generate (variant orders, item options)."""
@@ -253,8 +233,6 @@ class _Generator:
         self.total = total
         self.span = (HISTORY_DAYS - 4) * 86_400
         self.start = ANCHOR - timedelta(days=HISTORY_DAYS)
-        self.chain_customer: int | None = None
-        self.chain_head = timeline_chain.GENESIS
         self.valid_shapes: set[tuple[str, ...]] = set()
         """(event type, attribute names) checked against the catalog once: the generator's events have few shapes."""
 
@@ -270,18 +248,7 @@ class _Generator:
             attributes = validate_attributes(event_type, attrs)
             self.valid_shapes.add(shape)
         title = CATALOG[event_type].title
-        prev = self.chain_head if self.chain_customer == customer_id else timeline_chain.GENESIS
-        if recorded:
-            bound = [["transaction", recorded["id"], recorded["seal"]]]
-            bound_text = f'[["transaction",{recorded["id"]},"{recorded["seal"]}"]]'
-        else:
-            bound, bound_text = None, "[]"
-        # timeline_chain.keyed_event_hash, the same text in fewer steps (a million customers hash 4 million events)
-        digest = self.key.mac(
-            f"timeline-event:{prev}[{timeline_chain.KEYED},{customer_id},{_string(type_value)},{_string(title)},"
-            f"{'null' if agent_id is None else agent_id},{_string(actor)},\"{_utc_text(when)}\","
-            f"{_EVENT_JSON(attributes)},{bound_text}]")
-        self.chain_customer, self.chain_head = customer_id, digest
+        bound = [["transaction", recorded["id"], None]] if recorded else None  # sealed by the writer
         rows["timeline_event"].append(
             {
                 "id": self.ids("timeline_event"),
@@ -293,8 +260,8 @@ class _Generator:
                 "occurred_at": when,
                 "attributes": attributes,
                 "search_text": None,
-                "prev_hash": prev,
-                "hash": digest,
+                "prev_hash": None,
+                "hash": None,
                 "hash_version": timeline_chain.KEYED,
                 "bound_rows": bound,
             }
@@ -386,8 +353,6 @@ class _Generator:
         brand = rng.weighted(BRANDS, BRAND_WEIGHTS)
         last4 = f"{rng.randint(0, 9999):04d}"
         iid = self.ids("payment_instrument")
-        fingerprint = self.key.card_fingerprint(hashlib.blake2b(f"{cid}:{iid}:{last4}".encode(), digest_size=8)
-                                                .hexdigest())
         rows["payment_instrument"].append(
             {
                 "id": iid,
@@ -397,7 +362,7 @@ class _Generator:
                 "last4": last4,
                 "exp_month": rng.randint(1, 12),
                 "exp_year": ANCHOR.year + rng.randint(-1, 5),
-                "fingerprint": fingerprint,
+                "fingerprint": None,  # made by the writer (sealing.card_fingerprint)
                 "status": InstrumentStatus.ACTIVE,
                 "is_primary": primary,
                 "allow_backup": backup,
@@ -445,11 +410,8 @@ class _Generator:
             "idempotency_key": f"demo-{tid}",
             "reason": reason,
             "created_at": when,
+            "seal": None,  # made by the writer (sealing.seal)
         }
-        # ServiceKey.seal_money("transaction", row), the same text in fewer steps (type and currency are codes)
-        row["seal"] = self.key.mac(
-            f'money-row:["transaction",{tid},{cid},"{kind._value_}",{amount},"{currency}",'
-            f'{"null" if parent_id is None else parent_id},"{_utc_text(when)}"]')
         return row
 
     def _item(self, rows: Rows, oid: int, plan: dict[str, Any], quantity: int, currency: str,
@@ -762,17 +724,17 @@ def build_demo(
                 "into an empty store (point --db at a new file)"
             )
         catalog = _seed_reference_data(session, login)
-    generator = _Generator(catalog, seed, customers, store.key)
+    generator = _Generator(catalog, seed, customers)
     summary = DemoSummary()
     names = [name for name, _ in TABLES]
     if store.is_sqlite and sqlite_file(store.url) is None:
         # An in-memory store lives in its one connection: written here, on that connection.
         connection = store.engine.raw_connection()
-        writer = bulk.Writer(store.url, names, separate=False, borrowed=connection.driver_connection)
+        writer = bulk.Writer(store.url, names, store.key, separate=False, borrowed=connection.driver_connection)
     else:
         store.dispose()  # the writer takes the store to itself while it loads
         connection = None
-        writer = bulk.Writer(store.url, names, separate=customers >= bulk.SEPARATE_WRITER_FROM)
+        writer = bulk.Writer(store.url, names, store.key, separate=customers >= bulk.SEPARATE_WRITER_FROM)
     try:
         done = 0
         while done < customers:

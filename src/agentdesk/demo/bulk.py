@@ -24,6 +24,7 @@ import sqlite3
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Boolean, Date, DateTime, Table
@@ -31,7 +32,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import JSON
 
-from agentdesk.db import search_index
+from agentdesk.db import keys, search_index
+from agentdesk.db.keys import ServiceKey
+from agentdesk.demo import sealing
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -179,8 +182,9 @@ class Loader:
     """Writes the batches of one build on a connection of its own; `finish` makes the store whole again
     (indexes, trigger, statistics)."""
 
-    def __init__(self, url: str, tables: list[str], borrowed: Any = None):
-        """`borrowed`: a DB-API connection to load on (and leave open) instead of one of the loader's own."""
+    def __init__(self, url: str, tables: list[str], key: ServiceKey | None, borrowed: Any = None):
+        """`key` seals each batch (`sealing.seal`; None: the batches come sealed); `borrowed`: a DB-API
+        connection to load on (and leave open) instead of one of the loader's own."""
         from sqlmodel import SQLModel
 
         import agentdesk.db.models  # noqa: F401 - the tables' definitions
@@ -190,6 +194,7 @@ class Loader:
         self.tables: dict[str, Table] = {name: SQLModel.metadata.tables[name] for name in tables}
         self.converters: dict[str, Converter] = {}
         self.borrowed = borrowed
+        self.key = key
         self.built_at = datetime.now(UTC)
 
     def convert(self, name: str, rows: list[Row]) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -237,6 +242,8 @@ class SqliteLoader(Loader):
         self.pending = 0
 
     def write(self, rows: Rows) -> None:
+        if self.key is not None:
+            sealing.seal(rows, self.key)
         rows = {**rows, "sandbox_operation": sandbox_operations(rows["transaction"], self.built_at)}
         for name, table_rows in rows.items():
             if not table_rows:
@@ -305,6 +312,8 @@ class PostgresLoader(Loader):
             cursor.execute(f"DROP INDEX {name}")
 
     def write(self, rows: Rows) -> None:
+        if self.key is not None:
+            sealing.seal(rows, self.key)
         rows = {**rows, "sandbox_operation": sandbox_operations(rows["transaction"], self.built_at)}
         for name, table_rows in rows.items():
             if not table_rows:
@@ -335,27 +344,35 @@ class PostgresLoader(Loader):
         self.db.close()
 
 
-def loader(url: str, tables: list[str], borrowed: Any = None) -> Loader:
+def loader(url: str, tables: list[str], key: ServiceKey | None, borrowed: Any = None) -> Loader:
     if make_url(url).get_backend_name() == "sqlite":
-        return SqliteLoader(url, tables, borrowed)
-    return PostgresLoader(url, tables, borrowed)
+        return SqliteLoader(url, tables, key, borrowed)
+    return PostgresLoader(url, tables, key, borrowed)
 
 
 class Writer:
     """Where a build's batches go: a loader in this process, or (`separate`) in a second process fed through
     a short queue, so the database work overlaps the laying out of the next batches. Either way `finish`
-    returns once the store is whole, or raises what went wrong."""
+    returns once the store is whole, or raises what went wrong.
 
-    def __init__(self, url: str, tables: list[str], separate: bool, borrowed: Any = None):
+    The batches are sealed where there is time for it: on SQLite the writer process does the database's own
+    work (B-trees, the full-text index) and is the busier one, so they are sealed here before they are sent;
+    on PostgreSQL the server does that work, and the writer process seals them."""
+
+    def __init__(self, url: str, tables: list[str], key: ServiceKey, separate: bool, borrowed: Any = None):
+        """The writer process reads the key from its file: `separate` needs a key kept in one."""
         self.process: multiprocessing.process.BaseProcess | None = None
-        if not separate:
-            self.loader = loader(url, tables, borrowed)
+        self.key = key
+        if not separate or key.path is None:
+            self.loader = loader(url, tables, key, borrowed)
             self.loader.start()
             return
+        self.seal_here = make_url(url).get_backend_name() == "sqlite"
         context = multiprocessing.get_context("spawn")
         self.batches: multiprocessing.Queue[Rows | None] = context.Queue(maxsize=3)
         self.results: multiprocessing.Queue[str | None] = context.Queue()
-        self.process = context.Process(target=_serve, args=(url, tables, self.batches, self.results),
+        self.process = context.Process(target=_serve, args=(url, tables, None if self.seal_here else key.path,
+                                                            self.batches, self.results),
                                        name="agentdesk-demo-writer", daemon=True)
         self.process.start()
 
@@ -364,6 +381,8 @@ class Writer:
             if rows is not None:
                 self.loader.write(rows)
             return
+        if rows is not None and self.seal_here:
+            sealing.seal(rows, self.key)
         while True:
             try:
                 self.batches.put(rows, timeout=1)
@@ -411,10 +430,14 @@ class Writer:
             self.process.join()
 
 
-def _serve(url: str, tables: list[str], batches: multiprocessing.Queue[Rows | None],
+def _serve(url: str, tables: list[str], key_path: Path | None, batches: multiprocessing.Queue[Rows | None],
            results: multiprocessing.Queue[str | None]) -> None:
     """The writer process: load every batch until None, then finish; report None or the failure."""
-    load = loader(url, tables)
+    try:
+        load = loader(url, tables, None if key_path is None else keys.read_key_file(key_path))
+    except BaseException:
+        results.put(traceback.format_exc())
+        return
     try:
         load.start()
         while (rows := batches.get()) is not None:
