@@ -2,9 +2,10 @@
 
 .venv/bin/python benchmarks/demo_build.py --customers 100000 [--db URL] [--keep PATH] [--key-file PATH]
 
-"written" is this process's write_bytes from /proc/self/io (SQLite's file writes; PostgreSQL's are the
-server's, so for it the database's size is the figure). The load average is the machine's, before and after:
-the build is single-threaded Python, so a busy machine slows it.
+"written" is the write_bytes of this process (/proc/self/io) and of the writer process (its rusage):
+SQLite's file writes. PostgreSQL's writes are the server's: for it the WAL the cluster wrote during the
+build (pg_stat_wal) and the database's size. The load average is the machine's, before and after: the
+build is two busy Python processes (layout, writer), so a machine shared with other work slows it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
         url = f"sqlite:///{path}"
     store = Store(url, key_file=args.key_file)
     store.upgrade()
+    wal_before = _wal_bytes(store)
     load_before = os.getloadavg()
     written_before = _written()
     cpu_before = time.process_time()
@@ -67,11 +69,19 @@ def main() -> None:
         with store.engine.connect() as connection:
             size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
         print(f"database size {size / 2**20:,.0f} MiB")
+        print(f"WAL written   {(_wal_bytes(store) - wal_before) / 2**20:,.0f} MiB by the server (whole cluster)")
     written += children.ru_oublock * 512
     print(f"written       {written / 2**20:,.0f} MiB by this process and the writer")
     print("load average  before " + " ".join(f"{v:.2f}" for v in load_before)
           + "  after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     store.dispose()
+
+
+def _wal_bytes(store: Store) -> int:
+    if store.is_sqlite:
+        return 0
+    with store.engine.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT wal_bytes FROM pg_stat_wal").scalar_one())
 
 
 def _written() -> int:
